@@ -1,0 +1,282 @@
+"""shiftdesk.storage.Database against real SQLite files and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from tests._services import service_missing
+
+from shiftdesk.errors import SchemaTooNewError, StorageError
+from shiftdesk.storage import Base, Database, DataFileRecord, JobRecord, SavedModelRecord
+
+TABLES = {"data_files", "saved_models", "jobs"}
+
+
+@pytest.fixture
+def open_db() -> Iterator[Callable[..., Database]]:
+    """Open :class:`Database` objects and close all their connections after the test."""
+    opened: list[Database] = []
+
+    def _open(url: str, **kwargs: object) -> Database:
+        db = Database(url, **kwargs)  # type: ignore[arg-type]
+        opened.append(db)
+        return db
+
+    yield _open
+    for db in opened:
+        db.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'shiftdesk.sqlite'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each supported kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shiftdesk.sqlite'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def _table_names(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _schema_differences(db: Database, metadata: sa.MetaData) -> list[object]:
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def _data_file(owner: str = "alice", name: str = "film.txt") -> DataFileRecord:
+    content = b"# q R dR\n0.01 1.0 0.01\n0.02 0.5 0.01\n"
+    return DataFileRecord(owner=owner, name=name, content=content, size=len(content), n_points=2)
+
+
+def _count(db: Database, model: type[Base]) -> int:
+    with db.session() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+
+# -- schema -------------------------------------------------------------------------------
+
+
+def test_fresh_database_migrates_from_empty_to_head(
+    db_url: str, open_db: Callable[..., Database]
+) -> None:
+    assert _table_names(db_url) == set()
+
+    db = open_db(db_url)
+
+    assert db.current_revision() == db.head_revision()
+    assert _table_names(db_url) == TABLES | {"alembic_version"}
+    # Opening it again is a no-op, not a second migration.
+    assert open_db(db_url).current_revision() == db.head_revision()
+
+
+def test_migrated_schema_matches_the_models(db_url: str, open_db: Callable[..., Database]) -> None:
+    db = open_db(db_url)
+
+    assert _schema_differences(db, Base.metadata) == []
+
+    # The comparison itself can see a difference (otherwise the check above proves nothing).
+    changed = sa.MetaData()
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(changed)
+    changed.tables["jobs"].append_column(sa.Column("extra", sa.Integer(), nullable=True))
+    differences = _schema_differences(db, changed)
+    assert len(differences) == 1
+    assert differences[0][0] == "add_column"  # type: ignore[index]
+
+
+def test_downgrade_to_base_then_upgrade(db_url: str, open_db: Callable[..., Database]) -> None:
+    db = open_db(db_url)
+
+    db.downgrade("base")
+    assert db.current_revision() is None
+    assert _table_names(db_url) & TABLES == set()
+
+    db.upgrade()
+    assert db.current_revision() == db.head_revision()
+    assert _schema_differences(db, Base.metadata) == []
+
+
+def test_migrate_false_refuses_an_empty_database(
+    db_url: str, open_db: Callable[..., Database]
+) -> None:
+    with pytest.raises(StorageError, match="shiftdesk db upgrade"):
+        open_db(db_url, migrate=False)
+    assert _table_names(db_url) & TABLES == set()
+
+
+def test_schema_from_a_newer_shiftdesk_is_refused_untouched(
+    db_url: str, open_db: Callable[..., Database]
+) -> None:
+    db = open_db(db_url)
+    with db.session() as session:
+        session.add(_data_file())
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    db.dispose()
+
+    with pytest.raises(SchemaTooNewError, match="9999_future") as excinfo:
+        open_db(db_url)
+    assert "newer shiftdesk" in str(excinfo.value)
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
+                ("9999_future",)
+            ]
+            assert conn.execute(sa.text("SELECT owner, name FROM data_files")).all() == [
+                ("alice", "film.txt")
+            ]
+            assert set(sa.inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+# -- sessions -----------------------------------------------------------------------------
+
+
+def test_row_written_in_a_session_is_read_back(
+    db_url: str, open_db: Callable[..., Database]
+) -> None:
+    db = open_db(db_url)
+    with db.session() as session:
+        record = _data_file()
+        session.add(record)
+        session.flush()
+        file_id = record.id
+        session.add(
+            SavedModelRecord(
+                owner="alice", title="SiO2 on Si", model_json="{}", data_file_id=file_id
+            )
+        )
+        session.add(JobRecord(id="0" * 36, kind="refl1d.fit", owner="alice", spec_json="{}"))
+
+    # A different Database object (its own connections) sees the committed rows.
+    other = open_db(db_url)
+    with other.session() as session:
+        loaded = session.get(DataFileRecord, file_id)
+        assert loaded is not None
+        assert (loaded.owner, loaded.name, loaded.n_points) == ("alice", "film.txt", 2)
+        assert loaded.content == _data_file().content
+        assert loaded.domain == "reflectometry"
+        assert loaded.created_at is not None
+        model = session.scalars(sa.select(SavedModelRecord)).one()
+        assert (model.title, model.data_file_id, model.notes) == ("SiO2 on Si", file_id, "")
+        job = session.get(JobRecord, "0" * 36)
+        assert job is not None
+        assert (job.status, job.progress, job.cancel_requested) == ("queued", 0.0, False)
+
+
+def test_exception_in_a_session_rolls_everything_back(
+    db_url: str, open_db: Callable[..., Database]
+) -> None:
+    db = open_db(db_url)
+
+    with pytest.raises(RuntimeError, match="boom"), db.session() as session:
+        session.add(_data_file(name="first.txt"))
+        session.flush()  # the row reached the database inside the transaction...
+        raise RuntimeError("boom")
+
+    assert _count(db, DataFileRecord) == 0  # ...and is gone after the rollback
+
+
+def test_database_error_in_a_session_rolls_back_and_becomes_storage_error(
+    db_url: str, open_db: Callable[..., Database]
+) -> None:
+    db = open_db(db_url)
+
+    with pytest.raises(StorageError, match="Database error on") as excinfo, db.session() as s:
+        s.add(_data_file(name="good.txt"))
+        s.flush()
+        s.add(DataFileRecord(owner=None, name="bad.txt", content=b"", size=0, n_points=0))
+    assert isinstance(excinfo.value.__cause__, sa.exc.IntegrityError)
+
+    assert _count(db, DataFileRecord) == 0
+
+
+# -- bad inputs (SQLite) ------------------------------------------------------------------
+
+
+def test_locked_sqlite_database_raises_storage_error(
+    tmp_path: Path, sqlite_url: str, open_db: Callable[..., Database]
+) -> None:
+    db = open_db(sqlite_url, busy_timeout=0.2)
+    holder = sqlite3.connect(tmp_path / "shiftdesk.sqlite", isolation_level=None, timeout=0)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StorageError, match="locked") as excinfo, db.session() as session:
+            session.add(_data_file())
+        assert "Nothing was written" in str(excinfo.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    assert _count(db, DataFileRecord) == 0
+    with db.session() as session:  # works again once the lock is gone
+        session.add(_data_file())
+    assert _count(db, DataFileRecord) == 1
+
+
+def test_read_only_sqlite_database_raises_storage_error(
+    tmp_path: Path, sqlite_url: str, open_db: Callable[..., Database]
+) -> None:
+    path = tmp_path / "shiftdesk.sqlite"
+    writable = open_db(sqlite_url)
+    with writable.session() as session:
+        session.add(_data_file())
+    writable.dispose()
+
+    # chmod does not stop root, so ask SQLite itself for a read-only connection.
+    readonly = open_db(f"sqlite:///file:{path}?mode=ro&uri=true")
+    assert _count(readonly, DataFileRecord) == 1  # reading works
+
+    with pytest.raises(StorageError, match="read-only"), readonly.session() as session:
+        session.add(_data_file(name="second.txt"))
+
+    assert _count(open_db(sqlite_url), DataFileRecord) == 1
+
+
+def test_sqlite_in_a_missing_folder_raises_storage_error(
+    tmp_path: Path, open_db: Callable[..., Database]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'shiftdesk.sqlite'}"
+    with pytest.raises(StorageError, match="cannot be opened"):
+        open_db(url)
+
+
+@pytest.mark.postgres
+def test_unreachable_postgres_raises_storage_error(open_db: Callable[..., Database]) -> None:
+    import importlib.util
+    import socket
+
+    if importlib.util.find_spec("psycopg") is None:
+        service_missing('psycopg is not installed: pip install -e ".[postgres]"')
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql+psycopg://shiftdesk:secret@127.0.0.1:{port}/shiftdesk"
+
+    with pytest.raises(StorageError, match="Cannot connect") as excinfo:
+        open_db(url)
+    assert "secret" not in str(excinfo.value)  # no password in messages
