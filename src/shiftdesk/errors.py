@@ -1,0 +1,47 @@
+"""Exception types shared by every part of shiftdesk.
+
+Each error message says what is wrong and what to do about it; the classes let
+callers (and widgets) tell user mistakes from system faults.
+"""
+
+from __future__ import annotations
+
+
+class ShiftdeskError(Exception):
+    """Base class of every error shiftdesk raises on purpose."""
+
+
+class DataError(ShiftdeskError, ValueError):
+    """A data file or data array cannot be used as given."""
+
+
+class ModelError(ShiftdeskError, ValueError):
+    """A model (layers, parameters, ranges) is not valid."""
+
+
+class FitError(ShiftdeskError, ValueError):
+    """A fit cannot be started as asked (no free parameter, unknown option, ...)."""
+
+
+class StorageError(ShiftdeskError):
+    """The database cannot be opened, read or written."""
+
+
+class SchemaTooNewError(StorageError):
+    """The database was written by a newer shiftdesk than this one."""
+
+
+class PermissionDenied(ShiftdeskError, PermissionError):
+    """The current user may not see or change this object."""
+
+
+class NotFound(ShiftdeskError, LookupError):
+    """No object with this id exists (or the user may not know it exists)."""
+
+
+class JobError(ShiftdeskError):
+    """A job failed, was cancelled, or its result is not available."""
+
+
+class JobTimeout(JobError, TimeoutError):
+    """A job did not finish within the time the caller was willing to wait."""

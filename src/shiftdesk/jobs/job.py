@@ -1,0 +1,231 @@
+"""A handle on a persisted job: status, progress, log, result, cancel."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from shiftdesk.display import html_repr, table
+from shiftdesk.errors import JobError, JobTimeout
+from shiftdesk.identity import Identity, current_identity
+from shiftdesk.jobs import store
+from shiftdesk.jobs.status import JobStatus
+from shiftdesk.jobs.tasks import get_kind
+from shiftdesk.storage import Database, JobRecord, get_database
+
+
+class Job:
+    """A job stored in the database, seen from any kernel.
+
+    Parameters
+    ----------
+    job_id : str
+        The job's id.
+    database : Database, optional
+        Where the job lives (default: the default database).
+    identity : Identity, optional
+        Who is asking (default: the current user); others' jobs are refused.
+    """
+
+    def __init__(
+        self, job_id: str, database: Database | None = None, identity: Identity | None = None
+    ) -> None:
+        self.id = job_id
+        self.database = database or get_database()
+        self.identity = identity or current_identity()
+        self._record: JobRecord = store.read_job(job_id, self.database, self.identity)
+        self._decoded: Any = None
+
+    # -- state ---------------------------------------------------------------------------
+    def refresh(self) -> Job:
+        """Re-read the job from the database (and notice a vanished worker)."""
+        record = store.read_job(self.id, self.database, self.identity)
+        self._record = store.reconcile(self.database, record)
+        return self
+
+    @property
+    def status(self) -> JobStatus:
+        """The status as of the last :meth:`refresh`."""
+        return JobStatus(self._record.status)
+
+    @property
+    def finished(self) -> bool:
+        """True when done, failed or cancelled."""
+        return self.status.finished
+
+    @property
+    def kind(self) -> str:
+        """What the job does, e.g. ``"reflectometry.fit"``."""
+        return self._record.kind
+
+    @property
+    def owner(self) -> str:
+        """The user who submitted the job."""
+        return self._record.owner
+
+    @property
+    def title(self) -> str:
+        """A short description given at submission."""
+        return self._record.title
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend that runs the job."""
+        return self._record.backend
+
+    @property
+    def progress(self) -> float:
+        """Progress in [0, 1]."""
+        return float(self._record.progress or 0.0)
+
+    @property
+    def message(self) -> str:
+        """The latest progress message."""
+        return self._record.message or ""
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Latest numbers reported by the task (e.g. ``chi2``, ``step``)."""
+        return dict(json.loads(self._record.metrics_json or "{}"))
+
+    @property
+    def error(self) -> str | None:
+        """Why the job failed."""
+        return self._record.error
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What the job was asked to do (the JSON sent to the worker)."""
+        return dict(json.loads(self._record.spec_json))
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When it was submitted (UTC)."""
+        return store.as_datetime(self._record.created_at)
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When a worker took it (UTC)."""
+        return store.as_datetime(self._record.started_at)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When it reached a final state (UTC)."""
+        return store.as_datetime(self._record.finished_at)
+
+    @property
+    def runtime(self) -> float | None:
+        """Seconds between start and finish (or now, while running)."""
+        start = self.started_at
+        if start is None:
+            return None
+        from shiftdesk.storage.models import utcnow
+
+        end = self.finished_at or utcnow()
+        return (end - start).total_seconds()
+
+    def logs(self) -> str:
+        """The job's log: messages from the task and the worker's output."""
+        from shiftdesk.jobs.backend import get_backend
+
+        self.refresh()
+        try:
+            backend = get_backend(self.backend, self.database)
+        except KeyError:
+            return self._record.log or ""
+        return backend.logs(self.id)
+
+    # -- control -------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Ask the job to stop; it ends as cancelled (keeping any partial log)."""
+        from shiftdesk.jobs.backend import get_backend
+
+        if self.refresh().finished:
+            return
+        get_backend(self.backend, self.database).cancel(self.id)
+        self.refresh()
+
+    def wait(self, timeout: float | None = None, poll: float = 0.05) -> Job:
+        """Block until the job is finished (or ``timeout`` seconds pass)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.refresh().finished:
+            if deadline is not None and time.monotonic() > deadline:
+                raise JobTimeout(
+                    f"job {self.id} is still {self.status.value} after {timeout:g} s "
+                    f"({self.progress:.0%}: {self.message}); wait longer or cancel() it"
+                )
+            time.sleep(poll)
+        return self
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the job and return its result object.
+
+        Raises
+        ------
+        JobError
+            If the job failed (with the reason and the end of its log) or was cancelled.
+        JobTimeout
+            If it did not finish within ``timeout`` seconds.
+        """
+        self.wait(timeout)
+        if self.status is JobStatus.FAILED:
+            tail = "\n".join(self.logs().strip().splitlines()[-15:])
+            raise JobError(f"job {self.id} failed: {self.error}\n--- end of log ---\n{tail}")
+        if self.status is JobStatus.CANCELLED:
+            raise JobError(f"job {self.id} was cancelled; it has no result")
+        if self._decoded is None:
+            if self._record.result_json is None:
+                raise JobError(f"job {self.id} is done but stored no result")
+            raw = json.loads(self._record.result_json)
+            self._decoded = get_kind(self.kind).decode_result(raw)
+        return self._decoded
+
+    # -- display -------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return (
+            f"<Job {self.id[:8]} {self.kind} {self.status.value} {self.progress:.0%}"
+            f"{': ' + self.message if self.message else ''}>"
+        )
+
+    def _repr_html_(self) -> str:
+        runtime = self.runtime
+        rows = [
+            ("id", self.id),
+            ("kind", self.kind),
+            ("owner", self.owner),
+            ("status", self.status.value),
+            ("progress", f"{self.progress:.0%} {self.message}"),
+            ("backend", self.backend),
+            ("runtime", "" if runtime is None else f"{runtime:.1f} s"),
+        ]
+        if self.error:
+            rows.append(("error", self.error))
+        return html_repr("Job", self.title or self.kind, repr(self), table(rows))
+
+    def widget(self) -> Any:
+        """A live progress view with a Stop button (needs ``shiftdesk[widgets]``)."""
+        from shiftdesk._views import view
+
+        return view(self)
+
+
+def list_jobs(
+    *,
+    kind: str | None = None,
+    limit: int = 100,
+    database: Database | None = None,
+    identity: Identity | None = None,
+    all_users: bool = False,
+) -> list[Job]:
+    """The current user's jobs, newest first."""
+    db = database or get_database()
+    who = identity or current_identity()
+    jobs = []
+    for record in store.list_jobs(db, who, kind=kind, limit=limit, all_users=all_users):
+        job = Job.__new__(Job)
+        job.id, job.database, job.identity, job._decoded = record.id, db, who, None
+        job._record = store.reconcile(db, record)
+        jobs.append(job)
+    return jobs

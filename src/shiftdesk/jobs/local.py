@@ -1,0 +1,234 @@
+"""The local backend: every job runs in its own process on this machine.
+
+A crash, kill or out-of-memory in a fit never touches the kernel. To keep the start
+of a short fit fast, the backend keeps one *spare* worker process that has already
+imported refl1d and bumps; a job is handed to it on submit and a new spare is started
+in its place. Each process still runs exactly one job.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from shiftdesk.identity import Identity
+from shiftdesk.jobs import store
+from shiftdesk.jobs.status import JobStatus
+from shiftdesk.storage import Database, data_dir
+
+#: The backend acts for the system: it reads any job it runs.
+SYSTEM = Identity("shiftdesk-backend", admin=True)
+
+#: Seconds a cancelled worker gets to stop by itself before it is killed.
+CANCEL_GRACE = 5.0
+
+
+def log_path(job_id: str) -> Path:
+    """Where a local job's process output goes."""
+    folder = data_dir() / "jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{job_id}.log"
+
+
+def read_local_log(job_id: str) -> str:
+    """The process output of a local job ('' if there is none on this machine)."""
+    path = log_path(job_id)
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+class LocalBackend:
+    """Run each job in a fresh process on this machine.
+
+    Parameters
+    ----------
+    database : Database
+        Where the jobs are stored; workers open the same database.
+    spare : bool
+        Keep one pre-started worker ready (faster start of short jobs).
+    """
+
+    name = "local"
+
+    def __init__(self, database: Database, *, spare: bool = True) -> None:
+        self.database = database
+        self.use_spare = spare
+        self._spare: subprocess.Popen[bytes] | None = None
+        self._spare_log: Path | None = None
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        if spare:
+            self._start_spare()
+
+    # -- processes -----------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # the URL travels in the environment, not argv, so passwords stay out of `ps`
+        env["SHIFTDESK_DATABASE_URL"] = self.database.url
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _popen(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "shiftdesk.jobs.worker", *args],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                start_new_session=True,  # Ctrl-C in the kernel does not reach the fit
+            )
+
+    def _start_spare(self) -> None:
+        folder = data_dir() / "jobs"
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"spare-{os.getpid()}-{time.monotonic_ns()}.log"
+        try:
+            self._spare = self._popen(["--standby"], log)
+            self._spare_log = log
+        except OSError:
+            self._spare = None
+
+    def _take_spare(self) -> tuple[subprocess.Popen[bytes], Path] | None:
+        spare, log = self._spare, self._spare_log
+        self._spare = self._spare_log = None
+        if spare is None or log is None or spare.poll() is not None:
+            return None
+        return spare, log
+
+    # -- JobBackend ----------------------------------------------------------------------
+    def submit(self, job_id: str) -> None:
+        """Start the stored job in its own process."""
+        with self._lock:
+            taken = self._take_spare() if self.use_spare else None
+            proc: subprocess.Popen[bytes] | None = None
+            if taken is not None:
+                proc, spare_log = taken
+                try:
+                    assert proc.stdin is not None
+                    proc.stdin.write(f"{job_id}\n".encode())
+                    proc.stdin.close()
+                    spare_log.unlink(missing_ok=True)
+                except OSError:
+                    proc = None
+            if proc is None:
+                proc = self._popen(["--job", job_id], log_path(job_id))
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            self._processes[job_id] = proc
+            store.update_job(self.database, job_id, pid=proc.pid, host=store.HOST)
+            if self.use_spare:
+                self._start_spare()
+        threading.Thread(
+            target=self._watch, args=(job_id, proc), name=f"shiftdesk-job-{job_id[:8]}", daemon=True
+        ).start()
+
+    def _watch(self, job_id: str, proc: subprocess.Popen[bytes]) -> None:
+        """Wait for the process; a job it left unfinished is marked failed (or cancelled)."""
+        code = proc.wait()
+        with self._lock:
+            self._processes.pop(job_id, None)
+        try:
+            record = store.read_job(job_id, self.database, SYSTEM)
+        except Exception:  # the database went away with the interpreter; nothing to record
+            return
+        if JobStatus(record.status).finished:
+            return
+        if record.cancel_requested:
+            store.finish_job(self.database, job_id, JobStatus.CANCELLED)
+            return
+        if code < 0:
+            reason = f"the worker process was killed by signal {-code} ({_signal_name(-code)})"
+        else:
+            reason = f"the worker process exited with code {code} without reporting a result"
+        store.finish_job(
+            self.database, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
+        )
+
+    def status(self, job_id: str) -> JobStatus:
+        """Current status, noticing a vanished worker."""
+        record = store.read_job(job_id, self.database, SYSTEM)
+        return JobStatus(store.reconcile(self.database, record).status)
+
+    def cancel(self, job_id: str) -> None:
+        """Ask the worker to stop (SIGTERM), and kill it if it has not within a few seconds."""
+        store.update_job(self.database, job_id, cancel_requested=True)
+        record = store.read_job(job_id, self.database, SYSTEM)
+        if JobStatus(record.status).finished:
+            return
+        pid = record.pid
+        if pid is None or record.host != store.HOST:
+            if record.status == JobStatus.QUEUED.value:
+                store.finish_job(self.database, job_id, JobStatus.CANCELLED)
+            return
+        _signal(pid, signal.SIGTERM)
+
+        def escalate() -> None:
+            deadline = time.monotonic() + CANCEL_GRACE
+            while time.monotonic() < deadline:
+                if not store.pid_alive(pid):
+                    return
+                time.sleep(0.1)
+            _signal(pid, signal.SIGKILL)
+
+        threading.Thread(target=escalate, daemon=True).start()
+
+    def logs(self, job_id: str) -> str:
+        """Messages stored by the task plus the process output."""
+        record = store.read_job(job_id, self.database, SYSTEM)
+        output = read_local_log(job_id)
+        text = record.log or ""
+        if output.strip():
+            text += ("\n" if text and not text.endswith("\n") else "") + output
+        return text
+
+    def close(self) -> None:
+        """Stop the spare worker (running jobs go on)."""
+        with self._lock:
+            spare = self._spare
+            log = self._spare_log
+            self._spare = self._spare_log = None
+        if spare is not None:
+            if spare.stdin is not None:
+                try:
+                    spare.stdin.close()  # EOF: the spare exits by itself
+                except OSError:
+                    pass
+            try:
+                spare.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                spare.kill()
+                spare.wait()
+        if log is not None:
+            log.unlink(missing_ok=True)
+
+    def __del__(self) -> None:
+        spare = getattr(self, "_spare", None)
+        if spare is not None and spare.poll() is None:
+            spare.kill()
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # the worker leads its own session, so this reaches its children
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown"

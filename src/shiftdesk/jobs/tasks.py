@@ -1,0 +1,91 @@
+"""What each job kind runs and how its result is read back.
+
+Kinds name their functions as ``"module:attribute"`` strings so that importing the
+job machinery stays cheap and a worker imports only what its job needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class TaskContext(Protocol):
+    """What a running task may use to talk back to the job."""
+
+    def progress(self, fraction: float, message: str = "", **metrics: float) -> None:
+        """Report progress in [0, 1], a short message and numbers such as chi2."""
+
+    def log(self, text: str) -> None:
+        """Append a line to the job's log."""
+
+    def cancelled(self) -> bool:
+        """True once someone asked the job to stop."""
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """A job kind: the task to run and the decoder of its JSON result."""
+
+    name: str
+    run: str
+    decode: str | None = None
+    preload: tuple[str, ...] = ()
+
+    def load_run(self) -> Callable[[dict[str, Any], TaskContext], dict[str, Any]]:
+        """Import the task function."""
+        return _load(self.run)  # type: ignore[no-any-return]
+
+    def decode_result(self, result: dict[str, Any]) -> Any:
+        """Turn the stored JSON result into the domain object."""
+        if self.decode is None:
+            return result
+        return _load(self.decode)(result)
+
+
+def _load(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+_KINDS: dict[str, TaskKind] = {}
+
+
+def register(kind: TaskKind) -> TaskKind:
+    """Make a job kind known (idempotent)."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def get_kind(name: str) -> TaskKind:
+    """Look a job kind up."""
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise KeyError(f"unknown job kind {name!r}; known: {', '.join(sorted(_KINDS))}") from None
+
+
+def preload_modules() -> list[str]:
+    """Modules a spare worker imports ahead of time."""
+    return sorted({m for kind in _KINDS.values() for m in kind.preload})
+
+
+register(
+    TaskKind(
+        name="reflectometry.fit",
+        run="shiftdesk.reflectometry.fitting:run_fit_task",
+        decode="shiftdesk.reflectometry.fitting:FitResult.from_dict",
+        preload=("shiftdesk.reflectometry.fitting", "refl1d.names", "bumps.fitters"),
+    )
+)
+register(
+    TaskKind(
+        name="test.sleep",
+        run="shiftdesk.jobs.testing_tasks:sleep_task",
+    )
+)

@@ -1,0 +1,171 @@
+"""The worker process: ``python -m shiftdesk.jobs.worker --job ID`` (or ``--standby``).
+
+It reads the job's JSON spec from the database, runs the task for its kind, and writes
+progress, log lines and the JSON result back. SIGTERM asks the task to stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from types import FrameType
+from typing import Any
+
+from shiftdesk.identity import Identity
+from shiftdesk.jobs import store
+from shiftdesk.jobs.status import JobStatus
+from shiftdesk.jobs.tasks import get_kind, preload_modules
+from shiftdesk.storage import Database
+from shiftdesk.storage.models import utcnow
+
+SYSTEM = Identity("shiftdesk-worker", admin=True)
+
+
+class WorkerContext:
+    """The task's line back to its job row, with writes throttled.
+
+    Parameters
+    ----------
+    database : Database
+        The job database.
+    job_id : str
+        The job being run.
+    interval : float
+        Least seconds between two progress writes.
+    """
+
+    def __init__(self, database: Database, job_id: str, interval: float = 0.25) -> None:
+        self.database = database
+        self.job_id = job_id
+        self.interval = interval
+        self._last_write = 0.0
+        self._last_cancel_check = 0.0
+        self._cancel = threading.Event()
+
+    def request_cancel(self) -> None:
+        """Set from the SIGTERM handler."""
+        self._cancel.set()
+
+    def progress(self, fraction: float, message: str = "", **metrics: float) -> None:
+        """Store progress at most every ``interval`` seconds (and always at 100 %)."""
+        now = time.monotonic()
+        if now - self._last_write < self.interval and fraction < 1.0:
+            return
+        self._last_write = now
+        clean = {k: float(v) for k, v in metrics.items() if v is not None}
+        store.update_job(
+            self.database,
+            self.job_id,
+            progress=max(0.0, min(1.0, float(fraction))),
+            message=message[:500],
+            metrics_json=json.dumps(clean),
+            heartbeat_at=utcnow(),
+        )
+
+    def log(self, text: str) -> None:
+        """Append a line to the job's log (and to the process output)."""
+        print(text, flush=True)
+        store.append_log(self.database, self.job_id, text.rstrip("\n") + "\n")
+
+    def cancelled(self) -> bool:
+        """True once SIGTERM arrived or the job row asks to stop (checked once a second)."""
+        if self._cancel.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_cancel_check >= 1.0:
+            self._last_cancel_check = now
+            record = store.read_job(self.job_id, self.database, SYSTEM)
+            if record.cancel_requested:
+                self._cancel.set()
+        return self._cancel.is_set()
+
+
+def run_job(job_id: str, database: Database) -> int:
+    """Run one stored job to a final state. Returns the process exit code."""
+    record = store.read_job(job_id, database, SYSTEM)
+    if JobStatus(record.status).finished:
+        return 0
+    ctx = WorkerContext(database, job_id)
+
+    def on_term(_signum: int, _frame: FrameType | None) -> None:
+        ctx.request_cancel()
+
+    signal.signal(signal.SIGTERM, on_term)
+    if record.cancel_requested:
+        store.finish_job(database, job_id, JobStatus.CANCELLED)
+        return 0
+    store.update_job(
+        database,
+        job_id,
+        status=JobStatus.RUNNING.value,
+        pid=os.getpid(),
+        host=store.HOST,
+        started_at=utcnow(),
+        heartbeat_at=utcnow(),
+        message="running",
+    )
+    try:
+        kind = get_kind(record.kind)
+        task = kind.load_run()
+        spec: dict[str, Any] = json.loads(record.spec_json)
+        result = task(spec, ctx)
+    except Exception as exc:
+        text = traceback.format_exc()
+        print(text, file=sys.stderr, flush=True)
+        store.finish_job(
+            database,
+            job_id,
+            JobStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            log=text,
+        )
+        return 1
+    if ctx.cancelled():
+        store.finish_job(database, job_id, JobStatus.CANCELLED, result=result)
+    else:
+        store.finish_job(database, job_id, JobStatus.DONE, result=result)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the worker process."""
+    parser = argparse.ArgumentParser(prog="python -m shiftdesk.jobs.worker")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--job", help="run this job id")
+    group.add_argument(
+        "--standby", action="store_true", help="import ahead, then read one job id from stdin"
+    )
+    args = parser.parse_args(argv)
+    job_id = args.job
+    if args.standby:
+        for module in preload_modules():
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # the owner went away before handing over a job
+        job_id = line.strip()
+        from shiftdesk.jobs.local import log_path
+
+        # from here on, this process's output belongs to the job's log
+        fd = os.open(log_path(job_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    database = Database(os.environ.get("SHIFTDESK_DATABASE_URL"))
+    return run_job(job_id, database)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

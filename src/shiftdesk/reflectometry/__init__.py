@@ -1,0 +1,27 @@
+"""Neutron reflectometry: data, layer models, evaluation and fits (refl1d + bumps).
+
+>>> from shiftdesk.reflectometry import FitProblem, Layer, Medium, load_data
+"""
+
+from shiftdesk.reflectometry.curve import ReflectivityCurve
+from shiftdesk.reflectometry.data import ReflData, load_data
+from shiftdesk.reflectometry.fitting import METHODS, FitResult, method_settings
+from shiftdesk.reflectometry.layers import Layer, LayerList, Medium
+from shiftdesk.reflectometry.library import Library
+from shiftdesk.reflectometry.parameter import Parameter
+from shiftdesk.reflectometry.problem import FitProblem
+
+__all__ = [
+    "METHODS",
+    "FitProblem",
+    "FitResult",
+    "Layer",
+    "LayerList",
+    "Library",
+    "Medium",
+    "Parameter",
+    "ReflData",
+    "ReflectivityCurve",
+    "load_data",
+    "method_settings",
+]

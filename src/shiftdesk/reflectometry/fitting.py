@@ -1,0 +1,450 @@
+"""Fitting a FitProblem with bumps: option checks, progress, cancel, results ± errors."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shiftdesk.display import Markup, escape, html_repr, table
+from shiftdesk.errors import FitError
+from shiftdesk.reflectometry.parameter import format_value
+
+if TYPE_CHECKING:
+    from shiftdesk.jobs import Job, JobBackend
+    from shiftdesk.jobs.tasks import TaskContext
+    from shiftdesk.reflectometry.problem import FitProblem
+
+KIND = "reflectometry.fit"
+
+#: The fitters offered, with a label and the options users may set (bumps defaults).
+METHODS: dict[str, str] = {
+    "lm": "Levenberg–Marquardt",
+    "amoeba": "Nelder–Mead simplex (amoeba)",
+    "de": "Differential evolution",
+    "dream": "DREAM (Bayesian uncertainty)",
+    "newton": "Quasi-Newton BFGS",
+}
+
+
+def method_settings(method: str) -> dict[str, Any]:
+    """Default options of a fitter, from bumps itself."""
+    from bumps.fitters import FITTERS
+
+    if method not in METHODS:
+        raise FitError(f"unknown fit method {method!r}; choose one of: {', '.join(METHODS)}")
+    for fitclass in FITTERS:
+        if fitclass.id == method:
+            return dict(fitclass.settings)
+    raise FitError(f"this bumps version has no fitter {method!r}")  # pragma: no cover
+
+
+def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate fitter options; returns them converted to the types bumps expects."""
+    defaults = method_settings(method)
+    clean: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in defaults:
+            raise FitError(
+                f"{method} has no option {name!r}; its options are: "
+                + ", ".join(f"{k} (default {v!r})" for k, v in defaults.items())
+            )
+        default = defaults[name]
+        try:
+            if isinstance(default, bool):
+                converted: Any = value if isinstance(value, bool) else str(value).lower() in (
+                    "1", "true", "yes", "on"
+                )
+            elif isinstance(default, int):
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                converted = int(value)
+            elif isinstance(default, float):
+                converted = float(value)
+                if not math.isfinite(converted):
+                    raise ValueError
+            else:
+                converted = str(value)
+        except (TypeError, ValueError):
+            raise FitError(
+                f"{method} option {name!r} must be a {type(default).__name__} like "
+                f"{default!r}, not {value!r}"
+            ) from None
+        if isinstance(converted, int | float) and not isinstance(converted, bool):
+            if converted < 0 or (name in ("steps", "samples", "pop") and converted == 0 and
+                                 not (method == "dream" and name == "steps")):
+                raise FitError(f"{method} option {name!r} must be positive, not {value!r}")
+        clean[name] = converted
+    return clean
+
+
+def check_fittable(problem: FitProblem) -> None:
+    """Refuse a problem that cannot be fitted, saying why."""
+    if problem.data is None:
+        raise FitError("there is no data to fit: load data first (fp.data = load_data(...))")
+    free = problem.free_parameters()
+    if not free:
+        raise FitError(
+            "no parameter is free, so there is nothing to fit: make at least one free with "
+            "a range, e.g. fp.layers['SiO2'].thickness.fit(50, 150)"
+        )
+    for path, param in free.items():
+        assert param.min is not None and param.max is not None
+        if not param.min <= param.value <= param.max:
+            raise FitError(
+                f"{path} = {param.value:g} is outside its range [{param.min:g}, {param.max:g}]"
+            )
+    points = int(problem.fit_mask().sum())
+    if points <= len(free):
+        raise FitError(
+            f"only {points} data point(s) in the fit Q range for {len(free)} free parameters; "
+            "widen the Q range or fix parameters"
+        )
+
+
+def fit_spec(problem: FitProblem, method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The JSON a worker needs: model with data, method and options."""
+    return {"problem": problem.to_dict(), "method": method, "options": options}
+
+
+def submit_fit(
+    problem: FitProblem,
+    method: str = "lm",
+    *,
+    backend: JobBackend | str | None = None,
+    title: str | None = None,
+    database: Any = None,
+    identity: Any = None,
+    **options: Any,
+) -> Job:
+    """Validate and start a fit job (see :meth:`FitProblem.fit`)."""
+    from shiftdesk.jobs import submit_job
+
+    clean = check_options(method, options)
+    check_fittable(problem)
+    name = title or f"{problem.title or problem.describe()} · {method}"
+    return submit_job(
+        KIND,
+        fit_spec(problem, method, clean),
+        title=name,
+        backend=backend,
+        database=database,
+        identity=identity,
+    )
+
+
+def run_fit_task(spec: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """Job task: rebuild the problem from JSON, fit it, return the result as JSON."""
+    from shiftdesk.reflectometry.problem import FitProblem
+
+    problem = FitProblem.from_dict(spec["problem"])
+    method = spec["method"]
+    ctx.log(f"fitting {problem.describe()} with {method} {spec.get('options') or ''}".rstrip())
+    result = fit_in_process(
+        problem,
+        method,
+        spec.get("options", {}),
+        progress=ctx.progress,
+        abort=ctx.cancelled,
+    )
+    ctx.log(f"chi2 = {result.chi2:.6g}; converged: {result.converged}")
+    for warning in result.warnings:
+        ctx.log(f"warning: {warning}")
+    return result.to_dict()
+
+
+ProgressCallback = Callable[..., None]
+
+
+def fit_in_process(
+    problem: FitProblem,
+    method: str,
+    options: dict[str, Any],
+    *,
+    progress: ProgressCallback | None = None,
+    abort: Callable[[], bool] | None = None,
+) -> FitResult:
+    """Fit in this process through ``bumps.fitters.FitDriver``.
+
+    Parameters
+    ----------
+    problem : FitProblem
+        Not modified; the result carries a fitted copy.
+    method : str
+        One of :data:`METHODS`.
+    options : dict
+        Fitter options (checked with :func:`check_options`).
+    progress : callable, optional
+        ``progress(fraction, message, chi2=..., step=...)`` during the fit.
+    abort : callable, optional
+        Returns True to stop the fit early (the best point so far is kept).
+    """
+    from bumps import monitor as bumps_monitor
+    from bumps.fitproblem import FitProblem as BumpsProblem
+    from bumps.fitters import FITTERS, FitDriver
+
+    from shiftdesk.reflectometry.engine import CompiledModel
+
+    clean = check_options(method, options)
+    check_fittable(problem)
+    work = problem.copy()
+    data = work.data
+    assert data is not None
+    mask = work.fit_mask()
+    sigma = data.dq_sigma[mask]
+    q = data.q[mask]
+    model = CompiledModel(
+        work, q, sigma, data.r[mask], data.dr[mask],
+        oversampling=work._oversampling_for(q, sigma), fit_ranges=True,
+    )
+    model.push()
+    bumps_problem = BumpsProblem(model.experiment)
+    ours = {id(bp): param for param, bp in model.bindings}
+    free = [ours[id(bp)] for bp in bumps_problem._parameters]
+    settings = {**method_settings(method), **clean}
+    fitclass = next(f for f in FITTERS if f.id == method)
+
+    counter = {"evaluations": 0}
+    original_nllf = bumps_problem.nllf
+
+    def counted_nllf(pvec: Any = None) -> float:
+        counter["evaluations"] += 1
+        return float(original_nllf(pvec))
+
+    bumps_problem.nllf = counted_nllf  # counts evaluations to tell "ran out of steps"
+    total_steps = _expected_steps(method, settings, len(free))
+    start = time.perf_counter()
+
+    class Progress(bumps_monitor.Monitor):  # type: ignore[misc]
+        def config_history(self, history: Any) -> None:
+            history.requires(step=1, value=1)
+
+        def __call__(self, history: Any) -> None:
+            if progress is None:
+                return
+            step = int(history.step[0])
+            chi2 = float(bumps_problem.chisq(nllf=history.value[0]))
+            fraction = min(step / total_steps, 0.99) if total_steps else 0.0
+            progress(fraction, f"step {step}: χ² = {chi2:.4g}", chi2=chi2, step=float(step))
+
+    driver = FitDriver(
+        fitclass=fitclass,
+        problem=bumps_problem,
+        monitors=[Progress()],
+        abort_test=abort or (lambda: False),
+        **settings,
+    )
+    driver.clip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bumps/scipy chatter; real problems are checked below
+        x, _fx = driver.fit()
+        if x is None:
+            raise FitError(f"the {method} fit failed to find valid parameter values")
+        bumps_problem.setp(x)
+        dx = driver.stderr()
+    elapsed = time.perf_counter() - start
+    stopped = bool(abort and abort())
+    chi2 = float(bumps_problem.chisq())
+    for param, value, error in zip(free, x, dx, strict=True):
+        param._value = float(value)  # within range by construction; skip notification
+        param.error = float(error) if np.isfinite(error) else None
+
+    messages: list[str] = []
+    steps_done = int(driver.monitor_runner.history.step[0])
+    converged = not stopped
+    if stopped:
+        messages.append("the fit was stopped before it finished; values are the best so far")
+    elif method in ("lm", "newton", "amoeba", "de") and _ran_out(
+        method, settings, steps_done, counter["evaluations"], len(free)
+    ):
+        converged = False
+        messages.append(
+            f"{method} used all {settings.get('steps')} steps without meeting its tolerance: "
+            "the fit did not converge. Fit again from here or allow more steps"
+        )
+    dream_stats: dict[str, dict[str, Any]] = {}
+    if method == "dream" and driver.fitter is not None and driver.fitter.state is not None:
+        converged, dream_stats = _dream_summary(driver.fitter.state, free, converged, messages)
+    for param in free:
+        if param.at_limit:
+            messages.append(
+                f"{param.path} = {param.value:.6g} sits on its range limit "
+                f"[{param.min:g}, {param.max:g}]: the best value may lie outside; widen the range"
+            )
+    if not np.all(np.isfinite(dx)):
+        messages.append("some uncertainties could not be computed (singular covariance)")
+    if progress is not None:
+        progress(1.0, f"finished: χ² = {chi2:.4g}", chi2=chi2, step=float(steps_done))
+    return FitResult(
+        problem=work,
+        method=method,
+        options=clean,
+        chi2=chi2,
+        converged=converged,
+        warnings=messages,
+        steps=steps_done,
+        evaluations=counter["evaluations"],
+        elapsed=elapsed,
+        dream=dream_stats,
+    )
+
+
+def _expected_steps(method: str, settings: dict[str, Any], n_free: int) -> int:
+    if method == "dream":
+        pop = int(settings.get("pop", 10)) * n_free
+        steps = int(settings.get("steps", 0)) or math.ceil(int(settings["samples"]) / max(pop, 1))
+        return steps + int(settings.get("burn", 0))
+    return int(settings.get("steps", 0))
+
+
+def _ran_out(method: str, settings: dict[str, Any], steps: int, evals: int, n_free: int) -> bool:
+    limit = int(settings.get("steps", 0))
+    if method == "lm":
+        # MPFit's step budget counts iterations; each costs about n_free + 1 evaluations
+        return evals >= limit * (n_free + 1)
+    return steps >= limit - 1
+
+
+def _dream_summary(
+    state: Any, free: list[Any], converged: bool, messages: list[str]
+) -> tuple[bool, dict[str, dict[str, Any]]]:
+    from bumps.dream.convergence import burn_point
+    from bumps.dream.stats import var_stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        index = burn_point(state)
+    if index < 0:
+        converged = False
+        messages.append(
+            "DREAM did not converge (the chains still drift): run longer (more samples or "
+            "burn) before trusting the uncertainties"
+        )
+    stats: dict[str, dict[str, Any]] = {}
+    draw = state.draw()
+    for param, vstats in zip(free, var_stats(draw), strict=True):
+        stats[param.path] = {
+            "mean": float(vstats.mean),
+            "median": float(vstats.median),
+            "best": float(vstats.best),
+            "std": float(vstats.std),
+            "p68": [float(v) for v in vstats.p68],
+            "p95": [float(v) for v in vstats.p95],
+        }
+    return converged, stats
+
+
+@dataclass(eq=False)
+class FitResult:
+    """What a fit found.
+
+    Attributes
+    ----------
+    problem : FitProblem
+        A copy of the model with fitted values, and ``.error`` on free parameters.
+    chi2 : float
+        Reduced χ² at the best point (bumps normalisation).
+    converged : bool
+        False when the fitter ran out of steps, was stopped, or DREAM's chains had not
+        settled. ``warnings`` says which, and names parameters on a range limit.
+    """
+
+    problem: FitProblem
+    method: str
+    options: dict[str, Any]
+    chi2: float
+    converged: bool
+    warnings: list[str] = field(default_factory=list)
+    steps: int = 0
+    evaluations: int = 0
+    elapsed: float = 0.0
+    dream: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> list[dict[str, Any]]:
+        """One row per free parameter: path, value, error, min, max, at_limit."""
+        return [
+            {
+                "path": path,
+                "value": p.value,
+                "error": p.error,
+                "min": p.min,
+                "max": p.max,
+                "at_limit": p.at_limit,
+            }
+            for path, p in self.problem.free_parameters().items()
+        ]
+
+    @property
+    def at_limit(self) -> list[str]:
+        """Paths of free parameters sitting on a range limit."""
+        return [row["path"] for row in self.parameters if row["at_limit"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what the worker stores)."""
+        return {
+            "problem": self.problem.to_dict(),
+            "method": self.method,
+            "options": self.options,
+            "chi2": self.chi2,
+            "converged": self.converged,
+            "warnings": self.warnings,
+            "steps": self.steps,
+            "evaluations": self.evaluations,
+            "elapsed": self.elapsed,
+            "dream": self.dream,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> FitResult:
+        """Inverse of :meth:`to_dict`."""
+        from shiftdesk.reflectometry.problem import FitProblem
+
+        return cls(
+            problem=FitProblem.from_dict(state["problem"]),
+            method=state["method"],
+            options=dict(state.get("options", {})),
+            chi2=float(state["chi2"]),
+            converged=bool(state["converged"]),
+            warnings=list(state.get("warnings", [])),
+            steps=int(state.get("steps", 0)),
+            evaluations=int(state.get("evaluations", 0)),
+            elapsed=float(state.get("elapsed", 0.0)),
+            dream=dict(state.get("dream", {})),
+        )
+
+    def __repr__(self) -> str:
+        lines = [
+            f"FitResult({self.method}: chi2={self.chi2:.4g}, "
+            f"{'converged' if self.converged else 'NOT converged'})"
+        ]
+        for row in self.parameters:
+            flag = "  ← on range limit" if row["at_limit"] else ""
+            lines.append(f"  {row['path']:<24} {format_value(row['value'], row['error'])}{flag}")
+        lines.extend(f"  warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for row in self.parameters:
+            value = escape(format_value(row["value"], row["error"]))
+            if row["at_limit"]:
+                value = Markup(f"<span class='sd-warn'>{value} (on limit)</span>")
+            rows.append((row["path"], value, f"[{row['min']:g}, {row['max']:g}]"))
+        status = (
+            "<span class='sd-ok'>converged</span>" if self.converged
+            else "<span class='sd-bad'>did not converge</span>"
+        )
+        warnings_html = "".join(f"<div class='sd-warn'>⚠ {escape(w)}</div>" for w in self.warnings)
+        body = (
+            f"<div>χ² = {self.chi2:.4g} · {status} · {self.steps} steps · "
+            f"{self.elapsed:.2f} s</div>"
+            + table(rows, ["parameter", "value ± error", "range"])
+            + warnings_html
+        )
+        return html_repr("FitResult", self.method, repr(self), body)

@@ -1,0 +1,593 @@
+"""FitProblem: a layer model, its data and fit settings; evaluate it, fit it, save it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shiftdesk.display import Markup, escape, html_repr, table
+from shiftdesk.errors import ModelError
+from shiftdesk.reflectometry.curve import ReflectivityCurve
+from shiftdesk.reflectometry.data import DEFAULT_DQ_FRACTION, SIGMA_TO_FWHM, ReflData
+from shiftdesk.reflectometry.engine import CompiledModel, auto_oversampling
+from shiftdesk.reflectometry.layers import Layer, LayerList, Medium, _Slab
+from shiftdesk.reflectometry.parameter import Parameter, format_value
+
+if TYPE_CHECKING:
+    from shiftdesk.jobs import Job, JobBackend
+    from shiftdesk.reflectometry.fitting import FitResult
+
+SCHEMA = "shiftdesk.reflectometry.model/1"
+Listener = Callable[[str], None]
+Oversampling = int | str | None
+
+
+class FitProblem:
+    """A reflectometry model of front medium, layers and back medium, with data.
+
+    Parameters
+    ----------
+    front, back : Medium
+        The incident (front) and substrate (back) media.
+    layers : list of Layer
+        Layers listed from the front medium towards the back medium.
+    data : ReflData, optional
+        Data to compare and fit to.
+    scale, background : float
+        Intensity scale factor and constant background (fixed unless made free).
+    q_min, q_max : float, optional
+        The Q range used for χ² and fitting (inclusive); the whole data by default.
+    oversampling : "auto", int or None
+        Points per Q for the resolution integral. ``"auto"`` (default) turns it on when
+        dQ is wide compared with the spacing of the Q points; ``None`` or 0 turns it off.
+    title, notes : str
+        Free text kept with saved models.
+
+    Examples
+    --------
+    >>> fp = FitProblem(front=Medium("air", sld=0.0),
+    ...                 layers=[Layer("SiO2", thickness=100, sld=3.47, roughness=2)],
+    ...                 back=Medium("Si", sld=2.07, roughness=3))
+    >>> fp.layers["SiO2"].thickness.fit(50, 150).free
+    True
+    """
+
+    def __init__(
+        self,
+        front: Medium | None = None,
+        layers: list[Layer] | None = None,
+        back: Medium | None = None,
+        data: ReflData | None = None,
+        *,
+        scale: float = 1.0,
+        background: float = 0.0,
+        q_min: float | None = None,
+        q_max: float | None = None,
+        oversampling: Oversampling = "auto",
+        title: str = "",
+        notes: str = "",
+    ) -> None:
+        self._listeners: list[Listener] = []
+        self._compiled: dict[tuple[Any, ...], CompiledModel] = {}
+        self._muted = False
+        self.front = front if front is not None else Medium("air", sld=0.0)
+        self.back = back if back is not None else Medium("Si", sld=2.07)
+        for medium, side in ((self.front, "front"), (self.back, "back")):
+            if not isinstance(medium, Medium):
+                raise ModelError(f"{side} must be a Medium, not {type(medium).__name__}")
+        if self.front.name == self.back.name:
+            raise ModelError(
+                f"front and back media are both named {self.front.name!r}; give them "
+                "different names"
+            )
+        if self.front.roughness.value != 0 or self.front.roughness.free:
+            raise ModelError(
+                "the front medium has no roughness of its own: the roughness of the front "
+                "interface belongs to the first layer (or to the back medium if there are "
+                "no layers)"
+            )
+        self.front._set_side("front")
+        self.back._set_side("back")
+        self.scale = Parameter("scale", scale, lower_limit=0.0)
+        self.background = Parameter("background", background, lower_limit=0.0)
+        self.layers = LayerList(self)
+        for slab in (self.front, self.back):
+            self._attach(slab)
+        for param in (self.scale, self.background):
+            param.observe(self._on_parameter)
+        self.layers._replace_all(list(layers or []))
+        self._data: ReflData | None = None
+        self._q_min: float | None = None
+        self._q_max: float | None = None
+        self._oversampling: Oversampling = "auto"
+        self.data = data
+        self.set_q_range(q_min, q_max)
+        self.oversampling = oversampling
+        self.title = title
+        self.notes = notes
+
+    # -- structure bookkeeping ----------------------------------------------------------
+    def _slabs(self) -> list[_Slab]:
+        return [self.front, *self.layers, self.back]
+
+    def _check_unique(self, name: str, ignore: _Slab | None = None) -> None:
+        for slab in self._slabs():
+            if slab is not ignore and slab.name == name:
+                raise ModelError(f"the name {name!r} is already used in this model")
+
+    def _free_name(self, stem: str) -> str:
+        taken = {slab.name for slab in self._slabs()}
+        i = 1
+        while f"{stem}{i}" in taken:
+            i += 1
+        return f"{stem}{i}"
+
+    def _attach(self, slab: _Slab) -> None:
+        slab._owner = self
+        for param in slab.parameters():
+            param.observe(self._on_parameter)
+
+    def _detach(self, slab: _Slab) -> None:
+        slab._owner = None
+        for param in slab.parameters():
+            param.unobserve(self._on_parameter)
+
+    def _on_parameter(self, _param: Parameter, what: str) -> None:
+        self._changed("range" if what == "range" else "values")
+
+    def _changed(self, what: str) -> None:
+        if what in ("structure", "data", "settings"):
+            self._compiled.clear()
+        if self._muted:
+            return
+        for listener in list(self._listeners):
+            listener(what)
+
+    def observe(self, listener: Listener) -> None:
+        """Call ``listener(what)`` after every change.
+
+        ``what`` is ``"values"`` (a parameter value), ``"range"`` (fixed/free/min/max),
+        ``"structure"`` (layers added, removed, moved, renamed), ``"data"`` or
+        ``"settings"`` (Q range, oversampling).
+        """
+        self._listeners.append(listener)
+
+    def unobserve(self, listener: Listener) -> None:
+        """Stop calling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def rename(self, slab: _Slab | str, new_name: str) -> None:
+        """Rename a layer or medium (by object or current name)."""
+        target = self._slab(slab) if isinstance(slab, str) else slab
+        target.name = new_name
+
+    def _slab(self, name: str) -> _Slab:
+        if name == "front":
+            return self.front
+        if name == "back":
+            return self.back
+        for slab in self._slabs():
+            if slab.name == name:
+                return slab
+        raise KeyError(f"no layer or medium named {name!r}")
+
+    # -- data and settings --------------------------------------------------------------
+    @property
+    def data(self) -> ReflData | None:
+        """The data set (``None`` to model without data)."""
+        return self._data
+
+    @data.setter
+    def data(self, data: ReflData | None) -> None:
+        if data is not None and not isinstance(data, ReflData):
+            raise ModelError(f"data must be ReflData (see load_data), not {type(data).__name__}")
+        self._data = data
+        self._changed("data")
+
+    @property
+    def q_min(self) -> float | None:
+        """Lower end of the fit Q range (``None``: from the first point)."""
+        return self._q_min
+
+    @property
+    def q_max(self) -> float | None:
+        """Upper end of the fit Q range (``None``: to the last point)."""
+        return self._q_max
+
+    def set_q_range(self, q_min: float | None = None, q_max: float | None = None) -> None:
+        """Set the Q range used for χ² and fitting; ``None`` leaves that end open."""
+        lo = None if q_min is None else float(q_min)
+        hi = None if q_max is None else float(q_max)
+        for value in (lo, hi):
+            if value is not None and not np.isfinite(value):
+                raise ModelError("the Q range limits must be finite numbers")
+        if lo is not None and hi is not None and lo >= hi:
+            raise ModelError(f"Q min ({lo:g}) must be below Q max ({hi:g})")
+        self._q_min, self._q_max = lo, hi
+        if self._data is not None and not self.fit_mask().any():
+            raise ModelError(
+                f"no data point lies in the Q range [{lo}, {hi}]; the data covers "
+                f"{self._data.q[0]:.4g} – {self._data.q[-1]:.4g} 1/Å"
+            )
+        self._changed("settings")
+
+    def fit_mask(self) -> NDArray[np.bool_]:
+        """Which data points are inside the fit Q range."""
+        if self._data is None:
+            return np.zeros(0, dtype=bool)
+        q = self._data.q
+        mask = np.ones(q.size, dtype=bool)
+        if self._q_min is not None:
+            mask &= q >= self._q_min
+        if self._q_max is not None:
+            mask &= q <= self._q_max
+        return mask
+
+    @property
+    def oversampling(self) -> Oversampling:
+        """``"auto"``, a number of points per Q, or ``None`` (off)."""
+        return self._oversampling
+
+    @oversampling.setter
+    def oversampling(self, value: Oversampling) -> None:
+        if value not in (None, "auto") and not (
+            isinstance(value, int | np.integer) and 0 <= int(value) <= 1000
+        ):
+            raise ModelError(
+                f"oversampling must be 'auto', None or a whole number 0–1000, not {value!r}"
+            )
+        self._oversampling = None if value in (None, 0) else value
+        self._changed("settings")
+
+    def _oversampling_for(self, q: NDArray[np.float64], dq_sigma: NDArray[np.float64]) -> int:
+        if self._oversampling is None:
+            return 0
+        if self._oversampling == "auto":
+            return auto_oversampling(q, dq_sigma)
+        return int(self._oversampling)
+
+    # -- parameters ---------------------------------------------------------------------
+    def parameters(self) -> dict[str, Parameter]:
+        """Every parameter by path: ``front.sld``, ``SiO2.thickness``, ``back.roughness``, ..."""
+        params: dict[str, Parameter] = {}
+        for slab in self._slabs():
+            for param in slab.parameters():
+                params[param.path] = param
+        params["scale"] = self.scale
+        params["background"] = self.background
+        return params
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self.parameters().values())
+
+    def free_parameters(self) -> dict[str, Parameter]:
+        """The parameters a fit will vary."""
+        return {path: p for path, p in self.parameters().items() if p.free}
+
+    def parameter(self, path: str) -> Parameter:
+        """Look a parameter up by path (``"SiO2.thickness"``)."""
+        params = self.parameters()
+        if path not in params:
+            raise KeyError(f"no parameter {path!r}; known: {', '.join(params)}")
+        return params[path]
+
+    # -- evaluation ---------------------------------------------------------------------
+    def _compiled_for(
+        self,
+        key: tuple[Any, ...],
+        q: NDArray[np.float64],
+        dq_sigma: NDArray[np.float64],
+        r: NDArray[np.float64] | None,
+        dr: NDArray[np.float64] | None,
+        oversampling: int,
+    ) -> CompiledModel:
+        model = self._compiled.get(key)
+        if model is None:
+            if len(self._compiled) > 8:
+                self._compiled.clear()
+            model = self._compiled[key] = CompiledModel(
+                self, q, dq_sigma, r, dr, oversampling=oversampling
+            )
+        return model
+
+    def evaluate(
+        self,
+        q: NDArray[np.float64] | list[float] | None = None,
+        *,
+        resolution: bool = True,
+        dq: NDArray[np.float64] | float | None = None,
+    ) -> ReflectivityCurve:
+        """Compute the model reflectivity, its SLD profile and χ².
+
+        Parameters
+        ----------
+        q : array, optional
+            Q values (1/Å). Default: the data's Q (then χ² is computed).
+        resolution : bool
+            Smear with the Q resolution (the data's dQ, or ``dq``).
+        dq : array or float, optional
+            Resolution (FWHM, 1/Å) for a custom ``q``. Default: the data's relative
+            resolution, else 3 % of Q.
+
+        Returns
+        -------
+        ReflectivityCurve
+            ``.q``, ``.r``, ``.profile``, and ``.chi2`` when computed on the data.
+        """
+        data = self._data
+        if q is None:
+            if data is None:
+                raise ModelError(
+                    "this model has no data: pass q=numpy.linspace(...) to evaluate it on a "
+                    "Q grid, or set fp.data = load_data(...)"
+                )
+            qv = data.q
+            sigma = data.dq_sigma if resolution else np.zeros_like(qv)
+            key: tuple[Any, ...] = ("data", resolution)
+            r_data, dr_data = data.r, data.dr
+        else:
+            qv = np.asarray(q, dtype=float)
+            if qv.ndim != 1 or qv.size == 0 or not np.all(np.isfinite(qv)) or np.any(qv <= 0):
+                raise ModelError("q must be a 1-D array of positive, finite Q values")
+            if resolution:
+                if dq is None:
+                    fraction = (
+                        float(np.median(data.dq / data.q)) if data is not None
+                        else DEFAULT_DQ_FRACTION
+                    )
+                    fwhm = fraction * qv
+                else:
+                    fwhm = np.broadcast_to(np.asarray(dq, dtype=float), qv.shape).copy()
+                sigma = fwhm / SIGMA_TO_FWHM
+            else:
+                sigma = np.zeros_like(qv)
+            key = ("grid", qv.tobytes(), sigma.tobytes())
+            r_data = dr_data = None
+        oversampling = self._oversampling_for(qv, sigma) if resolution else 0
+        model = self._compiled_for(key, qv, sigma, r_data, dr_data, oversampling)
+        values = model.values()
+        model.push(values)
+        r = model.reflectivity(resolution=resolution)
+
+        def profile() -> tuple[NDArray[np.float64], ...]:
+            model.push(values)
+            return model.profile()
+
+        chi2 = None
+        mask = None
+        if q is None and data is not None:
+            mask = self.fit_mask()
+            resid = ((data.r - r) / data.dr)[mask]
+            dof = max(int(mask.sum()) - len(self.free_parameters()), 1)
+            chi2 = float(np.dot(resid, resid) / dof)
+        return ReflectivityCurve(
+            q=qv,
+            r=r,
+            data=data if q is None else None,
+            chi2=chi2,
+            in_range=mask,
+            resolution=resolution,
+            oversampling=oversampling,
+            _profile_source=profile,  # type: ignore[arg-type]
+        )
+
+    # -- fitting ------------------------------------------------------------------------
+    def check_fittable(self) -> None:
+        """Raise :class:`~shiftdesk.errors.FitError` if a fit cannot start as set up."""
+        from shiftdesk.reflectometry.fitting import check_fittable
+
+        check_fittable(self)
+
+    def fit(
+        self,
+        method: str = "lm",
+        *,
+        backend: JobBackend | str | None = None,
+        title: str | None = None,
+        **options: Any,
+    ) -> Job:
+        """Start a fit as a persisted job and return at once.
+
+        Parameters
+        ----------
+        method : {"lm", "amoeba", "de", "dream", "newton"}
+            The bumps fitter.
+        backend : JobBackend or str, optional
+            Where to run; default the local backend (a process per fit).
+        title : str, optional
+            Shown in "my fits".
+        **options
+            Fitter options (``steps``, ``burn``, ``samples``, ``pop``, ...).
+
+        Returns
+        -------
+        Job
+            ``job.result(timeout=...)`` returns a :class:`FitResult`.
+        """
+        from shiftdesk.reflectometry.fitting import submit_fit
+
+        return submit_fit(self, method, backend=backend, title=title, **options)
+
+    def fit_now(self, method: str = "lm", **options: Any) -> FitResult:
+        """Run a fit in this process and wait for it (blocks: for scripts, not dashboards)."""
+        from shiftdesk.reflectometry.fitting import fit_in_process
+
+        return fit_in_process(self, method, options)
+
+    def apply_result(self, result: FitResult) -> None:
+        """Copy fitted values and errors from ``result`` into this model."""
+        fitted = result.problem.parameters()
+        self._muted = True
+        try:
+            for path, param in self.parameters().items():
+                if path in fitted:
+                    source = fitted[path]
+                    param.update_from_dict(source.to_dict())
+        finally:
+            self._muted = False
+        self._changed("values")
+
+    # -- transformations ----------------------------------------------------------------
+    def reverse(self) -> FitProblem:
+        """Swap the media and reverse the layers (measure through the substrate).
+
+        Interface roughnesses stay at their interfaces. Returns ``self``.
+        """
+        layers = list(self.layers)
+        roughness = [layer.roughness.to_dict() for layer in layers] + [
+            self.back.roughness.to_dict()
+        ]
+        self._muted = True
+        try:
+            self._detach(self.front)
+            self._detach(self.back)
+            front, back = self.back, self.front
+            self.front, self.back = front, back
+            self.layers._replace_all(list(reversed(layers)))
+            front._set_side("front")
+            back._set_side("back")
+            # interface k (from the new front) is interface n-k of the old order
+            new_rough = list(reversed(roughness))
+            for layer, state in zip(self.layers, new_rough[:-1], strict=True):
+                layer.roughness.update_from_dict(state)
+            back.roughness.update_from_dict(new_rough[-1])
+            front.roughness.update_from_dict({"value": 0.0, "fixed": True})
+            self._attach(self.front)
+            self._attach(self.back)
+        finally:
+            self._muted = False
+        self._changed("structure")
+        return self
+
+    def copy(self, *, data: ReflData | None | bool = True) -> FitProblem:
+        """An independent copy; ``data=other`` applies this model to other data."""
+        state = self.to_dict(include_data=False)
+        copy = FitProblem.from_dict(state)
+        if data is True:
+            copy.data = self._data
+        elif isinstance(data, ReflData):
+            copy._q_min = copy._q_max = None
+            copy.data = data
+        return copy
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self, *, include_data: bool = True) -> dict[str, Any]:
+        """JSON-ready state in shiftdesk's model schema (what travels to workers)."""
+        return {
+            "schema": SCHEMA,
+            "title": self.title,
+            "notes": self.notes,
+            "front": self.front.to_dict(),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "back": self.back.to_dict(),
+            "scale": self.scale.to_dict(),
+            "background": self.background.to_dict(),
+            "q_min": self._q_min,
+            "q_max": self._q_max,
+            "oversampling": self._oversampling,
+            "data": self._data.to_dict() if include_data and self._data is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> FitProblem:
+        """Build a problem from :meth:`to_dict` output, validating everything."""
+        schema = state.get("schema")
+        if schema != SCHEMA:
+            raise ModelError(
+                f"not a shiftdesk reflectometry model (schema {schema!r}, expected {SCHEMA!r})"
+            )
+        front = Medium.from_dict(state["front"])
+        back = Medium.from_dict(state["back"])
+        layers = [Layer.from_dict(item) for item in state.get("layers", [])]
+        data = ReflData.from_dict(state["data"]) if state.get("data") else None
+        problem = cls(
+            front=front,
+            layers=layers,
+            back=back,
+            data=data,
+            oversampling=state.get("oversampling", "auto"),
+            title=state.get("title", ""),
+            notes=state.get("notes", ""),
+        )
+        problem.scale.update_from_dict(state["scale"])
+        problem.background.update_from_dict(state["background"])
+        if data is not None:
+            problem.set_q_range(state.get("q_min"), state.get("q_max"))
+        else:
+            problem._q_min, problem._q_max = state.get("q_min"), state.get("q_max")
+        return problem
+
+    def to_json(self, *, include_data: bool = True, indent: int | None = 2) -> str:
+        """The model as JSON text (download, save)."""
+        return json.dumps(self.to_dict(include_data=include_data), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> FitProblem:
+        """Inverse of :meth:`to_json`."""
+        try:
+            state = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"not valid JSON: {exc}") from exc
+        return cls.from_dict(state)
+
+    # -- exports ------------------------------------------------------------------------
+    def to_refl1d_script(self) -> str:
+        """A refl1d model script that runs on its own (``refl1d model.py``)."""
+        from shiftdesk.reflectometry.export import refl1d_script
+
+        return refl1d_script(self)
+
+    def parameters_csv(self) -> str:
+        """Parameters as CSV: path, value, error, fixed, min, max, units."""
+        from shiftdesk.reflectometry.export import parameters_csv
+
+        return parameters_csv(self)
+
+    # -- display ------------------------------------------------------------------------
+    def describe(self) -> str:
+        """The layer sequence, e.g. ``air | SiO2 | Si``."""
+        return " | ".join(slab.name for slab in self._slabs())
+
+    def __repr__(self) -> str:
+        lines = [f"FitProblem({self.describe()})"]
+        for path, param in self.parameters().items():
+            state = "fixed" if param.fixed else f"free [{param.min:g}, {param.max:g}]"
+            lines.append(f"  {path:<24} {param.format():<24} {state}")
+        if self._data is not None:
+            lines.append(f"  data: {self._data!r}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for slab in self._slabs():
+            label = "front" if slab is self.front else "back" if slab is self.back else "layer"
+            cells: list[object] = [label, slab.name]
+            for attr in ("thickness", "sld", "isld", "roughness"):
+                param = getattr(slab, attr, None)
+                if param is None or param not in slab.parameters():
+                    cells.append("")
+                    continue
+                text = escape(format_value(param.value, param.error))
+                if param.free:
+                    text += f" <small>[{param.min:g}, {param.max:g}]</small>"
+                cells.append(Markup(f"<b>{text}</b>" if param.free else text))
+            rows.append(cells)
+        body = table(rows, ["", "name", "thickness (Å)", "SLD", "iSLD", "roughness (Å)"])
+        extra = [
+            ("scale", self.scale.format()),
+            ("background", self.background.format()),
+            ("data", repr(self._data) if self._data is not None else "none"),
+            ("free parameters", str(len(self.free_parameters()))),
+        ]
+        return html_repr("FitProblem", self.title or self.describe(), repr(self), body + table(extra))
+
+    def widget(self) -> Any:
+        """The interactive model editor and plots (needs ``shiftdesk[widgets]``)."""
+        from shiftdesk._views import view
+
+        return view(self)

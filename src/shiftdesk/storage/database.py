@@ -1,0 +1,243 @@
+"""Opening the database: URL resolution, engine setup, schema checks, error translation."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shiftdesk.errors import SchemaTooNewError, StorageError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def data_dir() -> Path:
+    """The per-user folder for shiftdesk's own files (database, job logs).
+
+    ``SHIFTDESK_DATA_DIR`` overrides the platform default
+    (``~/.local/share/shiftdesk`` on Linux).
+    """
+    path = Path(os.environ.get("SHIFTDESK_DATA_DIR") or platformdirs.user_data_dir("shiftdesk"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_database_url() -> str:
+    """``SHIFTDESK_DATABASE_URL`` if set, else an SQLite file in :func:`data_dir`."""
+    url = os.environ.get("SHIFTDESK_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'shiftdesk.sqlite'}"
+
+
+def _describe(url: str) -> str:
+    """A URL fit for messages: no password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def translate_error(exc: SQLAlchemyError, url: str) -> StorageError:
+    """Turn a driver error into a message that says what to do."""
+    text_ = str(getattr(exc, "orig", exc)).lower()
+    where = _describe(url)
+    if "database is locked" in text_:
+        return StorageError(
+            f"The database {where} is locked by another process and stayed locked for the "
+            "whole wait. Nothing was written. Close other programs that write to it (or a "
+            "stuck kernel) and try again; for many concurrent users use PostgreSQL "
+            "(SHIFTDESK_DATABASE_URL)."
+        )
+    if "readonly" in text_ or "read-only" in text_ or "read only" in text_:
+        return StorageError(
+            f"The database {where} is read-only, so nothing was saved. Make the file and its "
+            "folder writable, or point SHIFTDESK_DATABASE_URL (or SHIFTDESK_DATA_DIR) at a "
+            "writable location."
+        )
+    if "unable to open database" in text_:
+        return StorageError(
+            f"The database {where} cannot be opened: its folder is missing or not writable. "
+            "Set SHIFTDESK_DATA_DIR or SHIFTDESK_DATABASE_URL to a writable place."
+        )
+    if any(m in text_ for m in ("connection refused", "could not connect", "connection failed")):
+        return StorageError(
+            f"Cannot connect to the database {where}: is the server running and the URL in "
+            "SHIFTDESK_DATABASE_URL right?"
+        )
+    return StorageError(f"Database error on {where}: {getattr(exc, 'orig', exc)}")
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object, busy_timeout: float = 10.0) -> None:
+    # WAL lets a worker process write progress while kernels read; the busy timeout
+    # turns short lock contention into a wait instead of an immediate error.
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    # A read-only file cannot switch journal mode; reads still work.
+    with contextlib.suppress(Exception):
+        cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+class Database:
+    """A shiftdesk database: engine, session factory and schema management.
+
+    Parameters
+    ----------
+    url : str, optional
+        SQLAlchemy URL. Defaults to :func:`default_database_url`.
+    migrate : bool
+        Upgrade an older schema to the current one when opened (default). With
+        ``False`` an out-of-date schema raises :class:`~shiftdesk.errors.StorageError`.
+    busy_timeout : float
+        Seconds SQLite waits for a lock before giving up.
+    """
+
+    def __init__(
+        self, url: str | None = None, *, migrate: bool = True, busy_timeout: float = 10.0
+    ) -> None:
+        self.url = url or default_database_url()
+        connect_args: dict[str, object] = {}
+        if self.url.startswith("sqlite"):
+            connect_args = {"timeout": busy_timeout, "check_same_thread": False}
+        self.engine: Engine = create_engine(self.url, connect_args=connect_args, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(
+                self.engine,
+                "connect",
+                lambda conn, record: _sqlite_pragmas(conn, record, busy_timeout),
+            )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        try:
+            self.ensure_schema(migrate=migrate)
+        except BaseException:
+            self.engine.dispose()  # don't leak pooled connections of a refused database
+            raise
+
+    def __repr__(self) -> str:
+        return f"Database({_describe(self.url)!r})"
+
+    # -- schema --------------------------------------------------------------------------
+    def _alembic_config(self) -> object:
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        return cfg
+
+    def head_revision(self) -> str:
+        """The newest migration this version of shiftdesk knows."""
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(self._alembic_config())  # type: ignore[arg-type]
+        head = script.get_current_head()
+        assert head is not None
+        return head
+
+    def current_revision(self) -> str | None:
+        """The migration the database is at, or ``None`` for an empty database."""
+        try:
+            with self.engine.connect() as conn:
+                if not inspect(conn).has_table("alembic_version"):
+                    return None
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+                return row[0] if row else None
+        except (OperationalError, ProgrammingError) as exc:
+            raise translate_error(exc, self.url) from exc
+
+    def ensure_schema(self, *, migrate: bool = True) -> None:
+        """Check the schema version and upgrade it when allowed."""
+        from alembic.script import ScriptDirectory
+
+        current = self.current_revision()
+        head = self.head_revision()
+        if current == head:
+            return
+        script = ScriptDirectory.from_config(self._alembic_config())  # type: ignore[arg-type]
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current is not None and current not in known:
+            raise SchemaTooNewError(
+                f"The database {_describe(self.url)} has schema version {current!r}, which this "
+                f"shiftdesk ({head!r} is its newest) does not know: it was written by a newer "
+                "shiftdesk. Upgrade shiftdesk (pip install -U shiftdesk) rather than using an "
+                "older one on it; nothing was changed."
+            )
+        if not migrate:
+            raise StorageError(
+                f"The database {_describe(self.url)} is at schema {current!r} but this shiftdesk "
+                f"needs {head!r}. Run `shiftdesk db upgrade` (back it up first)."
+            )
+        self.upgrade()
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations up to ``revision`` (``alembic upgrade``)."""
+        from alembic import command
+
+        cfg = self._alembic_config()
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn  # type: ignore[attr-defined]
+                command.upgrade(cfg, revision)  # type: ignore[arg-type]
+        except (OperationalError, ProgrammingError) as exc:
+            raise translate_error(exc, self.url) from exc
+
+    def downgrade(self, revision: str) -> None:
+        """Revert migrations down to ``revision`` (``"base"`` empties the database)."""
+        from alembic import command
+
+        cfg = self._alembic_config()
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn  # type: ignore[attr-defined]
+            command.downgrade(cfg, revision)  # type: ignore[arg-type]
+
+    # -- sessions ------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back (nothing half-written) on error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise translate_error(exc, self.url) from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+_databases: dict[str, Database] = {}
+_lock = threading.Lock()
+
+
+def get_database(url: str | None = None) -> Database:
+    """The shared :class:`Database` for ``url`` (default: :func:`default_database_url`)."""
+    url = url or default_database_url()
+    with _lock:
+        db = _databases.get(url)
+        if db is None:
+            db = _databases[url] = Database(url)
+        return db
+
+
+def reset_default_databases() -> None:
+    """Forget cached databases (tests, or after changing ``SHIFTDESK_DATABASE_URL``)."""
+    with _lock:
+        for db in _databases.values():
+            db.dispose()
+        _databases.clear()
