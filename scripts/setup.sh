@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Make this machine ready to run, test and demo shiftdesk. Safe to run again: every step
+# is skipped when its result is already there.
+#
+#   - Debian packages: chromium (browser tests) and postgresql (PostgreSQL tests),
+#     installed with apt-get only when missing
+#   - .venv with shiftdesk installed editable with all extras (reinstalled only when
+#     pyproject.toml changed)
+#   - numba's compile cache warmed, so the first fit in a notebook is not slow
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run '$*' (or install it yourself and run again)"
+    fi
+}
+
+# -- system packages ------------------------------------------------------------------------
+have_python_venv() {
+    command -v python3 >/dev/null 2>&1 &&
+        python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+if [ ! -x .venv/bin/python ] && ! have_python_venv; then
+    missing+=(python3 python3-venv)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing ${missing[*]} and this is not a Debian/Ubuntu machine: install them yourself"
+    say "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+else
+    say "system packages present (chromium, postgresql)"
+fi
+
+# -- virtual environment --------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+    have_python_venv || die "python3 >= 3.11 with the venv module is needed"
+    say "creating .venv with $(python3 --version)"
+    python3 -m venv .venv
+fi
+
+stamp=.venv/.shiftdesk-install-stamp
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+have="$(cat "$stamp" 2>/dev/null || true)"
+if [ "$want" != "$have" ]; then
+    say "installing shiftdesk with extras all,test,docs into .venv (pyproject.toml changed)"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".[all,test,docs]"
+    rm -f .venv/.shiftdesk-numba-stamp
+    printf '%s\n' "$want" >"$stamp"
+else
+    say ".venv is up to date with pyproject.toml"
+fi
+
+# -- numba cache ----------------------------------------------------------------------------
+numba_stamp=.venv/.shiftdesk-numba-stamp
+if [ "$(cat "$numba_stamp" 2>/dev/null || true)" != "$want" ]; then
+    say "warming numba's cache (compiles refl1d's kernels once, may take a minute)"
+    .venv/bin/python -c "from refl1d.names import *" >/dev/null
+    printf '%s\n' "$want" >"$numba_stamp"
+fi
+
+say "ready"
