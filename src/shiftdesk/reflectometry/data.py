@@ -139,9 +139,23 @@ class ReflData:
 
 
 def validate_arrays(
-    q: FloatArray, r: FloatArray, dr: FloatArray, dq: FloatArray, *, where: str = "data"
+    q: FloatArray,
+    r: FloatArray,
+    dr: FloatArray,
+    dq: FloatArray,
+    *,
+    where: str = "data",
+    lines: NDArray[np.intp] | None = None,
 ) -> None:
-    """Refuse data that refl1d would silently mis-handle. Rows are reported 1-based."""
+    """Refuse data that refl1d would silently mis-handle.
+
+    Rows are reported as 1-based points, or as file line numbers when ``lines`` gives
+    the source line of every point.
+    """
+
+    def _rows(indices: NDArray[np.intp]) -> str:
+        return _points(indices, lines)
+
     n = q.size
     if n == 0:
         raise DataError(f"{where}: no data points")
@@ -153,46 +167,50 @@ def validate_arrays(
         bad = np.flatnonzero(~np.isfinite(array))
         if bad.size:
             raise DataError(
-                f"{where}: {label} is not a finite number (NaN or inf) at point(s) "
+                f"{where}: {label} is not a finite number (NaN or inf) at "
                 f"{_rows(bad)}; remove those rows"
             )
     bad = np.flatnonzero(q <= 0)
     if bad.size:
-        raise DataError(f"{where}: Q must be positive; point(s) {_rows(bad)} are ≤ 0")
+        raise DataError(f"{where}: Q must be positive; {_rows(bad)} are ≤ 0")
     bad = np.flatnonzero(dr <= 0)
     if bad.size:
         raise DataError(
-            f"{where}: dR must be positive (it weights the fit); point(s) {_rows(bad)} have "
+            f"{where}: dR must be positive (it weights the fit); {_rows(bad)} have "
             "dR ≤ 0. Fix the uncertainties or drop those points (drop_invalid=True)"
         )
     bad = np.flatnonzero(r < 0)
     if bad.size:
         raise DataError(
-            f"{where}: R is negative at point(s) {_rows(bad)} (over-subtracted background?). "
+            f"{where}: R is negative at {_rows(bad)} (over-subtracted background?). "
             "Drop those points (drop_invalid=True) or fix the reduction"
         )
     bad = np.flatnonzero(dq < 0)
     if bad.size:
-        raise DataError(f"{where}: dQ is negative at point(s) {_rows(bad)}")
+        raise DataError(f"{where}: dQ is negative at {_rows(bad)}")
     steps = np.diff(q)
     dup = np.flatnonzero(steps == 0)
     if dup.size:
         raise DataError(
-            f"{where}: duplicate Q values at point(s) {_rows(dup + 1)} "
+            f"{where}: duplicate Q values at {_rows(dup + 1)} "
             f"(Q = {q[dup[0]]:g}); merge or remove the repeated rows"
         )
     back = np.flatnonzero(steps < 0)
     if back.size:
         raise DataError(
-            f"{where}: Q is not sorted: point {back[0] + 2} (Q = {q[back[0] + 1]:g}) comes after "
-            f"a larger Q; sort the file by Q or load it with sort=True"
+            f"{where}: Q is not sorted: {_rows(back[:1] + 1)} (Q = {q[back[0] + 1]:g}) comes "
+            "after a larger Q; sort the file by Q or load it with sort=True"
         )
 
 
-def _rows(indices: NDArray[np.intp], limit: int = 5) -> str:
-    shown = ", ".join(str(int(i) + 1) for i in indices[:limit])
-    more = f" and {indices.size - limit} more" if indices.size > limit else ""
-    return shown + more
+def _points(
+    indices: NDArray[np.intp], lines: NDArray[np.intp] | None = None, limit: int = 5
+) -> str:
+    """``point(s) 3, 4`` (1-based), or ``line(s) 7, 8`` when source lines are known."""
+    numbers = [int(i) + 1 if lines is None else int(lines[i]) for i in indices]
+    shown = ", ".join(str(i) for i in numbers[:limit])
+    more = f" and {len(numbers) - limit} more" if len(numbers) > limit else ""
+    return ("point(s) " if lines is None else "line(s) ") + shown + more
 
 
 def _parse_text(text: str, where: str) -> tuple[NDArray[np.float64], list[int]]:
@@ -314,11 +332,12 @@ def load_data(
     where = fname
     if not content.strip():
         raise DataError(f"{where} is empty")
+    lines: NDArray[np.intp] | None = None
     if fname.lower().endswith((".ort", ".orso")):
         q, r, dr, dq = _load_orso(content, where)
     else:
         try:
-            text = content.decode("utf-8")
+            text = content.decode("utf-8-sig")  # Excel and Notepad start with a BOM
         except UnicodeDecodeError:
             try:
                 text = content.decode("latin-1")
@@ -326,34 +345,36 @@ def load_data(
                 raise DataError(f"{where} is not a text file") from None
         if "\x00" in text:
             raise DataError(f"{where} looks like a binary file, not columns of numbers")
-        table, _lines = _parse_text(text, where)
+        table, line_numbers = _parse_text(text, where)
+        lines = np.asarray(line_numbers, dtype=np.intp)
         q, r, dr = table[:, 0], table[:, 1], table[:, 2]
         dq = table[:, 3] if table.shape[1] == 4 else dq_fraction * q
     meta: dict[str, str] = {}
     if sort:
         order = np.argsort(q, kind="stable")
         q, r, dr, dq = q[order], r[order], dr[order], dq[order]
+        lines = None if lines is None else lines[order]
     if drop_invalid:
         keep = np.isfinite(q) & np.isfinite(r) & np.isfinite(dr) & (dr > 0) & (r >= 0)
         dropped = int((~keep).sum())
         if dropped:
             meta["dropped"] = str(dropped)
             q, r, dr, dq = q[keep], r[keep], dr[keep], dq[keep]
+            lines = None if lines is None else lines[keep]
+    # check here, where the file name and line numbers are known (ReflData checks again)
+    validate_arrays(q, r, dr, dq, where=where, lines=lines)
     return ReflData(q=q, r=r, dr=dr, dq=dq, name=name or stem, source=fname, meta=meta)
 
 
 def _load_orso(content: bytes, where: str) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    import tempfile
-
     from orsopy.fileio import load_orso
 
-    with tempfile.NamedTemporaryFile(suffix=".ort") as handle:
-        handle.write(content)
-        handle.flush()
-        try:
-            datasets = load_orso(handle.name)
-        except Exception as exc:  # orsopy raises many types for malformed headers
-            raise DataError(f"{where}: not a readable ORSO file ({exc})") from exc
+    # a file object, not a path: orsopy leaves a file it opened itself open when parsing fails
+    text = io.StringIO(content.decode("utf-8-sig", errors="replace"))
+    try:
+        datasets = load_orso(text)
+    except Exception as exc:  # orsopy raises many types for malformed headers
+        raise DataError(f"{where}: not a readable ORSO file ({exc})") from exc
     if not datasets:
         raise DataError(f"{where}: the ORSO file holds no data set")
     dataset = datasets[0]
