@@ -304,9 +304,9 @@ def _expected_steps(method: str, settings: dict[str, Any], n_free: int) -> int:
 
 def _ran_out(method: str, settings: dict[str, Any], steps: int, evals: int, n_free: int) -> bool:
     limit = int(settings.get("steps", 0))
-    if method == "lm":
-        # MPFit's step budget counts iterations; each costs about n_free + 1 evaluations
-        return evals >= limit * (n_free + 1)
+    if method == "lm" and evals >= limit * (n_free + 1):
+        # MPFit's budget counts iterations; each costs about n_free + 1 evaluations
+        return True
     return steps >= limit - 1
 
 

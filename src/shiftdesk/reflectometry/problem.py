@@ -496,30 +496,36 @@ class FitProblem:
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> FitProblem:
         """Build a problem from :meth:`to_dict` output, validating everything."""
-        schema = state.get("schema")
+        schema = state.get("schema") if isinstance(state, dict) else None
         if schema != SCHEMA:
             raise ModelError(
                 f"not a shiftdesk reflectometry model (schema {schema!r}, expected {SCHEMA!r})"
             )
-        front = Medium.from_dict(state["front"])
-        back = Medium.from_dict(state["back"])
-        layers = [Layer.from_dict(item) for item in state.get("layers", [])]
-        data = ReflData.from_dict(state["data"]) if state.get("data") else None
-        problem = cls(
-            front=front,
-            layers=layers,
-            back=back,
-            data=data,
-            oversampling=state.get("oversampling", "auto"),
-            title=state.get("title", ""),
-            notes=state.get("notes", ""),
-        )
-        problem.scale.update_from_dict(state["scale"])
-        problem.background.update_from_dict(state["background"])
-        if data is not None:
-            problem.set_q_range(state.get("q_min"), state.get("q_max"))
-        else:
-            problem._q_min, problem._q_max = state.get("q_min"), state.get("q_max")
+        try:
+            front = Medium.from_dict(state["front"])
+            back = Medium.from_dict(state["back"])
+            layers = [Layer.from_dict(item) for item in state.get("layers", [])]
+            data = ReflData.from_dict(state["data"]) if state.get("data") else None
+            problem = cls(
+                front=front,
+                layers=layers,
+                back=back,
+                data=data,
+                oversampling=state.get("oversampling", "auto"),
+                title=state.get("title", ""),
+                notes=state.get("notes", ""),
+            )
+            problem.scale.update_from_dict(state["scale"])
+            problem.background.update_from_dict(state["background"])
+            if data is not None:
+                problem.set_q_range(state.get("q_min"), state.get("q_max"))
+            else:
+                problem._q_min, problem._q_max = state.get("q_min"), state.get("q_max")
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            # a hand-edited or truncated file: say so instead of a bare KeyError
+            raise ModelError(
+                f"the model is incomplete or malformed ({type(exc).__name__}: {exc})"
+            ) from exc
         return problem
 
     def to_json(self, *, include_data: bool = True, indent: int | None = 2) -> str:

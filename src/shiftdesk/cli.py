@@ -1,0 +1,91 @@
+"""The ``shiftdesk`` command: demo dashboards, database upgrades, job listings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from shiftdesk.reflectometry.demo import seed
+    from shiftdesk.storage import get_database
+
+    db = get_database()
+    data_id, model_id = seed()
+    print(f"shiftdesk: database {db!r}; demo data #{data_id}, demo model #{model_id}")
+    if args.seed_only:
+        return 0
+    notebook = NOTEBOOKS / "reflectometry.ipynb"
+    if not notebook.exists():
+        print(f"shiftdesk: no dashboard notebook at {notebook}", file=sys.stderr)
+        return 2
+    voila = shutil.which("voila") or str(Path(sys.executable).with_name("voila"))
+    command = [
+        voila,
+        str(notebook),
+        f"--port={args.port}",
+        "--Voila.ip=127.0.0.1",
+        "--no-browser",
+        "--MappingKernelManager.cull_interval=60",
+        "--MappingKernelManager.cull_idle_timeout=900",
+    ]
+    print(f"shiftdesk: reflectometry dashboard at http://127.0.0.1:{args.port}/ (Ctrl-C stops)")
+    sys.stdout.flush()
+    os.execv(command[0], command)
+    return 0  # pragma: no cover - execv does not return
+
+
+def _db(args: argparse.Namespace) -> int:
+    from shiftdesk.storage import Database
+
+    db = Database(migrate=False) if args.action == "current" else None
+    if args.action == "current":
+        assert db is not None
+        print(f"{db!r}: {db.current_revision()} (newest known: {db.head_revision()})")
+        return 0
+    db = Database()  # opening migrates to head
+    print(f"{db!r} is at {db.current_revision()}")
+    return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from shiftdesk.jobs import list_jobs
+
+    for job in list_jobs(limit=args.limit):
+        print(f"{job.id}  {job.status.value:<9} {job.progress:>4.0%}  {job.kind:<20} {job.title}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``shiftdesk`` console script."""
+    parser = argparse.ArgumentParser(prog="shiftdesk", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="seed demo data and start the reflectometry dashboard")
+    demo.add_argument("--port", type=int, default=8866)
+    demo.add_argument("--seed-only", action="store_true", help="only put demo data in place")
+    demo.set_defaults(func=_demo)
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.set_defaults(func=_db)
+    jobs = sub.add_parser("jobs", help="list my jobs")
+    jobs.add_argument("--limit", type=int, default=20)
+    jobs.set_defaults(func=_jobs)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Exception as exc:  # a clear one-line error for the shell, not a traceback
+        from shiftdesk.errors import ShiftdeskError
+
+        if isinstance(exc, ShiftdeskError):
+            print(f"shiftdesk: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

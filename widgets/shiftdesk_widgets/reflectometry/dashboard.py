@@ -1,0 +1,357 @@
+"""The reflectometry dashboard: data, model table, live curves, fits, library, downloads."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+from shiftdesk.errors import ShiftdeskError
+from shiftdesk.reflectometry import FitProblem, FitResult, Layer, Library, Medium
+from shiftdesk.reflectometry.data import data_url
+from shiftdesk.reflectometry.parameter import format_value
+
+from shiftdesk_widgets.reflectometry.fit_panel import FitPanel
+from shiftdesk_widgets.reflectometry.model_table import ModelTable
+from shiftdesk_widgets.reflectometry.plots import ProfilePlot, ReflectivityPlot
+
+#: Q grid used to draw a model that has no data yet.
+MODEL_GRID = np.linspace(0.005, 0.3, 300)
+_COLORS = {"info": "#1b5e20", "warning": "#a15c00", "error": "#b00020"}
+
+
+def default_problem() -> FitProblem:
+    """The model a new dashboard starts with."""
+    return FitProblem(
+        front=Medium("air", sld=0.0),
+        layers=[Layer("film", thickness=100.0, sld=3.5, roughness=3.0)],
+        back=Medium("Si", sld=2.07, roughness=3.0),
+    )
+
+
+class ReflectometryDashboard(w.VBox):
+    """Everything a reflectometry user does in one view.
+
+    Parameters
+    ----------
+    problem : FitProblem, optional
+        The model to start with (default: air | film | Si).
+    library : Library, optional
+        The user's data, models and fits (default: the current user's).
+    backend : JobBackend or str, optional
+        Where fits run (default: local processes).
+    """
+
+    def __init__(
+        self,
+        problem: FitProblem | None = None,
+        library: Library | None = None,
+        backend: Any = None,
+    ) -> None:
+        self.library = library or Library()
+        self.problem = problem or default_problem()
+        self.data_file_id: int | None = None
+        self.last_result: FitResult | None = None
+        self.curve = None
+        self.messages = w.HTML()
+        self.messages.add_class("sd-messages")
+
+        # data
+        self.upload = w.FileUpload(accept=".txt,.dat,.csv,.ort,.refl", multiple=False,
+                                   description="Upload data")
+        self.upload.add_class("sd-upload")
+        self.upload.observe(self._on_upload, "value")
+        self.my_data = w.Dropdown(description="my data", layout=w.Layout(width="320px"))
+        self.my_data.add_class("sd-my-data")
+        self.load_data_button = w.Button(description="Use", icon="folder-open")
+        self.load_data_button.on_click(lambda _b: self._open_data())
+        self.data_label = w.HTML()
+
+        # model
+        self.table = ModelTable(self.problem, on_error=lambda m: self.message("error", m))
+        self.evaluate_button = w.Button(description="Evaluate", icon="calculator")
+        self.evaluate_button.add_class("sd-evaluate")
+        self.evaluate_button.on_click(lambda _b: self.evaluate(announce=True))
+        self.reverse_button = w.Button(description="Reverse model", icon="exchange",
+                                       tooltip="swap front and back media, reverse the layers")
+        self.reverse_button.on_click(lambda _b: self._safely(self.problem.reverse))
+
+        # fit
+        self.fit_panel = FitPanel(lambda: self.problem, self.show_result, self.message, backend)
+        self.result_box = w.HTML()
+        self.result_box.add_class("sd-result")
+
+        # plots
+        self.plot = ReflectivityPlot()
+        self.profile = ProfilePlot()
+
+        # library
+        self.title = w.Text(description="title", placeholder="a title for this model")
+        self.notes = w.Textarea(description="notes", layout=w.Layout(width="100%", height="60px"))
+        self.save_button = w.Button(description="Save model", icon="save")
+        self.save_button.add_class("sd-save")
+        self.save_button.on_click(lambda _b: self.save_model())
+        self.saved_models = w.Dropdown(description="my models", layout=w.Layout(width="360px"))
+        self.open_model_button = w.Button(description="Open")
+        self.open_model_button.on_click(lambda _b: self.open_model(apply_to_data=False))
+        self.apply_model_button = w.Button(description="Apply to current data")
+        self.apply_model_button.on_click(lambda _b: self.open_model(apply_to_data=True))
+        self.my_fits = w.Dropdown(description="my fits", layout=w.Layout(width="360px"))
+        self.open_fit_button = w.Button(description="Reopen fit")
+        self.open_fit_button.on_click(lambda _b: self.open_fit())
+        self.refresh_button = w.Button(icon="refresh", tooltip="refresh the lists",
+                                       layout=w.Layout(width="40px"))
+        self.refresh_button.on_click(lambda _b: self.refresh_lists())
+
+        # downloads
+        self.downloads = w.HTML()
+        self.downloads.add_class("sd-downloads")
+        self.prepare_downloads = w.Button(description="Prepare downloads", icon="download")
+        self.prepare_downloads.on_click(lambda _b: self.update_downloads())
+
+        left = w.VBox([
+            w.HTML("<h3>Data</h3>"),
+            w.HBox([self.upload, self.my_data, self.load_data_button]),
+            self.data_label,
+            w.HTML("<h3>Model</h3>"),
+            self.table,
+            w.HBox([self.evaluate_button, self.reverse_button]),
+            w.HTML("<h3>Fit</h3>"),
+            self.fit_panel,
+            self.result_box,
+        ], layout=w.Layout(width="58%"))
+        right = w.VBox([self.plot, self.profile], layout=w.Layout(width="42%"))
+        library_tab = w.VBox([
+            w.HBox([self.title, self.save_button]), self.notes,
+            w.HBox([self.saved_models, self.open_model_button, self.apply_model_button]),
+            w.HBox([self.my_fits, self.open_fit_button, self.refresh_button]),
+        ])
+        tabs = w.Tab([library_tab, w.VBox([self.prepare_downloads, self.downloads])])
+        tabs.set_title(0, "My models and fits")
+        tabs.set_title(1, "Downloads")
+        super().__init__([
+            w.HTML(f"<h2>Reflectometry</h2><small>user: {html.escape(str(self.library.identity))}"
+                   "</small>"),
+            self.messages,
+            w.HBox([left, right]),
+            tabs,
+        ])
+        self.add_class("sd-reflectometry-dashboard")
+        self.problem.observe(self._on_problem)
+        self.refresh_lists()
+        self.refresh()
+
+    @classmethod
+    def start(cls, library: Library | None = None, backend: Any = None) -> ReflectometryDashboard:
+        """The dashboard as a user first sees it: the demo model on the demo data.
+
+        The demo data and model are added to the user's library once, so "my data"
+        and "my models" are never empty on a first visit.
+        """
+        from shiftdesk.reflectometry.demo import seed
+
+        lib = library or Library()
+        data_id, model_id = seed(lib)
+        dashboard = cls(problem=lib.open_model(model_id), library=lib, backend=backend)
+        dashboard.data_file_id = data_id
+        dashboard.my_data.value = data_id
+        dashboard.saved_models.value = model_id
+        return dashboard
+
+    # -- messages ------------------------------------------------------------------------
+    def message(self, kind: str, text: str) -> None:
+        """Show one message (info, warning or error) at the top."""
+        color = _COLORS.get(kind, "#333")
+        self.messages.value = (
+            f"<div class='sd-message sd-message-{kind}' style='color:{color}'>"
+            f"{html.escape(text)}</div>"
+        )
+
+    def _safely(self, action: Any) -> Any:
+        try:
+            return action()
+        except (ShiftdeskError, KeyError) as exc:
+            self.message("error", str(exc).strip("'\""))
+            return None
+
+    # -- model ---------------------------------------------------------------------------
+    def set_problem(self, problem: FitProblem) -> None:
+        """Show and edit another model."""
+        self.problem.unobserve(self._on_problem)
+        self.problem = problem
+        problem.observe(self._on_problem)
+        self.table.set_problem(problem)
+        self.title.value, self.notes.value = problem.title, problem.notes
+        self.refresh()
+
+    def _on_problem(self, what: str) -> None:
+        if what != "range":
+            self.refresh()
+
+    def evaluate(self, announce: bool = False) -> None:
+        """Evaluate the model now (the curves also redraw on every change)."""
+        self.refresh()
+        if announce and self.curve is not None and self.curve.chi2 is not None:
+            self.message("info", f"χ² = {self.curve.chi2:.5g} on "
+                                 f"{int(self.problem.fit_mask().sum())} points")
+
+    def refresh(self) -> None:
+        """Recompute the model curve and profile and redraw."""
+        problem = self.problem
+        try:
+            if problem.data is not None:
+                curve = problem.evaluate()
+            else:
+                curve = problem.evaluate(q=MODEL_GRID)
+        except ShiftdeskError as exc:
+            self.message("error", str(exc))
+            return
+        self.curve = curve
+        self.plot.show(data=problem.data, curve=curve, q_range=(problem.q_min, problem.q_max))
+        self.profile.show(curve)
+        data = problem.data
+        self.data_label.value = (
+            "no data: load a file to fit" if data is None else
+            f"<b>{html.escape(data.name)}</b>: {len(data)} points, "
+            f"Q {data.q[0]:.4g}–{data.q[-1]:.4g} 1/Å"
+        )
+
+    # -- data ----------------------------------------------------------------------------
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0]
+        self.upload_file(bytes(item["content"]), item["name"])
+
+    def upload_file(self, content: bytes, filename: str) -> None:
+        """Store an uploaded file in "my data" and fit the model to it."""
+        try:
+            data_id, data = self.library.add_data(content, filename)
+        except ShiftdeskError as exc:
+            self.message("error", f"{filename} was not loaded: {exc}")
+            return
+        self.data_file_id = data_id
+        self._use_data(data)
+        self.refresh_lists()
+        self.my_data.value = data_id
+        self.message("info", f"loaded {filename}: {len(data)} points")
+
+    def _open_data(self) -> None:
+        if self.my_data.value is None:
+            self.message("warning", "pick a data file from my data first")
+            return
+        data = self._safely(lambda: self.library.open_data(self.my_data.value))
+        if data is not None:
+            self.data_file_id = self.my_data.value
+            self._use_data(data)
+            self.message("info", f"using {data.name}")
+
+    def _use_data(self, data: Any) -> None:
+        self.problem._q_min = self.problem._q_max = None  # a new data set: whole range
+        self.problem.data = data
+
+    # -- fits ----------------------------------------------------------------------------
+    def show_result(self, result: FitResult) -> None:
+        """Put fitted values ± errors into the model and report the fit."""
+        self.last_result = result
+        if result.problem is not self.problem:
+            self.problem.apply_result(result)
+        rows = "".join(
+            f"<tr><td>{html.escape(r['path'])}</td>"
+            f"<td class='sd-fitted'>{html.escape(format_value(r['value'], r['error']))}</td></tr>"
+            for r in result.parameters
+        )
+        state = ("<span style='color:#1b7a1b'>converged</span>" if result.converged
+                 else "<span style='color:#b00020'>did NOT converge</span>")
+        warnings = "".join(
+            f"<div style='color:#a15c00'>⚠ {html.escape(text)}</div>" for text in result.warnings
+        )
+        self.result_box.value = (
+            f"<div><b>{html.escape(result.method)}</b>: χ² = {result.chi2:.5g}, {state}, "
+            f"{result.steps} steps, {result.elapsed:.2f} s</div>"
+            f"<table class='sd-result-table'>{rows}</table>{warnings}"
+        )
+        if result.converged and not result.warnings:
+            self.message("info", f"fit done: χ² = {result.chi2:.4g}")
+        else:
+            self.message("warning", "fit done with warnings: " + "; ".join(result.warnings))
+        self.refresh_lists()
+
+    # -- library -------------------------------------------------------------------------
+    def refresh_lists(self) -> None:
+        """Reload "my data", "my models" and "my fits"."""
+        lib = self.library
+        try:
+            data = lib.list_data()
+            models = lib.list_models()
+            fits = lib.list_fits(limit=50)
+        except ShiftdeskError as exc:
+            self.message("error", str(exc))
+            return
+        self.my_data.options = [(f"{d.name} ({d.n_points} pts) #{d.id}", d.id) for d in data]
+        self.saved_models.options = [(f"{m.title} #{m.id}", m.id) for m in models]
+        self.my_fits.options = [
+            (f"{j.title} · {j.status.value} · {j.created_at:%Y-%m-%d %H:%M}", j.id) for j in fits
+        ]
+
+    def save_model(self) -> int | None:
+        """Save the model with the title and notes typed in."""
+        saved = self._safely(lambda: self.library.save_model(
+            self.problem, self.title.value, self.notes.value, data_file_id=self.data_file_id))
+        if saved is not None:
+            self.refresh_lists()
+            self.saved_models.value = saved
+            self.message("info", f"saved model {self.title.value!r}")
+        return saved  # type: ignore[no-any-return]
+
+    def open_model(self, apply_to_data: bool = False) -> None:
+        """Open the selected saved model (on its own data, or on the current data)."""
+        model_id = self.saved_models.value
+        if model_id is None:
+            self.message("warning", "no saved model selected")
+            return
+        data = self.problem.data if apply_to_data else True
+        problem = self._safely(lambda: self.library.open_model(model_id, data=data))
+        if problem is not None:
+            self.set_problem(problem)
+            self.message("info", f"opened {problem.title!r}"
+                                 + (" on the current data" if apply_to_data else ""))
+
+    def open_fit(self) -> None:
+        """Reopen the selected fit: its model, data and (when done) its result."""
+        job_id = self.my_fits.value
+        if job_id is None:
+            self.message("warning", "no fit selected")
+            return
+        opened = self._safely(lambda: self.library.open_fit(job_id))
+        if opened is None:
+            return
+        problem, result = opened
+        self.set_problem(problem)
+        if result is not None:
+            self.show_result(result)
+        else:
+            from shiftdesk.jobs import Job
+
+            self.fit_panel.follow(Job(job_id, self.library.database, self.library.identity))
+
+    # -- downloads -----------------------------------------------------------------------
+    def update_downloads(self) -> None:
+        """Build the download links for the current model (and data)."""
+        p = self.problem
+        stem = (p.title or (p.data.name if p.data is not None else "model")).replace(" ", "_")
+        links = [
+            (f"{stem}_refl1d.py", p.to_refl1d_script(), "text/x-python", "refl1d script"),
+            (f"{stem}_model.json", p.to_json(), "application/json", "model (JSON)"),
+            (f"{stem}_parameters.csv", p.parameters_csv(), "text/csv", "parameters (CSV)"),
+        ]
+        if self.curve is not None and p.data is not None:
+            links.append((f"{stem}_data_theory.txt", self.curve.to_text(), "text/plain",
+                          "data with theory"))
+        self.downloads.value = "<ul>" + "".join(
+            f"<li><a download='{html.escape(name)}' href='{data_url(text, mime)}'>"
+            f"{html.escape(label)}</a> <small>{html.escape(name)}</small></li>"
+            for name, text, mime, label in links
+        ) + "</ul>"
