@@ -35,9 +35,7 @@ def table(rows: Iterable[Sequence[object]], header: Sequence[str] | None = None)
     head = ""
     if header:
         head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table class='sd-table'>{head}{body}</table>"
 
 

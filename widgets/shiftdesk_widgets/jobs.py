@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 
 import ipywidgets as w
-from shiftdesk.jobs import Job
 
+from shiftdesk.jobs import Job
 from shiftdesk_widgets._async import Poller
 
 
@@ -33,7 +33,11 @@ class JobView(w.VBox):
             self.progress.value = job.progress
             self.status.value = (
                 f"<b>{html.escape(job.status.value)}</b> {html.escape(job.message)}"
-                + (f" <span style='color:#b00020'>{html.escape(job.error)}</span>" if job.error else "")
+                + (
+                    f" <span style='color:#b00020'>{html.escape(job.error)}</span>"
+                    if job.error
+                    else ""
+                )
             )
             self.stop_button.disabled = job.finished
             if job.finished:

@@ -8,6 +8,7 @@ in its place. Each process still runs exactly one job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -197,10 +198,8 @@ class LocalBackend:
             self._spare = self._spare_log = None
         if spare is not None:
             if spare.stdin is not None:
-                try:
+                with contextlib.suppress(OSError):
                     spare.stdin.close()  # EOF: the spare exits by itself
-                except OSError:
-                    pass
             try:
                 spare.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -216,15 +215,11 @@ class LocalBackend:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)  # the worker leads its own session, so this reaches its children
-    except ProcessLookupError:
-        pass
-    except PermissionError:
+    with contextlib.suppress(ProcessLookupError):
         try:
+            os.killpg(pid, sig)  # the worker leads its own session: this reaches its children
+        except PermissionError:
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _signal_name(number: int) -> str:

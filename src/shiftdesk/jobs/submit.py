@@ -37,7 +37,9 @@ def submit_job(
     db = database or get_database()
     who = identity or current_identity()
     runner = get_backend(backend or "local", db) if not isinstance(backend, JobBackend) else backend
-    job_id = store.create_job(kind, spec, title=title, backend=runner.name, database=db, identity=who)
+    job_id = store.create_job(
+        kind, spec, title=title, backend=runner.name, database=db, identity=who
+    )
     try:
         runner.submit(job_id)
     except Exception as exc:

@@ -36,7 +36,7 @@ class TaskKind:
 
     def load_run(self) -> Callable[[dict[str, Any], TaskContext], dict[str, Any]]:
         """Import the task function."""
-        return _load(self.run)  # type: ignore[no-any-return]
+        return _load(self.run)
 
     def decode_result(self, result: dict[str, Any]) -> Any:
         """Turn the stored JSON result into the domain object."""

@@ -7,6 +7,7 @@ progress, log lines and the JSON result back. SIGTERM asks the task to stop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -146,10 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     job_id = args.job
     if args.standby:
         for module in preload_modules():
-            try:
+            with contextlib.suppress(ImportError):  # the job reports a missing module itself
                 importlib.import_module(module)
-            except ImportError:
-                pass
         line = sys.stdin.readline()
         if not line.strip():
             return 0  # the owner went away before handing over a job

@@ -11,6 +11,7 @@ import numpy as np
 from shiftdesk.reflectometry.data import SIGMA_TO_FWHM
 
 if TYPE_CHECKING:
+    from shiftdesk.reflectometry.layers import Layer, Medium
     from shiftdesk.reflectometry.parameter import Parameter
     from shiftdesk.reflectometry.problem import FitProblem
 
@@ -57,7 +58,11 @@ def refl1d_script(problem: FitProblem) -> str:
     else:
         out += ["Q = np.linspace(0.005, 0.3, 400)", "dQ = 0.03 * Q / 2.3548200450309493"]
     out.append("")
-    slabs = [("front", problem.front), *[(l.name, l) for l in problem.layers], ("back", problem.back)]
+    slabs: list[tuple[str, Layer | Medium]] = [
+        ("front", problem.front),
+        *[(layer.name, layer) for layer in problem.layers],
+        ("back", problem.back),
+    ]
     for key, slab in slabs:
         var = f"m_{key}"
         out += _par(f"{var}_rho", f"{key}.sld", slab.sld)

@@ -57,8 +57,10 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
         default = defaults[name]
         try:
             if isinstance(default, bool):
-                converted: Any = value if isinstance(value, bool) else str(value).lower() in (
-                    "1", "true", "yes", "on"
+                converted: Any = (
+                    value
+                    if isinstance(value, bool)
+                    else str(value).lower() in ("1", "true", "yes", "on")
                 )
             elif isinstance(default, int):
                 if isinstance(value, float) and not value.is_integer():
@@ -75,10 +77,14 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
                 f"{method} option {name!r} must be a {type(default).__name__} like "
                 f"{default!r}, not {value!r}"
             ) from None
-        if isinstance(converted, int | float) and not isinstance(converted, bool):
-            if converted < 0 or (name in ("steps", "samples", "pop") and converted == 0 and
-                                 not (method == "dream" and name == "steps")):
-                raise FitError(f"{method} option {name!r} must be positive, not {value!r}")
+        numeric = isinstance(converted, int | float) and not isinstance(converted, bool)
+        # dream's steps=0 means "derive from samples"; other counts must be positive
+        zero_allowed = method == "dream" and name == "steps"
+        if numeric and (
+            converted < 0
+            or (name in ("steps", "samples", "pop") and converted == 0 and not zero_allowed)
+        ):
+            raise FitError(f"{method} option {name!r} must be positive, not {value!r}")
         clean[name] = converted
     return clean
 
@@ -199,8 +205,13 @@ def fit_in_process(
     sigma = data.dq_sigma[mask]
     q = data.q[mask]
     model = CompiledModel(
-        work, q, sigma, data.r[mask], data.dr[mask],
-        oversampling=work._oversampling_for(q, sigma), fit_ranges=True,
+        work,
+        q,
+        sigma,
+        data.r[mask],
+        data.dr[mask],
+        oversampling=work._oversampling_for(q, sigma),
+        fit_ranges=True,
     )
     model.push()
     bumps_problem = BumpsProblem(model.experiment)
@@ -220,7 +231,7 @@ def fit_in_process(
     total_steps = _expected_steps(method, settings, len(free))
     start = time.perf_counter()
 
-    class Progress(bumps_monitor.Monitor):  # type: ignore[misc]
+    class Progress(bumps_monitor.Monitor):
         def config_history(self, history: Any) -> None:
             history.requires(step=1, value=1)
 
@@ -437,7 +448,8 @@ class FitResult:
                 value = Markup(f"<span class='sd-warn'>{value} (on limit)</span>")
             rows.append((row["path"], value, f"[{row['min']:g}, {row['max']:g}]"))
         status = (
-            "<span class='sd-ok'>converged</span>" if self.converged
+            "<span class='sd-ok'>converged</span>"
+            if self.converged
             else "<span class='sd-bad'>did not converge</span>"
         )
         warnings_html = "".join(f"<div class='sd-warn'>⚠ {escape(w)}</div>" for w in self.warnings)

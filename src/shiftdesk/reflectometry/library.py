@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from shiftdesk.jobs import Job, list_jobs
 from shiftdesk.reflectometry.data import ReflData, load_data
 from shiftdesk.reflectometry.fitting import KIND, FitResult
 from shiftdesk.reflectometry.problem import FitProblem
-from shiftdesk.storage import DataFileRecord, Database, SavedModelRecord, get_database
+from shiftdesk.storage import Database, DataFileRecord, SavedModelRecord, get_database
 
 DOMAIN = "reflectometry"
 
@@ -61,7 +62,9 @@ class Library:
 
     def _check(self, owner: str, what: str) -> None:
         if not self.identity.can_read(owner):
-            raise PermissionDenied(f"{what} belongs to {owner!r}; {self.identity.name!r} may not open it")
+            raise PermissionDenied(
+                f"{what} belongs to {owner!r}; {self.identity.name!r} may not open it"
+            )
 
     # -- data ----------------------------------------------------------------------------
     def add_data(self, content: bytes, filename: str, **load_options: Any) -> tuple[int, ReflData]:
@@ -158,7 +161,7 @@ class Library:
                 for r in session.scalars(query)
             ]
 
-    def open_model(self, model_id: int, data: ReflData | None | bool = True) -> FitProblem:
+    def open_model(self, model_id: int, data: ReflData | bool | None = True) -> FitProblem:
         """Open a saved model; with its stored data file (default), or on ``data``."""
         with self.database.session() as session:
             record = session.get(SavedModelRecord, model_id)
@@ -171,10 +174,9 @@ class Library:
         if isinstance(data, ReflData):
             problem.data = data
         elif data is True and data_file_id is not None:
-            try:
+            # the data file may have been deleted: the model still opens
+            with contextlib.suppress(NotFound, PermissionDenied):
                 problem.data = self.open_data(data_file_id)
-            except (NotFound, PermissionDenied):
-                pass  # the data file was deleted: the model still opens
         return problem
 
     def delete_model(self, model_id: int) -> None:

@@ -47,8 +47,8 @@ class Parameter:
         units: str = "",
         lower_limit: float | None = None,
         fixed: bool = True,
-        min: float | None = None,  # noqa: A002 - the natural names for a range
-        max: float | None = None,  # noqa: A002
+        min: float | None = None,
+        max: float | None = None,
         error: float | None = None,
     ) -> None:
         self.name = name
@@ -157,7 +157,7 @@ class Parameter:
             )
         self._min, self._max = lo, hi
 
-    def fit(self, min: float, max: float) -> Parameter:  # noqa: A002
+    def fit(self, min: float, max: float) -> Parameter:
         """Make the parameter free within ``[min, max]``; returns itself for chaining.
 
         Raises
@@ -176,7 +176,7 @@ class Parameter:
         self._notify("range")
         return self
 
-    def set_range(self, min: float, max: float) -> Parameter:  # noqa: A002
+    def set_range(self, min: float, max: float) -> Parameter:
         """Change the range without changing whether the parameter is free."""
         if self._fixed:
             self._set_range(min, max)

@@ -320,6 +320,8 @@ class FitProblem:
             ``.q``, ``.r``, ``.profile``, and ``.chi2`` when computed on the data.
         """
         data = self._data
+        r_data: NDArray[np.float64] | None
+        dr_data: NDArray[np.float64] | None
         if q is None:
             if data is None:
                 raise ModelError(
@@ -337,7 +339,8 @@ class FitProblem:
             if resolution:
                 if dq is None:
                     fraction = (
-                        float(np.median(data.dq / data.q)) if data is not None
+                        float(np.median(data.dq / data.q))
+                        if data is not None
                         else DEFAULT_DQ_FRACTION
                     )
                     fwhm = fraction * qv
@@ -464,7 +467,7 @@ class FitProblem:
         self._changed("structure")
         return self
 
-    def copy(self, *, data: ReflData | None | bool = True) -> FitProblem:
+    def copy(self, *, data: ReflData | bool | None = True) -> FitProblem:
         """An independent copy; ``data=other`` applies this model to other data."""
         state = self.to_dict(include_data=False)
         copy = FitProblem.from_dict(state)
@@ -590,7 +593,9 @@ class FitProblem:
             ("data", repr(self._data) if self._data is not None else "none"),
             ("free parameters", str(len(self.free_parameters()))),
         ]
-        return html_repr("FitProblem", self.title or self.describe(), repr(self), body + table(extra))
+        return html_repr(
+            "FitProblem", self.title or self.describe(), repr(self), body + table(extra)
+        )
 
     def widget(self) -> Any:
         """The interactive model editor and plots (needs ``shiftdesk[widgets]``)."""

@@ -7,11 +7,11 @@ from typing import Any
 
 import ipywidgets as w
 import numpy as np
+
 from shiftdesk.errors import ShiftdeskError
 from shiftdesk.reflectometry import FitProblem, FitResult, Layer, Library, Medium
 from shiftdesk.reflectometry.data import data_url
 from shiftdesk.reflectometry.parameter import format_value
-
 from shiftdesk_widgets.reflectometry.fit_panel import FitPanel
 from shiftdesk_widgets.reflectometry.model_table import ModelTable
 from shiftdesk_widgets.reflectometry.plots import ProfilePlot, ReflectivityPlot
@@ -58,8 +58,9 @@ class ReflectometryDashboard(w.VBox):
         self.messages.add_class("sd-messages")
 
         # data
-        self.upload = w.FileUpload(accept=".txt,.dat,.csv,.ort,.refl", multiple=False,
-                                   description="Upload data")
+        self.upload = w.FileUpload(
+            accept=".txt,.dat,.csv,.ort,.refl", multiple=False, description="Upload data"
+        )
         self.upload.add_class("sd-upload")
         self.upload.observe(self._on_upload, "value")
         self.my_data = w.Dropdown(description="my data", layout=w.Layout(width="320px"))
@@ -73,8 +74,11 @@ class ReflectometryDashboard(w.VBox):
         self.evaluate_button = w.Button(description="Evaluate", icon="calculator")
         self.evaluate_button.add_class("sd-evaluate")
         self.evaluate_button.on_click(lambda _b: self.evaluate(announce=True))
-        self.reverse_button = w.Button(description="Reverse model", icon="exchange",
-                                       tooltip="swap front and back media, reverse the layers")
+        self.reverse_button = w.Button(
+            description="Reverse model",
+            icon="exchange",
+            tooltip="swap front and back media, reverse the layers",
+        )
         self.reverse_button.on_click(lambda _b: self._safely(self.problem.reverse))
 
         # fit
@@ -100,8 +104,9 @@ class ReflectometryDashboard(w.VBox):
         self.my_fits = w.Dropdown(description="my fits", layout=w.Layout(width="360px"))
         self.open_fit_button = w.Button(description="Reopen fit")
         self.open_fit_button.on_click(lambda _b: self.open_fit())
-        self.refresh_button = w.Button(icon="refresh", tooltip="refresh the lists",
-                                       layout=w.Layout(width="40px"))
+        self.refresh_button = w.Button(
+            icon="refresh", tooltip="refresh the lists", layout=w.Layout(width="40px")
+        )
         self.refresh_button.on_click(lambda _b: self.refresh_lists())
 
         # downloads
@@ -110,33 +115,43 @@ class ReflectometryDashboard(w.VBox):
         self.prepare_downloads = w.Button(description="Prepare downloads", icon="download")
         self.prepare_downloads.on_click(lambda _b: self.update_downloads())
 
-        left = w.VBox([
-            w.HTML("<h3>Data</h3>"),
-            w.HBox([self.upload, self.my_data, self.load_data_button]),
-            self.data_label,
-            w.HTML("<h3>Model</h3>"),
-            self.table,
-            w.HBox([self.evaluate_button, self.reverse_button]),
-            w.HTML("<h3>Fit</h3>"),
-            self.fit_panel,
-            self.result_box,
-        ], layout=w.Layout(width="58%"))
+        left = w.VBox(
+            [
+                w.HTML("<h3>Data</h3>"),
+                w.HBox([self.upload, self.my_data, self.load_data_button]),
+                self.data_label,
+                w.HTML("<h3>Model</h3>"),
+                self.table,
+                w.HBox([self.evaluate_button, self.reverse_button]),
+                w.HTML("<h3>Fit</h3>"),
+                self.fit_panel,
+                self.result_box,
+            ],
+            layout=w.Layout(width="58%"),
+        )
         right = w.VBox([self.plot, self.profile], layout=w.Layout(width="42%"))
-        library_tab = w.VBox([
-            w.HBox([self.title, self.save_button]), self.notes,
-            w.HBox([self.saved_models, self.open_model_button, self.apply_model_button]),
-            w.HBox([self.my_fits, self.open_fit_button, self.refresh_button]),
-        ])
+        library_tab = w.VBox(
+            [
+                w.HBox([self.title, self.save_button]),
+                self.notes,
+                w.HBox([self.saved_models, self.open_model_button, self.apply_model_button]),
+                w.HBox([self.my_fits, self.open_fit_button, self.refresh_button]),
+            ]
+        )
         tabs = w.Tab([library_tab, w.VBox([self.prepare_downloads, self.downloads])])
         tabs.set_title(0, "My models and fits")
         tabs.set_title(1, "Downloads")
-        super().__init__([
-            w.HTML(f"<h2>Reflectometry</h2><small>user: {html.escape(str(self.library.identity))}"
-                   "</small>"),
-            self.messages,
-            w.HBox([left, right]),
-            tabs,
-        ])
+        super().__init__(
+            [
+                w.HTML(
+                    f"<h2>Reflectometry</h2><small>user: {html.escape(str(self.library.identity))}"
+                    "</small>"
+                ),
+                self.messages,
+                w.HBox([left, right]),
+                tabs,
+            ]
+        )
         self.add_class("sd-reflectometry-dashboard")
         self.problem.observe(self._on_problem)
         self.refresh_lists()
@@ -193,8 +208,9 @@ class ReflectometryDashboard(w.VBox):
         """Evaluate the model now (the curves also redraw on every change)."""
         self.refresh()
         if announce and self.curve is not None and self.curve.chi2 is not None:
-            self.message("info", f"χ² = {self.curve.chi2:.5g} on "
-                                 f"{int(self.problem.fit_mask().sum())} points")
+            self.message(
+                "info", f"χ² = {self.curve.chi2:.5g} on {int(self.problem.fit_mask().sum())} points"
+            )
 
     def refresh(self) -> None:
         """Recompute the model curve and profile and redraw."""
@@ -212,8 +228,9 @@ class ReflectometryDashboard(w.VBox):
         self.profile.show(curve)
         data = problem.data
         self.data_label.value = (
-            "no data: load a file to fit" if data is None else
-            f"<b>{html.escape(data.name)}</b>: {len(data)} points, "
+            "no data: load a file to fit"
+            if data is None
+            else f"<b>{html.escape(data.name)}</b>: {len(data)} points, "
             f"Q {data.q[0]:.4g}–{data.q[-1]:.4g} 1/Å"
         )
 
@@ -263,8 +280,11 @@ class ReflectometryDashboard(w.VBox):
             f"<td class='sd-fitted'>{html.escape(format_value(r['value'], r['error']))}</td></tr>"
             for r in result.parameters
         )
-        state = ("<span style='color:#1b7a1b'>converged</span>" if result.converged
-                 else "<span style='color:#b00020'>did NOT converge</span>")
+        state = (
+            "<span style='color:#1b7a1b'>converged</span>"
+            if result.converged
+            else "<span style='color:#b00020'>did NOT converge</span>"
+        )
         warnings = "".join(
             f"<div style='color:#a15c00'>⚠ {html.escape(text)}</div>" for text in result.warnings
         )
@@ -298,8 +318,11 @@ class ReflectometryDashboard(w.VBox):
 
     def save_model(self) -> int | None:
         """Save the model with the title and notes typed in."""
-        saved = self._safely(lambda: self.library.save_model(
-            self.problem, self.title.value, self.notes.value, data_file_id=self.data_file_id))
+        saved = self._safely(
+            lambda: self.library.save_model(
+                self.problem, self.title.value, self.notes.value, data_file_id=self.data_file_id
+            )
+        )
         if saved is not None:
             self.refresh_lists()
             self.saved_models.value = saved
@@ -316,8 +339,10 @@ class ReflectometryDashboard(w.VBox):
         problem = self._safely(lambda: self.library.open_model(model_id, data=data))
         if problem is not None:
             self.set_problem(problem)
-            self.message("info", f"opened {problem.title!r}"
-                                 + (" on the current data" if apply_to_data else ""))
+            self.message(
+                "info",
+                f"opened {problem.title!r}" + (" on the current data" if apply_to_data else ""),
+            )
 
     def open_fit(self) -> None:
         """Reopen the selected fit: its model, data and (when done) its result."""
@@ -348,10 +373,15 @@ class ReflectometryDashboard(w.VBox):
             (f"{stem}_parameters.csv", p.parameters_csv(), "text/csv", "parameters (CSV)"),
         ]
         if self.curve is not None and p.data is not None:
-            links.append((f"{stem}_data_theory.txt", self.curve.to_text(), "text/plain",
-                          "data with theory"))
-        self.downloads.value = "<ul>" + "".join(
-            f"<li><a download='{html.escape(name)}' href='{data_url(text, mime)}'>"
-            f"{html.escape(label)}</a> <small>{html.escape(name)}</small></li>"
-            for name, text, mime, label in links
-        ) + "</ul>"
+            links.append(
+                (f"{stem}_data_theory.txt", self.curve.to_text(), "text/plain", "data with theory")
+            )
+        self.downloads.value = (
+            "<ul>"
+            + "".join(
+                f"<li><a download='{html.escape(name)}' href='{data_url(text, mime)}'>"
+                f"{html.escape(label)}</a> <small>{html.escape(name)}</small></li>"
+                for name, text, mime, label in links
+            )
+            + "</ul>"
+        )

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
+
 from shiftdesk.errors import ShiftdeskError
 from shiftdesk.jobs import Job
 from shiftdesk.reflectometry import METHODS, FitProblem, FitResult, method_settings
-
 from shiftdesk_widgets._async import Poller
 
 #: Options shown per fitter (the rest keep bumps' defaults).
@@ -49,7 +49,8 @@ class FitPanel(w.VBox):
         self.backend = backend
         self.job: Job | None = None
         self.method = w.Dropdown(
-            options=[(label, key) for key, label in METHODS.items()], value="lm",
+            options=[(label, key) for key, label in METHODS.items()],
+            value="lm",
             description="fitter",
         )
         self.method.add_class("sd-method")
@@ -67,10 +68,12 @@ class FitPanel(w.VBox):
         self.stop_button.on_click(lambda _b: self.stop())
         self.poller = Poller(self.poll, 0.3)
         self._build_options()
-        super().__init__([
-            w.HBox([self.method, self.options_box]),
-            w.HBox([self.fit_button, self.stop_button, self.progress, self.status]),
-        ])
+        super().__init__(
+            [
+                w.HBox([self.method, self.options_box]),
+                w.HBox([self.fit_button, self.stop_button, self.progress, self.status]),
+            ]
+        )
         self.add_class("sd-fit-panel")
 
     def _build_options(self) -> None:
@@ -80,11 +83,17 @@ class FitPanel(w.VBox):
             default = defaults[name]
             box: w.Widget
             if isinstance(default, int) and not isinstance(default, bool):
-                box = w.BoundedIntText(value=default, min=1, max=10_000_000, description=name,
-                                       layout=w.Layout(width="170px"))
+                box = w.BoundedIntText(
+                    value=default,
+                    min=1,
+                    max=10_000_000,
+                    description=name,
+                    layout=w.Layout(width="170px"),
+                )
             else:
-                box = w.FloatText(value=float(default), description=name,
-                                  layout=w.Layout(width="170px"))
+                box = w.FloatText(
+                    value=float(default), description=name, layout=w.Layout(width="170px")
+                )
             box.style.description_width = "60px"
             self.option_widgets[name] = box
         self.options_box.children = list(self.option_widgets.values())

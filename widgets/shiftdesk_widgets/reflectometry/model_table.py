@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import ipywidgets as w
+
 from shiftdesk.errors import ModelError
 from shiftdesk.reflectometry import FitProblem
 from shiftdesk.reflectometry.layers import _Slab
-
 from shiftdesk_widgets.reflectometry.parameter_editor import ParameterEditor
 
 COLUMNS = ("thickness", "sld", "isld", "roughness")
@@ -41,19 +41,28 @@ class ModelTable(w.VBox):
         )
         self.add_button = w.Button(description="Add layer", icon="plus")
         self.add_button.add_class("sd-add-layer")
-        self.add_button.on_click(lambda _b: self._run(lambda: problem.layers.add(
-            thickness=50.0, sld=2.0, roughness=3.0)))
+        self.add_button.on_click(
+            lambda _b: self._run(lambda: problem.layers.add(thickness=50.0, sld=2.0, roughness=3.0))
+        )
         self.globals_box = w.VBox()
-        self.q_min = w.FloatText(description="Q min", continuous_update=False,
-                                 layout=w.Layout(width="170px"))
-        self.q_max = w.FloatText(description="Q max", continuous_update=False,
-                                 layout=w.Layout(width="170px"))
+        self.q_min = w.FloatText(
+            description="Q min", continuous_update=False, layout=w.Layout(width="170px")
+        )
+        self.q_max = w.FloatText(
+            description="Q max", continuous_update=False, layout=w.Layout(width="170px")
+        )
         self.q_all = w.Checkbox(description="whole Q range", value=True, indent=False)
         for box in (self.q_min, self.q_max, self.q_all):
             box.observe(self._on_q_range, "value")
         self._syncing = False
-        super().__init__([self.grid, self.add_button, self.globals_box,
-                          w.HBox([self.q_all, self.q_min, self.q_max])])
+        super().__init__(
+            [
+                self.grid,
+                self.add_button,
+                self.globals_box,
+                w.HBox([self.q_all, self.q_min, self.q_max]),
+            ]
+        )
         self.add_class("sd-model-table")
         problem.observe(self._on_problem)
         self.rebuild()
@@ -109,35 +118,59 @@ class ModelTable(w.VBox):
         cells: list[w.Widget] = [w.HTML(f"<b>{h}</b>") for h in HEADERS]
         blank = lambda: w.HTML("")  # noqa: E731
         # front medium: no thickness, no roughness of its own
-        cells += [w.HTML("front"), self._name_box(p.front), blank(),
-                  self._editor(p.front.sld), self._editor(p.front.isld), blank(), blank()]
+        cells += [
+            w.HTML("front"),
+            self._name_box(p.front),
+            blank(),
+            self._editor(p.front.sld),
+            self._editor(p.front.isld),
+            blank(),
+            blank(),
+        ]
         count = len(p.layers)
         for index, layer in enumerate(p.layers):
-            actions = w.HBox([
-                _small_button("plus", "insert a layer above", "sd-insert"),
-                _small_button("arrow-up", "move up", "sd-up"),
-                _small_button("arrow-down", "move down", "sd-down"),
-                _small_button("trash", "delete layer", "sd-delete"),
-            ])
+            actions = w.HBox(
+                [
+                    _small_button("plus", "insert a layer above", "sd-insert"),
+                    _small_button("arrow-up", "move up", "sd-up"),
+                    _small_button("arrow-down", "move down", "sd-down"),
+                    _small_button("trash", "delete layer", "sd-delete"),
+                ]
+            )
             insert, up, down, delete = actions.children
-            insert.on_click(lambda _b, i=index: self._run(
-                lambda: p.layers.add(index=i, thickness=50.0, sld=2.0, roughness=3.0)))
+            insert.on_click(
+                lambda _b, i=index: self._run(
+                    lambda: p.layers.add(index=i, thickness=50.0, sld=2.0, roughness=3.0)
+                )
+            )
             up.on_click(lambda _b, lay=layer, i=index: self._run(lambda: p.layers.move(lay, i - 1)))
-            down.on_click(lambda _b, lay=layer, i=index: self._run(lambda: p.layers.move(lay, i + 1)))
+            down.on_click(
+                lambda _b, lay=layer, i=index: self._run(lambda: p.layers.move(lay, i + 1))
+            )
             delete.on_click(lambda _b, lay=layer: self._run(lambda: p.layers.remove(lay)))
             up.disabled = index == 0
             down.disabled = index == count - 1
             cells += [w.HTML(f"layer {index + 1}"), self._name_box(layer)]
             cells += [self._editor(getattr(layer, attr)) for attr in COLUMNS]
             cells.append(actions)
-        cells += [w.HTML("back"), self._name_box(p.back), blank(),
-                  self._editor(p.back.sld), self._editor(p.back.isld),
-                  self._editor(p.back.roughness), blank()]
+        cells += [
+            w.HTML("back"),
+            self._name_box(p.back),
+            blank(),
+            self._editor(p.back.sld),
+            self._editor(p.back.isld),
+            self._editor(p.back.roughness),
+            blank(),
+        ]
         self.grid.children = cells
         self.globals_box.children = [
             w.HBox([w.HTML("<b>scale</b>", layout=w.Layout(width="80px")), self._editor(p.scale)]),
-            w.HBox([w.HTML("<b>background</b>", layout=w.Layout(width="80px")),
-                    self._editor(p.background)]),
+            w.HBox(
+                [
+                    w.HTML("<b>background</b>", layout=w.Layout(width="80px")),
+                    self._editor(p.background),
+                ]
+            ),
         ]
         self._sync_q_range()
 
@@ -155,7 +188,9 @@ class ModelTable(w.VBox):
         try:
             data = p.data
             lo = p.q_min if p.q_min is not None else (float(data.q[0]) if data is not None else 0.0)
-            hi = p.q_max if p.q_max is not None else (float(data.q[-1]) if data is not None else 0.0)
+            hi = (
+                p.q_max if p.q_max is not None else (float(data.q[-1]) if data is not None else 0.0)
+            )
             self.q_min.value, self.q_max.value = lo, hi
             self.q_all.value = p.q_min is None and p.q_max is None
             self.q_min.disabled = self.q_max.disabled = self.q_all.value or data is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import ipywidgets as w
+
 from shiftdesk.errors import ModelError
 from shiftdesk.reflectometry import Parameter
 from shiftdesk.reflectometry.parameter import format_value
@@ -19,9 +20,7 @@ class ParameterEditor(w.HBox):
     itself; the editor shows the reason through ``on_error`` and restores the field.
     """
 
-    def __init__(
-        self, parameter: Parameter, on_error: Callable[[str], None] | None = None
-    ) -> None:
+    def __init__(self, parameter: Parameter, on_error: Callable[[str], None] | None = None) -> None:
         self.parameter = parameter
         self.on_error = on_error or (lambda _msg: None)
         self._syncing = False
@@ -71,7 +70,9 @@ class ParameterEditor(w.HBox):
                     else ""
                 )
                 if p.at_limit:
-                    self.error.value += " <span style='color:#a15c00' title='on range limit'>⚠</span>"
+                    self.error.value += (
+                        " <span style='color:#a15c00' title='on range limit'>⚠</span>"
+                    )
         finally:
             self._syncing = False
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import ipywidgets as w
+import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
+
 from shiftdesk.reflectometry import ReflData, ReflectivityCurve
 
 VIEWS = {"log R": "log", "R·Q⁴": "rq4", "linear R": "linear"}
@@ -23,15 +24,29 @@ class ReflectivityPlot(w.VBox):
         self.y_lin = LinearScale()
         self.errors = Lines(x=[], y=[], scales={"x": self.x, "y": self.y_log}, colors=["#9ecae1"])
         self.points = Scatter(
-            x=[], y=[], scales={"x": self.x, "y": self.y_log}, colors=[_DATA],
-            default_size=14, stroke=_DATA, display_legend=True, labels=["data"],
+            x=[],
+            y=[],
+            scales={"x": self.x, "y": self.y_log},
+            colors=[_DATA],
+            default_size=14,
+            stroke=_DATA,
+            display_legend=True,
+            labels=["data"],
         )
         self.model = Lines(
-            x=[], y=[], scales={"x": self.x, "y": self.y_log}, colors=[_MODEL],
-            stroke_width=2, display_legend=True, labels=["model"],
+            x=[],
+            y=[],
+            scales={"x": self.x, "y": self.y_log},
+            colors=[_MODEL],
+            stroke_width=2,
+            display_legend=True,
+            labels=["model"],
         )
         self.fit_range = Lines(
-            x=[], y=[], scales={"x": self.x, "y": self.y_log}, colors=["#999"],
+            x=[],
+            y=[],
+            scales={"x": self.x, "y": self.y_log},
+            colors=["#999"],
             line_style="dashed",
         )
         self.y_axis = Axis(scale=self.y_log, side="left", label="R", tick_format=".0e")
@@ -50,8 +65,10 @@ class ReflectivityPlot(w.VBox):
         self.zero = Lines(x=[], y=[], scales={"x": self.x, "y": self.ry}, colors=["#666"])
         self.residuals = Figure(
             marks=[self.zero, self.residual_points],
-            axes=[Axis(scale=self.x, label="Q (1/Å)"),
-                  Axis(scale=self.ry, side="left", label="(R−Rₘ)/dR")],
+            axes=[
+                Axis(scale=self.x, label="Q (1/Å)"),
+                Axis(scale=self.ry, side="left", label="(R−Rₘ)/dR"),
+            ],
             layout=w.Layout(height="150px", width="100%"),
             fig_margin={"top": 5, "bottom": 40, "left": 70, "right": 10},
         )
@@ -142,14 +159,30 @@ class ProfilePlot(w.VBox):
     def __init__(self, height: str = "260px") -> None:
         self.x = LinearScale()
         self.y = LinearScale()
-        self.rho = Lines(x=[], y=[], scales={"x": self.x, "y": self.y}, colors=["#2ca02c"],
-                         stroke_width=2, display_legend=True, labels=["SLD"])
-        self.irho = Lines(x=[], y=[], scales={"x": self.x, "y": self.y}, colors=["#9467bd"],
-                          line_style="dashed", display_legend=True, labels=["iSLD"])
+        self.rho = Lines(
+            x=[],
+            y=[],
+            scales={"x": self.x, "y": self.y},
+            colors=["#2ca02c"],
+            stroke_width=2,
+            display_legend=True,
+            labels=["SLD"],
+        )
+        self.irho = Lines(
+            x=[],
+            y=[],
+            scales={"x": self.x, "y": self.y},
+            colors=["#9467bd"],
+            line_style="dashed",
+            display_legend=True,
+            labels=["iSLD"],
+        )
         self.figure = Figure(
             marks=[self.rho, self.irho],
-            axes=[Axis(scale=self.x, label="depth from front interface (Å)"),
-                  Axis(scale=self.y, side="left", label="SLD (10⁻⁶/Å²)")],
+            axes=[
+                Axis(scale=self.x, label="depth from front interface (Å)"),
+                Axis(scale=self.y, side="left", label="SLD (10⁻⁶/Å²)"),
+            ],
             layout=w.Layout(height=height, width="100%"),
             fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 10},
             legend_location="top-left",
