@@ -166,8 +166,13 @@ class ReflectometryDashboard(w.VBox):
         """
         from shiftdesk.reflectometry.demo import seed
 
+        from shiftdesk.jobs import get_backend
+
         lib = library or Library()
         data_id, model_id = seed(lib)
+        if backend is None or isinstance(backend, str):
+            # create the backend now: its spare worker imports refl1d while the user reads
+            get_backend(backend or "local", lib.database)
         dashboard = cls(problem=lib.open_model(model_id), library=lib, backend=backend)
         dashboard.data_file_id = data_id
         dashboard.my_data.value = data_id
