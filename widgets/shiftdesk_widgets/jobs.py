@@ -17,10 +17,11 @@ class JobView(w.VBox):
         self.job = job
         self.progress = w.FloatProgress(min=0.0, max=1.0, description="progress")
         self.status = w.HTML()
-        self.log = w.Textarea(layout=w.Layout(width="100%", height="160px"), disabled=True)
+        # not ``self.log``: that name is the Logger trait every ipywidgets Widget has
+        self.log_box = w.Textarea(layout=w.Layout(width="100%", height="160px"), disabled=True)
         self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger")
         self.stop_button.on_click(lambda _b: self.job.cancel())
-        super().__init__([w.HBox([self.progress, self.stop_button]), self.status, self.log])
+        super().__init__([w.HBox([self.progress, self.stop_button]), self.status, self.log_box])
         self.add_class("sd-job-view")
         self.poller = Poller(self.update, interval)
         self.update()
@@ -41,5 +42,5 @@ class JobView(w.VBox):
             )
             self.stop_button.disabled = job.finished
             if job.finished:
-                self.log.value = job.logs()
+                self.log_box.value = job.logs()
         return not job.finished

@@ -1,0 +1,554 @@
+"""The reflectometry dashboard driven headless, the way a user drives it in a browser.
+
+No browser and no kernel: buttons are clicked with ``button.click()`` and fields are
+typed into by setting ``widget.value``, which runs the same observers the frontend does.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pytest
+
+from shiftdesk.identity import Identity
+from shiftdesk.reflectometry import FitProblem, Library
+from shiftdesk.reflectometry.demo import demo_bytes, starting_problem
+from shiftdesk_widgets import ReflectometryDashboard
+from shiftdesk_widgets.reflectometry.plots import VIEWS
+
+GOOD = b"# Q R dR\n" + b"".join(
+    f"{q:.5f} {np.exp(-q * 60):.6g} {0.05 * np.exp(-q * 60):.6g}\n".encode()
+    for q in np.linspace(0.01, 0.2, 40)
+)
+BAD = b"0.010 1.0 0.05\n0.020 0.5 0.05\n0.030 abc 0.05\n0.040 0.2 0.05\n"
+
+
+def message(dashboard: ReflectometryDashboard) -> str:
+    """The visible text of the message line (HTML tags dropped)."""
+    return re.sub(r"<[^>]+>", "", dashboard.messages.value)
+
+
+def message_kind(dashboard: ReflectometryDashboard) -> str | None:
+    found = re.search(r"sd-message-(\w+)", dashboard.messages.value)
+    return found.group(1) if found else None
+
+
+def layer_buttons(dashboard: ReflectometryDashboard, index: int) -> dict[str, w.Button]:
+    """The row buttons (by CSS class: sd-insert, sd-up, sd-down, sd-delete) of layer ``index``."""
+    rows = [
+        child
+        for child in dashboard.table.grid.children
+        if isinstance(child, w.HBox)
+        and any("sd-insert" in getattr(b, "_dom_classes", ()) for b in child.children)
+    ]
+    assert len(rows) == len(dashboard.problem.layers)
+    found: dict[str, w.Button] = {}
+    for button in rows[index].children:
+        for css in button._dom_classes:
+            if css.startswith("sd-"):
+                found[css] = button
+    assert set(found) == {"sd-insert", "sd-up", "sd-down", "sd-delete"}
+    return found
+
+
+def name_box(dashboard: ReflectometryDashboard, name: str) -> w.Text:
+    boxes = [
+        child
+        for child in dashboard.table.grid.children
+        if isinstance(child, w.Text) and f"sd-name-{name}" in child._dom_classes
+    ]
+    assert len(boxes) == 1, f"no single name box for {name!r}"
+    return boxes[0]
+
+
+def layer_names(dashboard: ReflectometryDashboard) -> list[str]:
+    return [layer.name for layer in dashboard.problem.layers]
+
+
+def file_upload_value(content: bytes, name: str) -> tuple[dict[str, Any], ...]:
+    """What ipywidgets 8's FileUpload puts in ``.value`` after the user picks one file."""
+    return (
+        {
+            "name": name,
+            "type": "text/plain",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        },
+    )
+
+
+def download_links(dashboard: ReflectometryDashboard) -> dict[str, str]:
+    """``{file name: decoded text}`` of the links in the Downloads tab."""
+    links = re.findall(
+        r"<a download='([^']+)' href='data:[^;]+;base64,([^']+)'>", dashboard.downloads.value
+    )
+    return {name: base64.b64decode(payload).decode() for name, payload in links}
+
+
+# -- starting ---------------------------------------------------------------------------
+
+
+def test_start_shows_demo_data_model_and_curves(dashboard: ReflectometryDashboard) -> None:
+    assert dashboard.problem.describe() == "air | film2 | film1 | Si"
+    assert dashboard.problem.data is not None
+    assert len(dashboard.my_data.options) == 1
+    assert dashboard.my_data.value == dashboard.data_file_id
+    assert len(dashboard.saved_models.options) == 1
+    assert len(dashboard.plot.points.x) == len(dashboard.problem.data) == 200
+    assert len(dashboard.plot.model.y) == 200
+    assert np.all(np.asarray(dashboard.plot.model.y) > 0)
+    assert len(dashboard.profile.rho.x) > 10
+    assert dashboard.plot.chi2.value.startswith("χ² = ")
+    assert "<b>two_layer_film</b>: 200 points" in dashboard.data_label.value
+
+
+def test_start_twice_does_not_seed_twice() -> None:
+    first = ReflectometryDashboard.start()
+    second = ReflectometryDashboard.start()
+    assert first.my_data.options == second.my_data.options
+    assert len(second.saved_models.options) == 1
+
+
+def test_new_dashboard_without_data_draws_the_model() -> None:
+    dashboard = ReflectometryDashboard()
+    assert dashboard.problem.data is None
+    assert len(dashboard.plot.points.x) == 0
+    assert len(dashboard.plot.model.x) > 100
+    assert dashboard.plot.chi2.value == ""
+    assert "no data" in dashboard.data_label.value
+
+
+# -- data -------------------------------------------------------------------------------
+
+
+def test_upload_file_stores_and_plots(dashboard: ReflectometryDashboard) -> None:
+    dashboard.upload_file(GOOD, "mine.txt")
+    assert "loaded mine.txt: 40 points" in message(dashboard)
+    labels = [label for label, _id in dashboard.my_data.options]
+    assert any(label.startswith("mine.txt (40 pts)") for label in labels)
+    assert dashboard.my_data.value == dashboard.data_file_id
+    assert dashboard.problem.data is not None and dashboard.problem.data.name == "mine"
+    assert len(dashboard.plot.points.x) == 40
+    assert len(dashboard.plot.model.y) == 40
+    assert dashboard.plot.chi2.value.startswith("χ² = ")
+    assert dashboard.curve is not None and dashboard.curve.chi2 is not None
+    assert len(Library().list_data()) == 2
+
+
+def test_upload_through_file_upload_widget(dashboard: ReflectometryDashboard) -> None:
+    dashboard.upload.value = file_upload_value(GOOD, "widget_upload.dat")
+    assert "loaded widget_upload.dat" in message(dashboard)
+    assert any(label.startswith("widget_upload.dat") for label, _ in dashboard.my_data.options)
+    assert len(dashboard.plot.points.x) == 40
+    assert dashboard.plot.chi2.value.startswith("χ² = ")
+    stored = Library().open_data(dashboard.data_file_id)  # kept byte for byte
+    assert len(stored) == 40
+
+
+def test_bad_upload_shows_error_and_stores_nothing(dashboard: ReflectometryDashboard) -> None:
+    before = Library().list_data()
+    data_before = dashboard.problem.data
+    dashboard.upload.value = file_upload_value(BAD, "broken.txt")
+    assert message_kind(dashboard) == "error"
+    text = message(dashboard)
+    assert "broken.txt was not loaded" in text
+    assert "abc" in text or "line 3" in text, text
+    assert Library().list_data() == before
+    assert dashboard.problem.data is data_before
+    assert len(dashboard.my_data.options) == len(before)
+    # the direct call behaves the same
+    dashboard.upload_file(b"", "empty.txt")
+    assert message_kind(dashboard) == "error"
+    assert Library().list_data() == before
+
+
+def test_use_stored_data(dashboard: ReflectometryDashboard) -> None:
+    demo_id = dashboard.data_file_id
+    dashboard.upload_file(GOOD, "mine.txt")
+    assert len(dashboard.plot.points.x) == 40
+    dashboard.my_data.value = demo_id
+    dashboard.load_data_button.click()
+    assert "using two_layer_film" in message(dashboard)
+    assert dashboard.data_file_id == demo_id
+    assert len(dashboard.plot.points.x) == 200
+
+
+# -- parameters -------------------------------------------------------------------------
+
+
+def test_edit_value_changes_parameter_and_redraws(dashboard: ReflectometryDashboard) -> None:
+    param = dashboard.problem.parameter("film1.thickness")
+    before_y = np.array(dashboard.plot.model.y)
+    before_chi2 = dashboard.curve.chi2
+    dashboard.table.editor("film1.thickness").value.value = 577.6
+    assert param.value == 577.6
+    after_y = np.array(dashboard.plot.model.y)
+    assert after_y.shape == before_y.shape
+    assert not np.allclose(after_y, before_y)
+    assert dashboard.curve.chi2 < before_chi2  # closer to the truth
+
+
+def test_edit_on_default_model() -> None:
+    dashboard = ReflectometryDashboard()
+    before = np.array(dashboard.plot.model.y)
+    dashboard.table.editor("film.thickness").value.value = 250.0
+    assert dashboard.problem.parameter("film.thickness").value == 250.0
+    assert not np.allclose(np.array(dashboard.plot.model.y), before)
+
+
+def test_refused_value_restores_field(dashboard: ReflectometryDashboard) -> None:
+    editor = dashboard.table.editor("film1.roughness")
+    editor.value.value = -5.0
+    assert message_kind(dashboard) == "error"
+    assert dashboard.problem.parameter("film1.roughness").value == 8.0
+    assert editor.value.value == 8.0
+
+
+def test_free_checkbox_shows_range(dashboard: ReflectometryDashboard) -> None:
+    editor = dashboard.table.editor("film1.sld")
+    param = dashboard.problem.parameter("film1.sld")
+    assert not param.free
+    assert editor.range_box.layout.display == "none"
+    editor.free.value = True
+    assert param.free
+    assert editor.range_box.layout.display != "none"
+    assert (param.min, param.max) == (editor.min.value, editor.max.value)
+    editor.max.value = 4.5
+    editor.min.value = 2.5
+    assert (param.min, param.max) == (2.5, 4.5)
+    editor.free.value = False
+    assert not param.free
+    assert editor.range_box.layout.display == "none"
+
+
+def test_min_above_max_is_refused(dashboard: ReflectometryDashboard) -> None:
+    editor = dashboard.table.editor("film1.thickness")
+    param = dashboard.problem.parameter("film1.thickness")
+    assert (param.min, param.max) == (500.0, 650.0)
+    editor.min.value = 700.0
+    assert message_kind(dashboard) == "error"
+    assert (param.min, param.max) == (500.0, 650.0)
+    assert param.free
+    assert editor.min.value == 500.0  # the field is restored
+
+
+# -- layers -----------------------------------------------------------------------------
+
+
+def test_add_insert_move_delete_layers(dashboard: ReflectometryDashboard) -> None:
+    assert layer_names(dashboard) == ["film2", "film1"]
+    dashboard.table.add_button.click()
+    assert len(dashboard.problem.layers) == 3
+    added = layer_names(dashboard)[-1]
+    assert layer_names(dashboard)[:2] == ["film2", "film1"]
+    assert len(dashboard.plot.model.y) == 200
+
+    layer_buttons(dashboard, 0)["sd-insert"].click()
+    names = layer_names(dashboard)
+    assert len(names) == 4 and names[1:] == ["film2", "film1", added]
+    inserted = names[0]
+
+    buttons = layer_buttons(dashboard, 0)
+    assert buttons["sd-up"].disabled
+    buttons["sd-down"].click()
+    assert layer_names(dashboard) == ["film2", inserted, "film1", added]
+    assert layer_buttons(dashboard, 3)["sd-down"].disabled
+    layer_buttons(dashboard, 2)["sd-up"].click()
+    assert layer_names(dashboard) == ["film2", "film1", inserted, added]
+
+    layer_buttons(dashboard, 3)["sd-delete"].click()
+    layer_buttons(dashboard, 2)["sd-delete"].click()
+    assert layer_names(dashboard) == ["film2", "film1"]
+    # the table follows: one editor per parameter again, bound to the live model
+    dashboard.table.editor("film1.thickness").value.value = 570.0
+    assert dashboard.problem.parameter("film1.thickness").value == 570.0
+
+
+def test_table_rebuilds_when_model_changes_in_code(dashboard: ReflectometryDashboard) -> None:
+    dashboard.problem.layers.add(thickness=10.0, sld=1.0, roughness=1.0)
+    new = layer_names(dashboard)[-1]
+    assert dashboard.table.editor(f"{new}.thickness").parameter.value == 10.0
+
+
+def test_rename_layer(dashboard: ReflectometryDashboard) -> None:
+    name_box(dashboard, "film2").value = "oxide"
+    assert layer_names(dashboard) == ["oxide", "film1"]
+    assert "oxide.thickness" in dashboard.problem.parameters()
+    assert dashboard.table.editor("oxide.thickness").parameter.value == 40.0
+    name_box(dashboard, "Si").value = "substrate"
+    assert dashboard.problem.back.name == "substrate"
+
+
+def test_bad_rename_is_refused_and_restored(dashboard: ReflectometryDashboard) -> None:
+    box = name_box(dashboard, "film2")
+    box.value = "my layer"
+    assert message_kind(dashboard) == "error"
+    assert "my layer" in message(dashboard)
+    assert box.value == "film2"
+    assert layer_names(dashboard) == ["film2", "film1"]
+    box.value = "film1"  # taken
+    assert message_kind(dashboard) == "error"
+    assert box.value == "film2"
+    assert layer_names(dashboard) == ["film2", "film1"]
+
+
+def test_reverse_button(dashboard: ReflectometryDashboard) -> None:
+    dashboard.reverse_button.click()
+    assert dashboard.problem.describe() == "Si | film1 | film2 | air"
+    assert dashboard.problem.front.roughness.value == 0.0
+    assert name_box(dashboard, "Si") is not None
+    assert dashboard.table.editor("film1.thickness").parameter.value == 560.0
+    dashboard.reverse_button.click()
+    assert dashboard.problem.describe() == "air | film2 | film1 | Si"
+
+
+# -- evaluate, view, Q range ------------------------------------------------------------
+
+
+def test_evaluate_button_shows_chi2(dashboard: ReflectometryDashboard) -> None:
+    dashboard.evaluate_button.click()
+    assert message_kind(dashboard) == "info"
+    text = message(dashboard)
+    assert text.startswith("χ² = ") and "on 200 points" in text
+    shown = float(text.split("=")[1].split()[0])
+    assert shown == pytest.approx(dashboard.curve.chi2, rel=1e-4)
+
+
+def test_view_toggle(dashboard: ReflectometryDashboard) -> None:
+    plot = dashboard.plot
+    assert set(plot.view.options) == set(VIEWS)
+    q = np.asarray(plot.model.x)
+    r = np.asarray(plot.model.y).copy()
+    assert plot.y_axis.scale is plot.y_log
+    plot.view.value = "linear R"
+    assert plot.y_axis.scale is plot.y_lin
+    assert plot.model.scales["y"] is plot.y_lin
+    np.testing.assert_allclose(plot.model.y, r)
+    plot.view.value = "R·Q⁴"
+    assert plot.y_axis.scale is plot.y_log
+    np.testing.assert_allclose(plot.model.y, r * q**4)
+    np.testing.assert_allclose(
+        plot.points.y, dashboard.problem.data.r * dashboard.problem.data.q**4
+    )
+    plot.view.value = "log R"
+    np.testing.assert_allclose(plot.model.y, r)
+    # a redraw after an edit keeps the chosen view
+    plot.view.value = "R·Q⁴"
+    dashboard.table.editor("film1.thickness").value.value = 570.0
+    np.testing.assert_allclose(plot.model.y, dashboard.curve.r * q**4)
+
+
+def test_q_range(dashboard: ReflectometryDashboard) -> None:
+    table, problem = dashboard.table, dashboard.problem
+    chi2_all = dashboard.curve.chi2
+    assert table.q_all.value and table.q_min.disabled
+    table.q_all.value = False
+    assert not table.q_min.disabled
+    table.q_min.value = 0.02
+    table.q_max.value = 0.1
+    assert (problem.q_min, problem.q_max) == (0.02, 0.1)
+    n = int(problem.fit_mask().sum())
+    assert 0 < n < 200
+    assert dashboard.curve.chi2 != pytest.approx(chi2_all)
+    assert len(dashboard.plot.fit_range.x) == 2  # the two range edges are drawn
+    dashboard.evaluate_button.click()
+    assert f"on {n} points" in message(dashboard)
+    # a refused range (min above max) leaves the range alone
+    table.q_min.value = 0.5
+    assert message_kind(dashboard) == "error"
+    assert (problem.q_min, problem.q_max) == (0.02, 0.1)
+    assert table.q_min.value == 0.02
+    table.q_all.value = True
+    assert (problem.q_min, problem.q_max) == (None, None)
+    assert dashboard.curve.chi2 == pytest.approx(chi2_all)
+
+
+# -- library ----------------------------------------------------------------------------
+
+
+def test_save_and_open_models(dashboard: ReflectometryDashboard) -> None:
+    dashboard.save_button.click()  # no title
+    assert message_kind(dashboard) == "error"
+    assert "title" in message(dashboard)
+    assert len(dashboard.saved_models.options) == 1
+
+    dashboard.table.editor("film1.thickness").value.value = 575.0
+    dashboard.title.value = "my film"
+    dashboard.notes.value = "thicker"
+    dashboard.save_button.click()
+    assert message_kind(dashboard) == "info"
+    assert any(label.startswith("my film #") for label, _ in dashboard.saved_models.options)
+    saved_id = dashboard.saved_models.value
+    assert saved_id is not None
+
+    # open the demo model: its own data, its own values
+    demo_id = next(
+        i for label, i in dashboard.saved_models.options if label.startswith("Two-layer")
+    )
+    dashboard.saved_models.value = demo_id
+    dashboard.open_model_button.click()
+    assert "opened" in message(dashboard)
+    assert dashboard.problem.parameter("film1.thickness").value == 560.0
+    assert dashboard.title.value == "Two-layer film (demo)"
+    # the table and plots follow the opened model
+    dashboard.table.editor("film1.thickness").value.value = 565.0
+    assert dashboard.problem.parameter("film1.thickness").value == 565.0
+
+    dashboard.saved_models.value = saved_id
+    dashboard.open_model_button.click()
+    assert dashboard.problem.parameter("film1.thickness").value == 575.0
+    assert (dashboard.title.value, dashboard.notes.value) == ("my film", "thicker")
+    assert dashboard.problem.data is not None and len(dashboard.problem.data) == 200
+
+
+def test_apply_model_to_current_data(dashboard: ReflectometryDashboard) -> None:
+    dashboard.upload_file(GOOD, "other.txt")
+    current = dashboard.problem.data
+    assert current is not None and current.name == "other"
+    dashboard.apply_model_button.click()  # the demo model is selected
+    assert "on the current data" in message(dashboard)
+    assert dashboard.problem.data is current
+    assert dashboard.problem.describe() == "air | film2 | film1 | Si"
+    assert len(dashboard.plot.points.x) == 40
+    # "Open" instead brings the model's own data back
+    dashboard.open_model_button.click()
+    assert dashboard.problem.data.name == "two_layer_film"
+
+
+def test_two_users_see_only_their_own(dashboard: ReflectometryDashboard) -> None:
+    dashboard.upload_file(GOOD, "alice.txt")
+    dashboard.title.value = "alice model"
+    dashboard.save_button.click()
+    alice_data = {i for _label, i in dashboard.my_data.options}
+    alice_models = {i for _label, i in dashboard.saved_models.options}
+
+    bob = ReflectometryDashboard(library=Library(identity=Identity("bob")))
+    assert "bob" in bob.children[0].value
+    assert bob.my_data.options == ()
+    assert bob.saved_models.options == ()
+    assert bob.my_fits.options == ()
+    bob.upload_file(GOOD, "bob.txt")
+    assert {i for _label, i in bob.my_data.options}.isdisjoint(alice_data)
+    # bob cannot open alice's things, even by id
+    bob.saved_models.options = [("alice's", next(iter(alice_models)))]
+    bob.saved_models.value = next(iter(alice_models))
+    bob.open_model_button.click()
+    assert message_kind(bob) == "error"
+    assert "bob" in message(bob)
+    # and alice does not see bob's file
+    dashboard.refresh_lists()
+    assert not any("bob.txt" in label for label, _ in dashboard.my_data.options)
+
+    bob_start = ReflectometryDashboard.start(library=Library(identity=Identity("bob")))
+    assert {i for _label, i in bob_start.saved_models.options}.isdisjoint(alice_models)
+
+
+# -- downloads --------------------------------------------------------------------------
+
+
+def test_downloads(dashboard: ReflectometryDashboard) -> None:
+    assert dashboard.downloads.value == ""
+    dashboard.prepare_downloads.click()
+    files = download_links(dashboard)
+    assert len(files) == 4, dashboard.downloads.value
+    stem = "Two-layer_film_(demo)"
+    assert set(files) == {
+        f"{stem}_refl1d.py",
+        f"{stem}_model.json",
+        f"{stem}_parameters.csv",
+        f"{stem}_data_theory.txt",
+    }
+    model = FitProblem.from_json(files[f"{stem}_model.json"])
+    assert model.describe() == "air | film2 | film1 | Si"
+    assert "film1.thickness,560.0" in files[f"{stem}_parameters.csv"]
+    assert len(files[f"{stem}_data_theory.txt"].strip().splitlines()) >= 200
+
+
+def test_downloads_without_data_have_no_data_file() -> None:
+    dashboard = ReflectometryDashboard()
+    dashboard.prepare_downloads.click()
+    assert len(download_links(dashboard)) == 3
+
+
+def _run_script(script: str, tmp_path: Path) -> float:
+    path = tmp_path / "model_refl1d.py"
+    path.write_text(script + "\nprint('CHISQ', repr(float(problem.chisq())))\n")
+    done = subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("CHISQ ")][-1]
+    return float(line.split()[1])
+
+
+def test_refl1d_script_runs_alone_and_matches_chi2(
+    dashboard: ReflectometryDashboard, tmp_path: Path
+) -> None:
+    dashboard.prepare_downloads.click()
+    script = download_links(dashboard)["Two-layer_film_(demo)_refl1d.py"]
+    chisq = _run_script(script, tmp_path)
+    # both are Σ((R - Rₘ)/dR)² / (points - free parameters)
+    assert chisq == pytest.approx(dashboard.curve.chi2, rel=1e-6)
+
+
+def test_refl1d_script_matches_chi2_after_edits(
+    dashboard: ReflectometryDashboard, tmp_path: Path
+) -> None:
+    dashboard.table.editor("film2.sld").free.value = True  # one more free parameter: dof
+    dashboard.table.editor("film1.roughness").value.value = 7.0
+    dashboard.prepare_downloads.click()
+    script = download_links(dashboard)["Two-layer_film_(demo)_refl1d.py"]
+    chisq = _run_script(script, tmp_path)
+    assert chisq == pytest.approx(dashboard.curve.chi2, rel=1e-6)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="export bug: with a Q range the script keeps only the points in range, so "
+    "refl1d's resolution smearing (and random oversampling) sees a truncated Q grid and the "
+    "model differs at the range edges (27 % at the last point); the dashboard smears over "
+    "all the data. χ² differs by ~1e-4 relative with oversampling, 0.4 % without.",
+)
+def test_refl1d_script_matches_chi2_with_q_range(
+    dashboard: ReflectometryDashboard, tmp_path: Path
+) -> None:
+    dashboard.table.q_all.value = False
+    dashboard.table.q_min.value = 0.02
+    dashboard.table.q_max.value = 0.15
+    dashboard.prepare_downloads.click()
+    script = download_links(dashboard)["Two-layer_film_(demo)_refl1d.py"]
+    chisq = _run_script(script, tmp_path)
+    assert chisq == pytest.approx(dashboard.curve.chi2, rel=1e-6)
+
+
+# -- widget() entry points --------------------------------------------------------------
+
+
+def test_fit_problem_widget_is_a_dashboard() -> None:
+    problem = starting_problem()
+    view = problem.widget()
+    assert isinstance(view, ReflectometryDashboard)
+    assert view.problem is problem
+    assert len(view.plot.points.x) == 200
+    problem.parameter("film1.thickness").value = 577.6  # edits in code redraw the view
+    assert view.table.editor("film1.thickness").value.value == 577.6
+    assert view.curve.chi2 == pytest.approx(problem.evaluate().chi2)
+
+
+def test_demo_bytes_upload_round_trip(dashboard: ReflectometryDashboard) -> None:
+    dashboard.upload.value = file_upload_value(demo_bytes(), "uploaded_film.txt")
+    assert "loaded uploaded_film.txt: 200 points" in message(dashboard)
