@@ -124,6 +124,7 @@ class LocalBackend:
                 if proc.stdin is not None:
                     proc.stdin.close()
             self._processes[job_id] = proc
+            store.WATCHED_JOBS.add(job_id)
             store.update_job(self.database, job_id, pid=proc.pid, host=store.HOST)
             if self.use_spare:
                 self._start_spare()
@@ -133,7 +134,12 @@ class LocalBackend:
 
     def _watch(self, job_id: str, proc: subprocess.Popen[bytes]) -> None:
         """Wait for the process; a job it left unfinished is marked failed (or cancelled)."""
-        code = proc.wait()
+        try:
+            self._record_exit(job_id, proc.wait())
+        finally:
+            store.WATCHED_JOBS.discard(job_id)
+
+    def _record_exit(self, job_id: str, code: int) -> None:
         with self._lock:
             self._processes.pop(job_id, None)
         try:

@@ -20,6 +20,9 @@ from shiftdesk.storage.models import utcnow
 HOST = socket.gethostname()
 #: Longest log kept in the database; older lines are cut from the front.
 MAX_LOG_CHARS = 200_000
+#: Jobs whose worker is a child of this process: a LocalBackend thread waits for it and
+#: records the exit code or signal, so :func:`reconcile` leaves them alone.
+WATCHED_JOBS: set[str] = set()
 
 
 def create_job(
@@ -174,6 +177,8 @@ def reconcile(database: Database, record: JobRecord) -> JobRecord:
     """
     if record.backend != "local" or JobStatus(record.status).finished:
         return record
+    if record.id in WATCHED_JOBS:
+        return record  # our own child: its watcher knows how it ended and says so
     if record.host != HOST or record.pid is None or pid_alive(record.pid):
         return record
     reason = (
