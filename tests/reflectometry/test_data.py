@@ -175,6 +175,18 @@ def test_missing_path_is_refused(tmp_path: Path) -> None:
     assert "no such data file" in _error(str(missing))
 
 
+def test_file_contents_passed_as_a_path_are_refused() -> None:
+    message = _error(_rows(GOOD_ROWS))
+    assert "text with line breaks instead of a file path" in message
+    assert "filename=" in message
+
+
+def test_unusable_path_is_refused(tmp_path: Path) -> None:
+    message = _error(str(tmp_path / ("x" * 5000)))
+    assert message.startswith("cannot read ")
+    assert "File name too long" in message
+
+
 def test_folder_is_refused(tmp_path: Path) -> None:
     message = _error(tmp_path)
     assert message == f"{tmp_path} is a folder, not a data file"

@@ -267,15 +267,24 @@ def _read_source(source: str | Path | bytes, filename: str | None) -> tuple[byte
         if len(content) > MAX_FILE_BYTES:
             raise DataError(_too_big(filename or "upload", len(content)))
         return content, filename or "upload.txt"
+    if isinstance(source, str) and "\n" in source:
+        # the contents of a file passed as text (os.stat would say "File name too long")
+        raise DataError(
+            "load_data was given text with line breaks instead of a file path: pass the "
+            "contents as bytes (text.encode()) together with filename=..."
+        )
     path = Path(source)
-    if not path.exists():
-        raise DataError(f"no such data file: {path}")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, not a data file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise DataError(_too_big(str(path), size))
-    return path.read_bytes(), filename or path.name
+    try:
+        if not path.exists():
+            raise DataError(f"no such data file: {path}")
+        if path.is_dir():
+            raise DataError(f"{path} is a folder, not a data file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DataError(_too_big(str(path), size))
+        return path.read_bytes(), filename or path.name
+    except OSError as exc:  # unreadable file, name too long, ...
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _too_big(name: str, size: int) -> str:
