@@ -164,9 +164,8 @@ class ReflectometryDashboard(w.VBox):
         The demo data and model are added to the user's library once, so "my data"
         and "my models" are never empty on a first visit.
         """
-        from shiftdesk.reflectometry.demo import seed
-
         from shiftdesk.jobs import get_backend
+        from shiftdesk.reflectometry.demo import seed
 
         lib = library or Library()
         data_id, model_id = seed(lib)
