@@ -50,10 +50,10 @@ def _wait_for_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: 
     while True:
         if proc.poll() is not None:
             pytest.fail(f"voila exited with code {proc.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(OSError):  # refused / reset while it starts
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
+        # refused / reset while it starts
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
         if time.monotonic() > deadline:
             pytest.fail(f"voila did not answer {url} in {timeout:g} s:\n{log.read_text()}")
         time.sleep(0.2)
@@ -143,6 +143,15 @@ def test_dashboard_in_browser(tmp_path: Path) -> None:
                     timeout=30_000
                 )
                 assert page.locator(".sd-my-data select").inner_text().count("uploaded_film") >= 1
+
+                # every column of the model table can be reached at this window size (the
+                # table used to spill under the plots, hiding roughness and the row buttons)
+                for hidden_before in (
+                    ".sd-param-film1-roughness input[type=number]",
+                    ".sd-param-back-roughness input[type=number]",
+                    ".sd-model-table button.sd-delete",
+                ):
+                    page.locator(hidden_before).first.click(trial=True, timeout=10_000)
 
                 # edit film1's thickness: the model curve redraws
                 before = model_line.get_attribute("d")

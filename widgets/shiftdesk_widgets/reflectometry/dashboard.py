@@ -127,7 +127,8 @@ class ReflectometryDashboard(w.VBox):
                 self.fit_panel,
                 self.result_box,
             ],
-            layout=w.Layout(width="58%"),
+            # scroll a wide model table here instead of spilling under the plots
+            layout=w.Layout(width="58%", overflow="auto"),
         )
         right = w.VBox([self.plot, self.profile], layout=w.Layout(width="42%"))
         library_tab = w.VBox(
