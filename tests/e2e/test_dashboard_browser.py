@@ -37,6 +37,12 @@ CHROMIUM_ARGS = [
 TRUTH_FILM1 = 577.6
 #: the model curve's colour in ReflectivityPlot (#d62728)
 MODEL_LINE = ".sd-refl-plot g.curve > path.line[style*='rgb(214, 39, 40)']"
+#: True when a click at the element's centre would reach the element itself
+HIT_TEST = """(el) => {
+    const box = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+    return hit !== null && (hit === el || el.contains(hit));
+}"""
 
 
 def _free_port() -> int:
@@ -144,14 +150,17 @@ def test_dashboard_in_browser(tmp_path: Path) -> None:
                 )
                 assert page.locator(".sd-my-data select").inner_text().count("uploaded_film") >= 1
 
-                # every column of the model table can be reached at this window size (the
-                # table used to spill under the plots, hiding roughness and the row buttons)
-                for hidden_before in (
+                # every column of the model table can be reached: at this window size the
+                # table is wider than its column and scrolls sideways (ipywidgets boxes
+                # have overflow: auto); nothing may stay covered by the plots
+                for selector in (
                     ".sd-param-film1-roughness input[type=number]",
                     ".sd-param-back-roughness input[type=number]",
                     ".sd-model-table button.sd-delete",
                 ):
-                    page.locator(hidden_before).first.click(trial=True, timeout=10_000)
+                    target = page.locator(selector).first
+                    target.scroll_into_view_if_needed(timeout=10_000)
+                    assert target.evaluate(HIT_TEST), f"{selector} is covered"
 
                 # edit film1's thickness: the model curve redraws
                 before = model_line.get_attribute("d")

@@ -127,8 +127,7 @@ class ReflectometryDashboard(w.VBox):
                 self.fit_panel,
                 self.result_box,
             ],
-            # scroll a wide model table here instead of spilling under the plots
-            layout=w.Layout(width="58%", overflow="auto"),
+            layout=w.Layout(width="58%"),
         )
         right = w.VBox([self.plot, self.profile], layout=w.Layout(width="42%"))
         library_tab = w.VBox(
