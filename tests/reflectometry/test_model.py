@@ -187,6 +187,25 @@ def test_front_medium_cannot_have_roughness() -> None:
     assert "front.roughness" not in fp.parameters()
 
 
+def test_front_roughness_cannot_be_set_later() -> None:
+    """It would be ignored by the calculation, and the model could not be reopened."""
+    fp = film()
+    with pytest.raises(ModelError, match=r"'front.roughness' cannot be changed: the front medium"):
+        fp.front.roughness.value = 5.0
+    with pytest.raises(ModelError, match=r"'front.roughness' cannot be fitted"):
+        fp.front.roughness.fit(0, 5)
+    assert fp.front.roughness.value == 0.0 and fp.front.roughness.fixed
+    fp.front.roughness.value = 0.0  # no change is fine
+    assert FitProblem.from_json(fp.to_json()).describe() == "air | SiO2 | Si"
+    # after reverse() the new front is locked and the old one (now the back) is not
+    fp.reverse()
+    with pytest.raises(ModelError, match="cannot be changed"):
+        fp.front.roughness.value = 1.0
+    fp.back.roughness.value = 1.0
+    fp.back.roughness.fit(0, 4)
+    assert fp.free_parameters()["back.roughness"].bounds == (0, 4)
+
+
 def test_free_parameter_needs_a_range() -> None:
     with pytest.raises(ModelError, match="free but has no range"):
         Parameter("x", 1.0, fixed=False)

@@ -16,6 +16,10 @@ MAX_NAME_LENGTH = 40
 RESERVED_NAMES = frozenset(
     {"front", "back", "scale", "background", "sample", "probe", "problem", "expt", "data"}
 )
+FRONT_ROUGHNESS = (
+    "the front medium has no roughness of its own: the roughness of the front interface "
+    "belongs to the first layer (or to the back medium if there are no layers)"
+)
 
 
 def check_name(name: object) -> str:
@@ -67,8 +71,9 @@ class _Slab:
         return self._name
 
     def _rename_parameters(self) -> None:
-        for param in self.parameters():
-            param.owner_name = self._path_prefix()
+        # every parameter, also those parameters() leaves out (the front medium's roughness)
+        for attr in self.PARAMETERS:
+            getattr(self, attr).owner_name = self._path_prefix()
 
     def parameters(self) -> list[Parameter]:
         """This slab's parameters in display order."""
@@ -175,6 +180,8 @@ class Medium(_Slab):
 
     def _set_side(self, side: str) -> None:
         self.side = side
+        # the engine has no roughness on the front medium: refuse it rather than ignore it
+        self.roughness.locked = FRONT_ROUGHNESS if side == "front" else None
         self._rename_parameters()
 
     def parameters(self) -> list[Parameter]:

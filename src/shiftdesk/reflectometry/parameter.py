@@ -55,6 +55,8 @@ class Parameter:
         self.units = units
         self.lower_limit = lower_limit
         self.owner_name = ""
+        #: When set, the model pins this value (the reason is given to anyone changing it).
+        self.locked: str | None = None
         self._listeners: list[Listener] = []
         self._value = self._check_value(_finite(value, self._what()))
         self._min: float | None = None
@@ -87,6 +89,8 @@ class Parameter:
     @value.setter
     def value(self, value: float) -> None:
         number = self._check_value(_finite(value, self._what()))
+        if self.locked is not None and number != self._value:
+            raise ModelError(f"{self._what()} cannot be changed: {self.locked}")
         if not self._fixed:
             self._check_in_range(number)
         if number != self._value:
@@ -165,6 +169,8 @@ class Parameter:
         ModelError
             When ``min > max``, the range is empty, or the current value is outside it.
         """
+        if self.locked is not None:
+            raise ModelError(f"{self._what()} cannot be fitted: {self.locked}")
         old = (self._min, self._max)
         self._set_range(min, max)
         try:

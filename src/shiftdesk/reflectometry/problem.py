@@ -452,6 +452,7 @@ class FitProblem:
             front, back = self.back, self.front
             self.front, self.back = front, back
             self.layers._replace_all(list(reversed(layers)))
+            front.roughness.update_from_dict({"value": 0.0, "fixed": True})
             front._set_side("front")
             back._set_side("back")
             # interface k (from the new front) is interface n-k of the old order
@@ -459,7 +460,6 @@ class FitProblem:
             for layer, state in zip(self.layers, new_rough[:-1], strict=True):
                 layer.roughness.update_from_dict(state)
             back.roughness.update_from_dict(new_rough[-1])
-            front.roughness.update_from_dict({"value": 0.0, "fixed": True})
             self._attach(self.front)
             self._attach(self.back)
         finally:
