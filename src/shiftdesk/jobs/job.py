@@ -32,11 +32,23 @@ class Job:
     def __init__(
         self, job_id: str, database: Database | None = None, identity: Identity | None = None
     ) -> None:
-        self.id = job_id
-        self.database = database or get_database()
-        self.identity = identity or current_identity()
-        self._record: JobRecord = store.read_job(job_id, self.database, self.identity)
+        db = database or get_database()
+        who = identity or current_identity()
+        self._bind(store.read_job(job_id, db, who), db, who)
+
+    def _bind(self, record: JobRecord, database: Database, identity: Identity) -> None:
+        self.id = record.id
+        self.database = database
+        self.identity = identity
+        self._record: JobRecord = record
         self._decoded: Any = None
+
+    @classmethod
+    def _from_record(cls, record: JobRecord, database: Database, identity: Identity) -> Job:
+        """A handle on a row already read (and permission-checked) by a listing."""
+        job = cls.__new__(cls)
+        job._bind(store.reconcile(database, record), database, identity)
+        return job
 
     # -- state ---------------------------------------------------------------------------
     def refresh(self) -> Job:
@@ -222,10 +234,5 @@ def list_jobs(
     """The current user's jobs, newest first."""
     db = database or get_database()
     who = identity or current_identity()
-    jobs = []
-    for record in store.list_jobs(db, who, kind=kind, limit=limit, all_users=all_users):
-        job = Job.__new__(Job)
-        job.id, job.database, job.identity, job._decoded = record.id, db, who, None
-        job._record = store.reconcile(db, record)
-        jobs.append(job)
-    return jobs
+    records = store.list_jobs(db, who, kind=kind, limit=limit, all_users=all_users)
+    return [Job._from_record(record, db, who) for record in records]

@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     job_id = args.job
+    # open (and schema-check) the database before waiting: a spare then starts its job at once
+    database = Database(os.environ.get("SHIFTDESK_DATABASE_URL"))
     if args.standby:
         for module in preload_modules():
             with contextlib.suppress(ImportError):  # the job reports a missing module itself
@@ -162,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-    database = Database(os.environ.get("SHIFTDESK_DATABASE_URL"))
     return run_job(job_id, database)
 
 

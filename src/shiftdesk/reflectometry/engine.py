@@ -128,7 +128,6 @@ class CompiledModel:
         self.stack = stack
         self.probe = probe
         self.experiment = Experiment(sample=stack, probe=probe)
-        self.total_thickness = 0.0
 
     def push(self, values: tuple[float, ...] | None = None) -> None:
         """Copy current (or given) values into the refl1d parameters, if they changed."""
