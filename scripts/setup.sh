@@ -3,7 +3,8 @@
 # is skipped when its result is already there.
 #
 #   - Debian packages: chromium (browser tests) and postgresql (PostgreSQL tests),
-#     installed with apt-get only when missing
+#     and openssh-server (SSH job backend and DAQ end-of-run tests), installed with
+#     apt-get only when missing
 #   - .venv with shiftdesk installed editable with all extras (reinstalled only when
 #     pyproject.toml changed)
 #   - numba's compile cache warmed, so the first fit in a notebook is not slow
@@ -33,6 +34,7 @@ have_python_venv() {
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ ! -x .venv/bin/python ] && ! have_python_venv; then
     missing+=(python3 python3-venv)
 fi
@@ -44,7 +46,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 else
-    say "system packages present (chromium, postgresql)"
+    say "system packages present (chromium, postgresql, openssh-server)"
 fi
 
 # -- virtual environment --------------------------------------------------------------------

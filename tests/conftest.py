@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from tests._services import service_missing
+from tests._sshd import SSHDUnavailable, SSHServer, start_sshd
 
 PG_USER = "postgres"
 
@@ -204,3 +205,28 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         reset_default_databases()
         with psycopg.connect(_libpq_url(postgres_server), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- OpenSSH ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sshd_session() -> Iterator[SSHServer]:
+    """A real sshd on a loopback port for the whole run (see ``tests/_sshd.py``)."""
+    try:
+        server = start_sshd()
+    except SSHDUnavailable as exc:
+        service_missing(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def ssh_server(sshd_session: SSHServer) -> SSHServer:
+    """The session's sshd, running, with the test account reset to a clean state."""
+    sshd_session.start()
+    sshd_session.reset()
+    return sshd_session
