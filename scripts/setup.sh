@@ -3,8 +3,9 @@
 # is skipped when its result is already there.
 #
 #   - Debian packages: chromium (browser tests) and postgresql (PostgreSQL tests),
-#     and openssh-server (SSH job backend and DAQ end-of-run tests), installed with
-#     apt-get only when missing
+#     and openssh-server (SSH job backend and DAQ end-of-run tests), and nodejs/npm
+#     (for the hub's proxy), installed with apt-get only when missing
+#   - configurable-http-proxy (JupyterHub's proxy, from npm) in .hub-node/
 #   - .venv with shiftdesk installed editable with all extras (reinstalled only when
 #     pyproject.toml changed)
 #   - numba's compile cache warmed, so the first fit in a notebook is not slow
@@ -35,6 +36,7 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ! -x .venv/bin/python ] && ! have_python_venv; then
     missing+=(python3 python3-venv)
 fi
@@ -46,7 +48,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 else
-    say "system packages present (chromium, postgresql, openssh-server)"
+    say "system packages present (chromium, postgresql, openssh-server, npm)"
 fi
 
 # -- virtual environment --------------------------------------------------------------------
@@ -75,6 +77,17 @@ if [ "$(cat "$numba_stamp" 2>/dev/null || true)" != "$want" ]; then
     say "warming numba's cache (compiles refl1d's kernels once, may take a minute)"
     .venv/bin/python -c "from refl1d.names import *" >/dev/null
     printf '%s\n' "$want" >"$numba_stamp"
+fi
+
+# -- JupyterHub's proxy ----------------------------------------------------------------------
+# `shiftdesk hub` looks for it in .hub-node/ first, then on PATH.
+chp=.hub-node/node_modules/.bin/configurable-http-proxy
+if [ -x "$chp" ]; then
+    say "configurable-http-proxy present ($chp)"
+else
+    say "installing configurable-http-proxy@5 from npm into .hub-node/"
+    npm install --silent --no-fund --no-audit --prefix .hub-node configurable-http-proxy@5 ||
+        die "npm could not install configurable-http-proxy (needed by 'shiftdesk hub')"
 fi
 
 say "ready"
