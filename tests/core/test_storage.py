@@ -15,7 +15,21 @@ from tests._services import service_missing
 from shiftdesk.errors import SchemaTooNewError, StorageError
 from shiftdesk.storage import Base, Database, DataFileRecord, JobRecord, SavedModelRecord
 
-TABLES = {"data_files", "saved_models", "jobs"}
+TABLES = {"data_files", "saved_models", "jobs"} | {
+    f"daq_{name}"
+    for name in (
+        "experiments",
+        "ecc_servers",
+        "data_routers",
+        "data_sources",
+        "runs",
+        "observables",
+        "measurements",
+        "commands",
+        "calls",
+        "log",
+    )
+}
 
 
 @pytest.fixture

@@ -86,3 +86,8 @@ class JobRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# Tables defined in other modules register on Base when imported; importing them here
+# means Base.metadata (migrations, schema checks) always sees every table.
+from shiftdesk.storage import daq_records as _daq_records  # noqa: E402, F401
