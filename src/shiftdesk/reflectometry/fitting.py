@@ -14,6 +14,7 @@ import numpy as np
 from shiftdesk.display import Markup, escape, html_repr, table
 from shiftdesk.errors import FitError
 from shiftdesk.reflectometry.parameter import format_value
+from shiftdesk.reflectometry.uncertainty import Uncertainty, dream_uncertainty
 
 if TYPE_CHECKING:
     from shiftdesk.jobs import Job, JobBackend
@@ -90,10 +91,20 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_fittable(problem: FitProblem) -> None:
-    """Refuse a problem that cannot be fitted, saying why."""
-    if problem.data is None:
-        raise FitError("there is no data to fit: load data first (fp.data = load_data(...))")
-    free = problem.free_parameters()
+    """Refuse a problem that cannot be fitted, saying why (every data set is checked)."""
+    problem = problem._top()
+    for name, ds in problem.datasets.items():
+        if ds.data is None:
+            where = f" of data set {name!r}" if problem.is_simultaneous else ""
+            raise FitError(
+                f"there is no data to fit{where}: load data first (fp.data = load_data(...))"
+            )
+    broken = [c for c in problem.constraints if c.problem]
+    if broken:
+        raise FitError(
+            "a constraint cannot be applied: " + "; ".join(f"{c.text}: {c.problem}" for c in broken)
+        )
+    free = problem.all_free_parameters()
     if not free:
         raise FitError(
             "no parameter is free, so there is nothing to fit: make at least one free with "
@@ -105,7 +116,7 @@ def check_fittable(problem: FitProblem) -> None:
             raise FitError(
                 f"{path} = {param.value:g} is outside its range [{param.min:g}, {param.max:g}]"
             )
-    points = int(problem.fit_mask().sum())
+    points = sum(int(ds.fit_mask().sum()) for ds in problem.datasets.values())
     if points <= len(free):
         raise FitError(
             f"only {points} data point(s) in the fit Q range for {len(free)} free parameters; "
@@ -191,32 +202,21 @@ def fit_in_process(
         Returns True to stop the fit early (the best point so far is kept).
     """
     from bumps import monitor as bumps_monitor
-    from bumps.fitproblem import FitProblem as BumpsProblem
     from bumps.fitters import FITTERS, FitDriver
 
-    from shiftdesk.reflectometry.engine import CompiledModel
+    from shiftdesk.reflectometry.engine import build_fit_model
 
     clean = check_options(method, options)
+    problem = problem._top()  # a simultaneous fit always fits every data set
     check_fittable(problem)
     work = problem.copy()
     data = work.data
     assert data is not None
-    mask = work.fit_mask()
-    sigma = data.dq_sigma[mask]
-    q = data.q[mask]
-    model = CompiledModel(
-        work,
-        q,
-        sigma,
-        data.r[mask],
-        data.dr[mask],
-        oversampling=work._oversampling_for(q, sigma),
-        fit_ranges=True,
-    )
-    model.push()
-    bumps_problem = BumpsProblem(model.experiment)
-    ours = {id(bp): param for param, bp in model.bindings}
-    free = [ours[id(bp)] for bp in bumps_problem._parameters]
+    # one bumps problem for every data set, with the constraints (engine.build_fit_model)
+    fit_model = build_fit_model(work)
+    model = fit_model.models[0]  # the first data set's (the DREAM profile band uses it)
+    bumps_problem = fit_model.problem
+    free = fit_model.free
     settings = {**method_settings(method), **clean}
     fitclass = next(f for f in FITTERS if f.id == method)
 
@@ -264,6 +264,9 @@ def fit_in_process(
     for param, value, error in zip(free, x, dx, strict=True):
         param._value = float(value)  # within range by construction; skip notification
         param.error = float(error) if np.isfinite(error) else None
+    if fit_model.derived:
+        # derived parameters: value from the constraint, error propagated from the covariance
+        fit_model.apply_derived(_covariance(driver))
 
     messages: list[str] = []
     steps_done = int(driver.monitor_runner.history.step[0])
@@ -279,12 +282,31 @@ def fit_in_process(
             "the fit did not converge. Fit again from here or allow more steps"
         )
     dream_stats: dict[str, dict[str, Any]] = {}
+    uncertainty: Uncertainty | None = None
     if method == "dream" and driver.fitter is not None and driver.fitter.state is not None:
-        converged, dream_stats = _dream_summary(driver.fitter.state, free, converged, messages)
+
+        def profiles(point: Any) -> dict[str, tuple[Any, Any]]:
+            bumps_problem.setp(point)
+            depth, rho, _irho = model.profile()
+            return {data.name: (depth, rho)}
+
+        try:
+            uncertainty = dream_uncertainty(
+                driver.fitter.state,
+                [param.path for param in free],
+                x,
+                burn=int(settings.get("burn", 0)),
+                profiles=profiles,
+            )
+        finally:
+            bumps_problem.setp(x)  # the band moved the model through posterior draws
+        converged = converged and uncertainty.converged
+        messages.extend(uncertainty.diagnostics.warnings)
+        dream_stats = uncertainty.summary()
     for param in free:
         if param.at_limit:
             messages.append(
-                f"{param.path} = {param.value:.6g} sits on its range limit "
+                f"{fit_model.names[id(param)]} = {param.value:.6g} sits on its range limit "
                 f"[{param.min:g}, {param.max:g}]: the best value may lie outside; widen the range"
             )
     if not np.all(np.isfinite(dx)):
@@ -302,7 +324,18 @@ def fit_in_process(
         evaluations=counter["evaluations"],
         elapsed=elapsed,
         dream=dream_stats,
+        uncertainty=uncertainty,
     )
+
+
+def _covariance(driver: Any) -> Any:
+    """The fit's covariance matrix (cached by bumps after ``stderr``), or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(driver.cov(), dtype=float)
+    except Exception:  # a singular or failed covariance only loses the derived errors
+        return None
 
 
 def _expected_steps(method: str, settings: dict[str, Any], n_free: int) -> int:
@@ -321,35 +354,6 @@ def _ran_out(method: str, settings: dict[str, Any], steps: int, evals: int, n_fr
     return steps >= limit - 1
 
 
-def _dream_summary(
-    state: Any, free: list[Any], converged: bool, messages: list[str]
-) -> tuple[bool, dict[str, dict[str, Any]]]:
-    from bumps.dream.convergence import burn_point
-    from bumps.dream.stats import var_stats
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        index = burn_point(state)
-    if index < 0:
-        converged = False
-        messages.append(
-            "DREAM did not converge (the chains still drift): run longer (more samples or "
-            "burn) before trusting the uncertainties"
-        )
-    stats: dict[str, dict[str, Any]] = {}
-    draw = state.draw()
-    for param, vstats in zip(free, var_stats(draw), strict=True):
-        stats[param.path] = {
-            "mean": float(vstats.mean),
-            "median": float(vstats.median),
-            "best": float(vstats.best),
-            "std": float(vstats.std),
-            "p68": [float(v) for v in vstats.p68],
-            "p95": [float(v) for v in vstats.p95],
-        }
-    return converged, stats
-
-
 @dataclass(eq=False)
 class FitResult:
     """What a fit found.
@@ -363,6 +367,11 @@ class FitResult:
     converged : bool
         False when the fitter ran out of steps, was stopped, or DREAM's chains had not
         settled. ``warnings`` says which, and names parameters on a range limit.
+    dream : dict
+        For DREAM fits, per parameter path: mean, median, best, std, p68, p95.
+    uncertainty : Uncertainty or None
+        For DREAM fits: those statistics with R-hat, correlations, convergence
+        diagnostics and the SLD-profile band (see :mod:`shiftdesk.reflectometry.uncertainty`).
     """
 
     problem: FitProblem
@@ -375,10 +384,14 @@ class FitResult:
     evaluations: int = 0
     elapsed: float = 0.0
     dream: dict[str, dict[str, Any]] = field(default_factory=dict)
+    uncertainty: Uncertainty | None = None
 
     @property
     def parameters(self) -> list[dict[str, Any]]:
-        """One row per free parameter: path, value, error, min, max, at_limit."""
+        """One row per free parameter: path, value, error, min, max, at_limit.
+
+        In a simultaneous fit the paths are qualified by data set (``"h2o.A.sld"``).
+        """
         return [
             {
                 "path": path,
@@ -388,7 +401,16 @@ class FitResult:
                 "max": p.max,
                 "at_limit": p.at_limit,
             }
-            for path, p in self.problem.free_parameters().items()
+            for path, p in self.problem.all_free_parameters().items()
+        ]
+
+    @property
+    def derived(self) -> list[dict[str, Any]]:
+        """One row per derived parameter: path, value, error (propagated), constraint."""
+        return [
+            {"path": path, "value": p.value, "error": p.error, "constraint": p.constraint.text}
+            for path, p in self.problem.all_parameters().items()
+            if p.derived
         ]
 
     @property
@@ -409,6 +431,7 @@ class FitResult:
             "evaluations": self.evaluations,
             "elapsed": self.elapsed,
             "dream": self.dream,
+            "uncertainty": None if self.uncertainty is None else self.uncertainty.to_dict(),
         }
 
     @classmethod
@@ -427,6 +450,10 @@ class FitResult:
             evaluations=int(state.get("evaluations", 0)),
             elapsed=float(state.get("elapsed", 0.0)),
             dream=dict(state.get("dream", {})),
+            # results stored before DREAM diagnostics existed have no "uncertainty"
+            uncertainty=(
+                Uncertainty.from_dict(state["uncertainty"]) if state.get("uncertainty") else None
+            ),
         )
 
     def __repr__(self) -> str:
