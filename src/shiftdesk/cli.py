@@ -61,6 +61,12 @@ def _jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _daq_simulate(args: argparse.Namespace) -> int:
+    from shiftdesk.daq.simulator.cli import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``shiftdesk`` console script."""
     parser = argparse.ArgumentParser(prog="shiftdesk", description=__doc__)
@@ -75,6 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     jobs = sub.add_parser("jobs", help="list my jobs")
     jobs.add_argument("--limit", type=int, default=20)
     jobs.set_defaults(func=_jobs)
+    daq = sub.add_parser("daq", help="GET DAQ tools")
+    daq_sub = daq.add_subparsers(dest="daq_command", required=True)
+    sim = daq_sub.add_parser("simulate", help="run simulated GET ECC servers (Ctrl-C stops)")
+    sim.add_argument("--servers", type=int, default=1, help="number of CoBo ECC servers")
+    sim.add_argument("--mutant", action="store_true", help="add a MuTAnT ECC server")
+    sim.add_argument("--base-port", type=int, default=8083, help="port of the first (0: any)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--config-dir", help="config repository (default: a temporary one)")
+    sim.add_argument("--data-dir", help="GRAW files go to <data-dir>/data<i> while running")
+    sim.add_argument("--duration", type=float, help="seconds per transition (default 0)")
+    sim.add_argument("--realistic", action="store_true", help="slow, realistic transitions")
+    sim.add_argument("--drop-prefixed", action="store_true", help="ignore ns0: parameters")
+    sim.add_argument("--graw-interval", type=float, default=0.5, help="s between GRAW files")
+    sim.set_defaults(func=_daq_simulate)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
