@@ -1,0 +1,406 @@
+"""Persisted DAQ commands: the record every observer reads, and the handle the caller gets.
+
+A command (a transition of one or all servers, a run start or stop, the end-of-run file
+organisation) is stored before anything is sent, updated per server as the calls return,
+and finished once. Any process can follow it from the database; the one that runs it
+keeps its id in :data:`LIVE` so a command whose owner died is recognised and closed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from shiftdesk.daq.errors import CommandFailed
+from shiftdesk.daq.model import now, utc
+from shiftdesk.display import escape, html_repr, table
+from shiftdesk.errors import JobTimeout, NotFound
+from shiftdesk.storage import Database
+from shiftdesk.storage.daq_records import CallRecord, CommandRecord, LogRecord
+
+HOST = socket.gethostname()
+#: Commands run by threads of this process (a crashed owner leaves its rows "running").
+LIVE: set[str] = set()
+_live_lock = threading.Lock()
+ACTIVE = ("queued", "running")
+#: Grace added to a command's own timeout before an observer declares it abandoned.
+ABANDON_GRACE_S = 60.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def create_command(
+    database: Database,
+    experiment_id: int,
+    command: str,
+    *,
+    target: str,
+    owner: str,
+    timeout_s: float,
+    steps: list[str],
+    run_number: int | None = None,
+) -> str:
+    """Store a queued command with one pending step per server (or router) name."""
+    command_id = uuid.uuid4().hex
+    with _live_lock:
+        LIVE.add(command_id)
+    with database.session() as session:
+        session.add(
+            CommandRecord(
+                id=command_id,
+                experiment_id=experiment_id,
+                command=command,
+                target=target,
+                owner=owner,
+                status="queued",
+                progress=0.0,
+                message="queued",
+                steps_json=json.dumps({name: {"status": "pending"} for name in steps}),
+                run_number=run_number,
+                timeout_s=timeout_s,
+                host=HOST,
+                pid=os.getpid(),
+            )
+        )
+        session.add(
+            LogRecord(
+                experiment_id=experiment_id,
+                level="info",
+                source=target,
+                message=f"{command} requested",
+                user=owner,
+            )
+        )
+    return command_id
+
+
+class CommandWriter:
+    """What the thread running a command uses to report (thread-safe)."""
+
+    def __init__(self, database: Database, command_id: str, experiment_id: int, owner: str):
+        self.database = database
+        self.id = command_id
+        self.experiment_id = experiment_id
+        self.owner = owner
+        self._lock = threading.Lock()
+
+    def start(self, message: str = "running") -> None:
+        """Mark the command running."""
+        with self.database.session() as session:
+            record = session.get(CommandRecord, self.id)
+            assert record is not None
+            record.status = "running"
+            record.started_at = now()
+            record.message = message
+
+    def step(self, name: str, status: str, message: str = "") -> None:
+        """Set one server's (or router's) step: pending, running, done, failed, skipped."""
+        with self._lock, self.database.session() as session:
+            record = session.get(CommandRecord, self.id)
+            assert record is not None
+            steps = json.loads(record.steps_json)
+            entry = steps.setdefault(name, {})
+            entry["status"] = status
+            entry["message"] = message
+            entry["at"] = now().isoformat()
+            record.steps_json = json.dumps(steps)
+            finished = sum(
+                1 for s in steps.values() if s["status"] in ("done", "failed", "skipped")
+            )
+            record.progress = finished / max(1, len(steps))
+
+    def progress(self, message: str, fraction: float | None = None) -> None:
+        """Set the command's message (and progress)."""
+        with self._lock, self.database.session() as session:
+            record = session.get(CommandRecord, self.id)
+            assert record is not None
+            record.message = message
+            if fraction is not None:
+                record.progress = max(0.0, min(1.0, fraction))
+
+    def call(
+        self,
+        server: str,
+        operation: str,
+        started: datetime,
+        duration_s: float,
+        error: BaseException | None,
+    ) -> None:
+        """Record one ECC call in the audit log."""
+        code = getattr(error, "code", None)
+        with self.database.session() as session:
+            session.add(
+                CallRecord(
+                    experiment_id=self.experiment_id,
+                    command_id=self.id,
+                    server=server,
+                    operation=operation,
+                    owner=self.owner,
+                    ok=error is None,
+                    error_code=code if isinstance(code, int) else None,
+                    message="" if error is None else str(error)[:4000],
+                    started_at=started,
+                    duration_s=duration_s,
+                )
+            )
+
+    def log(self, message: str, level: str = "info", source: str = "") -> None:
+        """Add an entry to the shift log."""
+        write_log(self.database, self.experiment_id, message, level, source, self.owner)
+
+    def finish(self, ok: bool, message: str, error: str | None = None) -> None:
+        """Close the command once (done or failed) and log the outcome."""
+        with self._lock, self.database.session() as session:
+            record = session.get(CommandRecord, self.id)
+            assert record is not None
+            if record.status not in ACTIVE:
+                return
+            record.status = "done" if ok else "failed"
+            record.finished_at = now()
+            record.message = message
+            record.error = error
+            if ok:
+                record.progress = 1.0
+            session.add(
+                LogRecord(
+                    experiment_id=self.experiment_id,
+                    level="info" if ok else "error",
+                    source=record.target,
+                    message=f"{record.command}: {message}" + (f" — {error}" if error else ""),
+                    user=self.owner,
+                )
+            )
+        with _live_lock:
+            LIVE.discard(self.id)
+
+
+def write_log(
+    database: Database,
+    experiment_id: int,
+    message: str,
+    level: str = "info",
+    source: str = "",
+    user: str = "",
+) -> None:
+    """Add an entry to the shift log panel."""
+    with database.session() as session:
+        session.add(
+            LogRecord(
+                experiment_id=experiment_id,
+                level=level,
+                source=source[:128],
+                message=message,
+                user=user,
+            )
+        )
+
+
+def reconcile(database: Database, record: CommandRecord) -> bool:
+    """Close a command whose owner is gone; True if it is still active."""
+    if record.status not in ACTIVE:
+        return False
+    reason = None
+    if record.host == HOST and record.pid is not None:
+        if record.pid == os.getpid():
+            if record.id not in LIVE:
+                reason = "its controller in this process stopped before it finished"
+        elif not _pid_alive(record.pid):
+            reason = f"the process that ran it (pid {record.pid}) ended before it finished"
+    started = utc(record.started_at or record.created_at)
+    if reason is None and started is not None:
+        limit = timedelta(seconds=record.timeout_s + ABANDON_GRACE_S)
+        if now() - started > limit:
+            reason = f"no outcome within its {record.timeout_s:g} s timeout"
+    if reason is None:
+        return True
+    with database.session() as session:
+        row = session.get(CommandRecord, record.id)
+        if row is not None and row.status in ACTIVE:
+            row.status = "failed"
+            row.finished_at = now()
+            row.error = f"abandoned: {reason}"
+            row.message = "abandoned"
+    return False
+
+
+def active_commands(database: Database, experiment_id: int) -> list[CommandRecord]:
+    """Commands still queued or running for the experiment (owners checked)."""
+    with database.session() as session:
+        records = list(
+            session.scalars(
+                select(CommandRecord).where(
+                    CommandRecord.experiment_id == experiment_id,
+                    CommandRecord.status.in_(ACTIVE),
+                )
+            )
+        )
+        for r in records:
+            session.expunge(r)
+    return [r for r in records if reconcile(database, r)]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One server's (or router's) part of a command."""
+
+    name: str
+    status: str
+    message: str
+
+
+class CommandHandle:
+    """A command as stored: follow it from any process; :meth:`wait` blocks until it ends.
+
+    Parameters
+    ----------
+    command_id : str
+        The command's id.
+    database : Database
+        Where it is stored.
+    """
+
+    def __init__(self, command_id: str, database: Database) -> None:
+        self.id = command_id
+        self.database = database
+        self._record = self._read()
+
+    def _read(self) -> CommandRecord:
+        with self.database.session() as session:
+            record = session.get(CommandRecord, self.id)
+            if record is None:
+                raise NotFound(f"no DAQ command with id {self.id!r}")
+            session.expunge(record)
+        return record
+
+    def refresh(self) -> CommandHandle:
+        """Re-read the stored command (and notice an owner that died)."""
+        record = self._read()
+        if record.status in ACTIVE and not reconcile(self.database, record):
+            record = self._read()
+        self._record = record
+        return self
+
+    @property
+    def command(self) -> str:
+        """What was asked: ``"Configure"``, ``"Start run"``, ``"Organize files"``."""
+        return self._record.command
+
+    @property
+    def target(self) -> str:
+        """``"all"`` or the server/router it was sent to."""
+        return self._record.target
+
+    @property
+    def owner(self) -> str:
+        """Who sent it."""
+        return self._record.owner
+
+    @property
+    def status(self) -> str:
+        """queued, running, done or failed (as of the last :meth:`refresh`)."""
+        return self._record.status
+
+    @property
+    def finished(self) -> bool:
+        """Done or failed."""
+        return self.status not in ACTIVE
+
+    @property
+    def ok(self) -> bool:
+        """Finished without error."""
+        return self.status == "done"
+
+    @property
+    def progress(self) -> float:
+        """Fraction of steps finished."""
+        return float(self._record.progress or 0.0)
+
+    @property
+    def message(self) -> str:
+        """The latest progress message."""
+        return self._record.message or ""
+
+    @property
+    def error(self) -> str | None:
+        """Why it failed."""
+        return self._record.error
+
+    @property
+    def run_number(self) -> int | None:
+        """The run this command starts or stops (if any)."""
+        return self._record.run_number
+
+    @property
+    def steps(self) -> list[Step]:
+        """Per-server (or per-router) steps in order."""
+        raw: dict[str, dict[str, Any]] = json.loads(self._record.steps_json or "{}")
+        return [Step(k, v.get("status", ""), v.get("message", "")) for k, v in raw.items()]
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When it was asked for (UTC)."""
+        return utc(self._record.created_at)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When it ended (UTC)."""
+        return utc(self._record.finished_at)
+
+    def wait(self, timeout: float | None = None, *, check: bool = True) -> CommandHandle:
+        """Block until the command has finished (for scripts and tests).
+
+        Raises
+        ------
+        CommandFailed
+            If it failed and ``check`` is true (the message names the failing steps).
+        JobTimeout
+            If it is still running after ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while not self.refresh().finished:
+            if deadline is not None and time.monotonic() > deadline:
+                raise JobTimeout(
+                    f"DAQ command {self.command} ({self.id[:8]}) is still {self.status} after "
+                    f"{timeout:g} s: {self.message}"
+                )
+            time.sleep(delay)
+            delay = min(0.05, delay * 2)
+        if check and not self.ok:
+            failed = [f"{s.name}: {s.message}" for s in self.steps if s.status == "failed"]
+            raise CommandFailed(
+                f"{self.command} failed: {self.error}"
+                + ("\n  " + "\n  ".join(failed) if failed else "")
+            )
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"<DAQ command {self.command} → {self.target} {self.status} {self.progress:.0%}"
+            f"{': ' + self.message if self.message else ''}>"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [(s.name, s.status, s.message) for s in self.steps]
+        body = table([("status", self.status), ("message", self.message)])
+        if self.error:
+            body += f"<div class='sd-bad'>{escape(self.error)}</div>"
+        body += table(rows, ["step", "status", "message"])
+        return html_repr("DAQ command", f"{self.command} → {self.target}", repr(self), body)

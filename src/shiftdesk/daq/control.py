@@ -1,0 +1,320 @@
+"""The controller: the one place in a process that sends commands to the ECC servers.
+
+Commands run on a thread pool, in parallel across servers, each call with a long
+transition timeout (GET transitions are synchronous and Configure can take minutes, notes
+§1.3), in ordered phases (MuTAnT before or after the CoBos, notes §1.6). Progress goes to
+the command's record in the database, so the caller gets a handle at once and any
+dashboard can follow; :meth:`CommandHandle.wait` blocks for scripts and tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from shiftdesk.daq.commands import CommandWriter, write_log
+from shiftdesk.daq.ecc import ConfigId, DataLink, ECCClient, State, Transition
+from shiftdesk.daq.model import Command, ServerView, now
+from shiftdesk.storage import Database
+from shiftdesk.storage.daq_records import ECCServerRecord
+
+#: ``factory(url) -> client`` (the ECC client contract; tests may pass their own).
+ClientFactory = Callable[[str], ECCClient]
+#: A GetState outcome: the reading, or why there is none.
+Reading = tuple[State, Transition] | BaseException
+
+TRANSITION_TIMEOUT_S = 300.0
+STATE_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServerCall:
+    """One server's part of a phase: the server, and what Describe/Prepare/Configure send."""
+
+    server: ServerView
+    config: ConfigId | None = None
+    links: tuple[DataLink, ...] = ()
+
+
+@dataclass
+class Plan:
+    """A command as phases of parallel calls, and the state every server must end in."""
+
+    command: Command
+    phases: list[list[ServerCall]]
+    expect: State | None
+    before: Callable[[CommandWriter], None] | None = None
+    after: Callable[[CommandWriter], str] | None = None
+    servers: list[ServerView] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.servers:
+            self.servers = [c.server for phase in self.phases for c in phase]
+
+
+def store_readings(
+    database: Database, experiment_id: int, readings: dict[str, Reading], at: datetime
+) -> list[tuple[str, bool]]:
+    """Write GetState outcomes to the servers' rows in one transaction.
+
+    A reading sets the state and marks the server online; a failure marks it offline
+    with the error and keeps the last state (shown as Offline, then stale). Returns the
+    servers whose online flag changed, as ``(name, online)``.
+    """
+    changed: list[tuple[str, bool]] = []
+    if not readings:
+        return changed
+    with database.session() as session:
+        rows = session.scalars(
+            select(ECCServerRecord).where(
+                ECCServerRecord.experiment_id == experiment_id,
+                ECCServerRecord.name.in_(list(readings)),
+            )
+        ).all()
+        for row in rows:
+            outcome = readings[row.name]
+            was_online, first = bool(row.online), row.polled_at is None
+            row.polled_at = at
+            if isinstance(outcome, BaseException):
+                row.online = False
+                row.error = str(outcome)[:2000] or type(outcome).__name__
+            else:
+                state, transition = int(outcome[0]), int(outcome[1])
+                if row.state != state or row.transition != transition or not was_online:
+                    row.changed_at = at
+                row.state, row.transition = state, transition
+                row.online, row.error, row.seen_at = True, None, at
+            if bool(row.online) != was_online and not first:
+                changed.append((row.name, bool(row.online)))
+    return changed
+
+
+class Controller:
+    """Sends commands to ECC servers from a thread pool; one per process and database.
+
+    Parameters
+    ----------
+    database : Database
+        Where commands, calls and readings are written.
+    client_factory : callable, optional
+        ``factory(url) -> ECCClient``; default ``ECCClient(url, timeout=transition_timeout)``.
+    transition_timeout : float
+        Seconds one transition call may take (GET answers when the transition is done).
+    state_timeout : float
+        Seconds a GetState may take before the server counts as not answering.
+    max_workers : int
+        Calls in flight at once (transitions block their thread for their whole length).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        client_factory: ClientFactory | None = None,
+        transition_timeout: float = TRANSITION_TIMEOUT_S,
+        state_timeout: float = STATE_TIMEOUT_S,
+        max_workers: int = 128,
+    ) -> None:
+        self.database = database
+        self.transition_timeout = transition_timeout
+        self.state_timeout = state_timeout
+        self._factory = client_factory or (
+            lambda url: ECCClient(url, timeout=transition_timeout, connect_timeout=2.0)
+        )
+        self._clients: dict[str, ECCClient] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="daq-call")
+        self._threads: set[threading.Thread] = set()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<DAQ Controller on {self.database!r}, {len(self._threads)} commands running>"
+
+    def client(self, url: str) -> ECCClient:
+        """The one client of this process for ``url`` (reused: no WSDL parse per call)."""
+        with self._lock:
+            client = self._clients.get(url)
+            if client is None:
+                client = self._clients[url] = self._factory(url)
+            return client
+
+    # -- reading -------------------------------------------------------------------------
+    def read_states(
+        self, servers: Sequence[ServerView], timeout: float | None = None
+    ) -> dict[str, Reading]:
+        """GetState on every server at once; a server that does not answer gives its error."""
+        limit = self.state_timeout if timeout is None else timeout
+
+        def one(server: ServerView) -> Reading:
+            try:
+                return self.client(server.url).get_state(timeout=limit)
+            except Exception as exc:  # every failure is a reading: "not answering"
+                return exc
+
+        futures = {s.name: self._pool.submit(one, s) for s in servers}
+        return {name: f.result() for name, f in futures.items()}
+
+    # -- commands ------------------------------------------------------------------------
+    def launch(self, writer: CommandWriter, plan: Plan) -> None:
+        """Run ``plan`` in the background; the caller already holds the command's id."""
+        if self._closed:
+            raise RuntimeError("this DAQ controller was closed; make a new DAQSystem")
+        thread = threading.Thread(
+            target=self._run, args=(writer, plan), name=f"daq-{plan.command}", daemon=True
+        )
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def launch_task(self, writer: CommandWriter, task: Callable[[CommandWriter], str]) -> None:
+        """Run a non-ECC command (end-of-run file moves) in the background."""
+        thread = threading.Thread(
+            target=self._run_task, args=(writer, task), name="daq-task", daemon=True
+        )
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _run_task(self, writer: CommandWriter, task: Callable[[CommandWriter], str]) -> None:
+        try:
+            writer.start()
+            writer.finish(True, task(writer))
+        except Exception as exc:
+            writer.finish(False, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _run(self, writer: CommandWriter, plan: Plan) -> None:
+        try:
+            writer.start(f"{plan.command} running")
+            if plan.before is not None:
+                plan.before(writer)
+            failed = self._phases(writer, plan)
+            if failed:
+                writer.finish(False, "failed", f"{plan.command} failed on {', '.join(failed)}")
+                return
+            problem = self._confirm(writer, plan)
+            if problem:
+                writer.finish(False, "not confirmed", problem)
+                return
+            message = plan.after(writer) if plan.after is not None else ""
+            writer.finish(True, message or f"{plan.command} done")
+        except Exception as exc:  # the record must end, whatever happened
+            writer.finish(False, "failed", f"{exc}")
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _phases(self, writer: CommandWriter, plan: Plan) -> list[str]:
+        failed: list[str] = []
+        for n, phase in enumerate(plan.phases):
+            if failed:  # a failed phase stops the sequence: later servers are not touched
+                for call in phase:
+                    writer.step(call.server.name, "skipped", "earlier phase failed")
+                continue
+            if len(plan.phases) > 1:
+                names = ", ".join(c.server.name for c in phase)
+                writer.progress(f"{plan.command} phase {n + 1}/{len(plan.phases)}: {names}")
+            futures: dict[str, Future[BaseException | None]] = {
+                call.server.name: self._pool.submit(self._call, writer, plan.command, call)
+                for call in phase
+            }
+            wait_futures(list(futures.values()))
+            failed.extend(name for name, f in futures.items() if f.result() is not None)
+        return failed
+
+    def _call(
+        self, writer: CommandWriter, command: Command, call: ServerCall
+    ) -> BaseException | None:
+        name = call.server.name
+        writer.step(name, "running", f"{command} sent")
+        started, t0 = now(), time.monotonic()
+        error: BaseException | None = None
+        try:
+            self.client(call.server.url).transition(
+                command.value, call.config, call.links, timeout=self.transition_timeout
+            )
+        except Exception as exc:  # reported per server, never raised into the pool
+            error = exc
+        duration = time.monotonic() - t0
+        writer.call(name, command.value, started, duration, error)
+        if error is None:
+            writer.step(name, "done", f"{command} done in {duration:.1f} s")
+        else:
+            writer.step(name, "failed", str(error))
+            writer.log(f"{command} failed on {name}: {error}", "error", name)
+        return error
+
+    def _confirm(self, writer: CommandWriter, plan: Plan) -> str | None:
+        """Read every server back; the command counts only if all reached the state."""
+        if plan.expect is None:
+            return None
+        readings = self.read_states(plan.servers)
+        store_readings(self.database, writer.experiment_id, readings, now())
+        wrong = []
+        for name, reading in readings.items():
+            if isinstance(reading, BaseException):
+                wrong.append(f"{name} did not answer ({reading})")
+            elif reading[0] != plan.expect:
+                wrong.append(f"{name} is {reading[0].label}")
+        if wrong:
+            return f"after {plan.command} not every server is {plan.expect.label}: " + "; ".join(
+                wrong
+            )
+        return None
+
+    # -- lifetime ------------------------------------------------------------------------
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for running commands; True if none is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = list(self._threads)
+            if not threads:
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            threads[0].join(remaining)
+
+    def close(self, wait: bool = True) -> None:
+        """Stop accepting commands; with ``wait`` let running ones finish first."""
+        self._closed = True
+        if wait:
+            self.join()
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+
+_controllers: dict[str, Controller] = {}
+_controllers_lock = threading.Lock()
+
+
+def get_controller(database: Database) -> Controller:
+    """The process's controller for ``database`` (made on first use)."""
+    with _controllers_lock:
+        controller = _controllers.get(database.url)
+        if controller is None or controller._closed:
+            controller = _controllers[database.url] = Controller(database)
+        return controller
+
+
+def log_offline_changes(
+    database: Database, experiment_id: int, changes: list[tuple[str, bool]]
+) -> None:
+    """Shift-log entries for servers that went offline or came back."""
+    for name, online in changes:
+        write_log(
+            database,
+            experiment_id,
+            f"ECC server {name} is {'back online' if online else 'offline (no answer)'}",
+            "info" if online else "warning",
+            name,
+        )

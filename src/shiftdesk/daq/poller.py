@@ -1,0 +1,350 @@
+"""The poller: one owner refreshes every ECC server and data router into the database.
+
+Every period it sends GetState to all servers of the active experiment at once (a thread
+pool, a short per-call timeout), writes the answers as they come (a hung server never
+holds back the others' readings), marks a server Offline after a failed poll, and leaves a
+heartbeat so readers can tell a reading older than two periods is stale. Run it as
+``shiftdesk daq poll`` or in-process (``with Poller(db): ...``).
+
+Dashboards never talk to the hardware: they call :func:`read_snapshot`, which reads the
+stored state and judges staleness.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from shiftdesk.daq.commands import active_commands
+from shiftdesk.daq.control import ClientFactory, Reading, log_offline_changes, store_readings
+from shiftdesk.daq.ecc import ECCClient
+from shiftdesk.daq.experiment import active_experiment
+from shiftdesk.daq.model import RouterView, ServerView, Snapshot, now, source_views, utc
+from shiftdesk.daq.routers import RouterAccess
+from shiftdesk.daq.runs import next_run_number, open_run_record
+from shiftdesk.errors import NotFound
+from shiftdesk.storage import Database, get_database
+from shiftdesk.storage.daq_records import (
+    DataRouterRecord,
+    DataSourceRecord,
+    ECCServerRecord,
+    ExperimentRecord,
+)
+
+log = logging.getLogger(__name__)
+
+
+def read_snapshot(database: Database | None = None) -> Snapshot:
+    """The stored state of the active experiment, with staleness judged now.
+
+    This is what dashboards poll: one read of the database, no hardware access.
+    """
+    db = database or get_database()
+    experiment = active_experiment(db)
+    commands = active_commands(db, experiment.id)
+    busy: dict[str, str] = {}
+    for command in commands:
+        for name, step in json.loads(command.steps_json or "{}").items():
+            if step.get("status") in ("pending", "running"):
+                busy[name] = command.command
+    at = now()
+    with db.session() as session:
+        exp = session.get(ExperimentRecord, experiment.id)
+        assert exp is not None
+        servers = list(
+            session.scalars(
+                select(ECCServerRecord)
+                .where(ECCServerRecord.experiment_id == exp.id)
+                .order_by(ECCServerRecord.id)
+            )
+        )
+        routers = list(
+            session.scalars(
+                select(DataRouterRecord)
+                .where(DataRouterRecord.experiment_id == exp.id)
+                .order_by(DataRouterRecord.id)
+            )
+        )
+        sources = source_views(
+            list(
+                session.scalars(
+                    select(DataSourceRecord).where(DataSourceRecord.experiment_id == exp.id)
+                )
+            ),
+            {s.id: s.name for s in servers},
+            {r.id: r.name for r in routers},
+        )
+        run = open_run_record(session, exp.id)
+        period = float(exp.poll_period_s or 1.0)
+        heartbeat = utc(exp.poller_heartbeat_at)
+        snapshot = Snapshot(
+            experiment=exp.name,
+            taken_at=at,
+            poll_period_s=period,
+            poller_alive=heartbeat is not None and (at - heartbeat).total_seconds() <= 2 * period,
+            servers=tuple(
+                ServerView.from_record(
+                    s,
+                    tuple(src for src in sources if src.server == s.name),
+                    period,
+                    at,
+                    busy.get(s.name),
+                )
+                for s in servers
+            ),
+            routers=tuple(RouterView.from_record(r) for r in routers),
+            sources=tuple(sources),
+            run_number=None if run is None else run.run_number,
+            run_started_at=None if run is None else utc(run.started_at),
+            run_title="" if run is None else run.title,
+            run_class="" if run is None else run.run_class,
+            next_run_number=next_run_number(session, exp),
+            active_commands=tuple(c.command for c in commands),
+        )
+    return snapshot
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one poll sweep did."""
+
+    answered: tuple[str, ...]
+    failed: tuple[str, ...]
+    skipped: tuple[str, ...]
+    seconds: float
+
+
+class Poller:
+    """Refreshes the active experiment's ECC servers (and routers) into the database.
+
+    Parameters
+    ----------
+    database : Database, optional
+        Where to write (default: the default database).
+    period : float
+        Seconds between sweeps (stored, so readers judge staleness against it).
+    timeout : float, optional
+        Per-call GetState timeout (default: ``min(period, 1)``). A server that does not
+        answer within it is marked Offline.
+    client_factory : callable, optional
+        ``factory(url) -> ECCClient`` (default: a client with ``timeout``).
+    routers : RouterAccess, optional
+        When given, routers are checked for unsorted files every ``router_period`` s.
+    router_period : float
+        Seconds between router checks.
+    """
+
+    def __init__(
+        self,
+        database: Database | None = None,
+        *,
+        period: float = 1.0,
+        timeout: float | None = None,
+        client_factory: ClientFactory | None = None,
+        routers: RouterAccess | None = None,
+        router_period: float = 15.0,
+        max_workers: int = 128,
+    ) -> None:
+        if period <= 0:
+            raise ValueError(f"poll period {period!r} must be > 0 seconds")
+        self.database = database or get_database()
+        self.period = float(period)
+        self.timeout = float(timeout if timeout is not None else min(period, 1.0))
+        self.routers = routers
+        self.router_period = router_period
+        self._factory = client_factory or (
+            lambda url: ECCClient(url, timeout=self.timeout, connect_timeout=self.timeout)
+        )
+        self._clients: dict[str, ECCClient] = {}
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="daq-poll")
+        self._inflight: set[str] = set()
+        self._router_inflight: set[str] = set()
+        self._last_router_check = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sweeps = 0
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<DAQ Poller every {self.period:g} s ({state}), {self.sweeps} sweeps>"
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is polling."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _client(self, url: str) -> ECCClient:
+        with self._lock:
+            client = self._clients.get(url)
+            if client is None:
+                client = self._clients[url] = self._factory(url)
+            return client
+
+    def _load(self) -> tuple[int, list[ServerView], list[RouterView]]:
+        experiment = active_experiment(self.database)
+        at = now()
+        with self.database.session() as session:
+            servers = [
+                ServerView.from_record(s, (), self.period, at)
+                for s in session.scalars(
+                    select(ECCServerRecord).where(ECCServerRecord.experiment_id == experiment.id)
+                )
+            ]
+            routers = [
+                RouterView.from_record(r)
+                for r in session.scalars(
+                    select(DataRouterRecord).where(DataRouterRecord.experiment_id == experiment.id)
+                )
+            ]
+        return experiment.id, servers, routers
+
+    def poll_once(self) -> Sweep:
+        """One sweep: GetState on every server at once; readings written as they arrive."""
+        t0 = time.monotonic()
+        experiment_id, servers, routers = self._load()
+        self._heartbeat(experiment_id)
+        futures: dict[Future[Reading], str] = {}
+        skipped = []
+        for server in servers:
+            with self._lock:
+                if server.name in self._inflight:  # still stuck from an earlier sweep
+                    skipped.append(server.name)
+                    continue
+                self._inflight.add(server.name)
+            futures[self._pool.submit(self._get_state, server)] = server.name
+        answered: list[str] = []
+        failed: list[str] = []
+        pending = set(futures)
+        buffer: dict[str, Reading] = {}
+        # Bounded by the per-call timeout (plus slack for connecting).
+        deadline = t0 + 2 * self.timeout + 0.5
+        while pending:
+            done, pending = wait_futures(pending, timeout=0.02, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = futures[future]
+                buffer[name] = future.result()
+                (failed if isinstance(buffer[name], BaseException) else answered).append(name)
+            # Write when answers stop arriving, so a hung server never delays the rest.
+            if buffer and (not done or not pending):
+                self._store(experiment_id, buffer)
+                buffer = {}
+            if time.monotonic() > deadline:
+                break
+        if buffer:
+            self._store(experiment_id, buffer)
+        for future in pending:  # answered after the sweep: written when they end
+            future.add_done_callback(self._late(experiment_id, futures[future]))
+        if self.routers is not None and routers:
+            self._check_routers(experiment_id, routers)
+        self.sweeps += 1
+        return Sweep(tuple(answered), tuple(failed), tuple(skipped), time.monotonic() - t0)
+
+    def _late(self, experiment_id: int, name: str) -> Callable[[Future[Reading]], None]:
+        def store(future: Future[Reading]) -> None:
+            self._store(experiment_id, {name: future.result()})
+
+        return store
+
+    def _get_state(self, server: ServerView) -> Reading:
+        try:
+            return self._client(server.url).get_state(timeout=self.timeout)
+        except Exception as exc:  # a failed poll is a reading too: the server is offline
+            return exc
+        finally:
+            with self._lock:
+                self._inflight.discard(server.name)
+
+    def _store(self, experiment_id: int, readings: dict[str, Reading]) -> None:
+        try:
+            changes = store_readings(self.database, experiment_id, readings, now())
+            log_offline_changes(self.database, experiment_id, changes)
+        except Exception:  # the poller must outlive a locked database
+            log.exception("could not store ECC readings")
+
+    def _heartbeat(self, experiment_id: int) -> None:
+        with self.database.session() as session:
+            exp = session.get(ExperimentRecord, experiment_id)
+            if exp is not None:
+                exp.poller_heartbeat_at = now()
+                exp.poll_period_s = self.period
+
+    # -- routers -------------------------------------------------------------------------
+    def _check_routers(self, experiment_id: int, routers: list[RouterView]) -> None:
+        if time.monotonic() - self._last_router_check < self.router_period:
+            return
+        self._last_router_check = time.monotonic()
+        for router in routers:
+            with self._lock:
+                if router.name in self._router_inflight:
+                    continue
+                self._router_inflight.add(router.name)
+            self._pool.submit(self.check_router, experiment_id, router)
+
+    def check_router(self, experiment_id: int, router: RouterView) -> None:
+        """Ask a router's host for unsorted files and store online/clean."""
+        assert self.routers is not None
+        update: dict[str, object]
+        try:
+            files = self.routers.unsorted_files(router)
+            update = {"online": True, "clean": not files, "error": None}
+        except Exception as exc:
+            update = {"online": False, "error": str(exc)[:2000]}
+        finally:
+            with self._lock:
+                self._router_inflight.discard(router.name)
+        with self.database.session() as session:
+            row = session.scalars(
+                select(DataRouterRecord).where(
+                    DataRouterRecord.experiment_id == experiment_id,
+                    DataRouterRecord.name == router.name,
+                )
+            ).first()
+            if row is not None:
+                for key, value in update.items():
+                    setattr(row, key, value)
+                row.checked_at = now()
+
+    # -- running -------------------------------------------------------------------------
+    def start(self) -> Poller:
+        """Poll in a background thread until :meth:`stop`."""
+        if self.running:
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, name="daq-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def run_forever(self) -> None:
+        """Sweep every period until :meth:`stop` (errors are logged, never fatal)."""
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            try:
+                self.poll_once()
+            except NotFound:
+                pass  # no active experiment yet: keep waiting for one
+            except Exception:
+                log.exception("DAQ poll sweep failed")
+            self._stop.wait(max(0.0, self.period - (time.monotonic() - t0)))
+
+    def stop(self) -> None:
+        """Stop the background thread and the pool (calls in flight end on their timeout)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.period + 2 * self.timeout + 1)
+            self._thread = None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Poller:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

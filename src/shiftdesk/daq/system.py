@@ -1,0 +1,701 @@
+"""The DAQ system of the active experiment: the API shift crews and dashboards use.
+
+:class:`DAQSystem` reads the stored setup, state and runs, and sends commands through the
+process's :class:`~shiftdesk.daq.control.Controller`. Every command returns a
+:class:`~shiftdesk.daq.commands.CommandHandle` at once; the work runs on the controller's
+threads and is recorded in the database for every observer.
+
+Rules it enforces (notes §1.6, §1.9):
+
+* one step at a time (Describe, Prepare, Configure, Start, Stop, Breakup, Undo; Reset
+  steps back one state);
+* system-wide commands only when every server is online, fresh, idle and in the same
+  state, and no other command is in flight;
+* ordering by source type: Prepare and Stop go to the MuTAnT's server first, Describe,
+  Configure and Start to the CoBos' servers first, each phase waiting for the previous
+  one's replies;
+* a run is recorded only when every server reports Running, and closed only when every
+  one has stopped; Start is refused while a data router holds unsorted GRAW files;
+* only operators of the experiment may send commands or edit the run sheet.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from shiftdesk.daq import runs as runs_
+from shiftdesk.daq.commands import CommandHandle, CommandWriter, create_command
+from shiftdesk.daq.control import (
+    Controller,
+    Plan,
+    ServerCall,
+    get_controller,
+    log_offline_changes,
+    store_readings,
+)
+from shiftdesk.daq.ecc import ConfigId, DataLink, State
+from shiftdesk.daq.errors import DAQStateError, SetupError
+from shiftdesk.daq.experiment import (
+    active_experiment,
+    create_experiment,
+    is_operator,
+    require_operator,
+)
+from shiftdesk.daq.model import (
+    RESET_COMMAND,
+    Command,
+    RouterView,
+    ServerView,
+    Snapshot,
+    legal_commands,
+    now,
+    utc,
+)
+from shiftdesk.daq.poller import read_snapshot
+from shiftdesk.daq.routers import RouterAccess, SSHRouters
+from shiftdesk.daq.runs import Run, RunClass
+from shiftdesk.daq.runsheet import RunSheet
+from shiftdesk.daq.setup import Setup, apply_setup, easy_setup
+from shiftdesk.identity import Identity, current_identity
+from shiftdesk.storage import Database, get_database
+from shiftdesk.storage.daq_records import (
+    CommandRecord,
+    DataRouterRecord,
+    ECCServerRecord,
+    ExperimentRecord,
+    LogRecord,
+    RunRecord,
+)
+
+#: Servers driving a MuTAnT go first for these commands, last for the others (notes §1.6).
+MUTANT_FIRST = frozenset({Command.PREPARE, Command.STOP})
+COBO_FIRST = frozenset({Command.DESCRIBE, Command.CONFIGURE, Command.START})
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of the shift log."""
+
+    at: datetime
+    level: str
+    source: str
+    message: str
+    user: str
+
+
+def _as_config(config: ConfigId | str | Sequence[str]) -> ConfigId:
+    if isinstance(config, ConfigId):
+        return config
+    if isinstance(config, str):
+        parts = config.split("/")
+        if len(parts) == 1:
+            return ConfigId.same(config)
+        if len(parts) == 3:
+            return ConfigId(*parts)
+        raise SetupError(
+            f"config {config!r}: give one name, 'describe/prepare/configure', or a ConfigId"
+        )
+    parts = list(config)
+    if len(parts) != 3:
+        raise SetupError(f"config {config!r} needs three names: describe, prepare, configure")
+    return ConfigId(*parts)
+
+
+class DAQSystem:
+    """The active experiment's DAQ: setup, state, commands, runs and run sheet.
+
+    Parameters
+    ----------
+    database : Database, optional
+        Default: the default database.
+    identity : Identity, optional
+        Who acts (default: the current user). Non-operators get a read-only system.
+    controller : Controller, optional
+        Who sends the commands (default: this process's controller for the database).
+    routers : RouterAccess, optional
+        How data-router folders are inspected (default: :class:`SSHRouters` with the
+        user's SSH keys; :class:`~shiftdesk.daq.routers.LocalRouters` for local folders).
+    """
+
+    def __init__(
+        self,
+        database: Database | None = None,
+        identity: Identity | None = None,
+        *,
+        controller: Controller | None = None,
+        routers: RouterAccess | None = None,
+    ) -> None:
+        self.database = database or get_database()
+        self.identity = identity or current_identity()
+        record = active_experiment(self.database)
+        self.experiment_id = record.id
+        self.experiment_name = record.name
+        self.controller = controller or get_controller(self.database)
+        self.routers: RouterAccess = routers if routers is not None else SSHRouters()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        *,
+        operators: Sequence[str] = (),
+        operator_group: str | None = None,
+        database: Database | None = None,
+        identity: Identity | None = None,
+        **kwargs: object,
+    ) -> DAQSystem:
+        """Create experiment ``name``, make it active and return its system."""
+        db = database or get_database()
+        who = identity or current_identity()
+        create_experiment(
+            name, operators=operators, operator_group=operator_group, database=db, identity=who
+        )
+        return cls(db, who, **kwargs)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return repr(self.snapshot())
+
+    def _repr_html_(self) -> str:
+        return self.snapshot()._repr_html_()
+
+    # -- permissions ---------------------------------------------------------------------
+    def _record(self) -> ExperimentRecord:
+        with self.database.session() as session:
+            record = session.get(ExperimentRecord, self.experiment_id)
+            if record is None:
+                raise DAQStateError(f"experiment {self.experiment_name!r} was deleted")
+            session.expunge(record)
+        return record
+
+    @property
+    def can_operate(self) -> bool:
+        """Whether this user may send commands and edit the run sheet."""
+        return is_operator(self.identity, self._record())
+
+    def _authorize(self, action: str) -> None:
+        require_operator(self.identity, self._record(), action)
+
+    # -- observing -----------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """The stored state (what the poller last wrote), staleness judged now."""
+        snap = read_snapshot(self.database)
+        if snap.experiment != self.experiment_name:
+            raise DAQStateError(
+                f"the active experiment is now {snap.experiment!r}, not "
+                f"{self.experiment_name!r}: make a new DAQSystem"
+            )
+        return snap
+
+    def refresh(self) -> Snapshot:
+        """Read every server now (GetState, short timeout), store it, return the snapshot."""
+        servers = self.snapshot().servers
+        readings = self.controller.read_states(servers)
+        changes = store_readings(self.database, self.experiment_id, readings, now())
+        log_offline_changes(self.database, self.experiment_id, changes)
+        return self.snapshot()
+
+    def log(self, limit: int = 50) -> list[LogEntry]:
+        """The newest shift-log entries (commands, errors, servers going offline), newest first."""
+        with self.database.session() as session:
+            rows = session.scalars(
+                select(LogRecord)
+                .where(LogRecord.experiment_id == self.experiment_id)
+                .order_by(LogRecord.id.desc())
+                .limit(limit)
+            ).all()
+            return [
+                LogEntry(utc(r.created_at) or now(), r.level, r.source, r.message, r.user)
+                for r in rows
+            ]
+
+    def commands(self, limit: int = 20) -> list[CommandHandle]:
+        """The newest commands, newest first."""
+        with self.database.session() as session:
+            ids = session.scalars(
+                select(CommandRecord.id)
+                .where(CommandRecord.experiment_id == self.experiment_id)
+                .order_by(CommandRecord.created_at.desc())
+                .limit(limit)
+            ).all()
+        return [CommandHandle(i, self.database) for i in ids]
+
+    # -- setup ---------------------------------------------------------------------------
+    def apply_setup(self, setup: Setup) -> Snapshot:
+        """Replace servers, routers and sources by ``setup`` (atomically)."""
+        self._authorize("change the DAQ setup")
+        apply_setup(self.database, self.experiment_id, setup)
+        return self.snapshot()
+
+    def easy_setup(self, n_cobos: int, **kwargs: object) -> Snapshot:
+        """:func:`~shiftdesk.daq.setup.easy_setup` and store it (replacing the old setup)."""
+        return self.apply_setup(easy_setup(n_cobos, **kwargs))  # type: ignore[arg-type]
+
+    def refresh_configs(self, server: str | None = None) -> dict[str, list[ConfigId]]:
+        """Ask servers for their config sets (GetConfigIDs) and store them for the picker."""
+        servers = self._servers(server)
+        found: dict[str, list[ConfigId] | BaseException] = {}
+
+        def one(s: ServerView) -> list[ConfigId] | BaseException:
+            try:
+                return self.controller.client(s.url).get_config_ids(
+                    timeout=max(5.0, self.controller.state_timeout)
+                )
+            except Exception as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=min(32, max(1, len(servers)))) as pool:
+            for s, result in zip(servers, pool.map(one, servers), strict=True):
+                found[s.name] = result
+        errors = {n: r for n, r in found.items() if isinstance(r, BaseException)}
+        with self.database.session() as session:
+            for row in self._server_rows(session):
+                got = found.get(row.name)
+                if isinstance(got, list):
+                    row.available_configs = json.dumps(
+                        [[c.describe, c.prepare, c.configure] for c in got]
+                    )
+        if errors:
+            raise DAQStateError(
+                "could not read the config sets of "
+                + "; ".join(f"{n}: {e}" for n, e in errors.items())
+            )
+        return {n: r for n, r in found.items() if isinstance(r, list)}
+
+    def select_config(
+        self, config: ConfigId | str | Sequence[str], server: str | None = None
+    ) -> None:
+        """Select the config (describe/prepare/configure names) of one server or all.
+
+        Names are checked against the server's config set (GetConfigIDs); a name it does
+        not have is refused.
+        """
+        self._authorize("select configs")
+        chosen = _as_config(config)
+        servers = self._servers(server)
+        if any(not s.available_configs for s in servers):
+            self.refresh_configs(server)
+            servers = self._servers(server)
+        triple = (chosen.describe, chosen.prepare, chosen.configure)
+        for s in servers:
+            if triple not in s.available_configs:
+                offered = ", ".join("/".join(c) for c in s.available_configs) or "none"
+                raise SetupError(
+                    f"ECC server {s.name} has no config {'/'.join(triple)}; it offers: {offered}"
+                )
+        names = {s.name for s in servers}
+        with self.database.session() as session:
+            for row in self._server_rows(session):
+                if row.name in names:
+                    row.config_describe, row.config_prepare, row.config_configure = triple
+
+    def _server_rows(self, session: object) -> list[ECCServerRecord]:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(session, Session)
+        return list(
+            session.scalars(
+                select(ECCServerRecord).where(ECCServerRecord.experiment_id == self.experiment_id)
+            )
+        )
+
+    def _servers(self, name: str | None = None) -> list[ServerView]:
+        snap = self.snapshot()
+        if name is None:
+            if not snap.servers:
+                raise SetupError("no ECC servers are set up: run easy_setup() first")
+            return list(snap.servers)
+        return [snap.server(name)]
+
+    # -- commands ------------------------------------------------------------------------
+    def _fresh(self) -> Snapshot:
+        """A snapshot with readings taken now: commands are judged on live state."""
+        return self.refresh()
+
+    def _links(self, snap: Snapshot, server: ServerView) -> tuple[DataLink, ...]:
+        routers = {r.name: r for r in snap.routers}
+        return tuple(
+            DataLink(
+                sender=src.sender,
+                ip=routers[src.router].host,
+                port=routers[src.router].port,
+                type=routers[src.router].link_type,
+            )
+            for src in server.sources
+        )
+
+    def _call(self, snap: Snapshot, server: ServerView, command: Command) -> ServerCall:
+        if not command.needs_config:
+            return ServerCall(server)
+        if server.config is None:
+            raise DAQStateError(
+                f"ECC server {server.name} has no config selected: "
+                "select one with select_config() first"
+            )
+        links = self._links(snap, server) if command is Command.CONFIGURE else ()
+        return ServerCall(server, ConfigId(*server.config), links)
+
+    def _phases(self, snap: Snapshot, command: Command) -> list[list[ServerCall]]:
+        mutant = [self._call(snap, s, command) for s in snap.servers if s.has_mutant]
+        cobos = [self._call(snap, s, command) for s in snap.servers if not s.has_mutant]
+        if command in MUTANT_FIRST:
+            order = [mutant, cobos]
+        elif command in COBO_FIRST:
+            order = [cobos, mutant]
+        else:
+            order = [cobos + mutant]
+        return [phase for phase in order if phase]
+
+    def _check_system(self, command: Command) -> Snapshot:
+        snap = self._fresh()
+        if snap.active_commands:
+            raise DAQStateError(
+                f"{command} refused: {', '.join(snap.active_commands)} is still in flight; "
+                "wait for it to finish"
+            )
+        if not snap.consistent:
+            detail = ", ".join(f"{s.name}: {s.status}" for s in snap.servers)
+            raise DAQStateError(
+                f"{command} refused: the servers do not agree ({snap.overall}: {detail}). "
+                "Bring them to the same state with per-server commands first"
+            )
+        state = snap.state
+        assert state is not None
+        if command not in legal_commands(state):
+            legal = ", ".join(c.value for c in snap.legal) or "none"
+            raise DAQStateError(
+                f"{command} is not possible while the system is {state.label} "
+                f"(one step at a time); possible now: {legal}"
+            )
+        return snap
+
+    def _launch(
+        self,
+        plan: Plan,
+        target: str,
+        run_number: int | None = None,
+    ) -> CommandHandle:
+        steps = [c.server.name for phase in plan.phases for c in phase]
+        label = {Command.START: "Start run", Command.STOP: "Stop run"}.get(
+            plan.command, plan.command.value
+        )
+        command_id = create_command(
+            self.database,
+            self.experiment_id,
+            label,
+            target=target,
+            owner=self.identity.name,
+            timeout_s=self.controller.transition_timeout * max(1, len(plan.phases)) + 30,
+            steps=steps,
+            run_number=run_number,
+        )
+        writer = CommandWriter(self.database, command_id, self.experiment_id, self.identity.name)
+        self.controller.launch(writer, plan)
+        return CommandHandle(command_id, self.database)
+
+    def command(self, command: Command | str) -> CommandHandle:
+        """Send a system-wide transition (to every server, in the ordering rules).
+
+        Start and Stop are :meth:`start` and :meth:`stop` (they open and close runs).
+        """
+        cmd = Command(command) if not isinstance(command, Command) else command
+        if cmd in (Command.START, Command.STOP):
+            return self.start() if cmd is Command.START else self.stop()
+        self._authorize(f"send {cmd}")
+        with self._lock:
+            snap = self._check_system(cmd)
+            state = snap.state
+            assert state is not None
+            plan = Plan(cmd, self._phases(snap, cmd), cmd.target(state))
+            return self._launch(plan, "all")
+
+    def describe(self) -> CommandHandle:
+        """Describe every server (CoBos first, then the MuTAnT)."""
+        return self.command(Command.DESCRIBE)
+
+    def prepare(self) -> CommandHandle:
+        """Prepare every server (the MuTAnT first, then the CoBos)."""
+        return self.command(Command.PREPARE)
+
+    def configure(self) -> CommandHandle:
+        """Configure every server with its data links (CoBos first, then the MuTAnT)."""
+        return self.command(Command.CONFIGURE)
+
+    def breakup(self) -> CommandHandle:
+        """Breakup every server (Ready → Prepared)."""
+        return self.command(Command.BREAKUP)
+
+    def undo(self) -> CommandHandle:
+        """Undo every server one step (Prepared → Described → Idle)."""
+        return self.command(Command.UNDO)
+
+    def reset(self) -> CommandHandle:
+        """Step the whole system back one state (Stop, Breakup or Undo as fits)."""
+        snap = self.refresh()
+        state = snap.state
+        if state is None or state not in RESET_COMMAND:
+            raise DAQStateError(
+                f"Reset refused: the system is {snap.overall}; Reset needs every server in the "
+                "same state above Idle (use per-server commands otherwise)"
+            )
+        return self.command(RESET_COMMAND[state])
+
+    def server_command(self, server: str, command: Command | str) -> CommandHandle:
+        """Expert: one transition on one server (``"reset"`` steps it back one state)."""
+        self._authorize(f"send {command} to {server}")
+        with self._lock:
+            self.refresh()
+            snap = self.snapshot()
+            view = snap.server(server)
+            if view.busy_command is not None:
+                raise DAQStateError(f"{server} is busy with {view.busy_command}")
+            if not view.online or view.state is None:
+                raise DAQStateError(f"{server} is {view.status}: it must answer first")
+            if str(command).lower() == "reset":
+                if view.state not in RESET_COMMAND:
+                    raise DAQStateError(f"{server} is {view.state.label}: nothing to reset")
+                cmd = RESET_COMMAND[view.state]
+            else:
+                cmd = Command(command) if not isinstance(command, Command) else command
+            if view.state not in cmd.allowed_from:
+                raise DAQStateError(
+                    f"{cmd} is not possible on {server} while it is {view.state.label}; "
+                    f"possible: {', '.join(c.value for c in legal_commands(view.state))}"
+                )
+            plan = Plan(cmd, [[self._call(snap, view, cmd)]], cmd.target(view.state))
+            return self._launch(plan, server)
+
+    # -- runs ----------------------------------------------------------------------------
+    @property
+    def next_run_number(self) -> int:
+        """The number the next run will get (shown before Start)."""
+        return self.snapshot().next_run_number
+
+    def set_next_run_number(self, number: int) -> None:
+        """Choose the next run's number (refused when a run already has it)."""
+        self._authorize("set the run number")
+        runs_.set_next_run_number(self.database, self.experiment_id, number)
+
+    def start(
+        self,
+        title: str = "",
+        run_class: str | RunClass = RunClass.TESTING,
+        run_number: int | None = None,
+    ) -> CommandHandle:
+        """Start a run: CoBos first, then the MuTAnT; the run is recorded once all run.
+
+        Refused at once when the system is not Ready, the run number is taken, or a run is
+        open; the command fails (without sending Start) when a data router still holds
+        unsorted GRAW files.
+        """
+        self._authorize("start runs")
+        cls = RunClass.parse(run_class)
+        with self._lock:
+            snap = self._check_system(Command.START)
+            number = snap.next_run_number if run_number is None else run_number
+            runs_.check_run_number(number)
+            with self.database.session() as session:
+                if runs_.run_number_used(session, self.experiment_id, number):
+                    raise DAQStateError(f"run {number} exists already: pick an unused number")
+                if snap.run_number is not None:
+                    raise DAQStateError(f"run {snap.run_number} is still open: stop it first")
+            configs = ", ".join(sorted({s.config[2] for s in snap.servers if s.config}))
+            routers = list(snap.routers)
+
+            def before(writer: CommandWriter) -> None:
+                self._require_clean_routers(writer, routers)
+
+            def after(writer: CommandWriter) -> str:
+                runs_.open_run(
+                    self.database,
+                    self.experiment_id,
+                    number,
+                    title=title,
+                    run_class=cls,
+                    config_names=configs,
+                    user=self.identity.name,
+                )
+                writer.log(f"run {number} started ({cls.value}: {title})", "info", "run")
+                return f"run {number} started"
+
+            plan = Plan(
+                Command.START,
+                self._phases(snap, Command.START),
+                State.RUNNING,
+                before=before,
+                after=after,
+            )
+            return self._launch(plan, "all", run_number=number)
+
+    def _require_clean_routers(self, writer: CommandWriter, routers: list[RouterView]) -> None:
+        def check(router: RouterView) -> tuple[RouterView, list[str] | BaseException]:
+            try:
+                return router, self.routers.unsorted_files(router)
+            except Exception as exc:
+                return router, exc
+
+        writer.progress("checking the data routers for unsorted files")
+        with ThreadPoolExecutor(max_workers=min(32, max(1, len(routers)))) as pool:
+            results = list(pool.map(check, routers))
+        problems = []
+        with self.database.session() as session:
+            rows = {
+                r.name: r
+                for r in session.scalars(
+                    select(DataRouterRecord).where(
+                        DataRouterRecord.experiment_id == self.experiment_id
+                    )
+                )
+            }
+            for router, result in results:
+                row = rows.get(router.name)
+                if isinstance(result, BaseException):
+                    problems.append(f"{router.name}: cannot check its folder ({result})")
+                    if row is not None:
+                        row.online, row.error, row.checked_at = False, str(result), now()
+                    continue
+                if result:
+                    problems.append(
+                        f"{router.name} holds {len(result)} unsorted GRAW files (e.g. {result[0]})"
+                    )
+                if row is not None:
+                    row.online, row.clean, row.error, row.checked_at = True, not result, None, now()
+        if problems:
+            raise DAQStateError(
+                "Start refused: " + "; ".join(problems) + ". Organise the previous run's files "
+                "first (organize_files(run_number)) or move them away"
+            )
+
+    def stop(self) -> CommandHandle:
+        """Stop the run: the MuTAnT first, then the CoBos; closed once all have stopped.
+
+        The end of run (moving the GRAW files into ``<experiment>/run_NNNN/``) then runs
+        as its own command in the background.
+        """
+        self._authorize("stop runs")
+        with self._lock:
+            snap = self._check_system(Command.STOP)
+
+            def after(writer: CommandWriter) -> str:
+                number = runs_.close_run(self.database, self.experiment_id)
+                if number is None:
+                    return "stopped (no run was open)"
+                writer.log(f"run {number} stopped", "info", "run")
+                self.organize_files(number)
+                return f"run {number} stopped; organising its files"
+
+            plan = Plan(Command.STOP, self._phases(snap, Command.STOP), State.READY, after=after)
+            return self._launch(plan, "all", run_number=snap.run_number)
+
+    def organize_files(self, run_number: int) -> CommandHandle:
+        """Move every router's GRAW files into ``<experiment>/run_NNNN/`` (background).
+
+        Safe to repeat: a second pass moves nothing. Routers turn clean when done.
+        """
+        self._authorize("organise run files")
+        runs_.check_run_number(run_number)
+        routers = list(self.snapshot().routers)
+        command_id = create_command(
+            self.database,
+            self.experiment_id,
+            "Organize files",
+            target="routers",
+            owner=self.identity.name,
+            timeout_s=600.0,
+            steps=[r.name for r in routers],
+            run_number=run_number,
+        )
+        writer = CommandWriter(self.database, command_id, self.experiment_id, self.identity.name)
+        self.controller.launch_task(writer, lambda w: self._organize(w, routers, run_number))
+        return CommandHandle(command_id, self.database)
+
+    def _organize(self, writer: CommandWriter, routers: list[RouterView], run_number: int) -> str:
+        def one(router: RouterView) -> tuple[int, bool] | BaseException:
+            last = [0.0]
+
+            def progress(done: int, total: int) -> object:
+                # Throttled: a progress row per file would cost more than the move.
+                if done == total or time.monotonic() - last[0] > 0.2:
+                    last[0] = time.monotonic()
+                    writer.step(router.name, "running", f"{done}/{total} files moved")
+                return None
+
+            try:
+                writer.step(router.name, "running", "moving files")
+                result = self.routers.organize(router, self.experiment_name, run_number, progress)
+            except Exception as exc:
+                writer.step(router.name, "failed", str(exc))
+                return exc
+            writer.step(
+                router.name,
+                "done" if result[1] else "failed",
+                f"{result[0]} files moved" + ("" if result[1] else "; files are left over"),
+            )
+            return result
+
+        with ThreadPoolExecutor(max_workers=min(32, max(1, len(routers)))) as pool:
+            results = list(pool.map(one, routers))
+        with self.database.session() as session:
+            rows = {
+                r.name: r
+                for r in session.scalars(
+                    select(DataRouterRecord).where(
+                        DataRouterRecord.experiment_id == self.experiment_id
+                    )
+                )
+            }
+            for router, result in zip(routers, results, strict=True):
+                row = rows.get(router.name)
+                if row is None:
+                    continue
+                row.checked_at = now()
+                if isinstance(result, BaseException):
+                    row.error = str(result)
+                else:
+                    row.online, row.clean, row.error = True, result[1], None
+            ok = all(not isinstance(r, BaseException) and r[1] for r in results)
+            run = session.scalars(
+                select(RunRecord).where(
+                    RunRecord.experiment_id == self.experiment_id,
+                    RunRecord.run_number == run_number,
+                )
+            ).first()
+            if run is not None and ok:
+                run.files_organized = True
+        moved = sum(r[0] for r in results if not isinstance(r, BaseException))
+        if not ok:
+            bad = [rt.name for rt, r in zip(routers, results, strict=True)
+                   if isinstance(r, BaseException) or not r[1]]  # fmt: skip
+            raise DAQStateError(
+                f"run {run_number}: {moved} files moved, but {', '.join(bad)} are not clean; "
+                "run organize_files again once the problem is fixed (nothing is lost)"
+            )
+        return f"run {run_number}: {moved} files moved; routers clean"
+
+    def runs(self) -> list[Run]:
+        """Every run of the experiment with its measurements."""
+        return self.runsheet.runs()
+
+    @property
+    def current_run(self) -> Run | None:
+        """The open run, if one is being taken."""
+        for run in reversed(self.runs()):
+            if run.is_open:
+                return run
+        return None
+
+    @property
+    def runsheet(self) -> RunSheet:
+        """The experiment's run sheet (edits need operator rights)."""
+        return RunSheet(self.database, self.experiment_id, self._authorize)
+
+    def close(self) -> None:
+        """Nothing to release per system (the controller is shared per process)."""
