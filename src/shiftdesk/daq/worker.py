@@ -696,7 +696,11 @@ class WorkerInterface:
         """``path`` made absolute on the host (symbolic links resolved when it exists)."""
         target = remote_path(path)
         try:
-            return str(self.connection.sftp().normalize(target))
+            absolute = str(self.connection.sftp().normalize(target))
+            # some servers resolve a missing last component without complaint
+            if must_exist and not self._exists(absolute):
+                raise RemotePathError(f"{path} does not exist on {self.host}")
+            return absolute
         except _SFTP_ERRORS as exc:
             error = self._file_error(exc, f"resolving {path}", path)
             if isinstance(error, RemotePathError) and not must_exist:

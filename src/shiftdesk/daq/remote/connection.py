@@ -162,6 +162,21 @@ class SSHConnection:
                     f"SSH key file {key} does not exist; give the private key that is "
                     f"installed in {self.user}'s authorized_keys on {self.host}"
                 )
+            try:
+                paramiko.PKey.from_path(key)
+            except (paramiko.PasswordRequiredException, TypeError) as exc:
+                # cryptography reports a protected OpenSSH-format key with a TypeError
+                if isinstance(exc, TypeError) and "password" not in str(exc).lower():
+                    raise
+                raise WorkerAuthError(
+                    f"SSH key {key} is protected by a passphrase and shiftdesk never asks "
+                    f"for one; use a key without passphrase for the DAQ account"
+                ) from exc
+            except (paramiko.SSHException, ValueError, OSError) as exc:
+                raise WorkerAuthError(
+                    f"{key} is not a usable SSH private key ({exc}); give the private key "
+                    f"file (not the .pub)"
+                ) from exc
         if self.known_hosts is not None and not Path(self.known_hosts).is_file():
             raise HostKeyError(
                 f"known_hosts file {self.known_hosts} does not exist; create it with the "
@@ -202,12 +217,6 @@ class SSHConnection:
                 f"{self.known_hosts or '~/.ssh/known_hosts'} (got {exc.key.get_name()}); the "
                 f"host was reinstalled or someone is in the middle. Check with the host's "
                 f"administrator before updating known_hosts"
-            ) from exc
-        except paramiko.PasswordRequiredException as exc:
-            client.close()
-            raise WorkerAuthError(
-                f"the SSH key {self.key_files} is protected by a passphrase and shiftdesk "
-                f"never asks for one; use a key without passphrase for the DAQ account"
             ) from exc
         except paramiko.AuthenticationException as exc:
             client.close()
