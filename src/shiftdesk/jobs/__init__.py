@@ -9,6 +9,7 @@ from shiftdesk.jobs.backend import (
     JobBackend,
     get_backend,
     register_backend,
+    register_backend_type,
     shutdown_backends,
 )
 from shiftdesk.jobs.job import Job, list_jobs
@@ -28,6 +29,7 @@ __all__ = [
     "list_jobs",
     "register",
     "register_backend",
+    "register_backend_type",
     "shutdown_backends",
     "submit_job",
 ]

@@ -1,0 +1,709 @@
+"""The SSH backend: run jobs on a configured worker host over SSH (paramiko).
+
+Nothing is shared with the worker but the SSH connection: the job's JSON spec goes to
+the remote worker's stdin, and progress, log lines and the JSON result come back as
+JSON lines on its stdout (see :mod:`shiftdesk.jobs.remote`); the worker's stderr is
+added to the job's log. A watcher thread per job turns those lines into the same job
+row updates a local worker makes, so :class:`~shiftdesk.jobs.Job` works unchanged.
+
+To keep the start of a short fit fast, the backend holds one SSH connection and keeps
+one *spare* remote worker that has already imported refl1d and bumps; each remote
+process still runs exactly one job.
+
+Logins use a per-session key (:mod:`shiftdesk.jobs.ssh_keys`): made and installed with
+the configured bootstrap key on first use, removed by :func:`end_session` (logout) or
+after ``session_idle_hours`` without use. Host keys are checked against the configured
+``known_hosts``; unknown hosts are refused unless ``auto_add_host_keys = true``. Every
+remote command argument goes through :func:`shlex.quote`; job titles, data file names
+and specs never reach a shell at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import shlex
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko  # type: ignore[import-untyped]
+
+from shiftdesk.errors import JobError
+from shiftdesk.identity import Identity
+from shiftdesk.jobs import ssh_keys, store
+from shiftdesk.jobs.status import JobStatus
+from shiftdesk.settings import BackendSettings
+from shiftdesk.storage import Database, data_dir
+from shiftdesk.storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+SYSTEM = Identity("shiftdesk-ssh-backend", admin=True)
+#: Seconds a cancelled remote worker gets to stop by itself before its group is killed.
+CANCEL_GRACE = 5.0
+#: How often a backend looks for an idle session key to remove.
+IDLE_CHECK_INTERVAL = 600.0
+REMOTE_MODULE = "shiftdesk.jobs.remote"
+
+
+class SSHBackendError(JobError):
+    """The worker host cannot be used (unreachable, refused login, unknown host key, ...)."""
+
+
+@dataclass(frozen=True)
+class SSHConfig:
+    """How to reach one worker account (the ``[backends.<name>]`` table of type ssh)."""
+
+    name: str
+    host: str
+    user: str
+    python: str
+    bootstrap_key: Path
+    port: int = 22
+    known_hosts: Path | None = None
+    auto_add_host_keys: bool = False
+    from_host: str | None = None
+    session_idle_hours: float = 24.0
+    connect_timeout: float = 10.0
+    spare: bool = True
+    where: str = "the settings"
+
+    @classmethod
+    def from_settings(cls, settings: BackendSettings) -> SSHConfig:
+        """Build from a checked settings table."""
+        opts = dict(settings.options)
+        known = opts.pop("known_hosts", None)
+        return cls(
+            name=settings.name,
+            bootstrap_key=Path(opts.pop("bootstrap_key")).expanduser(),
+            known_hosts=Path(known).expanduser() if known else None,
+            where=settings.where(),
+            **opts,
+        )
+
+    @property
+    def target(self) -> str:
+        """``user@host:port`` for messages."""
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+# -- the remote process -----------------------------------------------------------------
+
+
+class _RemoteProcess:
+    """One remote worker process (one exec channel) and the thread reading it."""
+
+    def __init__(self, backend: SSHBackend, channel: paramiko.Channel) -> None:
+        self.backend = backend
+        self.channel = channel
+        self.pid: int | None = None
+        self.job_id: str | None = None
+        self.ended = threading.Event()
+        self.ready = threading.Event()
+        self.finished_job = False  # a result or error event arrived
+        self._stderr: list[str] = []
+        self._lock = threading.Lock()
+        self._stderr_thread = threading.Thread(
+            target=self._read_stderr, name="shiftdesk-ssh-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+        threading.Thread(target=self._read_stdout, name="shiftdesk-ssh-job", daemon=True).start()
+
+    @property
+    def alive(self) -> bool:
+        return not self.ended.is_set() and not self.channel.closed
+
+    # -- handing over a job ----------------------------------------------------------------
+    def bind(self, job_id: str, order: bytes) -> bool:
+        """Give this process the job; False if it had already ended."""
+        db = self.backend.database
+        with self._lock:
+            if self.ended.is_set():
+                return False
+            self.job_id = job_id
+            early = "".join(self._stderr)
+            self._stderr.clear()
+        if early.strip():
+            store.append_log(db, job_id, early)
+        if self.pid is not None:
+            store.update_job(db, job_id, pid=self.pid, host=self.backend.config.host)
+        # if the process died meanwhile, its reader sees the end and says why
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            self.channel.sendall(order)
+        return True
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        with self._lock:
+            text = "".join(self._stderr)
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    # -- reading -------------------------------------------------------------------------
+    def _read_stderr(self) -> None:
+        stream = self.channel.makefile_stderr("rb")
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            for raw in stream:
+                line = raw.decode("utf-8", errors="replace")
+                with self._lock:
+                    job_id = self.job_id
+                    # kept for diagnosis (bounded), and logged once the job is known
+                    self._stderr.append(line)
+                    del self._stderr[:-200]
+                if job_id is not None:
+                    with contextlib.suppress(Exception):
+                        store.append_log(self.backend.database, job_id, line)
+
+    def _read_stdout(self) -> None:
+        stream = self.channel.makefile("rb")
+        try:
+            for raw in stream:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue  # not ours (the protocol stream is kept clean; be lenient)
+                if isinstance(event, dict):
+                    self._handle(event)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+        finally:
+            self._on_end()
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        db = self.backend.database
+        if kind == "hello":
+            self.pid = int(event["pid"])
+            with self._lock:
+                job_id = self.job_id
+            if job_id is not None:
+                store.update_job(db, job_id, pid=self.pid, host=self.backend.config.host)
+            return
+        if kind == "ready":
+            self.ready.set()
+            return
+        job_id = self.job_id
+        if job_id is None:
+            return
+        if kind == "started":
+            store.update_job(
+                db,
+                job_id,
+                status=JobStatus.RUNNING.value,
+                started_at=utcnow(),
+                heartbeat_at=utcnow(),
+                message="running",
+            )
+        elif kind == "progress":
+            store.update_job(
+                db,
+                job_id,
+                progress=float(event.get("fraction", 0.0)),
+                message=str(event.get("message", ""))[:500],
+                metrics_json=json.dumps(event.get("metrics") or {}),
+                heartbeat_at=utcnow(),
+            )
+        elif kind == "log":
+            store.append_log(db, job_id, str(event.get("text", "")))
+        elif kind == "result":
+            self.finished_job = True
+            record = store.read_job(job_id, db, SYSTEM)
+            cancelled = bool(event.get("cancelled")) or record.cancel_requested
+            result = event.get("result")
+            store.finish_job(
+                db,
+                job_id,
+                JobStatus.CANCELLED if cancelled else JobStatus.DONE,
+                result=result if isinstance(result, dict) else None,
+            )
+        elif kind == "error":
+            self.finished_job = True
+            store.finish_job(
+                db,
+                job_id,
+                JobStatus.FAILED,
+                error=str(event.get("error", "the remote task failed")),
+                log=str(event.get("traceback", "")),
+            )
+
+    def _on_end(self) -> None:
+        with self._lock:
+            self.ended.set()
+        self._stderr_thread.join(timeout=5)
+        code = self.channel.recv_exit_status() if self.channel.exit_status_ready() else -1
+        self.backend._process_ended(self, code)
+
+
+# -- the backend -------------------------------------------------------------------------
+
+
+class SSHBackend:
+    """Run jobs on a worker host over SSH.
+
+    Parameters
+    ----------
+    config : SSHConfig
+        Host, account, worker Python, keys (usually from the settings file).
+    database : Database
+        Where the jobs are stored (only this side writes it).
+    """
+
+    def __init__(self, config: SSHConfig, database: Database) -> None:
+        self.config = config
+        self.name = config.name
+        self.database = database
+        self._client: paramiko.SSHClient | None = None
+        self._retired: list[paramiko.SSHClient] = []
+        self._spare: _RemoteProcess | None = None
+        # job id -> its process (None while it is being started)
+        self._processes: dict[str, _RemoteProcess | None] = {}
+        self._conn_lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._session: ssh_keys.SessionKey | None = None
+        threading.Thread(target=self._idle_loop, name="shiftdesk-ssh-idle", daemon=True).start()
+
+    @classmethod
+    def from_settings(cls, settings: BackendSettings, database: Database) -> SSHBackend:
+        """The backend for a ``[backends.<name>]`` table of type ``ssh``."""
+        return cls(SSHConfig.from_settings(settings), database)
+
+    # -- keys and connections --------------------------------------------------------------
+    @property
+    def session_folder(self) -> Path:
+        """Where this backend's session key pair is kept (in the data folder)."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.config.name)
+        return data_dir() / "ssh-sessions" / safe
+
+    def _open(self, pkey: paramiko.PKey, what: str) -> paramiko.SSHClient:
+        cfg = self.config
+        client = paramiko.SSHClient()
+        try:
+            if cfg.known_hosts is not None:
+                if not cfg.known_hosts.exists() and cfg.auto_add_host_keys:
+                    cfg.known_hosts.touch(mode=0o600)
+                try:
+                    client.load_host_keys(str(cfg.known_hosts))
+                except OSError as exc:
+                    raise SSHBackendError(
+                        f"cannot read known_hosts file {cfg.known_hosts} ({exc}); fix "
+                        f"known_hosts in {cfg.where}"
+                    ) from exc
+            else:
+                client.load_system_host_keys()
+            client.set_missing_host_key_policy(
+                paramiko.AutoAddPolicy() if cfg.auto_add_host_keys else paramiko.RejectPolicy()
+            )
+            t = cfg.connect_timeout
+            client.connect(
+                cfg.host,
+                port=cfg.port,
+                username=cfg.user,
+                pkey=pkey,
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=t,
+                banner_timeout=t,
+                auth_timeout=t,
+            )
+        except SSHBackendError:
+            client.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise SSHBackendError(
+                f"the host key of {cfg.host}:{cfg.port} does not match the one in "
+                f"{cfg.known_hosts or '~/.ssh/known_hosts'}: the key changed or someone is in "
+                "between. Nothing was sent. Ask the worker's administrator for the right key."
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise SSHBackendError(
+                f"{cfg.target} refused the login with the {what}: {exc}. Ask the facility "
+                f"to authorize the bootstrap key for {cfg.user!r}, or fix bootstrap_key / "
+                f"user in {cfg.where}"
+            ) from exc
+        except paramiko.SSHException as exc:
+            client.close()
+            if "known_hosts" in str(exc):
+                file = cfg.known_hosts or Path("~/.ssh/known_hosts")
+                raise SSHBackendError(
+                    f"the host key of {cfg.host}:{cfg.port} is unknown: it is not in {file}. "
+                    "Nothing was sent. Check its fingerprint with the worker's administrator "
+                    f"and add it (ssh-keyscan -p {cfg.port} {cfg.host} >> {file}), or set "
+                    f"auto_add_host_keys = true in {cfg.where}"
+                ) from exc
+            raise SSHBackendError(f"SSH to {cfg.target} failed: {exc}") from exc
+        except (OSError, EOFError) as exc:
+            client.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SSHBackendError(
+                f"cannot reach the SSH worker {cfg.target} ({reason or type(exc).__name__}): "
+                f"is the host up and are host/port right in {cfg.where}?"
+            ) from exc
+        return client
+
+    def _bootstrap_pkey(self) -> paramiko.PKey:
+        path = self.config.bootstrap_key
+        try:
+            return ssh_keys.pkey_from_file(path)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise SSHBackendError(
+                f"cannot load the bootstrap key {path}: {exc}. Fix bootstrap_key in "
+                f"{self.config.where}"
+            ) from exc
+
+    def _new_session(self) -> ssh_keys.SessionKey:
+        """Make a fresh key pair and install it on the worker with the bootstrap key."""
+        cfg = self.config
+        admin = self._open(self._bootstrap_pkey(), f"bootstrap key {cfg.bootstrap_key}")
+        try:
+            transport = admin.get_transport()
+            assert transport is not None and transport.sock is not None
+            origin = cfg.from_host or transport.sock.getsockname()[0]
+            ssh_keys.delete_local(self.session_folder)
+            key = ssh_keys.create_session(self.session_folder, cfg.host, cfg.port, cfg.user)
+            try:
+                sftp = admin.open_sftp()
+                try:
+                    ssh_keys.install_key(sftp, ssh_keys.authorized_line(key, origin), key.marker)
+                finally:
+                    sftp.close()
+            except (OSError, paramiko.SSHException, ValueError) as exc:
+                ssh_keys.delete_local(self.session_folder)
+                raise SSHBackendError(
+                    f"could not install the session key on {cfg.target}: {exc}"
+                ) from exc
+            log.info("installed session key %s on %s", key.marker, cfg.target)
+            return key
+        finally:
+            admin.close()
+
+    def _session_key(self) -> ssh_keys.SessionKey:
+        cfg = self.config
+        key = ssh_keys.load_session(self.session_folder)
+        if key is not None and not key.matches(cfg.host, cfg.port, cfg.user):
+            self._remove_session(key)
+            key = None
+        if key is not None and key.idle() > cfg.session_idle_hours * 3600:
+            self._remove_session(key)
+            key = None
+        return key or self._new_session()
+
+    def connect(self) -> paramiko.SSHClient:
+        """The backend's SSH connection (opened, and the session key made, on first use)."""
+        with self._conn_lock:
+            client = self._client
+            transport = client.get_transport() if client is not None else None
+            if client is not None and transport is not None and transport.is_active():
+                return client
+            if client is not None:
+                client.close()
+                self._client = None
+            key = self._session_key()
+            try:
+                client = self._open(key.pkey(), "session key")
+            except SSHBackendError as exc:
+                if not isinstance(exc.__cause__, paramiko.AuthenticationException):
+                    raise
+                # the worker forgot our key (admin cleanup): start a new session once
+                ssh_keys.delete_local(self.session_folder)
+                key = self._new_session()
+                client = self._open(key.pkey(), "session key")
+            transport = client.get_transport()
+            assert transport is not None
+            transport.set_keepalive(30)
+            self._client, self._session = client, key
+            key.touch()
+            return client
+
+    def _remove_session(self, key: ssh_keys.SessionKey) -> None:
+        """Remove ``key`` from the worker (best effort) and delete the local pair."""
+        try:
+            try:
+                client = self._open(key.pkey(), "session key")
+            except SSHBackendError:
+                client = self._open(self._bootstrap_pkey(), "bootstrap key")
+            try:
+                sftp = client.open_sftp()
+                try:
+                    ssh_keys.remove_key(sftp, key.marker)
+                finally:
+                    sftp.close()
+            finally:
+                client.close()
+        except (SSHBackendError, OSError, paramiko.SSHException) as exc:
+            log.warning("could not remove session key %s from %s: %s", key.marker, key.host, exc)
+        finally:
+            ssh_keys.delete_local(key.folder)
+
+    def end_session(self) -> None:
+        """Log out: stop the spare, remove the session key from the worker, delete it here.
+
+        Jobs still running keep their (already authenticated) connection until they end.
+        """
+        self._drop_spare()
+        with self._conn_lock:
+            if self._client is not None:
+                if self._running():
+                    self._retired.append(self._client)
+                else:
+                    self._client.close()
+                self._client = None
+            self._session = None
+            key = ssh_keys.load_session(self.session_folder)
+            if key is not None:
+                self._remove_session(key)
+
+    def expire_idle(self) -> bool:
+        """Remove the session key if unused for ``session_idle_hours``; True if removed."""
+        key = ssh_keys.load_session(self.session_folder)
+        if key is None or self._running():
+            return False
+        if key.idle() <= self.config.session_idle_hours * 3600:
+            return False
+        self.end_session()
+        return True
+
+    def _idle_loop(self) -> None:
+        while not self._closed.wait(IDLE_CHECK_INTERVAL):
+            with contextlib.suppress(Exception):
+                self.expire_idle()
+
+    def _running(self) -> bool:
+        with self._lock:
+            return bool(self._processes)
+
+    # -- remote processes ------------------------------------------------------------------
+    def _command(self) -> str:
+        return f"exec {shlex.quote(self.config.python)} -m {shlex.quote(REMOTE_MODULE)}"
+
+    def _spawn(self) -> _RemoteProcess:
+        client = self.connect()
+        transport = client.get_transport()
+        assert transport is not None
+        try:
+            channel = transport.open_session(timeout=self.config.connect_timeout)
+            channel.exec_command(self._command())
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise SSHBackendError(
+                f"could not start a worker process on {self.config.target}: {exc}"
+            ) from exc
+        return _RemoteProcess(self, channel)
+
+    def _take_spare(self) -> _RemoteProcess | None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        return spare if spare is not None and spare.alive else None
+
+    def _refill_spare(self) -> None:
+        if not self.config.spare or self._closed.is_set():
+            return
+        try:
+            spare = self._spawn()
+        except SSHBackendError:
+            return
+        with self._lock:
+            old, self._spare = self._spare, spare
+        if old is not None:
+            old.channel.close()
+
+    def _drop_spare(self) -> None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            with contextlib.suppress(Exception):
+                spare.channel.shutdown_write()  # EOF: the spare exits by itself
+                spare.channel.close()
+
+    def warm(self) -> None:
+        """Connect and start a spare worker in the background (e.g. when a dashboard opens)."""
+
+        def run() -> None:
+            with contextlib.suppress(SSHBackendError):
+                self.connect()
+                if self._spare is None:
+                    self._refill_spare()
+
+        threading.Thread(target=run, name="shiftdesk-ssh-warm", daemon=True).start()
+
+    # -- JobBackend ----------------------------------------------------------------------
+    def submit(self, job_id: str) -> None:
+        """Hand the stored job to a remote worker; returns at once (connects in a thread)."""
+        store.update_job(self.database, job_id, host=self.config.host, message="connecting")
+        threading.Thread(
+            target=self._start, args=(job_id,), name=f"shiftdesk-ssh-{job_id[:8]}", daemon=True
+        ).start()
+
+    def _start(self, job_id: str) -> None:
+        db = self.database
+        try:
+            record = store.read_job(job_id, db, SYSTEM)
+            if record.cancel_requested:
+                store.finish_job(db, job_id, JobStatus.CANCELLED)
+                return
+            order = (
+                f'{{"job_id": {json.dumps(job_id)}, "kind": {json.dumps(record.kind)}, '
+                f'"spec": {record.spec_json}}}\n'
+            ).encode()
+            with self._lock:
+                self._processes[job_id] = None  # reserved: cancel() waits for the process
+            proc = self._take_spare()
+            if proc is None or not proc.bind(job_id, order):
+                proc = self._spawn()
+                proc.bind(job_id, order)
+            with self._lock:
+                if job_id in self._processes:  # (it may have ended already)
+                    self._processes[job_id] = proc
+            if self._session is not None:
+                with contextlib.suppress(OSError):
+                    self._session.touch()
+            if store.read_job(job_id, db, SYSTEM).cancel_requested:
+                self.cancel(job_id)  # asked while we were starting it
+        except Exception as exc:
+            with self._lock:
+                self._processes.pop(job_id, None)
+            reason = (
+                str(exc) if isinstance(exc, SSHBackendError) else f"{type(exc).__name__}: {exc}"
+            )
+            store.finish_job(
+                db, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
+            )
+            return
+        self._refill_spare()
+
+    def _process_ended(self, proc: _RemoteProcess, code: int) -> None:
+        """A remote process ended: record why, if its job did not say so itself."""
+        job_id = proc.job_id
+        if job_id is None:
+            return
+        with self._lock:
+            self._processes.pop(job_id, None)
+            if not self._processes and self._retired:
+                retired, self._retired = self._retired, []
+            else:
+                retired = []
+        for client in retired:
+            client.close()
+        if proc.finished_job:
+            return
+        db = self.database
+        try:
+            record = store.read_job(job_id, db, SYSTEM)
+        except Exception:
+            return
+        if JobStatus(record.status).finished:
+            return
+        if record.cancel_requested:
+            store.finish_job(db, job_id, JobStatus.CANCELLED)
+            return
+        reason = self._explain(proc, code)
+        store.finish_job(db, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n")
+
+    def _explain(self, proc: _RemoteProcess, code: int) -> str:
+        cfg = self.config
+        tail = proc.stderr_tail()
+        if "No module named" in tail and "shiftdesk" in tail:
+            return (
+                f"the worker's Python {cfg.python!r} on {cfg.host} cannot import shiftdesk "
+                f"({tail.splitlines()[-1].strip()}). Install shiftdesk there, or set python "
+                f"to an interpreter that has it in {cfg.where}"
+            )
+        if code == 127 or ("No such file" in tail and proc.pid is None):
+            return (
+                f"the worker's Python {cfg.python!r} was not found on {cfg.host} (exit {code}). "
+                f"Fix python in {cfg.where}"
+            )
+        transport = self._client.get_transport() if self._client is not None else None
+        if proc.pid is not None and (transport is None or not transport.is_active()):
+            return (
+                f"lost the SSH connection to {cfg.target} while the job ran (remote pid "
+                f"{proc.pid}); submit it again when the host is reachable"
+            )
+        where = f"pid {proc.pid} on {cfg.host}" if proc.pid else f"on {cfg.host}"
+        status = "no exit status: killed by a signal" if code < 0 else f"exit code {code}"
+        return (
+            f"the remote worker process ({where}) ended without reporting a result ({status}): "
+            "it was killed or crashed (out of memory?). See the log"
+        )
+
+    def status(self, job_id: str) -> JobStatus:
+        """The job's current status."""
+        return JobStatus(store.read_job(job_id, self.database, SYSTEM).status)
+
+    def cancel(self, job_id: str) -> None:
+        """Stop the remote job: SIGTERM to its process group, SIGKILL after a grace time."""
+        db = self.database
+        store.update_job(db, job_id, cancel_requested=True)
+        record = store.read_job(job_id, db, SYSTEM)
+        if JobStatus(record.status).finished:
+            return
+        with self._lock:
+            proc = self._processes.get(job_id)
+        pid = record.pid if record.pid is not None else (proc.pid if proc else None)
+        if pid is None:
+            if proc is not None:
+                proc.channel.close()  # not started yet: EOF ends it
+            elif job_id not in self._processes:
+                store.finish_job(db, job_id, JobStatus.CANCELLED)
+            return
+        self._kill(pid, "TERM")
+
+        def escalate() -> None:
+            deadline = time.monotonic() + CANCEL_GRACE
+            while time.monotonic() < deadline:
+                if JobStatus(store.read_job(job_id, db, SYSTEM).status).finished:
+                    return
+                time.sleep(0.1)
+            self._kill(pid, "KILL")
+
+        threading.Thread(target=escalate, daemon=True).start()
+
+    def _kill(self, pid: int, sig: str) -> None:
+        """Signal the remote worker's process group (it leads its own, as sshd made it)."""
+        group = shlex.quote(f"-{int(pid)}")
+        single = shlex.quote(str(int(pid)))
+        command = f"kill -{sig} -- {group} 2>/dev/null || kill -{sig} {single}"
+        try:
+            client = self.connect()
+            _stdin, stdout, _stderr = client.exec_command(
+                command, timeout=self.config.connect_timeout
+            )
+            stdout.channel.recv_exit_status()
+        except (TimeoutError, SSHBackendError, paramiko.SSHException, OSError) as exc:
+            log.warning("could not signal remote pid %s on %s: %s", pid, self.config.host, exc)
+
+    def logs(self, job_id: str) -> str:
+        """Messages from the task and the remote process's output."""
+        return store.read_job(job_id, self.database, SYSTEM).log or ""
+
+    def close(self) -> None:
+        """Stop the spare worker and close the connection (running jobs end with it)."""
+        self._closed.set()
+        self._drop_spare()
+        with self._conn_lock:
+            for client in [self._client, *self._retired]:
+                if client is not None:
+                    client.close()
+            self._client = None
+            self._retired = []
+
+
+def end_session(database: Database | None = None) -> None:
+    """Log out of every SSH backend in the settings: remove session keys here and remotely.
+
+    The hub calls this when the user logs out; it is safe to call when no session exists.
+    """
+    from shiftdesk.jobs.backend import get_backend
+    from shiftdesk.settings import load_settings
+    from shiftdesk.storage import get_database
+
+    db = database or get_database()
+    for name, table in load_settings().backends.items():
+        if table.type == "ssh":
+            backend = get_backend(name, db)
+            if isinstance(backend, SSHBackend):
+                backend.end_session()
