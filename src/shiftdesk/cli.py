@@ -67,6 +67,12 @@ def _daq_simulate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _daq_poll(args: argparse.Namespace) -> int:
+    from shiftdesk.daq.poller import run_cli
+
+    return run_cli(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``shiftdesk`` console script."""
     parser = argparse.ArgumentParser(prog="shiftdesk", description=__doc__)
@@ -95,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--drop-prefixed", action="store_true", help="ignore ns0: parameters")
     sim.add_argument("--graw-interval", type=float, default=0.5, help="s between GRAW files")
     sim.set_defaults(func=_daq_simulate)
+    poll = daq_sub.add_parser("poll", help="refresh the ECC servers' state into the database")
+    poll.add_argument("--period", type=float, default=1.0, help="seconds between sweeps")
+    poll.add_argument("--timeout", type=float, help="GetState timeout (default: min(period, 1))")
+    poll.add_argument("--once", action="store_true", help="one sweep, print the state, exit")
+    poll.add_argument("--check-routers", action="store_true", help="check routers over SSH")
+    poll.set_defaults(func=_daq_poll)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

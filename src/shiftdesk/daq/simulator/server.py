@@ -114,6 +114,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like gSOAP
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and
+    # the client's delayed ACK stall every reply by ~40 ms.
+    disable_nagle_algorithm = True
     server: _HTTPServer
     timeout = 300
 
@@ -215,6 +218,7 @@ class SimulatedECC:
         #: Every parsed request (operation, kept params, dropped params), oldest first.
         self.requests: list[soap.SoapRequest] = []
         self._lock = threading.RLock()
+        self._lifecycle = threading.Lock()  # start/refuse/stop, one at a time
         self._state = State.IDLE
         self._transition = Transition.NONE
         self._senders: list[str] = []
@@ -252,33 +256,34 @@ class SimulatedECC:
 
     def start(self) -> None:
         """Listen (again) on the port; a no-op when already listening."""
-        with self._lock:
+        with self._lifecycle:
             if self._server is not None:
                 return
             self._stopping.clear()
             server = _HTTPServer((self.host, self.port), self)
             self.port = server.server_address[1]
-            self._server = server
             self._thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.05},
                 name=f"ecc-sim-{self.name}", daemon=True,
             )  # fmt: skip
             self._thread.start()
+            self._server = server
 
     def refuse(self) -> None:
         """Stop listening and drop open connections: clients get "connection refused".
 
         The state is kept; :meth:`start` listens again on the same port.
         """
-        with self._lock:
-            server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        self._release_waiters()
-        server.shutdown()
-        server.server_close()
-        server.drop_connections()
+        with self._lifecycle:
+            server = self._server
+            if server is None:
+                return
+            self._stopping.set()
+            self._release_waiters()
+            server.shutdown()
+            server.server_close()
+            server.drop_connections()
+            self._server = None
 
     def stop(self) -> None:
         """Stop the server for good (stops GRAW writing, removes the temporary configs)."""
