@@ -554,9 +554,8 @@ def test_data_links_refuse_bad_values() -> None:
     with pytest.raises(ECCValueError, match="name"):
         DataLink("CoBo[0]", "10.0.0.1", 1, "TCP", name=" ")
     with pytest.raises(ECCValueError, match="no 'port'"):
-        DataLink.from_xml(
-            '<DataLink><DataSender id="CoBo[0]"/><DataRouter ipAddress="10.0.0.1" type="TCP"/></DataLink>'
-        )
+        no_port = '<DataRouter ipAddress="10.0.0.1" type="TCP"/>'
+        DataLink.from_xml(f'<DataLink><DataSender id="CoBo[0]"/>{no_port}</DataLink>')
     with pytest.raises(ECCValueError, match="DataSender"):
         DataLink.from_xml("<DataLink/>")
     with pytest.raises(ECCValueError, match="expected DataLink"):
