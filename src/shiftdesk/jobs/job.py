@@ -159,6 +159,25 @@ class Job:
         get_backend(self.backend, self.database).cancel(self.id)
         self.refresh()
 
+    def resubmit(self, backend: str | None = None) -> Job:
+        """Start the same work again as a new job (e.g. after its backend went away).
+
+        Parameters
+        ----------
+        backend : str, optional
+            Where to run it (default: the same backend as this job).
+        """
+        from shiftdesk.jobs.submit import submit_job
+
+        return submit_job(
+            self.kind,
+            self.spec,
+            title=self.title,
+            backend=backend or self.backend,
+            database=self.database,
+            identity=self.identity,
+        )
+
     def wait(self, timeout: float | None = None, poll: float = 0.05) -> Job:
         """Block until the job is finished (or ``timeout`` seconds pass)."""
         deadline = None if timeout is None else time.monotonic() + timeout
