@@ -22,6 +22,12 @@ from shiftdesk.daq.ecc import (
     parse_data_senders,
     remove_call_sink,
 )
+from shiftdesk.daq.worker import (
+    OrganizeResult,
+    ProcessStatus,
+    WorkerError,
+    WorkerInterface,
+)
 
 __all__ = [
     "BUSY_MESSAGE",
@@ -38,8 +44,12 @@ __all__ = [
     "ECCTimeout",
     "ECCUnreachable",
     "ECCValueError",
+    "OrganizeResult",
+    "ProcessStatus",
     "State",
     "Transition",
+    "WorkerError",
+    "WorkerInterface",
     "add_call_sink",
     "call_history",
     "parse_data_senders",
