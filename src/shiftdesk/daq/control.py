@@ -91,7 +91,8 @@ def store_readings(
                     row.changed_at = at
                 row.state, row.transition = state, transition
                 row.online, row.error, row.seen_at = True, None, at
-            if bool(row.online) != was_online and not first:
+            # First failure counts as going offline; first success is not "back online".
+            if (bool(row.online) != was_online and not first) or (first and not row.online):
                 changed.append((row.name, bool(row.online)))
     return changed
 

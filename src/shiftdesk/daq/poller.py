@@ -12,6 +12,7 @@ stored state and judges staleness.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -348,3 +349,28 @@ class Poller:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_cli(args: object) -> int:
+    """``shiftdesk daq poll``: poll until Ctrl-C (or once with ``--once``)."""
+    from shiftdesk.daq.routers import SSHRouters
+
+    period = float(getattr(args, "period", 1.0))
+    timeout = getattr(args, "timeout", None)
+    routers = SSHRouters() if getattr(args, "check_routers", False) else None
+    poller = Poller(period=period, timeout=timeout, routers=routers)
+    try:
+        if getattr(args, "once", False):
+            sweep = poller.poll_once()
+            print(
+                f"shiftdesk daq poll: {len(sweep.answered)} answered, {len(sweep.failed)} failed "
+                f"({', '.join(sweep.failed) or 'none'}) in {sweep.seconds * 1000:.0f} ms"
+            )
+            print(read_snapshot(poller.database))
+            return 0 if not sweep.failed else 1
+        print(f"shiftdesk daq poll: every {period:g} s into {poller.database!r} (Ctrl-C stops)")
+        with contextlib.suppress(KeyboardInterrupt):
+            poller.run_forever()
+        return 0
+    finally:
+        poller.stop()

@@ -1,0 +1,106 @@
+"""The poller: concurrent GetState sweeps into the database, offline and stale marking."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from tests.daq._system import daq_system
+
+from shiftdesk.cli import main
+from shiftdesk.daq.ecc import State, Transition
+from shiftdesk.daq.poller import Poller, read_snapshot
+from shiftdesk.daq.simulator import SimulatedCluster
+
+Cluster = Callable[..., SimulatedCluster]
+
+
+def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_a_sweep_stores_every_servers_state(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(3)
+    cluster[2].set_state(State.PREPARED)
+    with daq_system(cluster, select=False) as daq:
+        poller = Poller(daq.database, period=0.5)
+        try:
+            sweep = poller.poll_once()
+        finally:
+            poller.stop()
+        assert sorted(sweep.answered) == ["ECC_0", "ECC_1", "ECC_2"] and not sweep.failed
+        snap = read_snapshot(daq.database)
+        assert [s.state for s in snap.servers] == [State.IDLE, State.IDLE, State.PREPARED]
+        assert all(s.online and not s.stale for s in snap.servers)
+        assert snap.poller_alive and snap.poll_period_s == 0.5
+        assert snap.overall == "Inconsistent" and snap.legal == []
+
+
+def test_a_hung_server_is_marked_offline_without_delaying_the_others(
+    ecc_servers: Cluster,
+) -> None:
+    cluster = ecc_servers(3)
+    with daq_system(cluster, select=False) as daq:
+        cluster[1].inject("hang", "GetState", times=None)
+        cluster[0].set_state(State.DESCRIBED)
+        poller = Poller(daq.database, period=1.0, timeout=1.0)
+        try:
+            poller.poll_once()
+            snap = read_snapshot(daq.database)
+            assert snap.server("ECC_0").state is State.DESCRIBED
+            assert snap.server("ECC_2").state is State.IDLE
+            assert snap.server("ECC_1").status == "Offline"
+            assert snap.server("ECC_1").error
+            # The next sweep does not pile a second call onto the hung server.
+            cluster[1].release()
+            cluster[1].clear_failures()
+            _until(lambda: "ECC_1" not in poller.poll_once().skipped)
+            _until(lambda: read_snapshot(daq.database).server("ECC_1").online)
+        finally:
+            poller.stop()
+        assert any("offline" in e.message for e in daq.log())
+
+
+def test_a_stopped_server_goes_offline_and_its_reading_turns_stale(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(2)
+    with daq_system(cluster, select=False) as daq:
+        poller = Poller(daq.database, period=0.1, timeout=0.5)
+        try:
+            poller.poll_once()
+            cluster[1].stop()
+            poller.poll_once()
+        finally:
+            poller.stop()
+        snap = read_snapshot(daq.database)
+        assert snap.server("ECC_1").status == "Offline"
+        assert snap.server("ECC_1").state is State.IDLE  # last reading kept, flagged
+        assert snap.overall == "Offline"
+        time.sleep(0.25)  # more than two poll periods without a sweep
+        snap = read_snapshot(daq.database)
+        assert snap.server("ECC_0").stale and snap.server("ECC_0").status.startswith("Stale")
+        assert not snap.poller_alive and snap.overall in ("Offline", "Stale")
+
+
+def test_a_state_change_shows_in_the_stored_state(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(2)
+    with daq_system(cluster) as daq, Poller(daq.database, period=0.2):
+        _until(lambda: read_snapshot(daq.database).state is State.IDLE)
+        cluster[0].hold()
+        daq.server_command("ECC_0", "Describe")
+        _until(lambda: read_snapshot(daq.database).server("ECC_0").transition
+               is Transition.DESCRIBING)  # fmt: skip
+        assert read_snapshot(daq.database).server("ECC_0").transitioning
+        cluster[0].release()
+        _until(lambda: read_snapshot(daq.database).server("ECC_0").state is State.DESCRIBED)
+
+
+def test_poll_command_line(ecc_servers: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster = ecc_servers(1)
+    with daq_system(cluster, select=False):
+        assert main(["daq", "poll", "--once", "--period", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "1 answered, 0 failed" in out and "Idle" in out

@@ -1,0 +1,145 @@
+"""Runs: numbering, start/stop confirmed on ECC state, router checks, end-of-run file moves."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests._sshd import SSHServer
+from tests.daq._system import daq_system
+
+from shiftdesk.daq.ecc import State
+from shiftdesk.daq.errors import CommandFailed, DAQStateError, RunSheetError
+from shiftdesk.daq.model import RouterView
+from shiftdesk.daq.routers import SSHRouters
+from shiftdesk.daq.setup import RouterSpec, ServerSpec, SourceSpec, setup_from
+from shiftdesk.daq.simulator import SimulatedCluster
+
+Cluster = Callable[..., SimulatedCluster]
+
+
+def _ready(daq) -> None:  # type: ignore[no-untyped-def]
+    for step in (daq.describe, daq.prepare, daq.configure):
+        step().wait(10)
+
+
+def _wait_for_graw(folder: Path, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not list(folder.glob("*.graw")):
+        assert time.monotonic() < deadline, f"no GRAW file appeared in {folder}"
+        time.sleep(0.02)
+
+
+def test_a_run_is_opened_when_all_run_and_closed_when_all_stop(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(2, mutant=True)
+    with daq_system(cluster) as daq:
+        _ready(daq)
+        assert daq.next_run_number == 0
+        handle = daq.start("beam on target", "Beam").wait(10)
+        assert handle.run_number == 0
+        run = daq.current_run
+        assert run is not None and run.number == 0 and run.run_class == "Beam"
+        assert run.config_names == "cobo0, cobo1, mutant"
+        assert all(sim.state is State.RUNNING for sim in cluster)
+        assert daq.next_run_number == 1
+        _wait_for_graw(cluster[0].data_dir)
+        with pytest.raises(DAQStateError, match="not possible while the system is Running"):
+            daq.configure()
+        daq.stop().wait(10)
+        assert daq.current_run is None
+        closed = daq.runs()[-1]
+        assert closed.stopped_at is not None and closed.stopped_at >= closed.started_at
+        organize = daq.commands()[0]
+        assert organize.command == "Organize files"
+        organize.wait(10)
+        run_dir = cluster[0].data_dir / "e20009" / "run_0000"
+        assert list(run_dir.glob("*.graw"))
+        assert not list(cluster[0].data_dir.glob("*.graw"))
+        assert all(r.clean for r in daq.snapshot().routers)
+        assert daq.runs()[-1].files_organized
+        # A second pass moves nothing and loses nothing.
+        before = sorted(p.name for p in run_dir.iterdir())
+        again = daq.organize_files(0).wait(10)
+        assert "0 files moved" in again.message
+        assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_failed_start_leaves_no_open_run(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(2, mutant=True)
+    with daq_system(cluster) as daq:
+        _ready(daq)
+        cluster[1].fail("Start", "Could not connect to 'CoBo' node '1'")
+        with pytest.raises(CommandFailed, match="node '1'"):
+            daq.start("doomed").wait(10)
+        assert daq.current_run is None and daq.runs() == []
+        # CoBos go first, so the MuTAnT was never started.
+        assert cluster.mutant.state is State.READY
+        assert daq.next_run_number == 0
+
+
+def test_start_is_refused_while_a_router_holds_unsorted_files(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1)
+    with daq_system(cluster) as daq:
+        _ready(daq)
+        (cluster[0].data_dir / "leftover_0001.graw").write_bytes(b"x")
+        with pytest.raises(CommandFailed, match="1 unsorted GRAW files"):
+            daq.start().wait(10)
+        assert cluster[0].state is State.READY  # Start was never sent
+        assert daq.runs() == []
+        assert daq.snapshot().routers[0].clean is False
+        assert "Start" not in [c.value for c in daq.snapshot().legal]
+
+
+def test_run_numbers_are_shown_before_start_and_must_be_unused(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1)
+    with daq_system(cluster) as daq:
+        _ready(daq)
+        daq.set_next_run_number(41)
+        assert daq.next_run_number == 41
+        daq.start().wait(10)
+        daq.stop().wait(10)
+        daq.commands()[0].wait(10)
+        assert [r.number for r in daq.runs()] == [41]
+        assert daq.next_run_number == 42
+        with pytest.raises(RunSheetError, match="exists already"):
+            daq.set_next_run_number(41)
+        with pytest.raises(DAQStateError, match="exists already"):
+            daq.start(run_number=41)
+        with pytest.raises(RunSheetError, match="whole number"):
+            daq.set_next_run_number(-3)
+
+
+def test_end_of_run_over_real_ssh(ssh_server: SSHServer, ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1)
+    folder = ssh_server.shared_folder("router0")
+    for i in range(5):
+        (folder / f"run_file_{i:04d}.graw").write_bytes(b"g" * 64)
+    ssh_server.give(folder)
+    routers = SSHRouters(key_filename=str(ssh_server.admin_key),
+                         known_hosts=str(ssh_server.known_hosts))  # fmt: skip
+    try:
+        with daq_system(cluster, routers=routers) as daq:
+            daq.apply_setup(
+                setup_from(
+                    [ServerSpec("ECC_0", "127.0.0.1", cluster[0].port)],
+                    [RouterSpec("data_0", "127.0.0.1", ssh_host=ssh_server.host,
+                                ssh_user=ssh_server.user, ssh_port=ssh_server.port,
+                                folder=str(folder))],
+                    [SourceSpec("CoBo", "0", "ECC_0", "data_0")],
+                )
+            )  # fmt: skip
+            daq.select_config(cluster.configs[0])
+            _ready(daq)
+            with pytest.raises(CommandFailed, match="5 unsorted GRAW files"):
+                daq.start().wait(10)
+            daq.organize_files(7).wait(20)
+            assert sorted(p.name for p in (folder / "e20009" / "run_0007").iterdir()) == [
+                f"run_file_{i:04d}.graw" for i in range(5)
+            ]
+            view = daq.snapshot().routers[0]
+            assert isinstance(view, RouterView) and view.clean is True
+            assert daq.start().wait(10).ok
+    finally:
+        routers.close()
