@@ -389,6 +389,17 @@ def test_refused_connections_are_clear(ssh_server: SSHServer) -> None:
         _interface(ssh_server, port=70000)
 
 
+def test_a_port_that_is_not_ssh_gives_a_clear_error(ssh_server: SSHServer) -> None:
+    with socket.socket() as silent:  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        worker = _interface(ssh_server, port=port, connect_timeout=0.5)
+        with pytest.raises(WorkerConnectionError, match="is an SSH server"):
+            worker.connect()
+    assert not worker.connected
+
+
 def test_bad_keys_are_refused_clearly(ssh_server: SSHServer, tmp_path: Path) -> None:
     stranger = tmp_path / "stranger_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)

@@ -28,8 +28,8 @@ message names the host and says what to do. Commands run through the account's s
 with every argument quoted with :func:`shlex.quote`; file operations go through SFTP,
 where no shell sees the names at all.
 
-Example
--------
+Examples
+--------
 >>> with WorkerInterface("daq1", "daq", key_filename="~/.ssh/daq",
 ...                      known_hosts="~/.ssh/known_hosts") as worker:   # doctest: +SKIP
 ...     folder = worker.find_data_router()
@@ -161,7 +161,8 @@ class OrganizeResult:
         GRAW files in the run folder after the pass (from earlier passes too).
     left : tuple of str
         GRAW files still in the router folder: those whose name was already taken in
-        the run folder (see :class:`OrganizeConflict`). Empty when the folder is clean.
+        the run folder (see :class:`OrganizeConflict`), or written meanwhile. Empty
+        when the folder is clean.
     """
 
     folder: str
