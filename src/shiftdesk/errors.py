@@ -45,3 +45,15 @@ class JobError(ShiftdeskError):
 
 class JobTimeout(JobError, TimeoutError):
     """A job did not finish within the time the caller was willing to wait."""
+
+
+class ConstraintError(ModelError):
+    """A constraint between parameters is refused (syntax, unknown name, cycle, ...).
+
+    ``column`` is the 1-based position in the constraint text the message refers to,
+    when there is one.
+    """
+
+    def __init__(self, message: str, *, column: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column

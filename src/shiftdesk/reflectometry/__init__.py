@@ -3,6 +3,8 @@
 >>> from shiftdesk.reflectometry import FitProblem, Layer, Medium, load_data
 """
 
+from shiftdesk.errors import ConstraintError
+from shiftdesk.reflectometry.constraints import Constraint
 from shiftdesk.reflectometry.curve import ReflectivityCurve
 from shiftdesk.reflectometry.data import ReflData, load_data
 from shiftdesk.reflectometry.fitting import METHODS, FitResult, method_settings
@@ -13,6 +15,8 @@ from shiftdesk.reflectometry.problem import FitProblem
 
 __all__ = [
     "METHODS",
+    "Constraint",
+    "ConstraintError",
     "FitProblem",
     "FitResult",
     "Layer",

@@ -7,6 +7,9 @@ refl1d parameters instead of rebuilding stack, probe and experiment.
 
 from __future__ import annotations
 
+import math
+import warnings
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,6 +58,9 @@ class CompiledModel:
         Points per Q for the resolution integral (0: off).
     fit_ranges : bool
         Give free parameters their ranges (needed for fitting, not for evaluation).
+    label_prefix : str
+        Put before every bumps parameter label (a data set's name in a simultaneous
+        fit, so that labels do not repeat across data sets).
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class CompiledModel:
         *,
         oversampling: int = 0,
         fit_ranges: bool = False,
+        label_prefix: str = "",
     ) -> None:
         from bumps.parameter import Parameter as BumpsParameter
         from refl1d.experiment import Experiment
@@ -79,7 +86,7 @@ class CompiledModel:
         self._pushed: tuple[float, ...] | None = None
 
         def bind(param: Parameter, label: str) -> Any:
-            bumps_param = BumpsParameter(param.value, name=label)
+            bumps_param = BumpsParameter(param.value, name=label_prefix + label)
             if fit_ranges and param.free:
                 assert param.min is not None and param.max is not None
                 bumps_param.range(param.min, param.max)
@@ -161,3 +168,177 @@ class CompiledModel:
         depth = top - np.asarray(z, dtype=float)
         order = np.argsort(depth)
         return depth[order], np.asarray(rho)[order], np.asarray(irho)[order]
+
+
+@dataclass(eq=False)
+class FitModel:
+    """The bumps problem for a fit of every data set of a problem, with its constraints.
+
+    Attributes
+    ----------
+    problem : bumps.fitproblem.FitProblem
+        One experiment per data set, inequality constraints as bumps constraints.
+    free : list of Parameter
+        shiftdesk's free parameters in the order of the bumps parameter vector.
+    names : dict
+        ``id(parameter)`` → its name in results (qualified with the data set's name
+        when there are several).
+    models : list of CompiledModel
+        One per data set, first data set first.
+    derived : list of (Parameter, bumps Parameter)
+        Parameters set by equality constraints, and their bumps counterparts (which
+        follow the constraint's expression).
+    """
+
+    problem: Any
+    free: list[Parameter]
+    names: dict[int, str]
+    models: list[CompiledModel]
+    derived: list[tuple[Parameter, Any]] = field(default_factory=list)
+
+    def apply_derived(self, covariance: NDArray[np.float64] | None) -> None:
+        """Copy the derived values of the current point into shiftdesk's parameters.
+
+        Their errors are propagated from the free parameters' covariance to first
+        order (a numerical Jacobian of the constraint expressions).
+        """
+        if not self.derived:
+            return
+        x0 = np.asarray(self.problem.getp(), dtype=float)
+        values = np.array([float(bp.value) for _, bp in self.derived])
+        errors: NDArray[np.float64] | None = None
+        if covariance is not None and covariance.shape == (x0.size, x0.size):
+            jacobian = np.zeros((values.size, x0.size))
+            try:
+                for i in range(x0.size):
+                    step = 1e-6 * max(abs(x0[i]), math.sqrt(max(covariance[i, i], 0.0)), 1e-9)
+                    point = x0.copy()
+                    point[i] += step
+                    self.problem.setp(point)
+                    up = np.array([float(bp.value) for _, bp in self.derived])
+                    point[i] -= 2 * step
+                    self.problem.setp(point)
+                    down = np.array([float(bp.value) for _, bp in self.derived])
+                    jacobian[:, i] = (up - down) / (2 * step)
+            finally:
+                self.problem.setp(x0)
+            variance = np.einsum("ij,jk,ik->i", jacobian, covariance, jacobian)
+            errors = np.sqrt(np.where(variance >= 0, variance, np.nan))
+        for k, (param, _) in enumerate(self.derived):
+            value = float(values[k])
+            if param.lower_limit is not None and value < param.lower_limit:
+                # the fit keeps derived values above their limits up to its tolerance
+                value = float(param.lower_limit)
+            param._derive(value)
+            error = None if errors is None else float(errors[k])
+            param.error = error if error is not None and math.isfinite(error) else None
+
+
+def violations(root: FitProblem) -> list[str]:
+    """Messages for the inequalities a fit result does not satisfy."""
+    messages = []
+    for constraint in root.constraints:
+        if not constraint.problem and constraint.satisfied() is False:
+            messages.append(
+                f"the result does not satisfy {constraint.text}: start inside the "
+                "constraint, or use amoeba, de or dream, which treat constraints as hard limits"
+            )
+    return messages
+
+
+def build_fit_model(root: FitProblem) -> FitModel:
+    """Build the bumps problem that fits every data set of ``root`` at once.
+
+    Equality constraints become bumps expressions (``parameter.equals(...)``): the
+    derived parameters leave the fit vector. Inequalities become bumps constraints
+    (a penalty outside the feasible region), as do the physical lower limits of derived
+    parameters (a derived thickness must not go negative).
+    """
+    from bumps.fitproblem import FitProblem as BumpsProblem
+
+    from shiftdesk.reflectometry.constraints import Var, to_bumps
+
+    datasets = root.datasets
+    several = len(datasets) > 1
+    models: list[CompiledModel] = []
+    lookup: dict[int, Any] = {}
+    names: dict[int, str] = {}
+    for name, ds in datasets.items():
+        data = ds.data
+        assert data is not None
+        mask = ds.fit_mask()
+        q, sigma = data.q[mask], data.dq_sigma[mask]
+        model = CompiledModel(
+            ds,
+            q,
+            sigma,
+            data.r[mask],
+            data.dr[mask],
+            oversampling=ds._oversampling_for(q, sigma),
+            fit_ranges=True,
+            label_prefix=f"{name}." if several else "",
+        )
+        model.push()
+        models.append(model)
+        for param, bumps_param in model.bindings:
+            lookup[id(param)] = bumps_param
+            names[id(param)] = f"{name}.{param.path}" if several else param.path
+
+    def bumps_of(param: Parameter) -> Any:
+        return lookup[id(param)]
+
+    derived: list[tuple[Parameter, Any]] = []
+    relations: list[Any] = []
+    constraints = root._constraints
+    for constraint in constraints.ordered_equalities():
+        target = constraint.target
+        assert target is not None
+        expression = to_bumps(constraint.right, bumps_of)
+        bumps_of(target.param).equals(expression)
+        derived.append((target.param, bumps_of(target.param)))
+        limit = target.param.lower_limit
+        plain_copy = isinstance(constraint.right, Var) and (
+            constraint.right.param.lower_limit == limit
+        )
+        if limit is not None and not plain_copy:
+            relations.append(_relation(">=", expression, float(limit)))
+    for constraint in constraints:
+        if constraint.equality or constraint.problem:
+            continue
+        left = to_bumps(constraint.left, bumps_of)
+        right = to_bumps(constraint.right, bumps_of)
+        relations.append(_relation(constraint.relation, left, right))
+    experiments = [model.experiment for model in models]
+    with warnings.catch_warnings():
+        # a fit may start outside an inequality: the fit moves it inside, no need to warn
+        warnings.filterwarnings("ignore", message="Unsatisfied constraints")
+        problem = BumpsProblem(
+            experiments if several else experiments[0], constraints=relations or None
+        )
+    ours = {id(bp): param for model in models for param, bp in model.bindings}
+    free = [ours[id(bp)] for bp in problem._parameters]
+    return FitModel(problem=problem, free=free, names=names, models=models, derived=derived)
+
+
+#: Inequalities are compared as ``k·left`` against ``k·right`` with ``k`` this large over
+#: the sides' size. bumps' Levenberg–Marquardt adds a broken constraint as a residual of
+#: the squared distance to the boundary (a soft penalty, unlike the other fitters' fixed
+#: penalty), so an unscaled constraint would be overridden by χ²; scaled, the fit stays
+#: within about 1e-4 (relative) of the boundary.
+CONSTRAINT_STIFFNESS = 1e5
+
+
+def _relation(relation: str, left: Any, right: Any) -> Any:
+    try:
+        size = max(abs(float(left)), abs(float(right)), 1e-6)
+    except (ArithmeticError, ValueError):
+        size = 1.0
+    k = CONSTRAINT_STIFFNESS / size
+    left, right = left * k, right * k
+    if relation == "<":
+        return left < right
+    if relation == "<=":
+        return left <= right
+    if relation == ">":
+        return left > right
+    return left >= right

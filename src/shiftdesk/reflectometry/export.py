@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,33 +30,96 @@ def _par(var: str, label: str, param: Parameter) -> list[str]:
 def refl1d_script(problem: FitProblem) -> str:
     """A refl1d model script with the data inline; run it with ``refl1d script.py``.
 
-    Every name in it comes from validated layer names (identifiers) and every number is
-    written with ``repr``, so the script is plain data and refl1d calls.
+    Every name in it comes from validated layer and data-set names (identifiers) and
+    every number is written with ``repr``, so the script is plain data and refl1d calls.
+    Constraints are written from their parsed form: equalities as
+    ``parameter.equals(expression)``, inequalities in ``FitProblem(constraints=[...])``;
+    several data sets become one experiment each in one ``FitProblem``.
     """
+    from shiftdesk.reflectometry.constraints import to_text
+
+    root = problem._top()
+    datasets = root.datasets
+    several = len(datasets) > 1
+    constraints = root.constraints
     out: list[str] = [
         '"""refl1d model written by shiftdesk.',
         "",
-        f"Model: {problem.describe()}",
+        *[
+            f"Model{f' {name}' if several else ''}: {ds.describe()}"
+            for name, ds in datasets.items()
+        ],
         "Run: refl1d this_file.py --fit=lm --steps=200   (or load it in the refl1d GUI)",
         '"""',
         "import numpy as np",
         "from bumps.names import FitProblem, Parameter",
         "from refl1d.names import SLD, Experiment, QProbe",
-        "",
     ]
+    if constraints:
+        out += [
+            "from bumps.parameter import max, min  # min/max of parameters",
+            "from bumps.pmath import exp, log, sqrt",
+        ]
+    out.append("")
+    variables: dict[int, str] = {}
+    experiments: list[str] = []
+    for name, ds in datasets.items():
+        prefix = f"{name}_" if several else ""
+        label = f"{name}." if several else ""
+        if several:
+            out += [f"# -- data set {name} " + "-" * 40, ""]
+        out += _dataset_script(ds, prefix, label, variables)
+        experiments.append(f"{prefix}experiment")
+
+    def var(node: Any) -> str:
+        return variables[id(node.param)]
+
+    relations: list[str] = []
+    if constraints:
+        out += ["", "# constraints"]
+    for constraint in constraints:
+        if constraint.problem:
+            out.append(f"# not applied ({constraint.problem}): {constraint.text}")
+            continue
+        right = to_text(constraint.right, var)
+        if constraint.equality:
+            assert constraint.target is not None
+            out.append(f"{var(constraint.target)}.equals({right})  # {constraint.text}")
+        else:
+            left = to_text(constraint.left, var)
+            relations.append(f"({left}) {constraint.relation} ({right})")
+    models = experiments[0] if not several else "[" + ", ".join(experiments) + "]"
+    extra = ""
+    if relations:
+        out += ["constraints = [", *[f"    {r}," for r in relations], "]"]
+        extra = ", constraints=constraints"
+    out += [f"problem = FitProblem({models}{extra})", ""]
+    return "\n".join(out)
+
+
+def _dataset_script(
+    problem: FitProblem, p: str, label: str, variables: dict[int, str]
+) -> list[str]:
+    """The lines defining one data set's probe, sample and experiment (names ``p...``)."""
+
+    def par(var: str, name: str, param: Parameter) -> list[str]:
+        variables[id(param)] = var
+        return _par(var, label + name, param)
+
+    out: list[str] = []
     data = problem.data
     if data is not None:
         mask = problem.fit_mask()
         out += [
             f"# data {data.name!r} ({data.source}); Q range used: {int(mask.sum())} points",
-            f"Q = {_array(data.q[mask])}",
-            f"R = {_array(data.r[mask])}",
-            f"dR = {_array(data.dr[mask])}",
-            f"dQ_fwhm = {_array(data.dq[mask])}",
-            f"dQ = dQ_fwhm / {SIGMA_TO_FWHM!r}  # refl1d wants the 1-sigma width",
+            f"{p}Q = {_array(data.q[mask])}",
+            f"{p}R = {_array(data.r[mask])}",
+            f"{p}dR = {_array(data.dr[mask])}",
+            f"{p}dQ_fwhm = {_array(data.dq[mask])}",
+            f"{p}dQ = {p}dQ_fwhm / {SIGMA_TO_FWHM!r}  # refl1d wants the 1-sigma width",
         ]
     else:
-        out += ["Q = np.linspace(0.005, 0.3, 400)", "dQ = 0.03 * Q / 2.3548200450309493"]
+        out += [f"{p}Q = np.linspace(0.005, 0.3, 400)", f"{p}dQ = 0.03 * {p}Q / 2.3548200450309493"]
     out.append("")
     slabs: list[tuple[str, Layer | Medium]] = [
         ("front", problem.front),
@@ -64,50 +127,51 @@ def refl1d_script(problem: FitProblem) -> str:
         ("back", problem.back),
     ]
     for key, slab in slabs:
-        var = f"m_{key}"
-        out += _par(f"{var}_rho", f"{key}.sld", slab.sld)
-        out += _par(f"{var}_irho", f"{key}.isld", slab.isld)
+        var = f"{p}m_{key}"
+        out += par(f"{var}_rho", f"{key}.sld", slab.sld)
+        out += par(f"{var}_irho", f"{key}.isld", slab.isld)
         out.append(f"{var} = SLD(name={slab.name!r}, rho={var}_rho, irho={var}_irho)")
     out.append("")
-    out += _par("back_roughness", "back.roughness", problem.back.roughness)
-    parts = ["m_back(0, back_roughness)"]
+    out += par(f"{p}back_roughness", "back.roughness", problem.back.roughness)
+    parts = [f"{p}m_back(0, {p}back_roughness)"]
     for layer in reversed(list(problem.layers)):
-        out += _par(f"{layer.name}_thickness", f"{layer.name}.thickness", layer.thickness)
-        out += _par(f"{layer.name}_roughness", f"{layer.name}.roughness", layer.roughness)
-        parts.append(f"m_{layer.name}({layer.name}_thickness, {layer.name}_roughness)")
-    parts.append("m_front")
+        n = f"{p}{layer.name}"
+        out += par(f"{n}_thickness", f"{layer.name}.thickness", layer.thickness)
+        out += par(f"{n}_roughness", f"{layer.name}.roughness", layer.roughness)
+        parts.append(f"{p}m_{layer.name}({n}_thickness, {n}_roughness)")
+    parts.append(f"{p}m_front")
     out += [
         "",
         "# refl1d stacks run from the substrate to the incident medium",
-        "sample = " + " | ".join(parts),
+        f"{p}sample = " + " | ".join(parts),
         "",
     ]
-    out += _par("scale", "scale", problem.scale)
-    out += _par("background", "background", problem.background)
+    out += par(f"{p}scale", "scale", problem.scale)
+    out += par(f"{p}background", "background", problem.background)
     oversampling = problem._oversampling_for(
         data.q[problem.fit_mask()] if data is not None else np.zeros(0),
         data.dq_sigma[problem.fit_mask()] if data is not None else np.zeros(0),
     )
-    probe_data = ", R=R, dR=dR" if data is not None else ""
+    probe_data = f", R={p}R, dR={p}dR" if data is not None else ""
     out += [
-        f"probe = QProbe(Q, dQ{probe_data}, intensity=scale, background=background)",
+        f"{p}probe = QProbe({p}Q, {p}dQ{probe_data}, intensity={p}scale, background={p}background)",
     ]
     if oversampling:
-        out.append(f"probe.oversample({oversampling}, seed=1)")
-    out += [
-        "experiment = Experiment(sample=sample, probe=probe)",
-        "problem = FitProblem(experiment)",
-        "",
-    ]
-    return "\n".join(out)
+        out.append(f"{p}probe.oversample({oversampling}, seed=1)")
+    out += [f"{p}experiment = Experiment(sample={p}sample, probe={p}probe)"]
+    return out
 
 
 def parameters_csv(problem: FitProblem) -> str:
-    """Every parameter: path, value, error, fixed, min, max, units."""
+    """Every parameter: path, value, error, fixed, min, max, units, derived from.
+
+    In a simultaneous fit the paths are qualified by data set (``h2o.A.sld``); a
+    derived parameter gives the constraint it follows in the last column.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["parameter", "value", "error", "fixed", "min", "max", "units"])
-    for path, param in problem.parameters().items():
+    writer.writerow(["parameter", "value", "error", "fixed", "min", "max", "units", "derived from"])
+    for path, param in problem.all_parameters().items():
         writer.writerow(
             [
                 path,
@@ -117,6 +181,7 @@ def parameters_csv(problem: FitProblem) -> str:
                 "" if param.min is None else repr(param.min),
                 "" if param.max is None else repr(param.max),
                 param.units,
+                param.constraint.text if param.derived else "",
             ]
         )
     return buffer.getvalue()

@@ -205,6 +205,7 @@ def fit_in_process(
     from bumps.fitters import FITTERS, FitDriver
 
     from shiftdesk.reflectometry.engine import build_fit_model
+    from shiftdesk.reflectometry.engine import violations as constraint_violations
 
     clean = check_options(method, options)
     problem = problem._top()  # a simultaneous fit always fits every data set
@@ -311,6 +312,7 @@ def fit_in_process(
             )
     if not np.all(np.isfinite(dx)):
         messages.append("some uncertainties could not be computed (singular covariance)")
+    messages.extend(constraint_violations(work))
     if progress is not None:
         progress(1.0, f"finished: χ² = {chi2:.4g}", chi2=chi2, step=float(steps_done))
     return FitResult(

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from shiftdesk.errors import ModelError
+from shiftdesk.errors import ConstraintError, ModelError
 
 Listener = Callable[["Parameter", str], None]
 
@@ -57,6 +57,8 @@ class Parameter:
         self.owner_name = ""
         #: When set, the model pins this value (the reason is given to anyone changing it).
         self.locked: str | None = None
+        #: The equality constraint that derives this value (``None``: not derived).
+        self.constraint: Any = None
         self._listeners: list[Listener] = []
         self._value = self._check_value(_finite(value, self._what()))
         self._min: float | None = None
@@ -89,6 +91,11 @@ class Parameter:
     @value.setter
     def value(self, value: float) -> None:
         number = self._check_value(_finite(value, self._what()))
+        if self.constraint is not None and number != self._value:
+            raise ConstraintError(
+                f"{self._what()} is derived by the constraint {self.constraint.text!r}: "
+                "change the parameters it depends on, or remove the constraint"
+            )
         if self.locked is not None and number != self._value:
             raise ModelError(f"{self._what()} cannot be changed: {self.locked}")
         if not self._fixed:
@@ -112,6 +119,20 @@ class Parameter:
                 f"{self._what()} = {number:g} is outside its fit range "
                 f"[{self._min:g}, {self._max:g}]: widen the range or change the value"
             )
+
+    @property
+    def derived(self) -> bool:
+        """True when an equality constraint computes this value from other parameters."""
+        return self.constraint is not None
+
+    def _derive(self, value: float) -> bool:
+        """Set the value computed by the constraint; True when it changed."""
+        if value == self._value:
+            return False
+        self._value = float(value)
+        self.error = None
+        self._notify("value")
+        return True
 
     # -- range ---------------------------------------------------------------------------
     @property
@@ -171,6 +192,11 @@ class Parameter:
         """
         if self.locked is not None:
             raise ModelError(f"{self._what()} cannot be fitted: {self.locked}")
+        if self.constraint is not None:
+            raise ConstraintError(
+                f"{self._what()} cannot be fitted: it is derived by the constraint "
+                f"{self.constraint.text!r}; remove the constraint to fit it"
+            )
         old = (self._min, self._max)
         self._set_range(min, max)
         try:
@@ -235,10 +261,16 @@ class Parameter:
         }
 
     def update_from_dict(self, state: dict[str, Any]) -> None:
-        """Restore state written by :meth:`to_dict` (validated like user input)."""
+        """Restore state written by :meth:`to_dict` (validated like user input).
+
+        A derived parameter takes the value as computed elsewhere (a fit's result).
+        """
         self._fixed = True
         self._min = self._max = None
-        self.value = state["value"]
+        if self.constraint is not None:
+            self._value = self._check_value(_finite(state["value"], self._what()))
+        else:
+            self.value = state["value"]
         if state.get("min") is not None or state.get("max") is not None:
             self._set_range(state.get("min"), state.get("max"))
         if not state.get("fixed", True):
@@ -254,6 +286,8 @@ class Parameter:
 
     def __repr__(self) -> str:
         state = "fixed" if self._fixed else f"free in [{self._min:g}, {self._max:g}]"
+        if self.constraint is not None:
+            state = f"derived: {self.constraint.text}"
         return f"<Parameter {self.path} = {self.format()} ({state})>"
 
 

@@ -10,18 +10,26 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shiftdesk.display import Markup, escape, html_repr, table
-from shiftdesk.errors import ModelError
+from shiftdesk.errors import ConstraintError, ModelError
+from shiftdesk.reflectometry.constraints import FUNCTIONS as FUNCTION_NAMES
+from shiftdesk.reflectometry.constraints import Constraint, ConstraintSet
 from shiftdesk.reflectometry.curve import ReflectivityCurve
 from shiftdesk.reflectometry.data import DEFAULT_DQ_FRACTION, SIGMA_TO_FWHM, ReflData
 from shiftdesk.reflectometry.engine import CompiledModel, auto_oversampling
-from shiftdesk.reflectometry.layers import Layer, LayerList, Medium, _Slab
+from shiftdesk.reflectometry.layers import RESERVED_NAMES, Layer, LayerList, Medium, _Slab
 from shiftdesk.reflectometry.parameter import Parameter, format_value
 
 if TYPE_CHECKING:
     from shiftdesk.jobs import Job, JobBackend
     from shiftdesk.reflectometry.fitting import FitResult
 
-SCHEMA = "shiftdesk.reflectometry.model/1"
+#: Written when a model uses constraints or several data sets.
+SCHEMA = "shiftdesk.reflectometry.model/2"
+#: Written for models without them, so older shiftdesk versions (and workers) still read
+#: them; read as before.
+SCHEMA_V1 = "shiftdesk.reflectometry.model/1"
+#: Name of the first data set until the user names it.
+FIRST_DATASET = "d1"
 Listener = Callable[[str], None]
 Oversampling = int | str | None
 
@@ -46,6 +54,18 @@ class FitProblem:
         dQ is wide compared with the spacing of the Q points; ``None`` or 0 turns it off.
     title, notes : str
         Free text kept with saved models.
+
+    Notes
+    -----
+    *Constraints* (:meth:`constrain`) tie parameters together: ``B.sld = A.sld`` makes
+    ``B.sld`` derived, ``A.roughness < A.thickness / 4`` restricts a fit.
+
+    *Simultaneous fits*: :meth:`add_dataset` adds another data set with its own copy of
+    the model; :meth:`tie` shares a parameter between data sets. Each data set has a name
+    (:attr:`dataset_name`, the first is ``"d1"`` unless renamed); constraints name another
+    data set's parameters as ``name.Layer.param`` (e.g. ``h2o.film.thickness``), and
+    :meth:`all_parameters` and fit results use these names once there are several data
+    sets. One fit (one job) fits all data sets together.
 
     Examples
     --------
@@ -74,6 +94,13 @@ class FitProblem:
         self._listeners: list[Listener] = []
         self._compiled: dict[tuple[Any, ...], CompiledModel] = {}
         self._muted = False
+        # simultaneous fits: the first data set (the root) keeps the others and the
+        # constraints; every other data set points back to it
+        self._root: FitProblem | None = None
+        self._dataset_name = FIRST_DATASET
+        self._children: list[FitProblem] = []
+        self._constraints = ConstraintSet(self)
+        self._applying = False
         self.front = front if front is not None else Medium("air", sld=0.0)
         self.back = back if back is not None else Medium("Si", sld=2.07)
         for medium, side in ((self.front, "front"), (self.back, "back")):
@@ -144,8 +171,29 @@ class FitProblem:
             self._compiled.clear()
         if self._muted:
             return
+        if self._root is not None:
+            for listener in list(self._listeners):
+                listener(what)
+            self._root._changed(what)  # the root keeps derived values in step
+            return
+        if what in ("values", "structure") and len(self._constraints) and not self._applying:
+            self._apply_constraints()
         for listener in list(self._listeners):
             listener(what)
+
+    def _apply_constraints(self) -> None:
+        """Recompute derived parameters (their own change events are held back)."""
+        datasets = list(self.datasets.values())
+        self._applying = True
+        muted = [ds._muted for ds in datasets]
+        for ds in datasets:
+            ds._muted = True
+        try:
+            self._constraints.update()
+        finally:
+            for ds, was in zip(datasets, muted, strict=True):
+                ds._muted = was
+            self._applying = False
 
     def observe(self, listener: Listener) -> None:
         """Call ``listener(what)`` after every change.
@@ -270,11 +318,249 @@ class FitProblem:
         return {path: p for path, p in self.parameters().items() if p.free}
 
     def parameter(self, path: str) -> Parameter:
-        """Look a parameter up by path (``"SiO2.thickness"``)."""
+        """Look a parameter up by path (``"SiO2.thickness"``, or ``"h2o.SiO2.thickness"``)."""
         params = self.parameters()
-        if path not in params:
-            raise KeyError(f"no parameter {path!r}; known: {', '.join(params)}")
-        return params[path]
+        if path in params:
+            return params[path]
+        head, _, rest = path.partition(".")
+        datasets = self.datasets
+        if rest and head in datasets and rest in datasets[head].parameters():
+            return datasets[head].parameters()[rest]
+        raise KeyError(f"no parameter {path!r}; known: {', '.join(params)}")
+
+    def all_parameters(self) -> dict[str, Parameter]:
+        """The parameters of every data set's model.
+
+        With one data set the same as :meth:`parameters`; with several, each path is
+        qualified by its data set's name (``"d1.SiO2.thickness"``,
+        ``"h2o.SiO2.thickness"``) so no two collide.
+        """
+        datasets = self._top().datasets
+        if len(datasets) == 1:
+            return self._top().parameters()
+        return {
+            f"{name}.{path}": param
+            for name, ds in datasets.items()
+            for path, param in ds.parameters().items()
+        }
+
+    def all_free_parameters(self) -> dict[str, Parameter]:
+        """The parameters a (simultaneous) fit varies, named as in :meth:`all_parameters`."""
+        return {path: p for path, p in self.all_parameters().items() if p.free}
+
+    # -- constraints --------------------------------------------------------------------
+    def constrain(self, text: str) -> Constraint:
+        """Add a constraint written as text, e.g. ``"B.thickness = 0.08 * A.thickness"``.
+
+        ``=`` (or ``==``) makes the parameter on the left derived: it follows the
+        right-hand side and is not fitted. ``<``, ``<=``, ``>``, ``>=`` restrict fits.
+        Expressions use parameter names, numbers, ``+ - * / **``, parentheses and
+        ``min``, ``max``, ``abs``, ``sqrt``, ``exp``, ``log``. Unqualified names belong
+        to this data set; ``name.Layer.param`` names another data set's parameter.
+
+        Returns
+        -------
+        Constraint
+            The constraint as stored (``.text`` shows it with canonical names).
+
+        Raises
+        ------
+        ConstraintError
+            For syntax errors (with the column), unknown parameters, a constant
+            right-hand side, a parameter constrained twice, cycles, a free derived
+            parameter, or anything outside the grammar. Nothing is changed then.
+        """
+        root = self._top()
+        constraint = root._constraints.add(text, default=self)
+        root._changed("values")
+        return constraint
+
+    @property
+    def constraints(self) -> list[Constraint]:
+        """The constraints of the problem (shared by all its data sets)."""
+        return list(self._top()._constraints)
+
+    def unconstrain(self, which: int | str | Constraint) -> Constraint:
+        """Remove a constraint (by position, text or object); a derived parameter is freed."""
+        root = self._top()
+        constraint = root._constraints.remove(which)
+        root._changed("range")
+        return constraint
+
+    def clear_constraints(self) -> None:
+        """Remove every constraint."""
+        root = self._top()
+        root._constraints.clear()
+        root._changed("range")
+
+    def constraint_violations(self) -> list[str]:
+        """Inequalities that do not hold with the current values, and constraints that
+        cannot be applied (e.g. a layer they name was removed)."""
+        return self._top()._constraints.violations()
+
+    # -- data sets (simultaneous fits) ----------------------------------------------------
+    def _top(self) -> FitProblem:
+        return self._root if self._root is not None else self
+
+    @property
+    def dataset_name(self) -> str:
+        """This data set's name within a simultaneous fit (``"d1"`` for the first)."""
+        return self._dataset_name
+
+    @dataset_name.setter
+    def dataset_name(self, name: str) -> None:
+        if name == self._dataset_name:
+            return
+        root = self._top()
+        root._check_dataset_name(name)
+        uses = root._constraints.uses_dataset(self) if self is not root else []
+        if uses:
+            raise ModelError(
+                f"data set {self._dataset_name!r} is named in constraints "
+                f"({'; '.join(c.text for c in uses)}); remove them before renaming it"
+            )
+        self._dataset_name = name
+        root._changed("structure")
+
+    def _check_dataset_name(self, name: object) -> str:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ModelError(
+                f"data set name {name!r} cannot be used: start with a letter and use only "
+                "letters, digits and _ (it is written in constraints, e.g. h2o.film.sld)"
+            )
+        if len(name) > 40 or name.lower() in RESERVED_NAMES or name in FUNCTION_NAMES:
+            raise ModelError(f"data set name {name!r} is reserved or too long; choose another")
+        if name in self.datasets:
+            raise ModelError(f"there is already a data set named {name!r}")
+        return name
+
+    @property
+    def datasets(self) -> dict[str, FitProblem]:
+        """Every data set's model by name, the first (this problem's root) first."""
+        root = self._top()
+        found = {root._dataset_name: root}
+        for child in root._children:
+            found[child._dataset_name] = child
+        return found
+
+    def dataset(self, name: str) -> FitProblem:
+        """One data set's model by name."""
+        datasets = self.datasets
+        if name not in datasets:
+            raise KeyError(f"no data set {name!r}; data sets are: {', '.join(datasets)}")
+        return datasets[name]
+
+    @property
+    def is_simultaneous(self) -> bool:
+        """True when the problem has more than one data set."""
+        return len(self._top()._children) > 0
+
+    def add_dataset(
+        self, data: ReflData, name: str | None = None, *, model: FitProblem | None = None
+    ) -> FitProblem:
+        """Add a data set to fit together with the others; returns its model.
+
+        Parameters
+        ----------
+        data : ReflData
+            The data.
+        name : str, optional
+            Its name in constraints and results (letters, digits, _); ``d2``, ``d3``, ...
+            by default.
+        model : FitProblem, optional
+            The model to use for it; default a copy of the first data set's model
+            (same layers, values and free parameters, no constraints).
+
+        Returns
+        -------
+        FitProblem
+            The new data set's model; edit it like any model. Fitting it fits all
+            data sets.
+        """
+        root = self._top()
+        if not isinstance(data, ReflData):
+            raise ModelError(f"data must be ReflData (see load_data), not {type(data).__name__}")
+        if name is None:
+            i = len(root._children) + 2
+            while f"d{i}" in root.datasets:
+                i += 1
+            name = f"d{i}"
+        root._check_dataset_name(name)
+        source = model if model is not None else root
+        if not isinstance(source, FitProblem):
+            raise ModelError(f"model must be a FitProblem, not {type(source).__name__}")
+        # the model alone: its own data sets and constraints stay where they are
+        child = FitProblem._from_model_state(source._model_dict(include_data=False))
+        child._q_min = child._q_max = None
+        child.data = data
+        child._dataset_name = name
+        child._root = root
+        root._children.append(child)
+        root._changed("structure")
+        return child
+
+    def remove_dataset(self, name: str) -> FitProblem:
+        """Remove a data set added with :meth:`add_dataset` (not the first one)."""
+        root = self._top()
+        child = root.dataset(name)
+        if child is root:
+            raise ModelError("the first data set cannot be removed; it holds the others")
+        uses = root._constraints.uses_dataset(child)
+        if uses:
+            raise ModelError(
+                f"data set {name!r} is named in constraints "
+                f"({'; '.join(c.text for c in uses)}); remove them first"
+            )
+        root._children.remove(child)
+        child._root = None
+        root._changed("structure")
+        return child
+
+    def tie(self, path: str, *datasets: str) -> list[Constraint]:
+        """Share a parameter between data sets: they all follow the first data set's.
+
+        Parameters
+        ----------
+        path : str
+            Parameter path within a model, e.g. ``"film.thickness"``.
+        *datasets : str
+            The data sets whose ``path`` follows; default every other data set.
+            If the first of them is the root's name it is the source, otherwise the
+            first data set (the root) is.
+
+        Returns
+        -------
+        list of Constraint
+            One equality per tied data set, e.g. ``h2o.film.thickness = film.thickness``.
+            A tied parameter that was free is fixed first (it follows the source now).
+        """
+        root = self._top()
+        names = list(datasets) or [n for n in root.datasets if n != root._dataset_name]
+        if not names:
+            raise ModelError("there is only one data set: add one with add_dataset(...) first")
+        source_name = root._dataset_name
+        if names[0] in root.datasets and names[0] != source_name and len(datasets) > 1:
+            source_name, names = names[0], names[1:]
+        source = root.dataset(source_name)
+        if path not in source.parameters():
+            root._constraints.resolve(path, source)  # raises with suggestions
+        made: list[Constraint] = []
+        prefix = "" if source is root else f"{source_name}."
+        try:
+            for name in names:
+                target = root.dataset(name)
+                if target is source:
+                    continue
+                param = target.parameter(path)
+                if param.free and param.constraint is None:
+                    param.fix()
+                made.append(root._constraints.add(f"{name}.{path} = {prefix}{path}"))
+        except (ConstraintError, KeyError):
+            for constraint in made:
+                root._constraints.remove(constraint)
+            raise
+        root._changed("values")
+        return made
 
     # -- evaluation ---------------------------------------------------------------------
     def _compiled_for(
@@ -384,7 +670,7 @@ class FitProblem:
         """Raise :class:`~shiftdesk.errors.FitError` if a fit cannot start as set up."""
         from shiftdesk.reflectometry.fitting import check_fittable
 
-        check_fittable(self)
+        check_fittable(self._top())
 
     def fit(
         self,
@@ -414,26 +700,42 @@ class FitProblem:
         """
         from shiftdesk.reflectometry.fitting import submit_fit
 
-        return submit_fit(self, method, backend=backend, title=title, **options)
+        return submit_fit(self._top(), method, backend=backend, title=title, **options)
 
     def fit_now(self, method: str = "lm", **options: Any) -> FitResult:
         """Run a fit in this process and wait for it (blocks: for scripts, not dashboards)."""
         from shiftdesk.reflectometry.fitting import fit_in_process
 
-        return fit_in_process(self, method, options)
+        return fit_in_process(self._top(), method, options)
 
     def apply_result(self, result: FitResult) -> None:
-        """Copy fitted values and errors from ``result`` into this model."""
-        fitted = result.problem.parameters()
-        self._muted = True
+        """Copy fitted values and errors from ``result`` into every data set's model."""
+        root = self._top()
+        fitted_sets = result.problem.datasets
+        datasets = root.datasets
+        if len(fitted_sets) == 1 and len(datasets) == 1:
+            pairs = [(root, result.problem)]
+        else:
+            pairs = [
+                (ds, fitted_sets[name]) for name, ds in datasets.items() if name in fitted_sets
+            ]
+        for ds in datasets.values():
+            ds._muted = True
         try:
-            for path, param in self.parameters().items():
-                if path in fitted:
-                    source = fitted[path]
-                    param.update_from_dict(source.to_dict())
+            for ds, fitted_ds in pairs:
+                fitted = fitted_ds.parameters()
+                for path, param in ds.parameters().items():
+                    if path in fitted:
+                        param.update_from_dict(fitted[path].to_dict())
         finally:
-            self._muted = False
-        self._changed("values")
+            for ds in datasets.values():
+                ds._muted = False
+        # derived values come from the fit: keep their propagated errors
+        errors = {id(p): p.error for p in root.all_parameters().values() if p.derived}
+        root._changed("values")
+        for param in root.all_parameters().values():
+            if param.derived and param.error is None:
+                param.error = errors.get(id(param))
 
     # -- transformations ----------------------------------------------------------------
     def reverse(self) -> FitProblem:
@@ -468,9 +770,18 @@ class FitProblem:
         return self
 
     def copy(self, *, data: ReflData | bool | None = True) -> FitProblem:
-        """An independent copy; ``data=other`` applies this model to other data."""
-        state = self.to_dict(include_data=False)
-        copy = FitProblem.from_dict(state)
+        """An independent copy; ``data=other`` applies this model to other data.
+
+        The copy of a first data set carries the other data sets (with their data) and
+        the constraints; the copy of another data set's model is that model alone.
+        """
+        if self._root is not None:
+            copy = FitProblem._from_model_state(self._model_dict(include_data=False))
+        else:
+            copy = FitProblem.from_dict(self.to_dict(include_data=False, child_data=False))
+            for name, child in self.datasets.items():
+                if child is not self:
+                    copy.dataset(name)._data = child._data
         if data is True:
             copy.data = self._data
         elif isinstance(data, ReflData):
@@ -479,10 +790,31 @@ class FitProblem:
         return copy
 
     # -- serialisation ------------------------------------------------------------------
-    def to_dict(self, *, include_data: bool = True) -> dict[str, Any]:
-        """JSON-ready state in shiftdesk's model schema (what travels to workers)."""
+    def to_dict(self, *, include_data: bool = True, child_data: bool = True) -> dict[str, Any]:
+        """JSON-ready state in shiftdesk's model schema (what travels to workers).
+
+        ``include_data=False`` leaves out the first data set's data (saved models keep
+        it as a file reference); the data of further data sets is always included
+        (unless ``child_data=False``) since they have no other home. Called on another
+        data set's model, returns the whole problem.
+        """
+        root = self._top()
+        if root is not self:
+            return root.to_dict(include_data=include_data, child_data=child_data)
+        state = self._model_dict(include_data=include_data)
+        if self._children or len(self._constraints) or self._dataset_name != FIRST_DATASET:
+            state["schema"] = SCHEMA
+            state["dataset_name"] = self._dataset_name
+            state["datasets"] = [
+                {"name": child._dataset_name, **child._model_dict(include_data=child_data)}
+                for child in self._children
+            ]
+            state["constraints"] = self._constraints.texts
+        return state
+
+    def _model_dict(self, *, include_data: bool = True) -> dict[str, Any]:
         return {
-            "schema": SCHEMA,
+            "schema": SCHEMA_V1,
             "title": self.title,
             "notes": self.notes,
             "front": self.front.to_dict(),
@@ -498,12 +830,46 @@ class FitProblem:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> FitProblem:
-        """Build a problem from :meth:`to_dict` output, validating everything."""
+        """Build a problem from :meth:`to_dict` output, validating everything.
+
+        Reads both schema versions (``/1``: one data set, no constraints).
+        """
         schema = state.get("schema") if isinstance(state, dict) else None
-        if schema != SCHEMA:
+        if schema not in (SCHEMA, SCHEMA_V1):
             raise ModelError(
                 f"not a shiftdesk reflectometry model (schema {schema!r}, expected {SCHEMA!r})"
             )
+        problem = cls._from_model_state(state)
+        if schema == SCHEMA_V1:
+            return problem
+        try:
+            name = state.get("dataset_name", FIRST_DATASET)
+            if name != FIRST_DATASET:
+                problem._check_dataset_name(name)
+                problem._dataset_name = name
+            for entry in state.get("datasets") or []:
+                child = cls._from_model_state(entry)
+                problem._check_dataset_name(entry["name"])
+                child._dataset_name = entry["name"]
+                child._root = problem
+                problem._children.append(child)
+            constraints = state.get("constraints") or []
+            if not isinstance(constraints, list):
+                raise TypeError("constraints must be a list of text")
+            for text in constraints:
+                problem._constraints.add(text)
+            problem._apply_constraints()
+        except ConstraintError as exc:
+            raise ModelError(f"the model's constraints cannot be restored: {exc}") from exc
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ModelError(
+                f"the model is incomplete or malformed ({type(exc).__name__}: {exc})"
+            ) from exc
+        return problem
+
+    @classmethod
+    def _from_model_state(cls, state: dict[str, Any]) -> FitProblem:
+        """One model (no data sets, no constraints) from its JSON state."""
         try:
             front = Medium.from_dict(state["front"])
             back = Medium.from_dict(state["back"])
