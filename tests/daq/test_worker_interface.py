@@ -19,7 +19,7 @@ import pytest
 from tests._sshd import SSHServer
 
 from shiftdesk.daq.remote.paths import check_folder_name, remote_path, run_folder_name
-from shiftdesk.daq.remote.processes import PS_COMMAND, parse_ps
+from shiftdesk.daq.remote.processes import PS_COMMAND, parse_cwd, parse_ps
 from shiftdesk.daq.worker import (
     ConnectionLost,
     DataRouterNotFound,
@@ -129,6 +129,12 @@ def test_ps_output_is_matched_by_name_argv0_and_truncated_name() -> None:
     assert found == {"dataRouter": [200, 300], "getEccSoapServer": [400]}
     assert parse_ps("--shiftdesk-args--\n", ["dataRouter"]) == {"dataRouter": []}
     assert "ps -A" in PS_COMMAND
+    cwd = "200\t/data/router\n300\t\n400\tlsof: WARNING: cannot stat\n"
+    assert parse_cwd(cwd) == {
+        200: "/data/router",
+        300: None,
+        400: None,
+    }
 
 
 def test_run_folder_and_name_rules() -> None:
@@ -182,6 +188,26 @@ def test_processes_and_router_folder_are_found(
     with pytest.raises(DataRouterNotFound, match="different folders"):
         worker.find_data_router()
     assert worker.find_data_router(str(other)) == str(other)
+
+
+def test_a_router_of_another_account_is_reported_not_guessed(
+    ssh_server: SSHServer, worker: WorkerInterface
+) -> None:
+    folder = ssh_server.shared_folder("router")
+    # running as root: the test account may not read its working folder
+    proc = subprocess.Popen(
+        ["bash", "-c", "exec -a dataRouter sleep 600"], cwd=folder, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert worker.check_processes().data_router_pids == (proc.pid,)
+        assert [(r.pid, r.folder) for r in worker.data_routers()] == [(proc.pid, None)]
+        with pytest.raises(DataRouterNotFound, match="cannot read its working folder"):
+            worker.find_data_router()
+        with pytest.raises(NotADataRouterFolder, match="folders the account cannot read"):
+            worker.find_data_router(str(folder))
+    finally:
+        proc.kill()
+        proc.wait(10)
 
 
 # -- organising files ---------------------------------------------------------------------

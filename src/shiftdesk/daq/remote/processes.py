@@ -79,12 +79,14 @@ def cwd_command(pids: Iterable[int]) -> str:
     """A shell command printing ``pid<TAB>working folder`` for each pid.
 
     It reads ``/proc/<pid>/cwd`` where there is a ``/proc`` (Linux) and asks ``lsof``
-    otherwise (macOS); a pid whose folder cannot be read prints an empty folder.
+    otherwise (macOS); a pid whose folder cannot be read (another account's process, or
+    one that exited) prints an empty folder.
     """
     quoted = " ".join(shlex.quote(str(int(pid))) for pid in pids)
     return (
         f"for p in {quoted}; do "
-        'if c=$(readlink "/proc/$p/cwd" 2>/dev/null) && [ -n "$c" ]; then :; '
+        'if [ -d "/proc/$p" ]; then c=$(readlink "/proc/$p/cwd" 2>/dev/null) || c=""; '
+        # only without /proc: lsof would report an unreadable link as a "name" here
         "elif command -v lsof >/dev/null 2>&1; then "
         'c=$(lsof -a -p "$p" -d cwd -Fn 2>/dev/null | sed -n "s/^n//p" | head -n 1); '
         'else c=""; fi; '
@@ -98,5 +100,6 @@ def parse_cwd(output: str) -> dict[int, str | None]:
     for line in output.splitlines():
         pid, _, folder = line.partition("\t")
         if pid.strip().isdigit():
-            result[int(pid)] = folder or None
+            # anything but an absolute path is an error text, not a folder
+            result[int(pid)] = folder if folder.startswith("/") else None
     return result
