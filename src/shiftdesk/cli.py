@@ -61,6 +61,33 @@ def _jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub(args: argparse.Namespace) -> int:
+    from shiftdesk import hub
+    from shiftdesk.storage import data_dir
+
+    if args.demo == bool(args.settings):
+        print("shiftdesk hub: give either --demo or --settings FILE", file=sys.stderr)
+        return 2
+    if args.demo:
+        state = Path(args.state_dir) if args.state_dir else data_dir() / "hub-demo"
+        path = hub.write_demo_settings(args.port or 8000, state)
+        settings = hub.load_settings(path)
+        banner = hub.demo_banner(settings)
+    else:
+        settings = hub.load_settings(args.settings)
+        if args.port:
+            from dataclasses import replace
+
+            settings = replace(settings, hub=replace(settings.hub, port=args.port))
+        banner = []
+    if args.check:
+        for line in hub.preflight(settings):
+            print(f"shiftdesk hub: {line}")
+        print(f"shiftdesk hub: {settings.where} is fine")
+        return 0
+    return hub.run_hub(settings, banner=banner)
+
+
 def _daq_simulate(args: argparse.Namespace) -> int:
     from shiftdesk.daq.simulator.cli import run
 
@@ -87,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     jobs = sub.add_parser("jobs", help="list my jobs")
     jobs.add_argument("--limit", type=int, default=20)
     jobs.set_defaults(func=_jobs)
+    hub = sub.add_parser("hub", help="start the JupyterHub deployment (demo or settings file)")
+    hub.add_argument("--demo", action="store_true", help="loopback demo with demo logins")
+    hub.add_argument("--settings", help="the deployment's settings file (TOML)")
+    hub.add_argument("--port", type=int, help="public port (demo default 8000)")
+    hub.add_argument("--state-dir", help="demo state folder (default: data folder/hub-demo)")
+    hub.add_argument("--check", action="store_true", help="check settings and services, then exit")
+    hub.set_defaults(func=_hub)
     daq = sub.add_parser("daq", help="GET DAQ tools")
     daq_sub = daq.add_subparsers(dest="daq_command", required=True)
     sim = daq_sub.add_parser("simulate", help="run simulated GET ECC servers (Ctrl-C stops)")

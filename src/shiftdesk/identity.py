@@ -50,8 +50,11 @@ def current_identity() -> Identity:
     """Return the identity of the user running this process.
 
     ``JUPYTERHUB_USER`` wins over the OS user. ``SHIFTDESK_ADMINS`` (comma
-    separated user names) marks administrators and ``SHIFTDESK_GROUPS`` adds
-    groups for processes that are not spawned by the hub.
+    separated user names) marks administrators and ``SHIFTDESK_GROUPS`` (comma
+    separated) lists the user's groups. Under ``shiftdesk hub`` the spawner sets
+    both for every user server and its kernels: the user's hub groups at spawn time
+    (e.g. ``operators-<experiment>``, ``staff``) and the hub's admin users. Outside
+    the hub they can be set by hand.
     """
     name = os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
     admins = _split(os.environ.get("SHIFTDESK_ADMINS"))

@@ -1,0 +1,437 @@
+"""Write a run folder for JupyterHub from :class:`~shiftdesk.hub.settings.HubSettings`.
+
+The run folder holds ``jupyterhub_config.py`` (plain assignments; every value comes from
+the settings), ``templates/home.html`` (the start page) and nothing else. The start page
+is a hub template rather than a hub service: the hub already knows who is logged in and
+their groups, so a template needs no extra process, port or OAuth round trip, and it is
+the page the hub shows after login anyway (``/hub/home``).
+"""
+
+from __future__ import annotations
+
+import os
+import pprint
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shiftdesk.hub.settings import HubSettings, HubStartError
+
+ROOT = Path(__file__).resolve().parents[3]
+#: where scripts/setup.sh installs configurable-http-proxy
+LOCAL_PROXY = ROOT / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
+#: environment variable marking every process a hub run starts (see ``run.py``)
+RUN_MARKER = "SHIFTDESK_HUB_RUN"
+#: kernel messages a shared page needs for widgets: no execute_request from browsers
+WIDGET_MESSAGES = [
+    "comm_open",
+    "comm_close",
+    "comm_msg",
+    "comm_info_request",
+    "kernel_info_request",
+    "shutdown_request",
+]
+#: service slot → (hub service name, default command after the ``shiftdesk`` program);
+#: the DAQ and jobs parts provide the programs, an empty default means "give a command"
+SERVICE_SLOTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "daq_poller": ("daq-poller", ("daq", "poll")),
+    "job_workers": ("job-workers", ()),
+}
+
+
+def service_command(settings: HubSettings, slot: str) -> list[str]:
+    """The command of a service slot (settings first, else the slot's default), or ``[]``."""
+    configured = getattr(settings.services, slot).command
+    if configured:
+        return list(configured)
+    default = SERVICE_SLOTS[slot][1]
+    return [_venv_bin("shiftdesk"), *default] if default else []
+
+
+START_PAGE = """\
+{% extends "templates/home.html" %}
+{% block main %}
+{% set my_groups = user.groups | map(attribute='name') | list %}
+<div class="container sd-start">
+  <h1 class="h3">shiftdesk</h1>
+  <p class="sd-whoami">Signed in as <strong>{{ user.name }}</strong>
+  {%- if my_groups %} · groups: <span class="sd-groups">{{ my_groups | join(', ') }}</span>
+  {%- else %} · <span class="sd-no-groups">in no group: you can use your own data and fits;
+  ask the facility to add you to an operators or staff group for more</span>{% endif %}</p>
+  <h2 class="h4">Dashboards</h2>
+  <ul class="sd-dashboards list-group mb-4">
+  {% for dash in shiftdesk_dashboards %}
+    {% if not dash.groups or (dash.groups | select('in', my_groups) | list) %}
+    <li class="list-group-item sd-dashboard" data-dashboard="{{ dash.key }}">
+      <a class="sd-dashboard-link" href="{{ base_url }}spawn/{{ user.escaped_name }}?next={{
+        (user.url ~ 'voila/render/' ~ dash.notebook) | urlencode }}">{{ dash.title }}</a>
+      {% if dash.description %}<div class="text-muted small">{{ dash.description }}</div>{% endif %}
+    </li>
+    {% endif %}
+  {% else %}
+    <li class="list-group-item">No dashboards are configured.</li>
+  {% endfor %}
+  {% for svc in shiftdesk_pages %}
+    {% if svc.groups | select('in', my_groups) | list %}
+    <li class="list-group-item sd-dashboard" data-dashboard="{{ svc.key }}">
+      <a class="sd-dashboard-link" href="{{ svc.url }}">{{ svc.title }}</a>
+    </li>
+    {% endif %}
+  {% endfor %}
+  </ul>
+</div>
+{{ super() }}
+{% endblock main %}
+"""
+
+
+def find_proxy(settings: HubSettings) -> list[str]:
+    """The configurable-http-proxy command: settings, then ``.hub-node/``, then ``PATH``.
+
+    Raises
+    ------
+    HubStartError
+        It is not installed.
+    """
+    if settings.hub.proxy_command:
+        program = settings.hub.proxy_command[0]
+        if not (Path(program).is_file() or shutil.which(program)):
+            raise HubStartError(
+                f"hub.proxy_command in {settings.where}: {program!r} is not an installed "
+                "program. Give the path of configurable-http-proxy, or remove the key to use "
+                "the one scripts/setup.sh installs."
+            )
+        return list(settings.hub.proxy_command)
+    if LOCAL_PROXY.exists():
+        return [str(LOCAL_PROXY)]
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return [found]
+    raise HubStartError(
+        "configurable-http-proxy (JupyterHub's proxy, a Node program) is not installed. "
+        "Run `bash scripts/setup.sh` (it installs it into .hub-node/), or "
+        "`npm install -g configurable-http-proxy@5`, or set hub.proxy_command in "
+        f"{settings.where}."
+    )
+
+
+def _venv_bin(name: str) -> str:
+    """A console script next to this Python (the hub must use the same environment)."""
+    path = Path(sys.executable).with_name(name)
+    return str(path) if path.exists() else (shutil.which(name) or name)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """What :func:`write_run_folder` produced.
+
+    Parameters
+    ----------
+    config : Path
+        The generated ``jupyterhub_config.py``.
+    run_id : str
+        Value of ``SHIFTDESK_HUB_RUN`` in every process of this run.
+    hub_port, proxy_api_port : int
+        The internal ports chosen.
+    proxy_pid_file : Path
+        Where the proxy writes its PID.
+    """
+
+    config: Path
+    run_id: str
+    hub_port: int
+    proxy_api_port: int
+    proxy_pid_file: Path
+
+
+def services(
+    settings: HubSettings, run_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The hub-managed services and the roles they need.
+
+    Returns
+    -------
+    services, roles : list of dict
+        Entries for ``c.JupyterHub.services`` and ``c.JupyterHub.load_roles``.
+    """
+    s = settings
+    python = sys.executable
+    base_env = {
+        RUN_MARKER: run_id,
+        "SHIFTDESK_DATABASE_URL": s.database_url(),
+        "SHIFTDESK_DATA_DIR": str(s.hub.state_dir / "services"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    out: list[dict[str, Any]] = []
+    roles: list[dict[str, Any]] = []
+    if s.culling.enabled:
+        out.append(
+            {
+                "name": "idle-culler",
+                "command": [
+                    python,
+                    "-m",
+                    "jupyterhub_idle_culler",
+                    f"--timeout={s.culling.server_idle_timeout}",
+                    f"--cull-every={s.culling.server_interval}",
+                ],
+                "environment": {RUN_MARKER: run_id},
+            }
+        )
+        roles.append(
+            {
+                "name": "shiftdesk-idle-culler",
+                "services": ["idle-culler"],
+                "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            }
+        )
+    for slot, (name, _) in SERVICE_SLOTS.items():
+        if getattr(s.services, slot).enabled:
+            out.append(
+                {
+                    "name": name,
+                    "command": service_command(s, slot),
+                    "environment": dict(base_env),
+                    # the hub restarts a managed service that exits; jobs resume from the DB
+                }
+            )
+            roles.append(
+                {
+                    "name": f"shiftdesk-{name}",
+                    "services": [name],
+                    "scopes": ["list:users", "read:users", "read:groups"],
+                }
+            )
+    wall = s.services.wallboard
+    if wall.enabled:
+        out.append(
+            {
+                "name": "wallboard",
+                "url": f"http://127.0.0.1:{free_port()}",
+                "command": [
+                    _venv_bin("jupyterhub-singleuser"),
+                    *(["--allow-root"] if _is_root() else []),
+                    f"--ServerApp.root_dir={s.spawner.notebook_dir}",
+                    f"--SingleUserNotebookApp.default_url=/voila/render/{wall.notebook}",
+                    "--ServerApp.terminals_enabled=False",
+                    # a shared page: widgets only, no code from the browser (notes §1.2)
+                    f"--MappingKernelManager.allowed_message_types={WIDGET_MESSAGES!r}",
+                    f"--MappingKernelManager.cull_idle_timeout={s.culling.kernel_idle_timeout}",
+                    f"--MappingKernelManager.cull_interval={s.culling.kernel_interval}",
+                ],
+                "environment": dict(base_env, JUPYTERHUB_SINGLEUSER_APP="jupyter_server"),
+                "oauth_no_confirm": True,
+            }
+        )
+        roles.append(
+            {
+                "name": "shiftdesk-wallboard-viewers",
+                "groups": list(wall.groups),
+                "scopes": ["access:services!service=wallboard"],
+            }
+        )
+    return out, roles
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def config_values(
+    settings: HubSettings, *, run_dir: Path, run_id: str, hub_port: int, proxy_api_port: int
+) -> dict[str, Any]:
+    """Every ``c.<Class>.<trait>`` the generated config sets, as ``{"Class.trait": value}``.
+
+    Callables (authenticator class, per-user environment, LDAP group hook) are written
+    as code by :func:`render_config`; they are absent here.
+    """
+    s = settings
+    state = s.hub.state_dir
+    svc, roles = services(s, run_id)
+    dashboards = [
+        {
+            "key": key,
+            "title": d.title,
+            "notebook": d.notebook,
+            "description": d.description,
+            "groups": list(d.groups),
+        }
+        for key, d in s.dashboards.items()
+    ]
+    pages = []
+    if s.services.wallboard.enabled:
+        pages.append(
+            {
+                "key": "wallboard",
+                "title": "Wallboard (shared status page)",
+                "url": "/services/wallboard/",
+                "groups": list(s.services.wallboard.groups),
+            }
+        )
+    singleuser_args = [
+        f"--MappingKernelManager.cull_idle_timeout={s.culling.kernel_idle_timeout}",
+        f"--MappingKernelManager.cull_interval={s.culling.kernel_interval}",
+        "--MappingKernelManager.cull_connected=False",
+        f"--ServerApp.terminals_enabled={s.spawner.terminals}",
+    ]
+    if _is_root():
+        singleuser_args.insert(0, "--allow-root")  # the one-machine spawner runs as the hub's user
+    values: dict[str, Any] = {
+        "JupyterHub.ip": s.hub.ip,
+        "JupyterHub.port": s.hub.port,
+        "JupyterHub.hub_ip": "127.0.0.1",
+        "JupyterHub.hub_port": hub_port,
+        "JupyterHub.db_url": s.hub_db_url(),
+        "JupyterHub.cookie_secret_file": str(state / "jupyterhub_cookie_secret"),
+        "JupyterHub.pid_file": str(run_dir / "jupyterhub.pid"),
+        "JupyterHub.log_level": s.hub.log_level.upper(),
+        "JupyterHub.cleanup_servers": True,
+        "JupyterHub.cleanup_proxy": True,
+        "JupyterHub.default_url": "/hub/home",
+        "JupyterHub.template_paths": [str(run_dir / "templates")],
+        "JupyterHub.template_vars": {
+            "shiftdesk_dashboards": dashboards,
+            "shiftdesk_pages": pages,
+        },
+        "JupyterHub.load_groups": {g: {"users": u} for g, u in s.user_groups().items()},
+        "JupyterHub.services": svc,
+        "JupyterHub.load_roles": roles,
+        "Authenticator.admin_users": sorted(s.hub.admin_users),
+        "ConfigurableHTTPProxy.command": find_proxy(s),
+        "ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{proxy_api_port}",
+        "ConfigurableHTTPProxy.pid_file": str(run_dir / "proxy.pid"),
+        "ConfigurableHTTPProxy.should_start": True,
+        "JupyterHub.spawner_class": "simple",
+        "SimpleLocalProcessSpawner.home_dir_template": str(state / "users" / "{username}"),
+        "Spawner.cmd": [_venv_bin("jupyterhub-singleuser")],
+        "Spawner.args": singleuser_args,
+        "Spawner.notebook_dir": str(s.spawner.notebook_dir),
+        "Spawner.default_url": "/voila/tree",
+        "Spawner.start_timeout": s.spawner.start_timeout,
+        "Spawner.http_timeout": s.spawner.start_timeout,
+        # a user server gets SIGINT first; jupyter-server stops its kernels and exits
+        "LocalProcessSpawner.interrupt_timeout": 5,
+        "LocalProcessSpawner.term_timeout": 5,
+    }
+    if s.auth.type == "demo":
+        values["Authenticator.allowed_users"] = sorted(s.auth.demo.users)
+    else:
+        ldap = s.auth.ldap
+        assert ldap is not None  # validated
+        values.update(
+            {
+                "JupyterHub.authenticator_class": "ldapauthenticator.LDAPAuthenticator",
+                "LDAPAuthenticator.server_address": ldap.server_address,
+                "LDAPAuthenticator.server_port": ldap.server_port,
+                "LDAPAuthenticator.tls_strategy": ldap.tls_strategy,
+                "LDAPAuthenticator.bind_dn_template": list(ldap.bind_dn_template),
+                "LDAPAuthenticator.allowed_groups": sorted(ldap.group_map),
+                "LDAPAuthenticator.group_search_filter": ldap.group_search_filter,
+                "LDAPAuthenticator.allowed_users": sorted(ldap.allowed_users),
+                "LDAPAuthenticator.allow_all": ldap.allow_all,
+                "Authenticator.manage_groups": True,
+            }
+        )
+        if not ldap.group_map:
+            del values["LDAPAuthenticator.allowed_groups"]
+            del values["LDAPAuthenticator.group_search_filter"]
+    return values
+
+
+def _py(value: Any) -> str:
+    """A Python literal for a config value (every value is a plain str/int/bool/list/dict)."""
+    return pprint.pformat(value, width=96, sort_dicts=False)
+
+
+def render_config(
+    settings: HubSettings, *, run_dir: Path, run_id: str, hub_port: int, proxy_api_port: int
+) -> str:
+    """The text of ``jupyterhub_config.py`` for these settings."""
+    s = settings
+    values = config_values(
+        s, run_dir=run_dir, run_id=run_id, hub_port=hub_port, proxy_api_port=proxy_api_port
+    )
+    lines = [
+        f"# Generated by `shiftdesk hub` from {s.where}. Do not edit: change the settings",
+        "# file and start again (the file is rewritten at every start).",
+        "from shiftdesk.hub import _hubside",
+        "",
+        "c = get_config()  # noqa: F821 - provided by JupyterHub's config loader",
+        "",
+    ]
+    for key, value in values.items():
+        lines.append(f"c.{key} = {_py(value)}")
+    lines += [
+        "",
+        "# per user: own data folder, hub groups for shiftdesk's permission checks",
+        "c.Spawner.environment = {",
+        f"    {RUN_MARKER!r}: {run_id!r},",
+        f"    'SHIFTDESK_DATABASE_URL': {s.database_url()!r},",
+        f"    'SHIFTDESK_ADMINS': {','.join(sorted(s.hub.admin_users))!r},",
+        "    'PYTHONUNBUFFERED': '1',",
+        f"    **_hubside.user_environment({str(s.hub.state_dir)!r}),",
+        "}",
+    ]
+    if s.auth.type == "demo":
+        passwords = {name: u.password for name, u in s.auth.demo.users.items()}
+        lines.append(
+            f"c.JupyterHub.authenticator_class = _hubside.demo_authenticator({_py(passwords)})"
+        )
+    elif s.auth.ldap is not None and s.auth.ldap.group_map:
+        hook = f"_hubside.ldap_group_hook({_py(s.auth.ldap.group_map)})"
+        lines.append(f"c.Authenticator.post_auth_hook = {hook}")
+    return "\n".join(lines) + "\n"
+
+
+def write_run_folder(
+    settings: HubSettings, *, run_id: str, hub_port: int, proxy_api_port: int
+) -> RunFolder:
+    """Write ``<state_dir>/run/`` (config and start page) for one start of the hub.
+
+    Parameters
+    ----------
+    settings : HubSettings
+        The deployment.
+    run_id : str
+        Marker put into the environment of every process the hub starts.
+    hub_port, proxy_api_port : int
+        Internal ports (already chosen; not 0).
+
+    Returns
+    -------
+    RunFolder
+    """
+    state = settings.hub.state_dir
+    run_dir = state / "run"
+    (run_dir / "templates").mkdir(parents=True, exist_ok=True)
+    (state / "users").mkdir(parents=True, exist_ok=True)
+    (state / "services").mkdir(parents=True, exist_ok=True)
+    text = render_config(
+        settings, run_dir=run_dir, run_id=run_id, hub_port=hub_port, proxy_api_port=proxy_api_port
+    )
+    config = run_dir / "jupyterhub_config.py"
+    # write-then-rename: a crash never leaves a half-written config behind
+    for path, content in ((run_dir / "templates" / "home.html", START_PAGE), (config, text)):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(content, encoding="utf-8")
+        tmp.replace(path)
+    # cookie secret and passwords: the state folder is for the hub's user only
+    os.chmod(state, 0o700)
+    os.chmod(config, 0o600)
+    return RunFolder(
+        config=config,
+        run_id=run_id,
+        hub_port=hub_port,
+        proxy_api_port=proxy_api_port,
+        proxy_pid_file=run_dir / "proxy.pid",
+    )
