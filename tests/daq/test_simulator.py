@@ -434,3 +434,31 @@ def test_the_simulate_command_runs_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_coupled_cluster_enforces_the_mutant_cobo_order(
+    ecc_servers: Callable[..., SimulatedCluster],
+) -> None:
+    cluster = ecc_servers(2, mutant=True, enforce_mutant_order=True)
+    assert cluster.mutant is not None
+    cobos = [ECCClient(s.url) for s in cluster.servers[:2]]
+    mutant = ECCClient(cluster.mutant.url)
+    for ecc, config in zip([*cobos, mutant], cluster.configs, strict=True):
+        ecc.describe(config)
+    with pytest.raises(ECCError, match="MuTAnT not prepared") as info:
+        cobos[0].prepare(cluster.configs[0])
+    assert info.value.code == Transition.PREPARING
+    mutant.prepare(cluster.configs[2])
+    links = [DataLink(s, "127.0.0.1", 46005) for s in ("CoBo[0]", "CoBo[1]", "Mutant[master]")]
+    for i, ecc in enumerate([*cobos, mutant]):
+        if i < 2:
+            ecc.prepare(cluster.configs[i])
+        ecc.configure(cluster.configs[i], [links[i]])
+    cobos[0].start()
+    with pytest.raises(ECCError, match="shelf not ready"):
+        mutant.start()
+    cobos[1].start()
+    mutant.start()
+    assert [s.state for s in cluster] == [State.RUNNING] * 3
+    with pytest.raises(ECCValueError, match="needs mutant=True"):
+        SimulatedCluster(1, enforce_mutant_order=True)

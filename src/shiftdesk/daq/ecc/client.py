@@ -528,20 +528,17 @@ class ECCClient:
         """Run a GET "special command" line on the server; returns its output."""
         if not isinstance(command, str) or not command.strip():
             raise ECCValueError("special() needs a non-empty command line")
-        return self._checked("Special", {"command": command, "table": ""}, timeout).Text or ""
+        return str(self._call("Special", {"command": command, "table": ""}, timeout).Text or "")
 
     def exit_server(self, *, timeout: float | None = None) -> None:
         """Stop the ECC server process (ServerExit). Never offer this to a shift crew."""
-        self._checked("ServerExit", {}, timeout)
+        self._call("ServerExit", {}, timeout)
 
     # -- plumbing --
 
     def _transition(self, op: str, config_xml: str, table: str, timeout: float | None) -> str:
-        reply = self._checked(op, {"configID": config_xml, "table": table}, timeout)
+        reply = self._call(op, {"configID": config_xml, "table": table}, timeout)
         return str(reply.Text or "")
-
-    def _checked(self, op: str, params: dict[str, str], timeout: float | None) -> Any:
-        return self._call(op, params, timeout)
 
     def _protocol(self, op: str, message: str) -> ECCProtocolError:
         return ECCProtocolError(f"ECC server {self.url}, {op}: {message}", op, self.url)

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from shiftdesk.daq.ecc.errors import ECCValueError
-from shiftdesk.daq.ecc.types import ConfigId
+from shiftdesk.daq.ecc.types import ConfigId, State
 from shiftdesk.daq.simulator.configs import write_config_set
 from shiftdesk.daq.simulator.server import SimulatedECC
+
+_PREPARED_OR_LATER = (State.PREPARED, State.READY, State.RUNNING, State.PAUSED)
 
 
 class SimulatedCluster:
@@ -36,6 +38,10 @@ class SimulatedCluster:
         Parent of the data router folders (no GRAW files when omitted).
     base_port : int
         First port (server ``i`` listens on ``base_port + i``); 0 picks free ports.
+    enforce_mutant_order : bool
+        Couple the MuTAnT and the CoBos as the hardware does (notes §1.6, §4): a CoBo
+        cannot Prepare before the MuTAnT is Prepared, and the MuTAnT cannot Start before
+        every CoBo is Running ("shelf not ready"). Needs ``mutant=True``.
     **options
         Passed to every :class:`SimulatedECC` (durations, drop_prefixed_params, …).
     """
@@ -49,6 +55,7 @@ class SimulatedCluster:
         data_dir: str | Path | None = None,
         base_port: int = 0,
         host: str = "127.0.0.1",
+        enforce_mutant_order: bool = False,
         **options: Any,
     ) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -83,6 +90,27 @@ class SimulatedCluster:
         except BaseException:
             self.stop()
             raise
+        if enforce_mutant_order:
+            if not mutant:
+                self.stop()
+                raise ECCValueError("enforce_mutant_order needs mutant=True")
+            self._couple(self.servers[-1], self.servers[:-1])
+
+    @staticmethod
+    def _couple(mutant: SimulatedECC, cobos: list[SimulatedECC]) -> None:
+        def mutant_check(op: str) -> str | None:
+            if op == "Start" and any(c.state != State.RUNNING for c in cobos):
+                return "Error: shelf not ready: start every CoBo before the MuTAnT"
+            return None
+
+        def cobo_check(op: str) -> str | None:
+            if op == "Prepare" and mutant.state not in _PREPARED_OR_LATER:
+                return "Error: MuTAnT not prepared: prepare the MuTAnT before the CoBos"
+            return None
+
+        mutant.precondition = mutant_check
+        for cobo in cobos:
+            cobo.precondition = cobo_check
 
     @property
     def urls(self) -> list[str]:

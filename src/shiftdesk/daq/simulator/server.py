@@ -15,7 +15,8 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -215,8 +216,11 @@ class SimulatedECC:
         self.graw_interval = graw_interval
         self.graw_asads = graw_asads
         self.graw_size = graw_size
-        #: Every parsed request (operation, kept params, dropped params), oldest first.
-        self.requests: list[soap.SoapRequest] = []
+        #: The last 1000 parsed requests (operation, kept and dropped params), oldest first.
+        self.requests: deque[soap.SoapRequest] = deque(maxlen=1000)
+        #: ``precondition(operation) -> error message or None``, checked before each
+        #: transition (e.g. the MuTAnT/CoBo ordering of :class:`SimulatedCluster`).
+        self.precondition: Callable[[str], str | None] | None = None
         self._lock = threading.RLock()
         self._lifecycle = threading.Lock()  # start/refuse/stop, one at a time
         self._state = State.IDLE
@@ -477,7 +481,11 @@ class SimulatedECC:
         senders: list[str] | None = None
         try:
             try:
-                text, senders = self._do(op, request.params)
+                refusal = self.precondition(op) if self.precondition is not None else None
+                if refusal:
+                    error = refusal
+                else:
+                    text, senders = self._do(op, request.params)
             except ECCValueError as exc:
                 error = f"Error: {exc}"
             duration = self.durations.get(op, 0.0)
