@@ -100,6 +100,10 @@ class CommandWriter:
         self.experiment_id = experiment_id
         self.owner = owner
         self._lock = threading.Lock()
+        self._flushed = threading.Condition(self._lock)
+        self._flushing = False
+        self._pending: dict[str, dict[str, str]] = {}
+        self._pending_calls: list[dict[str, Any]] = []
 
     def start(self, message: str = "running") -> None:
         """Mark the command running."""
@@ -112,54 +116,96 @@ class CommandWriter:
 
     def step(self, name: str, status: str, message: str = "") -> None:
         """Set one server's (or router's) step: pending, running, done, failed, skipped."""
-        with self._lock, self.database.session() as session:
+        self.steps({name: (status, message)})
+
+    def steps(
+        self, updates: dict[str, tuple[str, str]], call: dict[str, Any] | None = None
+    ) -> None:
+        """Set several steps (and record an ECC call).
+
+        Group commit: when many servers answer at once, the thread already writing takes
+        the others' updates into its next transaction instead of each waiting its turn
+        for the database lock.
+        """
+        at = now().isoformat()
+        with self._lock:
+            for name, (status, message) in updates.items():
+                self._pending[name] = {"status": status, "message": message, "at": at}
+            if call is not None:
+                self._pending_calls.append(call)
+            if self._flushing:
+                return
+            self._flushing = True
+        self._drain()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if not self._pending and not self._pending_calls:
+                        return
+                    updates, calls = self._pending, self._pending_calls
+                    self._pending, self._pending_calls = {}, []
+                self._write(updates, calls)
+        finally:
+            with self._lock:
+                self._flushing = False
+                self._flushed.notify_all()
+
+    def _write(self, updates: dict[str, dict[str, str]], calls: list[dict[str, Any]]) -> None:
+        with self.database.session() as session:
             record = session.get(CommandRecord, self.id)
             assert record is not None
             steps = json.loads(record.steps_json)
-            entry = steps.setdefault(name, {})
-            entry["status"] = status
-            entry["message"] = message
-            entry["at"] = now().isoformat()
+            steps.update(updates)
             record.steps_json = json.dumps(steps)
             finished = sum(
                 1 for s in steps.values() if s["status"] in ("done", "failed", "skipped")
             )
             record.progress = finished / max(1, len(steps))
+            session.add_all(self._call_record(**call) for call in calls)
+
+    def flush(self) -> None:
+        """Wait until every reported step is in the database."""
+        with self._lock:
+            while self._flushing:
+                self._flushed.wait()
+            if not self._pending and not self._pending_calls:
+                return
+            self._flushing = True
+        self._drain()
 
     def progress(self, message: str, fraction: float | None = None) -> None:
         """Set the command's message (and progress)."""
-        with self._lock, self.database.session() as session:
+        self.flush()
+        with self.database.session() as session:
             record = session.get(CommandRecord, self.id)
             assert record is not None
             record.message = message
             if fraction is not None:
                 record.progress = max(0.0, min(1.0, fraction))
 
-    def call(
+    def _call_record(
         self,
         server: str,
         operation: str,
         started: datetime,
         duration_s: float,
         error: BaseException | None,
-    ) -> None:
-        """Record one ECC call in the audit log."""
+    ) -> CallRecord:
         code = getattr(error, "code", None)
-        with self.database.session() as session:
-            session.add(
-                CallRecord(
-                    experiment_id=self.experiment_id,
-                    command_id=self.id,
-                    server=server,
-                    operation=operation,
-                    owner=self.owner,
-                    ok=error is None,
-                    error_code=code if isinstance(code, int) else None,
-                    message="" if error is None else str(error)[:4000],
-                    started_at=started,
-                    duration_s=duration_s,
-                )
-            )
+        return CallRecord(
+            experiment_id=self.experiment_id,
+            command_id=self.id,
+            server=server,
+            operation=operation,
+            owner=self.owner,
+            ok=error is None,
+            error_code=code if isinstance(code, int) else None,
+            message="" if error is None else str(error)[:4000],
+            started_at=started,
+            duration_s=duration_s,
+        )
 
     def log(self, message: str, level: str = "info", source: str = "") -> None:
         """Add an entry to the shift log."""
@@ -167,7 +213,8 @@ class CommandWriter:
 
     def finish(self, ok: bool, message: str, error: str | None = None) -> None:
         """Close the command once (done or failed) and log the outcome."""
-        with self._lock, self.database.session() as session:
+        self.flush()
+        with self.database.session() as session:
             record = session.get(CommandRecord, self.id)
             assert record is not None
             if record.status not in ACTIVE:

@@ -224,6 +224,8 @@ class Controller:
             if len(plan.phases) > 1:
                 names = ", ".join(c.server.name for c in phase)
                 writer.progress(f"{plan.command} phase {n + 1}/{len(plan.phases)}: {names}")
+            # One write marks the whole phase as sent, so no call waits for the database.
+            writer.steps({c.server.name: ("running", f"{plan.command} sent") for c in phase})
             futures: dict[str, Future[BaseException | None]] = {
                 call.server.name: self._pool.submit(self._call, writer, plan.command, call)
                 for call in phase
@@ -236,7 +238,6 @@ class Controller:
         self, writer: CommandWriter, command: Command, call: ServerCall
     ) -> BaseException | None:
         name = call.server.name
-        writer.step(name, "running", f"{command} sent")
         started, t0 = now(), time.monotonic()
         error: BaseException | None = None
         try:
@@ -246,11 +247,20 @@ class Controller:
         except Exception as exc:  # reported per server, never raised into the pool
             error = exc
         duration = time.monotonic() - t0
-        writer.call(name, command.value, started, duration, error)
-        if error is None:
-            writer.step(name, "done", f"{command} done in {duration:.1f} s")
-        else:
-            writer.step(name, "failed", str(error))
+        step = (
+            ("done", f"{command} done in {duration:.1f} s")
+            if error is None
+            else ("failed", str(error))
+        )
+        record = {
+            "server": name,
+            "operation": command.value,
+            "started": started,
+            "duration_s": duration,
+            "error": error,
+        }
+        writer.steps({name: step}, call=record)
+        if error is not None:
             writer.log(f"{command} failed on {name}: {error}", "error", name)
         return error
 

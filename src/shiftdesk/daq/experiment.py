@@ -102,11 +102,12 @@ def _refuse_switch_while_busy(session: object, current: ExperimentRecord) -> Non
         )
     ).first()
     if busy or open_run is not None:
+        reasons = [f"run {open_run} is open"] if open_run is not None else []
+        if busy:
+            reasons.append(f"ECC servers not Idle: {', '.join(busy)}")
         raise DAQStateError(
-            f"experiment {current.name!r} is still in use ("
-            + (f"run {open_run} is open" if open_run is not None else "")
-            + (f"; ECC servers not Idle: {', '.join(busy)}" if busy else "")
-            + "): stop the run and reset every ECC server to Idle before switching"
+            f"experiment {current.name!r} is still in use ({'; '.join(reasons)}): stop the "
+            "run and reset every ECC server to Idle before switching"
         )
 
 

@@ -121,6 +121,9 @@ class Sweep:
     failed: tuple[str, ...]
     skipped: tuple[str, ...]
     seconds: float
+    #: Seconds from the start until every answer received in the sweep was stored
+    #: (a hung server's timeout is not in it: its failure is stored after).
+    stored_s: float = 0.0
 
 
 class Poller:
@@ -141,6 +144,10 @@ class Poller:
         When given, routers are checked for unsorted files every ``router_period`` s.
     router_period : float
         Seconds between router checks.
+    max_workers : int
+        Calls in flight at once. GetState is short, so a few threads serve many servers;
+        more threads only fight over the interpreter lock (measured: 16 beats 128 for 100
+        servers), and a hung server holds one thread for at most ``timeout``.
     """
 
     def __init__(
@@ -152,7 +159,7 @@ class Poller:
         client_factory: ClientFactory | None = None,
         routers: RouterAccess | None = None,
         router_period: float = 15.0,
-        max_workers: int = 128,
+        max_workers: int = 16,
     ) -> None:
         if period <= 0:
             raise ValueError(f"poll period {period!r} must be > 0 seconds")
@@ -226,6 +233,7 @@ class Poller:
         failed: list[str] = []
         pending = set(futures)
         buffer: dict[str, Reading] = {}
+        stored = 0.0
         # Bounded by the per-call timeout (plus slack for connecting).
         deadline = t0 + 2 * self.timeout + 0.5
         while pending:
@@ -237,17 +245,21 @@ class Poller:
             # Write when answers stop arriving, so a hung server never delays the rest.
             if buffer and (not done or not pending):
                 self._store(experiment_id, buffer)
+                if any(not isinstance(r, BaseException) for r in buffer.values()):
+                    stored = time.monotonic() - t0
                 buffer = {}
             if time.monotonic() > deadline:
                 break
         if buffer:
             self._store(experiment_id, buffer)
+            if any(not isinstance(r, BaseException) for r in buffer.values()):
+                stored = time.monotonic() - t0
         for future in pending:  # answered after the sweep: written when they end
             future.add_done_callback(self._late(experiment_id, futures[future]))
         if self.routers is not None and routers:
             self._check_routers(experiment_id, routers)
         self.sweeps += 1
-        return Sweep(tuple(answered), tuple(failed), tuple(skipped), time.monotonic() - t0)
+        return Sweep(tuple(answered), tuple(failed), tuple(skipped), time.monotonic() - t0, stored)
 
     def _late(self, experiment_id: int, name: str) -> Callable[[Future[Reading]], None]:
         def store(future: Future[Reading]) -> None:
