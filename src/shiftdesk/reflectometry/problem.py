@@ -665,6 +665,22 @@ class FitProblem:
             _profile_source=profile,  # type: ignore[arg-type]
         )
 
+    def evaluate_all(self, *, resolution: bool = True) -> dict[str, ReflectivityCurve]:
+        """Evaluate every data set's model on its data (a grid when it has none).
+
+        Returns
+        -------
+        dict
+            Data set name → :class:`ReflectivityCurve`, first data set first.
+        """
+        curves: dict[str, ReflectivityCurve] = {}
+        for name, ds in self.datasets.items():
+            if ds.data is not None:
+                curves[name] = ds.evaluate(resolution=resolution)
+            else:
+                curves[name] = ds.evaluate(q=np.linspace(0.005, 0.3, 300), resolution=resolution)
+        return curves
+
     # -- fitting ------------------------------------------------------------------------
     def check_fittable(self) -> None:
         """Raise :class:`~shiftdesk.errors.FitError` if a fit cannot start as set up."""
