@@ -562,3 +562,13 @@ def test_data_links_refuse_bad_values() -> None:
         from shiftdesk.daq.ecc import data_link_set_xml
 
         data_link_set_xml(["CoBo[0]"])  # type: ignore[list-item]
+
+
+def test_connections_are_kept_alive_and_renewed(ecc_server: SimulatedECC) -> None:
+    from shiftdesk.daq.simulator.server import MAX_KEEP_ALIVE
+
+    ecc = ECCClient(ecc_server.url)
+    for _ in range(MAX_KEEP_ALIVE + 20):
+        assert ecc.get_state()[0] is State.IDLE
+    # One connection until the server's keep-alive limit closes it, then a second one.
+    assert ecc_server.connections == 2

@@ -62,6 +62,8 @@ REALISTIC_DURATIONS: dict[str, float] = {
     "Undo": 1.0,
 }
 FAILURE_KINDS = ("error", "hang", "http_error", "fault")
+#: Requests per connection before the server closes it (GET sets gSOAP's max_keep_alive).
+MAX_KEEP_ALIVE = 100
 
 
 @dataclass
@@ -98,6 +100,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         with self.sockets_lock:
             self.open_sockets.add(request)
+            self.sim.connections += 1
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -127,6 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._send(405, b"ECC SOAP server: POST SOAP requests to /", "text/plain")
 
+    served = 0  # requests answered on this connection
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
@@ -138,8 +143,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload, ctype)
 
     def _send(self, status: int, payload: bytes, ctype: str) -> None:
+        self.served += 1
         try:
             self.send_response(status)
+            if self.served >= MAX_KEEP_ALIVE:  # gSOAP's max_keep_alive: then a new connection
+                self.send_header("Connection", "close")
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -213,6 +221,8 @@ class SimulatedECC:
                 raise ECCValueError(f"durations for unknown operations: {sorted(unknown)}")
             self.durations.update({k: float(v) for k, v in durations.items()})
         self.drop_prefixed_params = drop_prefixed_params
+        #: Connections accepted so far (clients should keep connections alive).
+        self.connections = 0
         self.graw_interval = graw_interval
         self.graw_asads = graw_asads
         self.graw_size = graw_size
