@@ -1,0 +1,303 @@
+"""The JupyterHub deployment end to end: ``shiftdesk hub --demo`` with the real proxy.
+
+One hub is started per module (``shiftdesk hub --demo --port P`` in a subprocess, its own
+state folder, unique ports). Chromium logs in as ``alice``, lands on the start page and
+opens the reflectometry dashboard through the hub; ``bob`` cannot reach alice's server;
+the last test stops the hub with SIGTERM and checks that every process it started is
+gone and no port is left listening.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests._services import service_missing
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+CHP = ROOT / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _descendants(pid: int) -> list[int]:
+    tree, found, todo = _children(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _environ(pid: int) -> dict[str, str]:
+    with contextlib.suppress(OSError):
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+        return dict(p.split("=", 1) for p in raw.decode(errors="replace").split("\0") if "=" in p)
+    return {}
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return ""
+
+
+@dataclass
+class RunningHub:
+    proc: subprocess.Popen[bytes]
+    url: str
+    port: int
+    state: Path
+    log: Path
+    seen: set[int] = field(default_factory=set)
+
+    def internal_ports(self) -> list[int]:
+        config = (self.state / "run" / "jupyterhub_config.py").read_text()
+        hub = re.search(r"c\.JupyterHub\.hub_port = (\d+)", config)
+        api = re.search(r"c\.ConfigurableHTTPProxy\.api_url = 'http://127\.0\.0\.1:(\d+)'", config)
+        assert hub and api, config
+        return [int(hub.group(1)), int(api.group(1))]
+
+    def remember_processes(self) -> list[int]:
+        """Record the hub's process tree now (user servers and kernels included)."""
+        pids = _descendants(self.proc.pid)
+        self.seen.update(pids)
+        return pids
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 90) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    if not CHP.exists() and not any(
+        (Path(d) / "configurable-http-proxy").exists()
+        for d in os.environ.get("PATH", "").split(os.pathsep)
+    ):
+        service_missing("configurable-http-proxy is not installed: run bash scripts/setup.sh")
+    tmp = tmp_path_factory.mktemp("hub")
+    port = _free_port()
+    state = tmp / "state"
+    log = tmp / "hub.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIFTDESK_", "JUPYTERHUB_"))}
+    env.update(SHIFTDESK_DATA_DIR=str(tmp / "data"), PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "shiftdesk.cli", "hub", "--demo", f"--port={port}"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*command, f"--state-dir={state}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    running = RunningHub(proc=proc, url=f"http://127.0.0.1:{port}", port=port, state=state, log=log)
+    try:
+        deadline = time.monotonic() + 120
+        while "shiftdesk hub: ready at" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the hub did not start:\n{log.read_text(errors='replace')[-5000:]}")
+            time.sleep(0.5)
+        yield running
+    finally:
+        _stop(proc)
+        print(f"--- hub log ({log}) ---\n{log.read_text(errors='replace')[-8000:]}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        service_missing(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing('playwright is not installed: pip install -e ".[test]"')
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _login(browser: Any, hub: RunningHub, name: str, password: str) -> Any:
+    context = browser.new_context(viewport={"width": 1600, "height": 1200})
+    page = context.new_page()
+    page.goto(f"{hub.url}/hub/login", timeout=30_000)
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    return page
+
+
+@pytest.mark.e2e
+def test_start_banner_lists_the_demo_logins(hub: RunningHub) -> None:
+    text = hub.log.read_text(errors="replace")
+    assert f"ready at http://127.0.0.1:{hub.port}/" in text
+    for line in ("alice     alice-demo", "operator  operator-demo", "viewer    viewer-demo"):
+        assert line in text
+
+
+@pytest.mark.e2e
+def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
+    hub: RunningHub, browser: Any, tmp_path: Path
+) -> None:
+    page = _login(browser, hub, "alice", "alice-demo")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        start = page.locator(".sd-start")
+        assert "Signed in as alice" in start.inner_text()
+        assert start.locator(".sd-groups").inner_text() == "staff"
+        link = start.locator(".sd-dashboard[data-dashboard='reflectometry'] a")
+        assert link.inner_text() == "Reflectometry"
+
+        link.click()  # spawns alice's server, then renders the dashboard in it
+        page.wait_for_url(re.compile(r".*/user/alice/voila/render/reflectometry\.ipynb"),
+                          timeout=120_000)  # fmt: skip
+        page.wait_for_selector(".sd-reflectometry-dashboard", timeout=120_000)
+        curve = page.locator(".sd-refl-plot path.line").first
+        curve.wait_for(state="attached", timeout=30_000)
+        assert (curve.get_attribute("d") or "").startswith("M")
+        assert page.locator(".sd-fit-panel button.sd-fit").is_visible()
+        assert errors == [], errors
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(tmp_path / "alice.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'alice.png'}")
+        raise
+    finally:
+        page.context.close()
+
+    # alice's server and kernel run with her hub identity and her own data folder
+    servers = [
+        pid
+        for pid in hub.remember_processes()
+        if "jupyterhub-singleuser" in _cmdline(pid) and _environ(pid).get("JUPYTERHUB_USER")
+    ]
+    assert len(servers) == 1, [_cmdline(p) for p in servers]
+    env = _environ(servers[0])
+    assert env["JUPYTERHUB_USER"] == "alice"
+    assert env["SHIFTDESK_GROUPS"] == "staff"
+    assert env["SHIFTDESK_DATA_DIR"] == f"{hub.state.resolve()}/users/alice/shiftdesk"
+    assert env["SHIFTDESK_DATABASE_URL"] == f"sqlite:///{hub.state.resolve()}/shiftdesk.sqlite"
+    kernels = [p for p in _descendants(servers[0]) if "ipykernel" in _cmdline(p)]
+    assert kernels, "the dashboard's kernel is not a child of alice's server"
+    assert _environ(kernels[0])["JUPYTERHUB_USER"] == "alice"
+
+
+@pytest.mark.e2e
+def test_bob_cannot_reach_alices_server_and_viewer_is_in_no_group(
+    hub: RunningHub, browser: Any
+) -> None:
+    page = _login(browser, hub, "bob", "bob-demo")
+    try:
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        response = page.goto(f"{hub.url}/user/alice/voila/render/reflectometry.ipynb")
+        assert response is not None and response.status == 403, (
+            response and response.status,
+            page.url,
+        )
+        assert page.locator(".sd-reflectometry-dashboard").count() == 0
+        api = page.goto(f"{hub.url}/hub/api/users/alice")
+        assert api is not None and api.status in (403, 404)
+    finally:
+        page.context.close()
+
+    page = _login(browser, hub, "viewer", "viewer-demo")
+    try:
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        assert page.locator(".sd-no-groups").count() == 1
+        assert page.locator(".sd-dashboard[data-dashboard='reflectometry']").count() == 1
+    finally:
+        page.context.close()
+
+    bad = _login(browser, hub, "alice", "wrong-password")
+    try:
+        bad.wait_for_selector(".login_error, .alert-danger", timeout=30_000)
+        assert "/hub/login" in bad.url
+    finally:
+        bad.context.close()
+
+
+@pytest.mark.e2e
+def test_unknown_settings_key_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
+    settings = tmp_path / "hub.toml"
+    settings.write_text('[hub]\nport = 8000\nstate_dri = "x"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "shiftdesk.cli", "hub", f"--settings={settings}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"{settings}: unknown key 'hub.state_dri' in [hub]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "hub-state").exists()  # nothing was written
+
+
+@pytest.mark.e2e
+def test_sigterm_stops_everything_the_hub_started(hub: RunningHub) -> None:
+    """Runs last in this module: it stops the shared hub."""
+    ports = [hub.port, *hub.internal_ports()]
+    assert all(_listening(p) for p in ports), ports
+    pids = hub.remember_processes()
+    names = " | ".join(_cmdline(p) for p in pids)
+    assert "configurable-http-proxy" in names and "jupyterhub_idle_culler" in names
+    assert _stop(hub.proc) == 0
+    assert "shiftdesk hub: stopped" in hub.log.read_text(errors="replace")
+    left = [p for p in sorted(hub.seen) if _alive(p)]
+    assert left == [], [_cmdline(p) for p in left]
+    assert not any(_listening(p) for p in ports), ports
+    assert not (hub.state / "run" / "jupyterhub.pid").exists()
