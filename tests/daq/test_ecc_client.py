@@ -15,10 +15,10 @@ import zeep
 
 from shiftdesk.daq import (
     BUSY_MESSAGE,
-    CallRecord,
     ConfigId,
     DataLink,
     ECCBusy,
+    ECCCall,
     ECCClient,
     ECCCommunicationError,
     ECCError,
@@ -389,8 +389,8 @@ def test_calls_are_recorded_with_who_what_and_raw_xml(
     ecc_server: SimulatedECC, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JUPYTERHUB_USER", "shifter1")
-    mine: list[CallRecord] = []
-    everyone: list[CallRecord] = []
+    mine: list[ECCCall] = []
+    everyone: list[ECCCall] = []
     add_call_sink(everyone.append)
     try:
         ecc = ECCClient(ecc_server.url, on_call=mine.append)
@@ -437,7 +437,7 @@ def test_history_keeps_the_last_n_calls_per_server(
 def test_a_failing_sink_does_not_break_calls(
     ecc_server: SimulatedECC, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(record: CallRecord) -> None:
+    def broken(record: ECCCall) -> None:
         raise RuntimeError("database is down")
 
     ecc = ECCClient(ecc_server.url, on_call=broken)

@@ -2,10 +2,10 @@
 
 from shiftdesk.daq.ecc import (
     BUSY_MESSAGE,
-    CallRecord,
     ConfigId,
     DataLink,
     ECCBusy,
+    ECCCall,
     ECCClient,
     ECCCommunicationError,
     ECCError,
@@ -31,10 +31,10 @@ from shiftdesk.daq.worker import (
 
 __all__ = [
     "BUSY_MESSAGE",
-    "CallRecord",
     "ConfigId",
     "DataLink",
     "ECCBusy",
+    "ECCCall",
     "ECCClient",
     "ECCCommunicationError",
     "ECCError",

@@ -10,7 +10,7 @@ Design points (each fixes a fault of the previous GUI, see the DAQ notes §1.9 a
   URL (thread-safe). Timeouts are per call, so a poller (short timeout) and a transition
   (minutes) share the same connection pool.
 * Connect and operation timeouts are separate; failures map to distinct exceptions.
-* Every call is recorded (:class:`CallRecord`) with its raw request and reply.
+* Every call is recorded (:class:`ECCCall`) with its raw request and reply.
 """
 
 from __future__ import annotations
@@ -76,11 +76,11 @@ _SOAP_ENCODING_STUB = (
     b' targetNamespace="http://schemas.xmlsoap.org/soap/encoding/"/>'
 )
 
-CallSink = Callable[["CallRecord"], None]
+CallSink = Callable[["ECCCall"], None]
 
 
 @dataclass(frozen=True)
-class CallRecord:
+class ECCCall:
     """One call to an ECC server: who, when, what, and what came back.
 
     Attributes
@@ -131,12 +131,12 @@ class CallRecord:
 # -- call history and sinks ------------------------------------------------------------
 
 _history_lock = threading.Lock()
-_history: dict[str, deque[CallRecord]] = {}
+_history: dict[str, deque[ECCCall]] = {}
 _history_length = DEFAULT_HISTORY_LENGTH
 _sinks: list[CallSink] = []
 
 
-def call_history(server: str | None = None) -> list[CallRecord]:
+def call_history(server: str | None = None) -> list[ECCCall]:
     """Recent calls (oldest first), of one server or of all servers.
 
     Parameters
@@ -185,7 +185,7 @@ def remove_call_sink(sink: CallSink) -> None:
             _sinks.remove(sink)
 
 
-def _record(record: CallRecord, extra: CallSink | None) -> None:
+def _record(record: ECCCall, extra: CallSink | None) -> None:
     with _history_lock:
         calls = _history.get(record.server)
         if calls is None:
@@ -391,7 +391,7 @@ class ECCClient:
     connect_timeout : float
         How long to wait for the TCP connection (s).
     on_call : callable, optional
-        Called with the :class:`CallRecord` of each call of this client (after the
+        Called with the :class:`ECCCall` of each call of this client (after the
         process-wide sinks of :func:`add_call_sink`).
 
     Examples
@@ -419,12 +419,12 @@ class ECCClient:
         return f"ECCClient({self.url!r}, timeout={self.timeout:g})"
 
     @property
-    def history(self) -> list[CallRecord]:
+    def history(self) -> list[ECCCall]:
         """Recent calls to this server (by any client in this process), oldest first."""
         return call_history(self.url)
 
     @property
-    def last_call(self) -> CallRecord | None:
+    def last_call(self) -> ECCCall | None:
         """The most recent call to this server, if any."""
         calls = self.history
         return calls[-1] if calls else None
@@ -585,7 +585,7 @@ class ECCClient:
             raise
         finally:
             _record(
-                CallRecord(
+                ECCCall(
                     who=who,
                     when=when,
                     server=self.url,
