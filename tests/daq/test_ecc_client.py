@@ -255,6 +255,14 @@ def test_get_config_ids_follows_the_config_folder(ecc_server: SimulatedECC) -> N
     assert parse_data_senders(text) == ["CoBo[0]", "CoBo[1]"]
 
 
+def test_get_state_error_reply(ecc_server: SimulatedECC) -> None:
+    ecc_server.fail("GetState", "Ice exception: timeout", code=7)
+    with pytest.raises(ECCError) as info:
+        ECCClient(ecc_server.url).get_state()
+    assert info.value.code == 7 and info.value.operation == "GetState"
+    assert ECCClient(ecc_server.url).get_state()[0] is State.IDLE
+
+
 def test_get_config_ids_error_reply(ecc_server: SimulatedECC) -> None:
     ecc_server.fail("GetConfigIDs", "Error: config repository not readable")
     with pytest.raises(ECCError, match="not readable"):

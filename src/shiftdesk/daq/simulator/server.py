@@ -79,6 +79,7 @@ class Failure:
     times: int | None = 1
 
     def matches(self, operation: str) -> bool:
+        """Whether this failure applies to a call of ``operation``."""
         return self.operation is None or self.operation == operation
 
 
@@ -449,6 +450,11 @@ class SimulatedECC:
         if failure is not None and failure.kind == "fault":
             return 500, soap.fault("SOAP-ENV:Server", failure.message or "Internal error"), xml
         if op == "GetState":
+            if failure is not None:
+                with self._lock:
+                    state, transition = int(self._state), int(self._transition)
+                reply = soap.response_state(failure.code or 1, failure.message, state, transition)
+                return 200, reply, xml
             return 200, self._get_state(), xml
         if op == "GetConfigIDs":
             if failure is not None:
