@@ -57,7 +57,7 @@ def test_correlation_matrix(result: FitResult) -> None:
     matrix = np.array(u.correlation, dtype=float)
     assert matrix.shape == (2, 2)
     assert np.allclose(np.diag(matrix), 1.0)
-    assert np.allclose(matrix, matrix.T)
+    assert np.array_equal(matrix, matrix.T)
     assert np.all(np.abs(matrix) <= 1.0 + 1e-12)
     assert u.correlation_of(*PATHS) == u.correlation_of(*reversed(PATHS))
     assert abs(u.correlation_of(*PATHS)) < 1.0  # two thicknesses are not the same number
@@ -87,7 +87,7 @@ def test_diagnostics_are_reported_not_hidden(result: FitResult) -> None:
 def test_profile_band_encloses_the_best_profile(result: FitResult) -> None:
     u = result.uncertainty
     assert u is not None
-    band = u.bands[result.problem.data.name]  # type: ignore[union-attr]
+    band = u.bands[result.problem.dataset_name]
     depth = np.array(band.depth)
     best = np.array(band.best)
     lo68, hi68 = (np.array(v) for v in band.p68)
@@ -187,3 +187,24 @@ def test_profile_band_quantiles_of_known_profiles() -> None:
     assert shifted.depth[0] == 0.0 and shifted.depth[-1] == 15.0
     with pytest.raises(ValueError, match="at least one"):
         profile_band([], (z, z))
+
+
+def test_simultaneous_fit_has_a_band_per_data_set(result: FitResult) -> None:
+    # (uses the module's DREAM run only to have numba warm)
+    from shiftdesk.reflectometry.demo import demo_data
+
+    problem = starting_problem()
+    problem.oversampling = None
+    other = problem.add_dataset(demo_data(), "copy")
+    other.oversampling = None
+    for layer in ("film1", "film2"):
+        other.layers[layer].thickness.fix()  # the copy's model does not move with the fit
+    fitted = problem.fit_now("dream", samples=300, burn=10)
+    u = fitted.uncertainty
+    assert u is not None
+    assert u.paths == ["d1.film1.thickness", "d1.film2.thickness"]  # named per data set
+    assert set(u.bands) == {"d1", "copy"}
+    moving, fixed = u.bands["d1"], u.bands["copy"]
+    assert np.max(np.subtract(moving.p95[1], moving.p95[0])) > 0
+    assert np.allclose(fixed.p95[0], fixed.p95[1], rtol=0, atol=1e-9)  # nothing varies
+    assert np.allclose(fixed.best, fixed.p68[0])

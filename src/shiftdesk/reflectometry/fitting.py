@@ -215,7 +215,6 @@ def fit_in_process(
     assert data is not None
     # one bumps problem for every data set, with the constraints (engine.build_fit_model)
     fit_model = build_fit_model(work)
-    model = fit_model.models[0]  # the first data set's (the DREAM profile band uses it)
     bumps_problem = fit_model.problem
     free = fit_model.free
     settings = {**method_settings(method), **clean}
@@ -285,16 +284,20 @@ def fit_in_process(
     dream_stats: dict[str, dict[str, Any]] = {}
     uncertainty: Uncertainty | None = None
     if method == "dream" and driver.fitter is not None and driver.fitter.state is not None:
+        band_names = list(work.datasets)  # one SLD band per data set, in model order
 
         def profiles(point: Any) -> dict[str, tuple[Any, Any]]:
             bumps_problem.setp(point)
-            depth, rho, _irho = model.profile()
-            return {data.name: (depth, rho)}
+            bands = {}
+            for name, compiled in zip(band_names, fit_model.models, strict=True):
+                depth, rho, _irho = compiled.profile()
+                bands[name] = (depth, rho)
+            return bands
 
         try:
             uncertainty = dream_uncertainty(
                 driver.fitter.state,
-                [param.path for param in free],
+                [fit_model.names[id(param)] for param in free],  # qualified per data set
                 x,
                 burn=int(settings.get("burn", 0)),
                 profiles=profiles,

@@ -517,6 +517,9 @@ def dream_uncertainty(
     if points.shape[0] > 1 and points.shape[1] > 0:
         with np.errstate(divide="ignore", invalid="ignore"):
             matrix = np.atleast_2d(np.corrcoef(points, rowvar=False))
+        # exactly symmetric with a unit diagonal (corrcoef leaves last-bit asymmetries)
+        matrix = (matrix + matrix.T) / 2
+        np.fill_diagonal(matrix, np.where(np.isfinite(np.diag(matrix)), 1.0, np.nan))
     else:
         matrix = np.full((len(paths), len(paths)), np.nan)
     correlation = [[_finite(v) for v in row] for row in matrix]
