@@ -7,16 +7,19 @@ from shiftdesk.errors import ConstraintError
 from shiftdesk.reflectometry.constraints import Constraint
 from shiftdesk.reflectometry.curve import ReflectivityCurve
 from shiftdesk.reflectometry.data import ReflData, load_data
+from shiftdesk.reflectometry.dataserver import DataServer, load_run
 from shiftdesk.reflectometry.fitting import METHODS, FitResult, method_settings
 from shiftdesk.reflectometry.layers import Layer, LayerList, Medium
 from shiftdesk.reflectometry.library import Library
 from shiftdesk.reflectometry.parameter import Parameter
 from shiftdesk.reflectometry.problem import FitProblem
+from shiftdesk.reflectometry.uncertainty import Uncertainty
 
 __all__ = [
     "METHODS",
     "Constraint",
     "ConstraintError",
+    "DataServer",
     "FitProblem",
     "FitResult",
     "Layer",
@@ -26,6 +29,8 @@ __all__ = [
     "Parameter",
     "ReflData",
     "ReflectivityCurve",
+    "Uncertainty",
     "load_data",
+    "load_run",
     "method_settings",
 ]
