@@ -208,3 +208,24 @@ def test_simultaneous_fit_has_a_band_per_data_set(result: FitResult) -> None:
     assert np.max(np.subtract(moving.p95[1], moving.p95[0])) > 0
     assert np.allclose(fixed.p95[0], fixed.p95[1], rtol=0, atol=1e-9)  # nothing varies
     assert np.allclose(fixed.best, fixed.p68[0])
+
+
+@pytest.mark.slow  # a worker process, its numba warm-up and a DREAM run
+def test_dream_job_stores_the_statistics_as_json() -> None:
+    import shiftdesk.jobs
+    from shiftdesk.storage import JobRecord, get_database
+
+    problem = starting_problem()
+    problem.oversampling = None
+    job = problem.fit(method="dream", samples=300, burn=10)
+    fitted = job.result(timeout=180)
+    assert isinstance(fitted, FitResult) and fitted.uncertainty is not None
+    assert fitted.uncertainty.paths == PATHS
+    assert set(fitted.uncertainty.bands) == {problem.dataset_name}
+    # what the database holds is strict JSON (no pickles, no NaN) and reads back the same
+    with get_database().session() as session:
+        stored = session.get(JobRecord, job.id).result_json
+    assert stored is not None
+    state = json.loads(stored, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert Uncertainty.from_dict(state["uncertainty"]) == fitted.uncertainty
+    assert [j.id for j in shiftdesk.jobs.list_jobs()] == [job.id]
