@@ -10,6 +10,7 @@ from tests.daq._system import daq_system
 
 from shiftdesk.daq.ecc import State
 from shiftdesk.daq.errors import CommandFailed, DAQStateError, SetupError
+from shiftdesk.daq.setup import RouterSpec, ServerSpec, SourceSpec, setup_from
 from shiftdesk.daq.simulator import SimulatedCluster
 from shiftdesk.storage.daq_records import CallRecord
 
@@ -149,3 +150,38 @@ def test_configs_are_checked_against_the_servers_config_set(ecc_servers: Cluster
         daq.select_config(cluster.configs[0])
         assert daq.snapshot().server("ECC_0").config == ("cobo0", "cobo0", "cobo0")
         assert ("cobo0", "cobo0", "cobo0") in daq.snapshot().server("ECC_0").available_configs
+
+
+def test_ordering_follows_source_types_on_coupled_hardware(ecc_servers: Cluster) -> None:
+    # A CoBo cannot Prepare before the MuTAnT, the MuTAnT cannot Start before every CoBo.
+    cluster = ecc_servers(2, mutant=True, enforce_mutant_order=True)
+    with daq_system(cluster, select=False) as daq:
+        for sim in cluster:
+            sim.data_dir.mkdir(parents=True, exist_ok=True)
+        # Names that say nothing: the MuTAnT must be found by its source's type.
+        names = ["crate_a", "crate_b", "crate_c"]
+        kinds = [("CoBo", "0"), ("CoBo", "1"), ("MuTAnT", "master")]
+        daq.apply_setup(
+            setup_from(
+                [
+                    ServerSpec(n, "127.0.0.1", sim.port)
+                    for n, sim in zip(names, cluster, strict=True)
+                ],
+                [
+                    RouterSpec(f"r{i}", "127.0.0.1", 46005 + i, folder=str(sim.data_dir))
+                    for i, sim in enumerate(cluster)
+                ],
+                [
+                    SourceSpec(k, inst, n, f"r{i}")
+                    for i, (n, (k, inst)) in enumerate(zip(names, kinds, strict=True))
+                ],
+            )
+        )
+        for name, config in zip(names, cluster.configs, strict=True):
+            daq.select_config(config, server=name)
+        for step in (daq.describe, daq.prepare, daq.configure):
+            step().wait(10)
+        assert daq.start().wait(10).ok
+        assert all(sim.state is State.RUNNING for sim in cluster)
+        daq.stop().wait(10)
+        assert all(sim.state is State.READY for sim in cluster)

@@ -315,6 +315,7 @@ class RunSheet:
 
     def same_as_previous(self, run_number: int) -> Run:
         """Copy the previous run's title, class and values into run ``run_number``."""
+        self._authorize("edit the run sheet")
         previous = self.previous_values(run_number)
         if not previous:
             raise RunSheetError(f"run {run_number} has no earlier run to copy from")

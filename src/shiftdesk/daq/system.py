@@ -439,6 +439,7 @@ class DAQSystem:
 
     def reset(self) -> CommandHandle:
         """Step the whole system back one state (Stop, Breakup or Undo as fits)."""
+        self._authorize("send Reset")
         snap = self.refresh()
         state = snap.state
         if state is None or state not in RESET_COMMAND:

@@ -1,0 +1,140 @@
+"""The stored DAQ model: experiments, easy setup, atomic replacement, snapshots, reprs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from tests.daq._system import daq_system
+
+from shiftdesk.daq.ecc import State
+from shiftdesk.daq.errors import DAQStateError, SetupError
+from shiftdesk.daq.experiment import create_experiment
+from shiftdesk.daq.model import Command, legal_commands
+from shiftdesk.daq.poller import read_snapshot
+from shiftdesk.daq.setup import RouterSpec, ServerSpec, SourceSpec, easy_setup, setup_from
+from shiftdesk.daq.simulator import SimulatedCluster
+from shiftdesk.daq.system import DAQSystem
+from shiftdesk.errors import NotFound
+from shiftdesk.identity import Identity
+from shiftdesk.storage import Database
+
+Cluster = Callable[..., SimulatedCluster]
+ALICE = Identity("alice")
+
+
+@pytest.fixture
+def daq() -> DAQSystem:
+    db = Database()
+    create_experiment("e20009", operators=["alice"], database=db, identity=ALICE)
+    return DAQSystem(db, ALICE)
+
+
+def test_no_active_experiment_is_a_clear_error() -> None:
+    with pytest.raises(NotFound, match="create_experiment"):
+        DAQSystem(Database(), ALICE)
+
+
+def test_experiment_names_are_checked(daq: DAQSystem) -> None:
+    with pytest.raises(SetupError, match="folder name"):
+        create_experiment("e2/0009", database=daq.database, identity=ALICE)
+    with pytest.raises(SetupError, match="exists already"):
+        create_experiment("e20009", database=daq.database, identity=ALICE)
+
+
+def test_easy_setup_one_server_for_all(daq: DAQSystem) -> None:
+    snap = daq.easy_setup(3, ecc_host="192.168.41.10", router_host="192.168.41.60")
+    assert [(s.name, s.url) for s in snap.servers] == [("ECC", "http://192.168.41.10:8083/")]
+    assert [src.sender for src in snap.servers[0].sources] == [
+        "CoBo[0]", "CoBo[1]", "CoBo[2]", "Mutant[master]"
+    ]  # fmt: skip
+    assert [(r.name, r.host, r.port) for r in snap.routers] == [
+        ("data_0", "192.168.41.60", 46005),
+        ("data_1", "192.168.41.61", 46005),
+        ("data_2", "192.168.41.62", 46005),
+        ("data_mutant", "192.168.41.63", 46005),
+    ]
+    assert snap.servers[0].has_mutant
+
+
+def test_easy_setup_one_server_per_cobo_with_incrementing_addresses(daq: DAQSystem) -> None:
+    snap = daq.easy_setup(2, ecc_host="10.0.0.254", one_server_per_cobo=True, mutant=True)
+    assert [(s.name, s.host) for s in snap.servers] == [
+        ("ECC_0", "10.0.0.254"), ("ECC_1", "10.0.0.255"), ("ECC_mutant", "10.0.1.0")
+    ]  # fmt: skip
+    # The MuTAnT is recognised by its source type, not by the server's name.
+    assert [s.has_mutant for s in snap.servers] == [False, False, True]
+    by_port = easy_setup(2, ecc_host="127.0.0.1", ecc_port=9000, one_server_per_cobo=True,
+                         step="port", mutant=False)  # fmt: skip
+    assert [(s.host, s.port) for s in by_port.servers] == [("127.0.0.1", 9000), ("127.0.0.1", 9001)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ecc_host": "300.1.1.1"}, "not an IP address"),
+        ({"ecc_host": "daq host"}, "not an IP address"),
+        ({"ecc_host": "10.0.0.1", "ecc_port": 70000}, "not a TCP port"),
+        ({"ecc_host": "10.0.0.1", "router_port": 0}, "not a TCP port"),
+        ({"ecc_host": "10.0.0.1", "router_type": "tcp"}, "not one of"),
+        ({"ecc_host": "daq1", "one_server_per_cobo": True}, "must be an IP address to step"),
+    ],
+)
+def test_bad_setups_are_refused_and_the_old_one_stays(
+    daq: DAQSystem, kwargs: dict[str, object], message: str
+) -> None:
+    daq.easy_setup(1, ecc_host="192.168.41.10")
+    with pytest.raises(SetupError, match=message):
+        daq.easy_setup(2, **kwargs)
+    assert [s.host for s in daq.snapshot().servers] == ["192.168.41.10"]
+
+
+def test_setup_specs_are_checked_as_a_whole(daq: DAQSystem) -> None:
+    server = ServerSpec("ECC", "10.0.0.1")
+    router = RouterSpec("data0", "10.0.0.2")
+    with pytest.raises(SetupError, match="no data router 'data9'"):
+        setup_from([server], [router], [SourceSpec("CoBo", "0", "ECC", "data9")])
+    with pytest.raises(SetupError, match="two sources are CoBo\\[0\\]"):
+        setup_from([server], [router], [SourceSpec("CoBo", "0", "ECC", "data0")] * 2)
+    with pytest.raises(SetupError, match="source kind 'AsAd'"):
+        setup_from([server], [router], [SourceSpec("AsAd", "0", "ECC", "data0")])
+    with pytest.raises(SetupError, match="without sources"):
+        setup_from([server, ServerSpec("ECC2", "10.0.0.3")], [router],
+                   [SourceSpec("CoBo", "0", "ECC", "data0")])  # fmt: skip
+
+
+def test_setup_cannot_change_while_a_run_is_open(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1)
+    with daq_system(cluster) as daq:
+        for step in (daq.describe, daq.prepare, daq.configure):
+            step().wait(10)
+        daq.start().wait(10)
+        with pytest.raises(DAQStateError, match="run 0 is open"):
+            daq.easy_setup(2, ecc_host="10.0.0.1")
+        assert len(daq.snapshot().servers) == 1
+
+
+def test_snapshot_state_and_legal_commands(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(2)
+    with daq_system(cluster) as daq:
+        snap = daq.refresh()
+        assert snap.consistent and snap.state is State.IDLE and snap.overall == "Idle"
+        assert snap.legal == [Command.DESCRIBE]
+        cluster[1].set_state(State.READY)
+        snap = daq.refresh()
+        assert not snap.consistent and snap.overall == "Inconsistent" and snap.legal == []
+        assert read_snapshot(daq.database).server("ECC_1").state is State.READY
+    assert legal_commands(State.RUNNING) == [Command.STOP, Command.PAUSE, Command.BREAKUP]
+    assert legal_commands(None) == []
+
+
+def test_objects_show_themselves(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1)
+    with daq_system(cluster) as daq:
+        handle = daq.describe().wait(10)
+        text = repr(daq)
+        assert "e20009" in text and "ECC_0" in text and "Described" in text
+        html = daq._repr_html_()
+        assert "sd-text-fallback" in html and "CoBo[0]" in html and "next run 0" in html
+        assert "Describe" in repr(handle) and "done" in repr(handle)
+        assert "ECC_0" in handle._repr_html_()
