@@ -137,8 +137,19 @@ class ExperimentMembership:
     def from_dict(
         cls, state: Mapping[str, Any], where: str = "experiments"
     ) -> ExperimentMembership:
-        """Read ``{"experiments": [{"name", "instrument", "runs": [first, last], "members",
-        "groups"}]}`` (``runs`` may also be a single number)."""
+        """Read the membership layout (what ``SHIFTDESK_EXPERIMENTS`` files hold).
+
+        Examples
+        --------
+        >>> hook = ExperimentMembership.from_dict({"experiments": [
+        ...     {"name": "IPTS-1", "instrument": "REF_L", "runs": [1200, 1299],
+        ...      "members": ["alice"], "groups": ["ref_l_staff"]},
+        ... ]})
+        >>> hook(Identity("alice"), "REF_L", 1234), hook(Identity("bob"), "REF_L", 1234)
+        (True, False)
+
+        ``runs`` may also be a single run number; ``groups`` is optional.
+        """
         items = state.get("experiments") if isinstance(state, Mapping) else None
         if not isinstance(items, list):
             raise DataServerConfigError(
