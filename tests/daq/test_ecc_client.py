@@ -349,13 +349,14 @@ def test_a_restarted_server_is_idle_and_reachable(ecc_server: SimulatedECC) -> N
     assert ecc.get_state() == (State.IDLE, Transition.NONE)
 
 
-def test_something_that_is_not_an_ecc_server(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def canned_server(body: bytes) -> Iterator[str]:
+    """An HTTP server answering every POST with ``body`` (HTTP 200); yields its URL."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Other(BaseHTTPRequestHandler):
+    class Canned(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
-            body = b"<html>hello</html>"
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -364,15 +365,31 @@ def test_something_that_is_not_an_ecc_server(tmp_path: Path) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Canned)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        with pytest.raises(ECCProtocolError, match="not a valid ECC reply"):
-            ECCClient(f"127.0.0.1:{server.server_address[1]}").get_state()
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_replies_that_are_not_ecc_replies_are_protocol_errors() -> None:
+    from shiftdesk.daq.simulator import soap
+
+    cases = [
+        (b"<html>hello</html>", "get_state", "not a valid ECC reply"),
+        (soap.response_state(0, "", 42, 0), "get_state", "unknown state 42"),
+        (soap.response_text(0, "", "<Nope/>"), "get_config_ids", "unreadable ConfigIdSet"),
+    ]
+    for body, method, message in cases:
+        with canned_server(body) as url:
+            ecc = ECCClient(url)
+            with pytest.raises(ECCProtocolError, match=message):
+                getattr(ecc, method)()
+            assert ecc.last_call is not None and ecc.last_call.outcome == "protocol"
+            assert ecc.last_call.response == body.decode()
 
 
 # -- clients, history, sinks ------------------------------------------------------------

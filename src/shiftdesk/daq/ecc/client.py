@@ -437,21 +437,29 @@ class ECCClient:
         During a transition GET answers with the state *before* it and the transition's
         code.
         """
-        reply = self._call("GetState", {}, timeout)
-        try:
-            return State(int(reply.State)), Transition(int(reply.Transition))
-        except (TypeError, ValueError):
-            raise self._protocol(
-                "GetState", f"unknown state {reply.State!r} / transition {reply.Transition!r}"
-            ) from None
+
+        def parse(reply: Any) -> tuple[State, Transition]:
+            try:
+                return State(int(reply.State)), Transition(int(reply.Transition))
+            except (TypeError, ValueError):
+                raise self._protocol(
+                    "GetState", f"unknown state {reply.State!r} / transition {reply.Transition!r}"
+                ) from None
+
+        result: tuple[State, Transition] = self._call("GetState", {}, timeout, parse)
+        return result
 
     def get_config_ids(self, *, timeout: float | None = None) -> list[ConfigId]:
         """The config triplets the server offers (from its config repository)."""
-        text = self._call("GetConfigIDs", {}, timeout).Text or ""
-        try:
-            return parse_config_id_set(text)
-        except ECCValueError as exc:
-            raise self._protocol("GetConfigIDs", f"unreadable ConfigIdSet: {exc}") from None
+
+        def parse(reply: Any) -> list[ConfigId]:
+            try:
+                return parse_config_id_set(reply.Text or "")
+            except ECCValueError as exc:
+                raise self._protocol("GetConfigIDs", f"unreadable ConfigIdSet: {exc}") from None
+
+        result: list[ConfigId] = self._call("GetConfigIDs", {}, timeout, parse)
+        return result
 
     def describe(self, config: ConfigId, *, timeout: float | None = None) -> str:
         """Describe (Idle -> Described); returns the ``<DataSenderSet>`` reply text.
@@ -543,8 +551,17 @@ class ECCClient:
     def _protocol(self, op: str, message: str) -> ECCProtocolError:
         return ECCProtocolError(f"ECC server {self.url}, {op}: {message}", op, self.url)
 
-    def _call(self, op: str, params: dict[str, str], timeout: float | None) -> Any:
-        """Call ``op``, record it, and turn every failure into an ECC exception."""
+    def _call(
+        self,
+        op: str,
+        params: dict[str, str],
+        timeout: float | None,
+        parse: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Call ``op``, record it, and turn every failure into an ECC exception.
+
+        ``parse(reply)`` reads a successful reply; its protocol errors are recorded too.
+        """
         op_timeout = self.timeout if timeout is None else _check_timeout("timeout", timeout)
         who = current_identity().name
         when = dt.datetime.now(dt.UTC)
@@ -567,7 +584,7 @@ class ECCClient:
             if code != 0:
                 cls = ECCBusy if message.strip() == BUSY_MESSAGE else ECCError
                 raise cls(code, message, op, self.url)
-            return reply
+            return parse(reply) if parse is not None else reply
         except ECCBusy as exc:
             outcome, error = "busy", str(exc)
             raise
