@@ -84,9 +84,11 @@ def test_start_is_refused_while_a_router_holds_unsorted_files(ecc_servers: Clust
     with daq_system(cluster) as daq:
         _ready(daq)
         (cluster[0].data_dir / "leftover_0001.graw").write_bytes(b"x")
+        handle = daq.start()
         with pytest.raises(CommandFailed, match="1 unsorted GRAW files"):
-            daq.start().wait(10)
+            handle.wait(10)
         assert cluster[0].state is State.READY  # Start was never sent
+        assert [(s.name, s.status) for s in handle.steps] == [("ECC_0", "skipped")]
         assert daq.runs() == []
         assert daq.snapshot().routers[0].clean is False
         assert "Start" not in [c.value for c in daq.snapshot().legal]
@@ -143,3 +145,22 @@ def test_end_of_run_over_real_ssh(ssh_server: SSHServer, ecc_servers: Cluster) -
             assert daq.start().wait(10).ok
     finally:
         routers.close()
+
+
+def test_a_failed_stop_keeps_the_run_open_until_every_server_stopped(
+    ecc_servers: Cluster,
+) -> None:
+    cluster = ecc_servers(2)
+    with daq_system(cluster) as daq:
+        _ready(daq)
+        daq.start().wait(10)
+        cluster[1].fail("Stop", "Error: CoBo[1] does not answer")
+        with pytest.raises(CommandFailed, match="does not answer"):
+            daq.stop().wait(10)
+        assert daq.current_run is not None  # ECC_1 still runs: the run is not over
+        assert cluster[1].state is State.RUNNING
+        daq.server_command("ECC_1", "Stop").wait(10)
+        handle = daq.stop().wait(10)  # everything stopped: confirm and close, send nothing
+        assert handle.steps == [] and "run 0 stopped" in handle.message
+        assert daq.current_run is None and daq.runs()[0].stopped_at is not None
+        assert [r.operation for r in cluster[0].requests].count("Stop") == 1

@@ -220,6 +220,11 @@ class CommandWriter:
             if record.status not in ACTIVE:
                 return
             record.status = "done" if ok else "failed"
+            steps = json.loads(record.steps_json or "{}")
+            for step in steps.values():  # e.g. a refused Start sends nothing at all
+                if step.get("status") == "pending":
+                    step.update(status="skipped", message="not sent")
+            record.steps_json = json.dumps(steps)
             record.finished_at = now()
             record.message = message
             record.error = error

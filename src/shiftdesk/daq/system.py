@@ -582,17 +582,27 @@ class DAQSystem:
         as its own command in the background.
         """
         self._authorize("stop runs")
+
+        def after(writer: CommandWriter) -> str:
+            number = runs_.close_run(self.database, self.experiment_id)
+            if number is None:
+                return "stopped (no run was open)"
+            writer.log(f"run {number} stopped", "info", "run")
+            self.organize_files(number)
+            return f"run {number} stopped; organising its files"
+
         with self._lock:
+            snap = self.refresh()
+            if (
+                snap.run_number is not None
+                and snap.state is State.READY
+                and not snap.active_commands
+            ):
+                # Every server already stopped (a failed Stop finished by hand): confirm
+                # their state and close the run without sending anything.
+                plan = Plan(Command.STOP, [], State.READY, after=after, servers=list(snap.servers))
+                return self._launch(plan, "all", run_number=snap.run_number)
             snap = self._check_system(Command.STOP)
-
-            def after(writer: CommandWriter) -> str:
-                number = runs_.close_run(self.database, self.experiment_id)
-                if number is None:
-                    return "stopped (no run was open)"
-                writer.log(f"run {number} stopped", "info", "run")
-                self.organize_files(number)
-                return f"run {number} stopped; organising its files"
-
             plan = Plan(Command.STOP, self._phases(snap, Command.STOP), State.READY, after=after)
             return self._launch(plan, "all", run_number=snap.run_number)
 
