@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pprint
+import random
 import shutil
 import socket
 import sys
@@ -236,8 +237,32 @@ def services(
     return out, roles
 
 
+def _ephemeral_range() -> range:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    """A TCP port on 127.0.0.1 that nobody listens on right now.
+
+    Chosen at random *below* the kernel's ephemeral range: ports the OS hands out to
+    outgoing connections and ``bind(0)`` callers come from that range, so a port taken
+    from it could be grabbed by another program between this check and the hub's use.
+    """
+    ephemeral = _ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        if port in ephemeral:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -1,0 +1,109 @@
+"""The hub deployment in Chromium: spawn time, and login → dashboard visible.
+
+Starts the demo deployment (``shiftdesk.hub.Hub`` on a free loopback port, a temporary
+state folder, the real configurable-http-proxy), then drives the system Chromium:
+
+1. **spawn** — for ``SPAWN_USERS`` (each a first login): log in, click the
+   Reflectometry link on the start page; the hub spawns the user's server, which then
+   renders the dashboard. The spawn time is the hub's own figure ("User took N seconds
+   to start" in its log); the first dashboard render on the cold server is printed too.
+2. **login → dashboard** (the issue's figure, p50 ≤ 3 s) — ``RUNS`` times, with the
+   user's server already running: a fresh browser context (no cookies), log in, open
+   the dashboard, stop the clock when the dashboard box and the model curve of its
+   bqplot figure are drawn. Each run renders the notebook in a fresh kernel (Voilà).
+
+Prints ``RATIO hub_login_to_dashboard_p50_s`` (target ≤ 3) and ``RATIO hub_spawn_s``
+(median spawn, target ≤ 10). Run: ``.venv/bin/python bench/bench_hub.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import isolate, machine, ratio_line
+
+isolate()
+
+from shiftdesk.hub import Hub, load_settings, write_demo_settings  # noqa: E402
+from shiftdesk.hub.config import free_port  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+SPAWN_USERS = ["alice", "bob"]
+RUNS = 3
+DASHBOARD = "/user/{user}/voila/render/reflectometry.ipynb"
+DRAWN = ".sd-refl-plot path.line"
+
+
+def login_to_dashboard(browser: object, base: str, user: str, click: bool) -> float:
+    """Seconds from pressing "Sign in" to the dashboard's figure drawn."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1200})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/hub/login")
+        page.fill("#username_input", user)
+        page.fill("#password_input", f"{user}-demo")
+        t0 = time.perf_counter()
+        page.click("#login_submit")
+        page.wait_for_selector(".sd-dashboards", timeout=60_000)
+        if click:
+            page.click(".sd-dashboard[data-dashboard='reflectometry'] a")
+        else:
+            page.goto(base + DASHBOARD.format(user=user), timeout=180_000)
+        page.wait_for_selector(".sd-reflectometry-dashboard", timeout=180_000)
+        page.locator(DRAWN).first.wait_for(state="attached", timeout=60_000)
+        return time.perf_counter() - t0
+    finally:
+        context.close()
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    state = Path(tempfile.mkdtemp(prefix="shiftdesk-bench-hub-"))
+    settings = load_settings(write_demo_settings(free_port(), state))
+    log_path = state / "hub.log"
+    print(machine())
+    with open(log_path, "w") as log:
+        hub = Hub(settings, log=log)
+        t0 = time.perf_counter()
+        hub.start()
+        try:
+            hub.wait_ready()
+            started = time.perf_counter() - t0
+            base = hub.url.rstrip("/")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                try:
+                    first = {u: login_to_dashboard(browser, base, u, True) for u in SPAWN_USERS}
+                    warm = [login_to_dashboard(browser, base, "alice", False) for _ in range(RUNS)]
+                finally:
+                    browser.close()
+        finally:
+            left = hub.stop()
+    text = log_path.read_text(errors="replace")
+    spawns = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"User (\w+) took ([\d.]+) seconds to start", text)
+    }
+    print(f"hub start (proxy answering): {started:.1f} s; leftover processes at stop: {left}")
+    print(f"{'user':<8} {'spawn (hub)':>12} {'first login → dashboard':>25}")
+    for user in SPAWN_USERS:
+        print(f"{user:<8} {spawns.get(user, float('nan')):>10.1f} s {first[user]:>23.1f} s")
+    print("login → dashboard with the server running (s): " + ", ".join(f"{t:.2f}" for t in warm))
+    p50 = statistics.median(warm)
+    print(f"p50 {p50:.2f} s, max {max(warm):.2f} s over {len(warm)} runs")
+    spawn = statistics.median(spawns[u] for u in SPAWN_USERS if u in spawns)
+    print(ratio_line("hub_login_to_dashboard_p50_s", p50, 3))
+    print(ratio_line("hub_spawn_s", spawn, 10))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
