@@ -222,6 +222,19 @@ def test_transitions_take_their_duration_and_state_shows_meanwhile(tmp_path: Pat
         assert ecc.get_state() == (State.IDLE, Transition.NONE)
     with pytest.raises(ECCValueError, match="unknown operations"):
         SimulatedECC(durations={"Reset": 1.0}, start=False)
+    with pytest.raises(ECCValueError, match="durations must be"):
+        SimulatedECC(durations=-1.0, start=False)
+    with pytest.raises(ECCValueError, match="graw_interval"):
+        SimulatedECC(graw_interval=0, start=False)
+
+
+def test_a_busy_port_is_refused_and_leaves_nothing_behind(ecc_server: SimulatedECC) -> None:
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("shiftdesk-ecc-configs-*"))
+    with pytest.raises(OSError):
+        SimulatedECC(port=ecc_server.port)
+    assert set(Path(tempfile.gettempdir()).glob("shiftdesk-ecc-configs-*")) <= before
 
 
 def test_hang_with_a_limit_then_answers(ecc_server: SimulatedECC) -> None:

@@ -221,6 +221,12 @@ class SimulatedECC:
             if unknown:
                 raise ECCValueError(f"durations for unknown operations: {sorted(unknown)}")
             self.durations.update({k: float(v) for k, v in durations.items()})
+        if any(not seconds >= 0 for seconds in self.durations.values()):
+            raise ECCValueError(f"transition durations must be ≥ 0 s, got {durations!r}")
+        if not graw_interval > 0 or graw_asads < 1 or graw_size < 0:
+            raise ECCValueError(
+                "GRAW files need graw_interval > 0, graw_asads ≥ 1 and graw_size ≥ 0"
+            )
         self.drop_prefixed_params = drop_prefixed_params
         #: Connections accepted so far (clients should keep connections alive).
         self.connections = 0
@@ -246,7 +252,11 @@ class SimulatedECC:
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.stop()  # removes the temporary config folder
+                raise
 
     # -- lifecycle --
 
