@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shiftdesk_widgets.daq import DAQDashboard, RunSheetEditor
 from shiftdesk_widgets.jobs import JobView
 from shiftdesk_widgets.reflectometry import (
     FitPanel,
@@ -18,6 +19,7 @@ from shiftdesk_widgets.reflectometry import (
 )
 
 __all__ = [
+    "DAQDashboard",
     "FitPanel",
     "JobView",
     "ModelTable",
@@ -25,6 +27,7 @@ __all__ = [
     "ProfilePlot",
     "ReflectivityPlot",
     "ReflectometryDashboard",
+    "RunSheetEditor",
     "view",
 ]
 
@@ -46,4 +49,8 @@ def view(obj: object, **kwargs: Any) -> Any:
         return plot
     if isinstance(obj, Job):
         return JobView(obj, **kwargs)
+    from shiftdesk.daq.system import DAQSystem
+
+    if isinstance(obj, DAQSystem):
+        return DAQDashboard(obj, **kwargs)
     raise TypeError(f"no widget view for {type(obj).__name__}")

@@ -1,0 +1,301 @@
+"""The DAQ shift dashboard: run information, ECC servers, data routers, log, system buttons.
+
+Everything shown comes from the stored state (:meth:`DAQSystem.snapshot`), read by an
+asyncio :class:`~shiftdesk_widgets._async.Poller` on the kernel's loop; the hardware is
+polled by the core's poller, never by the view. Buttons hand their call to a background
+thread and return at once; the outcome is shown by the next tick.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import ipywidgets as w
+
+from shiftdesk.daq.model import Snapshot
+from shiftdesk.daq.poller import Poller as StatePoller
+from shiftdesk.daq.system import DAQSystem
+from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets.daq._common import Background, classed, error_text, message_html
+from shiftdesk_widgets.daq.controls import SystemButtons
+from shiftdesk_widgets.daq.demo import Demo
+from shiftdesk_widgets.daq.log_panel import LogPanel
+from shiftdesk_widgets.daq.routers import RouterTable
+from shiftdesk_widgets.daq.run_info import RunInfo
+from shiftdesk_widgets.daq.runsheet import RunSheetEditor
+from shiftdesk_widgets.daq.servers import ServerTable
+
+#: Seconds between two reads of the stored state (the core's poller period adds to it).
+DEFAULT_INTERVAL = 0.5
+#: Ticks between reloads of the run sheet and of the user's rights (slow-changing).
+SLOW_EVERY = 10
+
+
+class DAQDashboard(w.VBox):
+    """The shift crew's view of the active experiment's DAQ.
+
+    Parameters
+    ----------
+    system : DAQSystem, optional
+        The system to show (default: the active experiment, as the current user).
+    interval : float
+        Seconds between reads of the stored state (≤ 1 s keeps changes visible within
+        the 2 s the shift crews are promised, with the core poller's period).
+    state_poller : shiftdesk.daq.poller.Poller, optional
+        A core poller this dashboard owns (stopped by :meth:`close`).
+    """
+
+    def __init__(
+        self,
+        system: DAQSystem | None = None,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        state_poller: StatePoller | None = None,
+    ) -> None:
+        self.system = system or DAQSystem()
+        self.state_poller = state_poller
+        self.background = Background()
+        self.can_operate = self.system.can_operate
+        self.snapshot: Snapshot | None = None
+        self.ticks = 0
+        self._asked_configs = False
+        self.demo: Demo | None = None
+
+        self.messages = classed(w.HTML(), "sd-daq-messages")
+        self.expert = classed(
+            w.ToggleButton(description="Expert", icon="user-secret",
+                           tooltip="per-server commands"),
+            "sd-daq-expert-toggle",
+        )  # fmt: skip
+        self.expert.observe(lambda _c: self.refresh(), "value")
+        self.run_info = RunInfo(self._set_number, self._set_header, self.edit_runsheet)
+        self.system_buttons = SystemButtons(self.system_command)
+        self.servers = ServerTable(self.select_config, self.refresh_configs, self.server_command)
+        self.routers = RouterTable()
+        self.log_panel = LogPanel()
+        self.runsheet = RunSheetEditor(self.system)
+        control = w.VBox(
+            [
+                self.run_info,
+                self.system_buttons,
+                w.HBox([w.HTML("<h4>ECC servers</h4>"), self.expert]),
+                self.servers,
+                w.HTML("<h4>Data routers</h4>"),
+                self.routers,
+                self.log_panel,
+            ]
+        )
+        self.tabs = classed(w.Tab([control, self.runsheet]), "sd-daq-tabs")
+        self.tabs.set_title(0, "Run control")
+        self.tabs.set_title(1, "Run sheet")
+        who = html.escape(str(self.system.identity))
+        mode = "operator" if self.can_operate else "read-only"
+        self.who = classed(
+            w.HTML(f"<h2>DAQ shift</h2><small>user: {who} ({mode})</small>"), "sd-daq-user"
+        )
+        super().__init__([self.who, self.messages, self.tabs])
+        classed(self, "sd-daq-dashboard")
+        if not self.can_operate:
+            self.message(
+                "info",
+                "you may watch this experiment; only its operators may send commands "
+                "or edit the run sheet",
+            )
+        self.poller = Poller(self.tick, interval)
+        self.tick()
+        self.poller.start()
+
+    @classmethod
+    def start(cls, **kwargs: Any) -> DAQDashboard:
+        """The dashboard for the configured experiment, or the demo when there is none.
+
+        With an active experiment, a core poller is started in this kernel when no
+        ``shiftdesk daq poll`` is running. Without one, simulated ECC servers are started
+        (:func:`~shiftdesk_widgets.daq.demo.start_demo`) so there is something to operate.
+        """
+        from shiftdesk.daq.experiment import active_experiment
+        from shiftdesk.errors import NotFound
+        from shiftdesk.storage import get_database
+        from shiftdesk_widgets.daq.demo import DEMO_EXPERIMENT, start_demo
+
+        try:
+            name = active_experiment(get_database()).name
+        except NotFound:
+            name = DEMO_EXPERIMENT
+        if name == DEMO_EXPERIMENT:
+            demo = start_demo()
+            try:
+                dashboard = cls(demo.system, state_poller=demo.poller, **kwargs)
+            except BaseException:
+                demo.stop()
+                raise
+            dashboard.demo = demo
+            return dashboard
+        system = DAQSystem()
+        poller = None
+        if not system.snapshot().poller_alive:
+            poller = StatePoller(system.database).start()
+        return cls(system, state_poller=poller, **kwargs)
+
+    # -- messages ------------------------------------------------------------------------
+    def message(self, kind: str, text: str) -> None:
+        """Show one message (info, warning or error) at the top."""
+        self.messages.value = message_html(kind, text)
+
+    # -- actions (return at once; outcomes shown by the tick) ----------------------------
+    def _submit(self, label: str, call: Any, done: str | None = None) -> None:
+        self.message("info", f"{label}…")
+
+        def ok(result: Any) -> None:
+            self.message("info", done or f"{label}: sent")
+
+        self.background.submit(label, call, ok)
+        self.refresh()
+
+    def system_command(self, name: str) -> None:
+        """Send a system command: Describe, Prepare, Configure, Start, Stop or Reset."""
+        daq = self.system
+        if name == "Start":
+            title, run_class = self.run_info.title.value, self.run_info.run_class.value
+            number = self.run_info.number.value
+            self._submit(
+                f"Start run {number}",
+                lambda: daq.start(title, run_class, run_number=number),
+                f"Start run {number}: sent, the run opens once every server runs",
+            )
+        elif name == "Stop":
+            self._submit("Stop run", daq.stop, "Stop run: sent; files are organised after")
+        elif name == "Reset":
+            self._submit("Reset", daq.reset)
+        else:
+            self._submit(f"{name} all", lambda: daq.command(name))
+
+    def server_command(self, server: str, command: str) -> None:
+        """Expert: one command on one server."""
+        self._submit(
+            f"{command} {server}", lambda: self.system.server_command(server, command.lower()
+                                                                      if command == "Reset"
+                                                                      else command)
+        )  # fmt: skip
+
+    def select_config(self, server: str, config: tuple[str, str, str]) -> None:
+        """Select a config for one server (checked against its GetConfigIDs answer)."""
+        label = config[0] if len(set(config)) == 1 else "/".join(config)
+        self._submit(
+            f"Select {label} for {server}",
+            lambda: self.system.select_config(config, server=server),
+            f"{server}: config {label} selected",
+        )
+
+    def refresh_configs(self, server: str | None = None) -> None:
+        """Ask servers for their config sets (GetConfigIDs) for the pickers."""
+        self._submit(
+            f"Reading configs of {server or 'every server'}",
+            lambda: self.system.refresh_configs(server),
+            "config lists updated",
+        )
+
+    def _set_number(self, number: int) -> None:
+        self._submit(
+            f"Next run number {number}",
+            lambda: self.system.set_next_run_number(number),
+            f"the next run will be run {number}",
+        )
+
+    def _set_header(self, title: str, run_class: str) -> None:
+        number = self.snapshot.run_number if self.snapshot else None
+        if number is None:
+            return
+        try:
+            self.system.runsheet.update(number, title=title, run_class=run_class)
+        except Exception as exc:  # refused edits are shown, never raised into the frontend
+            self.message("error", f"run {number} not changed: {error_text(exc)}")
+            return
+        self.runsheet.reload()
+
+    def edit_runsheet(self) -> None:
+        """Open the run sheet editor on the current (or last) run."""
+        snap = self.snapshot
+        self.tabs.selected_index = 1
+        if snap is not None and snap.run_number is not None:
+            self.runsheet.select_run(snap.run_number)
+        else:
+            self.runsheet.reload()
+
+    # -- observing -----------------------------------------------------------------------
+    def tick(self) -> bool:
+        """One poll: show finished calls' outcomes, then the stored state. Never raises."""
+        for label, outcome, on_ok in self.background.collect():
+            if isinstance(outcome, BaseException):
+                self.message("error", f"{label} — {error_text(outcome)}")
+            elif on_ok is not None:
+                on_ok(outcome)
+        self.ticks += 1
+        if self.ticks % SLOW_EVERY == 0:
+            self.can_operate = self.system.can_operate
+        try:
+            self.refresh()
+        except Exception as exc:  # a locked or missing database must not end the polling
+            self.message("error", f"cannot read the DAQ state: {error_text(exc)}")
+        return True
+
+    def refresh(self) -> None:
+        """Read the stored state once and show it."""
+        snap = self.system.snapshot()
+        previous, self.snapshot = self.snapshot, snap
+        busy = self.background.busy
+        self.run_info.update(snap, self.can_operate, busy)
+        self.system_buttons.update(snap, self.can_operate, busy)
+        log = self.system.log(40)
+        self.servers.update(snap, self.can_operate, self.expert.value, log)
+        self.routers.update(snap)
+        self.log_panel.update(log[:25], self.system.commands(3))
+        if (
+            not self._asked_configs
+            and snap.servers
+            and any(not s.available_configs and s.online for s in snap.servers)
+        ):
+            self._asked_configs = True  # once: fill the pickers without a click
+            self.background.submit("Reading configs", lambda: self.system.refresh_configs(), None)
+        runs_moved = previous is None or (previous.run_number, previous.next_run_number) != (
+            snap.run_number,
+            snap.next_run_number,
+        )
+        if runs_moved or self.ticks % SLOW_EVERY == 0:
+            self.runsheet.reload()
+
+    def server_status(self, name: str) -> str:
+        """The state text the server's row shows now (for scripts and tests)."""
+        import re
+
+        return re.sub(r"<[^>]+>", "", self.servers.rows[name].status.value).strip()
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait for the calls this view sent, then show the state (scripts and tests)."""
+        self.background.wait(timeout)
+        self.tick()
+
+    def wait_for(self, condition: Any, timeout: float = 20.0, interval: float = 0.05) -> None:
+        """Tick until ``condition(self)`` holds (scripts and tests; the browser needs none)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.tick()
+            if condition(self):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the DAQ dashboard did not reach the expected state in {timeout:g} s; "
+                    f"it shows {self.snapshot!r}; message: {self.messages.value}"
+                )
+            time.sleep(interval)
+
+    def close(self) -> None:
+        """Stop polling (and the core poller and demo servers this view owns)."""
+        # getattr: ipywidgets also calls close() on a half-built view being collected
+        for owned in ("poller", "background", "state_poller", "demo"):
+            thing = getattr(self, owned, None)
+            if thing is not None:
+                getattr(thing, "close" if owned == "background" else "stop")()
+        super().close()

@@ -1,0 +1,366 @@
+"""The run sheet editor: typed observables per run, "same as previous", CSV, a plot."""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any
+
+import ipywidgets as w
+from bqplot import Axis, Figure, LinearScale, Lines, Scatter
+
+from shiftdesk.daq.runs import Run, RunClass
+from shiftdesk.daq.runsheet import Observable, ValueType
+from shiftdesk.daq.system import DAQSystem
+from shiftdesk.errors import ShiftdeskError
+from shiftdesk_widgets.daq._common import classed, css_name, error_text, message_html
+
+#: Runs shown in the sheet's table (the CSV has them all).
+TABLE_ROWS = 50
+
+
+def _shown(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+class RunSheetEditor(w.VBox):
+    """Edit a run's title, class and measurements; see and export the whole sheet.
+
+    Values are typed as text and checked by the core against each observable's type
+    (integer, float, string): a value that does not parse is refused with a message and
+    nothing of the edit is written. Users who may not operate see it read-only.
+
+    Parameters
+    ----------
+    system : DAQSystem
+        The experiment whose run sheet this is.
+    """
+
+    def __init__(self, system: DAQSystem) -> None:
+        self.system = system
+        self.sheet = system.runsheet
+        self.can_operate = system.can_operate
+        self.observables: list[Observable] = []
+        self.runs: list[Run] = []
+        self.fields: dict[str, w.Text] = {}
+        self.dirty = False
+        self._loading = False
+        self._known: set[int] = set()
+
+        self.message = classed(w.HTML(), "sd-daq-sheet-message")
+        self.run = classed(
+            w.Dropdown(description="run", layout=w.Layout(width="320px")), "sd-daq-sheet-run"
+        )
+        self.run.observe(lambda _c: None if self._loading else self.load_run(), "value")
+        self.title = classed(
+            w.Text(description="title", layout=w.Layout(width="420px")), "sd-daq-sheet-title"
+        )
+        self.run_class = classed(
+            w.Dropdown(description="class", options=[c.value for c in RunClass],
+                       layout=w.Layout(width="220px")),
+            "sd-daq-sheet-class",
+        )  # fmt: skip
+        for field in (self.title, self.run_class):
+            field.observe(self._edited, "value")
+        self.fields_box = classed(w.VBox(), "sd-daq-sheet-fields")
+        self.save_button = classed(
+            w.Button(description="Save", icon="save", button_style="primary"),
+            "sd-daq-sheet-save",
+        )
+        self.save_button.on_click(lambda _b: self.save())
+        self.previous_button = classed(
+            w.Button(description="Same as previous", icon="copy",
+                     tooltip="fill in the previous run's title, class and values"),
+            "sd-daq-sheet-previous",
+        )  # fmt: skip
+        self.previous_button.on_click(lambda _b: self.same_as_previous())
+        self.reload_button = classed(
+            w.Button(icon="refresh", tooltip="reload the run sheet", layout=w.Layout(width="40px")),
+            "sd-daq-sheet-reload",
+        )
+        self.reload_button.on_click(lambda _b: self.reload(reload_fields=True))
+
+        # new observable
+        self.new_name = classed(w.Text(placeholder="name", layout=w.Layout(width="180px")),
+                                "sd-daq-obs-name")  # fmt: skip
+        self.new_type = classed(
+            w.Dropdown(options=[t.value for t in ValueType], layout=w.Layout(width="110px")),
+            "sd-daq-obs-type",
+        )
+        self.new_units = classed(w.Text(placeholder="units", layout=w.Layout(width="100px")),
+                                 "sd-daq-obs-units")  # fmt: skip
+        self.new_comment = w.Text(placeholder="comment", layout=w.Layout(width="220px"))
+        self.add_button = classed(w.Button(description="Add observable", icon="plus"),
+                                  "sd-daq-obs-add")  # fmt: skip
+        self.add_button.on_click(lambda _b: self.add_observable())
+
+        # the sheet, CSV and plot
+        self.table = classed(w.HTML(), "sd-daq-sheet-table")
+        self.csv = classed(w.HTML(), "sd-daq-sheet-csv")
+        self.plot_choice = classed(
+            w.Dropdown(description="plot", layout=w.Layout(width="280px")), "sd-daq-plot-observable"
+        )
+        self.plot_choice.observe(lambda _c: self.draw(), "value")
+        self.x = LinearScale()
+        self.y = LinearScale()
+        self.line = Lines(x=[], y=[], scales={"x": self.x, "y": self.y}, colors=["#1f77b4"])
+        self.points = Scatter(
+            x=[], y=[], scales={"x": self.x, "y": self.y}, colors=["#1f77b4"], default_size=40
+        )
+        self.y_axis = Axis(scale=self.y, side="left", label="value")
+        self.figure = classed(
+            Figure(
+                marks=[self.line, self.points],
+                axes=[Axis(scale=self.x, label="run", tick_format="d"), self.y_axis],
+                layout=w.Layout(height="260px", width="100%"),
+                fig_margin={"top": 10, "bottom": 40, "left": 70, "right": 10},
+            ),
+            "sd-daq-sheet-plot",
+        )
+        super().__init__(
+            [
+                self.message,
+                w.HBox([self.run, self.reload_button]),
+                w.HBox([self.title, self.run_class]),
+                self.fields_box,
+                w.HBox([self.save_button, self.previous_button]),
+                w.HBox(
+                    [
+                        self.new_name,
+                        self.new_type,
+                        self.new_units,
+                        self.new_comment,
+                        self.add_button,
+                    ]
+                ),
+                self.table,
+                self.csv,
+                self.plot_choice,
+                self.figure,
+            ]
+        )
+        classed(self, "sd-daq-runsheet")
+        self.reload(reload_fields=True)
+
+    # -- messages ------------------------------------------------------------------------
+    def say(self, kind: str, text: str) -> None:
+        """Show a message in the panel (errors stay next to the inputs they concern)."""
+        self.message.value = message_html(kind, text)
+
+    def _edited(self, _change: object) -> None:
+        if not self._loading:
+            self.dirty = True
+
+    # -- loading -------------------------------------------------------------------------
+    def reload(self, reload_fields: bool = False) -> None:
+        """Re-read observables and runs; inputs are reloaded only when asked, when the
+        columns changed, or when nothing typed would be lost."""
+        try:
+            observables = self.sheet.observables()
+            runs = self.sheet.runs()
+        except ShiftdeskError as exc:
+            self.say("error", error_text(exc))
+            return
+        columns_changed = observables != self.observables
+        self.observables, self.runs = observables, runs
+        if columns_changed:
+            self._build_fields()
+        self._loading = True
+        try:
+            chosen = self.run.value
+            options = [(f"run {r.number} — {r.title or '(no title)'}", r.number)
+                       for r in reversed(runs)]  # fmt: skip
+            if list(self.run.options) != options:
+                self.run.options = options
+            numbers = [r.number for r in runs]
+            newest = numbers[-1] if numbers else None
+            appeared = newest is not None and newest not in self._known
+            if chosen not in numbers or (appeared and not self.dirty):
+                chosen = newest  # a new run started: follow it unless something is typed
+            self._known = set(numbers)
+            self.run.value = chosen
+            numeric = [o.name for o in observables if o.value_type is not ValueType.STRING]
+            plot_value = self.plot_choice.value if self.plot_choice.value in numeric else None
+            self.plot_choice.options = numeric
+            self.plot_choice.value = plot_value or (numeric[0] if numeric else None)
+        finally:
+            self._loading = False
+        if reload_fields or columns_changed or not self.dirty:
+            self.load_run()
+        self._show_table()
+        self.draw()
+        self._set_enabled()
+
+    def _build_fields(self) -> None:
+        fields: dict[str, w.Text] = {}
+        for o in self.observables:
+            units = f" [{o.units}]" if o.units else ""
+            field = classed(
+                w.Text(
+                    description=o.name,
+                    placeholder=f"{o.value_type.value}{units}",
+                    tooltip=o.comment or None,
+                    style={"description_width": "160px"},
+                    layout=w.Layout(width="420px"),
+                ),
+                "sd-daq-obs",
+                f"sd-daq-obs-{css_name(o.name)}",
+            )
+            field.observe(self._edited, "value")
+            fields[o.name] = field
+        self.fields = fields
+        self.fields_box.children = [
+            w.HBox([f, w.HTML(f"<small>{html.escape(o.units)} {html.escape(o.comment)}</small>")])
+            for o, f in zip(self.observables, fields.values(), strict=True)
+        ]
+
+    def _run(self, number: int | None) -> Run | None:
+        return next((r for r in self.runs if r.number == number), None)
+
+    def load_run(self) -> None:
+        """Fill the inputs with the selected run's stored values (discarding typed ones)."""
+        run = self._run(self.run.value)
+        self._loading = True
+        try:
+            self.title.value = run.title if run else ""
+            if run and run.run_class in self.run_class.options:
+                self.run_class.value = run.run_class
+            for name, field in self.fields.items():
+                field.value = _shown(run.values.get(name)) if run else ""
+        finally:
+            self._loading = False
+        self.dirty = False
+        self._set_enabled()
+
+    def select_run(self, number: int) -> None:
+        """Show run ``number`` in the editor."""
+        self.reload()
+        if number in [r.number for r in self.runs]:
+            self.run.value = number  # loads it
+            self.load_run()
+
+    def _set_enabled(self) -> None:
+        has_run = self.run.value is not None
+        editable = self.can_operate and has_run
+        for widget in (self.title, self.run_class, *self.fields.values()):
+            widget.disabled = not editable
+        self.save_button.disabled = not editable
+        self.previous_button.disabled = not editable
+        for widget in (self.new_name, self.new_type, self.new_units, self.new_comment,
+                       self.add_button):  # fmt: skip
+            widget.disabled = not self.can_operate
+
+    # -- editing -------------------------------------------------------------------------
+    def typed_values(self) -> dict[str, str | None]:
+        """What is in the inputs (empty means "no measurement")."""
+        return {name: (f.value.strip() or None) for name, f in self.fields.items()}
+
+    def save(self) -> Run | None:
+        """Write title, class and values of the selected run (all checked first)."""
+        number = self.run.value
+        if number is None:
+            self.say("warning", "there is no run to edit yet: runs appear once started")
+            return None
+        try:
+            run = self.sheet.update(
+                number, self.typed_values(), title=self.title.value, run_class=self.run_class.value
+            )
+        except (ShiftdeskError, PermissionError) as exc:
+            self.say("error", f"run {number} not saved: {error_text(exc)}")
+            return None
+        self.dirty = False
+        self.say("info", f"run {number} saved")
+        self.reload(reload_fields=True)
+        return run
+
+    def same_as_previous(self) -> None:
+        """Fill in the previous run's title, class and values (saved with Save)."""
+        number = self.run.value
+        if number is None:
+            self.say("warning", "there is no run to fill in yet")
+            return
+        previous = self.sheet.previous_values(number)
+        if not previous:
+            self.say("warning", f"run {number} has no earlier run to copy from")
+            return
+        self.title.value = previous["title"]
+        if previous["run_class"] in self.run_class.options:
+            self.run_class.value = previous["run_class"]
+        for name, field in self.fields.items():
+            field.value = _shown(previous["values"].get(name))
+        self.dirty = True
+        self.say("info", f"filled in from the previous run: check, then Save run {number}")
+
+    def add_observable(self) -> Observable | None:
+        """Add the column typed in the "new observable" inputs."""
+        try:
+            added = self.sheet.add_observable(
+                self.new_name.value,
+                self.new_type.value,
+                units=self.new_units.value,
+                comment=self.new_comment.value,
+            )
+        except (ShiftdeskError, PermissionError) as exc:
+            self.say("error", f"observable not added: {error_text(exc)}")
+            return None
+        self.new_name.value = self.new_units.value = self.new_comment.value = ""
+        self.say("info", f"observable {added.label} added")
+        typed = self.typed_values()
+        self.reload()
+        for name, value in typed.items():  # keep what was typed in the other fields
+            if name in self.fields and value is not None:
+                self.fields[name].value = value
+        return added
+
+    # -- sheet, CSV, plot ----------------------------------------------------------------
+    def _show_table(self) -> None:
+        header = ["run", "title", "class", "start (UTC)", "duration", "configs", "files"]
+        header += [o.label for o in self.observables]
+        rows = []
+        for run in reversed(self.runs[-TABLE_ROWS:]):
+            cells: list[Any] = [
+                run.number,
+                run.title,
+                run.run_class,
+                f"{run.started_at:%Y-%m-%d %H:%M}",
+                run.duration + (" (open)" if run.is_open else ""),
+                run.config_names,
+                "sorted" if run.files_organized else ("" if run.is_open else "not sorted"),
+                *[_shown(run.values.get(o.name)) for o in self.observables],
+            ]
+            rows.append(
+                f"<tr class='sd-daq-sheet-row-{run.number}'>"
+                + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+                + "</tr>"
+            )
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        self.table.value = (
+            "<div style='max-height:300px;overflow:auto'><table class='sd-daq-sheet-rows'>"
+            f"<tr>{head}</tr>{''.join(rows)}</table></div>"
+            if rows
+            else "<i>no runs yet</i>"
+        )
+        text = self.sheet.to_csv()
+        name = f"{self.system.experiment_name}_runsheet.csv"
+        link = "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
+        self.csv.value = (
+            f"<a download='{html.escape(name)}' href='{link}' class='sd-daq-csv-link'>"
+            f"Download the run sheet (CSV, {len(self.runs)} runs)</a>"
+        )
+
+    def draw(self) -> None:
+        """Plot the chosen observable over runs."""
+        name = self.plot_choice.value
+        if name is None:
+            self.line.x = self.line.y = self.points.x = self.points.y = []
+            return
+        try:
+            numbers, values = self.sheet.series(name)
+        except ShiftdeskError as exc:
+            self.say("error", error_text(exc))
+            return
+        label = next((o.label for o in self.observables if o.name == name), name)
+        with self.line.hold_sync(), self.points.hold_sync():
+            self.line.x, self.line.y = numbers, values
+            self.points.x, self.points.y = numbers, values
+        self.y_axis.label = label
