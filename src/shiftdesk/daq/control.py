@@ -17,7 +17,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shiftdesk.daq.commands import CommandWriter, write_log
 from shiftdesk.daq.ecc import ConfigId, DataLink, ECCClient, State, Transition
@@ -71,6 +71,38 @@ def store_readings(
     changed: list[tuple[str, bool]] = []
     if not readings:
         return changed
+    table = ECCServerRecord
+    with database.session() as session:
+        # Plain column reads and one bulk UPDATE by primary key: a 100-server sweep
+        # costs one short transaction, not 100 ORM objects.
+        rows = session.execute(
+            select(
+                table.id, table.name, table.state, table.transition, table.online,
+                table.polled_at,
+            ).where(table.experiment_id == experiment_id, table.name.in_(list(readings)))
+        ).all()  # fmt: skip
+        updates: list[dict[str, object]] = []
+        for row_id, name, old_state, old_transition, online, polled_at in rows:
+            outcome = readings[name]
+            was_online, first = bool(online), polled_at is None
+            values: dict[str, object] = {"id": row_id, "polled_at": at}
+            if isinstance(outcome, BaseException):
+                values.update(online=False, error=str(outcome)[:2000] or type(outcome).__name__)
+            else:
+                state, transition = int(outcome[0]), int(outcome[1])
+                if old_state != state or old_transition != transition or not was_online:
+                    values["changed_at"] = at
+                values.update(
+                    state=state, transition=transition, online=True, error=None, seen_at=at
+                )
+            updates.append(values)
+            now_online = bool(values["online"])
+            # First failure counts as going offline; first success is not "back online".
+            if (now_online != was_online and not first) or (first and not now_online):
+                changed.append((name, now_online))
+        if updates:
+            session.execute(update(table), updates)
+    return changed
     with database.session() as session:
         rows = session.scalars(
             select(ECCServerRecord).where(

@@ -43,6 +43,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def ecc_url(host: str, port: int) -> str:
+    """The SOAP endpoint of an ECC server, ``http://host:port/``."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
 def sender_id(kind: str, instance: str) -> str:
     """GET's data sender id of a source: ``CoBo[0]``, ``Mutant[master]``."""
     return f"{'Mutant' if kind == MUTANT else 'CoBo'}[{instance}]"
@@ -146,8 +151,7 @@ class ServerView:
     @property
     def url(self) -> str:
         """The SOAP endpoint, ``http://host:port/``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return ecc_url(self.host, self.port)
 
     @property
     def has_mutant(self) -> bool:

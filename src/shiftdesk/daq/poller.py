@@ -22,13 +22,21 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shiftdesk.daq.commands import active_commands
 from shiftdesk.daq.control import ClientFactory, Reading, log_offline_changes, store_readings
 from shiftdesk.daq.ecc import ECCClient
 from shiftdesk.daq.experiment import active_experiment
-from shiftdesk.daq.model import RouterView, ServerView, Snapshot, now, source_views, utc
+from shiftdesk.daq.model import (
+    RouterView,
+    ServerView,
+    Snapshot,
+    ecc_url,
+    now,
+    source_views,
+    utc,
+)
 from shiftdesk.daq.routers import RouterAccess
 from shiftdesk.daq.runs import next_run_number, open_run_record
 from shiftdesk.errors import NotFound
@@ -175,6 +183,7 @@ class Poller:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="daq-poll")
         self._inflight: set[str] = set()
         self._router_inflight: set[str] = set()
+        self._setup: tuple[int, list[tuple[str, str]], list[RouterView]] | None = None
         self._last_router_check = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -197,38 +206,48 @@ class Poller:
                 client = self._clients[url] = self._factory(url)
             return client
 
-    def _load(self) -> tuple[int, list[ServerView], list[RouterView]]:
+    def _load(self) -> tuple[int, list[tuple[str, str]], list[RouterView]]:
+        """(experiment id, (name, url) of every server, routers to check)."""
         experiment = active_experiment(self.database)
-        at = now()
         with self.database.session() as session:
             servers = [
-                ServerView.from_record(s, (), self.period, at)
-                for s in session.scalars(
-                    select(ECCServerRecord).where(ECCServerRecord.experiment_id == experiment.id)
+                (name, ecc_url(host, port))
+                for name, host, port in session.execute(
+                    select(ECCServerRecord.name, ECCServerRecord.host, ECCServerRecord.port)
+                    .where(ECCServerRecord.experiment_id == experiment.id)
+                    .order_by(ECCServerRecord.id)
                 )
             ]
-            routers = [
-                RouterView.from_record(r)
-                for r in session.scalars(
-                    select(DataRouterRecord).where(DataRouterRecord.experiment_id == experiment.id)
-                )
-            ]
+            routers = []
+            if self.routers is not None:
+                routers = [
+                    RouterView.from_record(r)
+                    for r in session.scalars(
+                        select(DataRouterRecord).where(
+                            DataRouterRecord.experiment_id == experiment.id
+                        )
+                    )
+                ]
         return experiment.id, servers, routers
 
     def poll_once(self) -> Sweep:
         """One sweep: GetState on every server at once; readings written as they arrive."""
         t0 = time.monotonic()
-        experiment_id, servers, routers = self._load()
-        self._heartbeat(experiment_id)
+        # The setup read at the end of the previous sweep: calls go out at once, and a
+        # setup change is seen one sweep later.
+        if self._setup is None:
+            self._setup = self._load()
+        experiment_id, servers, routers = self._setup
         futures: dict[Future[Reading], str] = {}
         skipped = []
-        for server in servers:
+        for name, url in servers:
             with self._lock:
-                if server.name in self._inflight:  # still stuck from an earlier sweep
-                    skipped.append(server.name)
+                if name in self._inflight:  # still stuck from an earlier sweep
+                    skipped.append(name)
                     continue
-                self._inflight.add(server.name)
-            futures[self._pool.submit(self._get_state, server)] = server.name
+                self._inflight.add(name)
+            futures[self._pool.submit(self._get_state, name, url)] = name
+        self._heartbeat(experiment_id)
         answered: list[str] = []
         failed: list[str] = []
         pending = set(futures)
@@ -259,6 +278,7 @@ class Poller:
         if self.routers is not None and routers:
             self._check_routers(experiment_id, routers)
         self.sweeps += 1
+        self._setup = self._load()
         return Sweep(tuple(answered), tuple(failed), tuple(skipped), time.monotonic() - t0, stored)
 
     def _late(self, experiment_id: int, name: str) -> Callable[[Future[Reading]], None]:
@@ -267,14 +287,14 @@ class Poller:
 
         return store
 
-    def _get_state(self, server: ServerView) -> Reading:
+    def _get_state(self, name: str, url: str) -> Reading:
         try:
-            return self._client(server.url).get_state(timeout=self.timeout)
+            return self._client(url).get_state(timeout=self.timeout)
         except Exception as exc:  # a failed poll is a reading too: the server is offline
             return exc
         finally:
             with self._lock:
-                self._inflight.discard(server.name)
+                self._inflight.discard(name)
 
     def _store(self, experiment_id: int, readings: dict[str, Reading]) -> None:
         try:
@@ -285,10 +305,11 @@ class Poller:
 
     def _heartbeat(self, experiment_id: int) -> None:
         with self.database.session() as session:
-            exp = session.get(ExperimentRecord, experiment_id)
-            if exp is not None:
-                exp.poller_heartbeat_at = now()
-                exp.poll_period_s = self.period
+            session.execute(
+                update(ExperimentRecord)
+                .where(ExperimentRecord.id == experiment_id)
+                .values(poller_heartbeat_at=now(), poll_period_s=self.period)
+            )
 
     # -- routers -------------------------------------------------------------------------
     def _check_routers(self, experiment_id: int, routers: list[RouterView]) -> None:
