@@ -20,7 +20,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"shiftdesk: database {db!r}; demo data #{data_id}, demo model #{model_id}")
     if args.seed_only:
         return 0
-    notebook = NOTEBOOKS / "reflectometry.ipynb"
+    notebook = NOTEBOOKS / f"{args.dashboard}.ipynb"
     if not notebook.exists():
         print(f"shiftdesk: no dashboard notebook at {notebook}", file=sys.stderr)
         return 2
@@ -34,7 +34,7 @@ def _demo(args: argparse.Namespace) -> int:
         "--MappingKernelManager.cull_interval=60",
         "--MappingKernelManager.cull_idle_timeout=900",
     ]
-    print(f"shiftdesk: reflectometry dashboard at http://127.0.0.1:{args.port}/ (Ctrl-C stops)")
+    print(f"shiftdesk: {args.dashboard} dashboard at http://127.0.0.1:{args.port}/ (Ctrl-C stops)")
     sys.stdout.flush()
     os.execv(command[0], command)
     return 0  # pragma: no cover - execv does not return
@@ -104,7 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``shiftdesk`` console script."""
     parser = argparse.ArgumentParser(prog="shiftdesk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="seed demo data and start the reflectometry dashboard")
+    demo = sub.add_parser("demo", help="seed demo data and start a dashboard")
+    demo.add_argument(
+        "dashboard",
+        nargs="?",
+        choices=["reflectometry", "daq"],
+        default="reflectometry",
+        help="which dashboard (daq: run control on simulated ECC servers)",
+    )
     demo.add_argument("--port", type=int, default=8866)
     demo.add_argument("--seed-only", action="store_true", help="only put demo data in place")
     demo.set_defaults(func=_demo)
