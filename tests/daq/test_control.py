@@ -185,3 +185,30 @@ def test_ordering_follows_source_types_on_coupled_hardware(ecc_servers: Cluster)
         assert all(sim.state is State.RUNNING for sim in cluster)
         daq.stop().wait(10)
         assert all(sim.state is State.READY for sim in cluster)
+
+
+def test_describe_must_name_the_servers_own_sources(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(2)
+    with daq_system(cluster) as daq:
+        daq.select_config(cluster.configs[1], server="ECC_0")  # describes CoBo[1]
+        handle = daq.describe()
+        with pytest.raises(CommandFailed, match=r"has data senders \['CoBo\[1\]'\].*CoBo\[0\]"):
+            handle.wait(10)
+        assert {s.name: s.status for s in handle.steps} == {"ECC_0": "failed", "ECC_1": "done"}
+
+
+def test_every_command_call_is_audited(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1)
+    with daq_system(cluster) as daq:
+        daq.describe().wait(10)
+        cluster[0].fail("Prepare", "Error: no such prepare file")
+        with pytest.raises(CommandFailed):
+            daq.prepare().wait(10)
+        calls = daq.calls("ECC_0")
+        assert [(c.operation, c.ok, c.owner) for c in calls] == [
+            ("Prepare", False, "alice"), ("Describe", True, "alice")
+        ]  # fmt: skip
+        assert calls[0].error_code == 2 and "no such prepare file" in calls[0].message
+        wire = [c for c in daq.wire_history("ECC_0") if c.operation == "Prepare"]
+        assert wire and "<Prepare" in (wire[-1].request or "")
+        assert "no such prepare file" in (wire[-1].response or "")

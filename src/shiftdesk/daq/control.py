@@ -20,7 +20,16 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from shiftdesk.daq.commands import CommandWriter, write_log
-from shiftdesk.daq.ecc import ConfigId, DataLink, ECCClient, State, Transition
+from shiftdesk.daq.ecc import (
+    ConfigId,
+    DataLink,
+    ECCClient,
+    ECCValueError,
+    State,
+    Transition,
+    parse_data_senders,
+)
+from shiftdesk.daq.errors import DAQStateError
 from shiftdesk.daq.model import Command, ServerView, now
 from shiftdesk.storage import Database
 from shiftdesk.storage.daq_records import ECCServerRecord
@@ -127,6 +136,26 @@ def store_readings(
             if (bool(row.online) != was_online and not first) or (first and not row.online):
                 changed.append((row.name, bool(row.online)))
     return changed
+
+
+def _check_senders(call: ServerCall, reply: str) -> BaseException | None:
+    """Describe answers with the data senders of the config: they must be our sources."""
+    expected = {src.sender for src in call.server.sources}
+    if not expected or not reply.strip():
+        return None
+    try:
+        described = set(parse_data_senders(reply))
+    except ECCValueError as exc:
+        return exc
+    missing = sorted(expected - described)
+    if not missing:
+        return None
+    config = call.config.describe if call.config is not None else "?"
+    return DAQStateError(
+        f"{call.server.name}: describe config {config!r} has data senders "
+        f"{sorted(described) or 'none'}, but the setup expects {missing} on this server. "
+        "Undo, then select the describe config of these sources (or fix the setup)"
+    )
 
 
 class Controller:
@@ -273,9 +302,11 @@ class Controller:
         started, t0 = now(), time.monotonic()
         error: BaseException | None = None
         try:
-            self.client(call.server.url).transition(
+            text = self.client(call.server.url).transition(
                 command.value, call.config, call.links, timeout=self.transition_timeout
             )
+            if command is Command.DESCRIBE:
+                error = _check_senders(call, text)
         except Exception as exc:  # reported per server, never raised into the pool
             error = exc
         duration = time.monotonic() - t0

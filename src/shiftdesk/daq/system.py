@@ -41,7 +41,7 @@ from shiftdesk.daq.control import (
     log_offline_changes,
     store_readings,
 )
-from shiftdesk.daq.ecc import ConfigId, DataLink, State
+from shiftdesk.daq.ecc import ConfigId, DataLink, ECCCall, State, call_history
 from shiftdesk.daq.errors import DAQStateError, SetupError
 from shiftdesk.daq.experiment import (
     active_experiment,
@@ -67,6 +67,7 @@ from shiftdesk.daq.setup import Setup, apply_setup, easy_setup
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, get_database
 from shiftdesk.storage.daq_records import (
+    CallRecord,
     CommandRecord,
     DataRouterRecord,
     ECCServerRecord,
@@ -227,6 +228,23 @@ class DAQSystem:
                 .limit(limit)
             ).all()
         return [CommandHandle(i, self.database) for i in ids]
+
+    def calls(self, server: str | None = None, limit: int = 50) -> list[CallRecord]:
+        """The audit trail of ECC operations sent by commands (who, when, outcome), newest
+        first; ``server`` limits it to one server."""
+        query = select(CallRecord).where(CallRecord.experiment_id == self.experiment_id)
+        if server is not None:
+            query = query.where(CallRecord.server == server)
+        with self.database.session() as session:
+            rows = list(session.scalars(query.order_by(CallRecord.id.desc()).limit(limit)))
+            for row in rows:
+                session.expunge(row)
+        return rows
+
+    def wire_history(self, server: str) -> list[ECCCall]:
+        """The raw SOAP request and reply of this process's recent calls to ``server``
+        (expert view: exactly what went over the wire), oldest first."""
+        return call_history(self.snapshot().server(server).url)
 
     # -- setup ---------------------------------------------------------------------------
     def apply_setup(self, setup: Setup) -> Snapshot:
