@@ -618,6 +618,7 @@ class ConstraintSet:
         target = constraint.target
         if target is not None:
             target.param.constraint = constraint
+            target.param._notify("range")  # views show it as derived now
         self.update()
         return constraint
 
@@ -709,6 +710,7 @@ class ConstraintSet:
         target = constraint.target
         if target is not None and target.param.constraint is constraint:
             target.param.constraint = None
+            target.param._notify("range")
         return constraint
 
     def find(self, which: int | str | Constraint) -> Constraint:

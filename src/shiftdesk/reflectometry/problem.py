@@ -951,6 +951,11 @@ class FitProblem:
             lines.append(f"  {path:<24} {param.format():<24} {state}")
         if self._data is not None:
             lines.append(f"  data: {self._data!r}")
+        if self._root is None:
+            for name, child in self.datasets.items():
+                if child is not self:
+                    lines.append(f"  data set {name}: {child.describe()}, data: {child.data!r}")
+            lines.extend(f"  constraint: {c.text}" for c in self._constraints)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -975,6 +980,9 @@ class FitProblem:
             ("data", repr(self._data) if self._data is not None else "none"),
             ("free parameters", str(len(self.free_parameters()))),
         ]
+        if self.is_simultaneous:
+            extra.append(("data sets", ", ".join(self.datasets)))
+        extra += [("constraint", c.text) for c in self.constraints]
         return html_repr(
             "FitProblem", self.title or self.describe(), repr(self), body + table(extra)
         )

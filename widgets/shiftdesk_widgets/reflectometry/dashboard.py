@@ -1,4 +1,8 @@
-"""The reflectometry dashboard: data, model table, live curves, fits, library, downloads."""
+"""The reflectometry dashboard: data, model table, live curves, fits, library, downloads.
+
+With several data sets (a simultaneous fit) the table edits the model picked in the
+"Data sets" section, the plots show every data set, and one fit fits them all.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ import ipywidgets as w
 import numpy as np
 
 from shiftdesk.errors import ShiftdeskError
-from shiftdesk.reflectometry import FitProblem, FitResult, Layer, Library, Medium
+from shiftdesk.reflectometry import FitProblem, FitResult, Layer, Library, Medium, ReflData
 from shiftdesk.reflectometry.data import data_url
 from shiftdesk.reflectometry.parameter import format_value
+from shiftdesk_widgets.reflectometry.constraints_editor import ConstraintsEditor
+from shiftdesk_widgets.reflectometry.datasets_panel import DatasetsPanel
 from shiftdesk_widgets.reflectometry.fit_panel import FitPanel
 from shiftdesk_widgets.reflectometry.model_table import ModelTable
-from shiftdesk_widgets.reflectometry.plots import ProfilePlot, ReflectivityPlot
+from shiftdesk_widgets.reflectometry.plots import PlotEntry, ProfilePlot, ReflectivityPlot
 
 #: Q grid used to draw a model that has no data yet.
 MODEL_GRID = np.linspace(0.005, 0.3, 300)
@@ -54,6 +60,7 @@ class ReflectometryDashboard(w.VBox):
         self.data_file_id: int | None = None
         self.last_result: FitResult | None = None
         self.curve = None
+        self.curves: list[PlotEntry] = []
         self.messages = w.HTML()
         self.messages.add_class("sd-messages")
 
@@ -79,7 +86,18 @@ class ReflectometryDashboard(w.VBox):
             icon="exchange",
             tooltip="swap front and back media, reverse the layers",
         )
-        self.reverse_button.on_click(lambda _b: self._safely(self.problem.reverse))
+        self.reverse_button.on_click(lambda _b: self._safely(self.edited.reverse))
+
+        # data sets and constraints
+        self.datasets_panel = DatasetsPanel(
+            self.problem, self._data_for_new_dataset, self._edit_dataset
+        )
+        self.constraints_editor = ConstraintsEditor(self.problem)
+        self.model_tools = w.Accordion(
+            [self.datasets_panel, self.constraints_editor],
+            titles=("Data sets (simultaneous fit)", "Constraints"),
+        )
+        self.model_tools.add_class("sd-model-tools")
 
         # fit
         self.fit_panel = FitPanel(lambda: self.problem, self.show_result, self.message, backend)
@@ -123,6 +141,7 @@ class ReflectometryDashboard(w.VBox):
                 w.HTML("<h3>Model</h3>"),
                 self.table,
                 w.HBox([self.evaluate_button, self.reverse_button]),
+                self.model_tools,
                 w.HTML("<h3>Fit</h3>"),
                 self.fit_panel,
                 self.result_box,
@@ -138,9 +157,12 @@ class ReflectometryDashboard(w.VBox):
                 w.HBox([self.my_fits, self.open_fit_button, self.refresh_button]),
             ]
         )
-        tabs = w.Tab([library_tab, w.VBox([self.prepare_downloads, self.downloads])])
-        tabs.set_title(0, "My models and fits")
-        tabs.set_title(1, "Downloads")
+        # further panels (tools, jobs, ...) are added with add_panel()
+        self.tabs = w.Tab()
+        self.tabs.add_class("sd-dashboard-tabs")
+        self.panels: dict[str, w.Widget] = {}
+        self.add_panel("My models and fits", library_tab)
+        self.add_panel("Downloads", w.VBox([self.prepare_downloads, self.downloads]))
         super().__init__(
             [
                 w.HTML(
@@ -149,7 +171,7 @@ class ReflectometryDashboard(w.VBox):
                 ),
                 self.messages,
                 w.HBox([left, right]),
-                tabs,
+                self.tabs,
             ]
         )
         self.add_class("sd-reflectometry-dashboard")
@@ -178,6 +200,14 @@ class ReflectometryDashboard(w.VBox):
         dashboard.saved_models.value = model_id
         return dashboard
 
+    # -- layout --------------------------------------------------------------------------
+    def add_panel(self, title: str, widget: w.Widget) -> w.Widget:
+        """Add a tab to the panels under the plots (replacing one of the same title)."""
+        self.panels[title] = widget
+        self.tabs.children = list(self.panels.values())
+        self.tabs.titles = tuple(self.panels)
+        return widget
+
     # -- messages ------------------------------------------------------------------------
     def message(self, kind: str, text: str) -> None:
         """Show one message (info, warning or error) at the top."""
@@ -195,12 +225,19 @@ class ReflectometryDashboard(w.VBox):
             return None
 
     # -- model ---------------------------------------------------------------------------
+    @property
+    def edited(self) -> FitProblem:
+        """The data set's model the table edits (the problem itself unless one is picked)."""
+        return self.table.problem
+
     def set_problem(self, problem: FitProblem) -> None:
         """Show and edit another model."""
         self.problem.unobserve(self._on_problem)
         self.problem = problem
         problem.observe(self._on_problem)
         self.table.set_problem(problem)
+        self.datasets_panel.set_problem(problem)
+        self.constraints_editor.set_problem(problem)
         self.title.value, self.notes.value = problem.title, problem.notes
         self.refresh()
 
@@ -208,29 +245,53 @@ class ReflectometryDashboard(w.VBox):
         if what != "range":
             self.refresh()
 
+    def _edit_dataset(self, dataset: FitProblem) -> None:
+        """Let the table edit one data set's model."""
+        if dataset is self.table.problem:
+            return
+        self.table.set_problem(dataset)
+        self.refresh()
+        self.message("info", f"editing the model of data set {dataset.dataset_name!r}")
+
+    def _data_for_new_dataset(self) -> ReflData | None:
+        if self.my_data.value is None:
+            return None
+        data = self._safely(lambda: self.library.open_data(self.my_data.value))
+        return data if isinstance(data, ReflData) else None
+
     def evaluate(self, announce: bool = False) -> None:
         """Evaluate the model now (the curves also redraw on every change)."""
         self.refresh()
-        if announce and self.curve is not None and self.curve.chi2 is not None:
+        if not announce or self.curve is None:
+            return
+        if self.problem.is_simultaneous:
+            parts = [
+                f"{e.name}: χ² = {e.curve.chi2:.5g}"
+                for e in self.curves
+                if e.curve is not None and e.curve.chi2 is not None
+            ]
+            self.message("info", "; ".join(parts) or "no data to compare with")
+        elif self.curve.chi2 is not None:
             self.message(
                 "info", f"χ² = {self.curve.chi2:.5g} on {int(self.problem.fit_mask().sum())} points"
             )
 
     def refresh(self) -> None:
-        """Recompute the model curve and profile and redraw."""
-        problem = self.problem
+        """Recompute every data set's curve and profile and redraw."""
+        entries: list[PlotEntry] = []
         try:
-            if problem.data is not None:
-                curve = problem.evaluate()
-            else:
-                curve = problem.evaluate(q=MODEL_GRID)
+            for name, ds in self.problem.datasets.items():
+                curve = ds.evaluate() if ds.data is not None else ds.evaluate(q=MODEL_GRID)
+                entries.append(PlotEntry(name, ds.data, curve))
         except ShiftdeskError as exc:
             self.message("error", str(exc))
             return
-        self.curve = curve
-        self.plot.show(data=problem.data, curve=curve, q_range=(problem.q_min, problem.q_max))
-        self.profile.show(curve)
-        data = problem.data
+        problem = self.problem
+        self.curves = entries
+        self.curve = entries[0].curve
+        self.plot.show_many(entries, q_range=(problem.q_min, problem.q_max))
+        self.profile.show_many([(e.name, e.curve) for e in entries])
+        data = self.edited.data
         self.data_label.value = (
             "no data: load a file to fit"
             if data is None
@@ -270,8 +331,9 @@ class ReflectometryDashboard(w.VBox):
             self.message("info", f"using {data.name}")
 
     def _use_data(self, data: Any) -> None:
-        self.problem._q_min = self.problem._q_max = None  # a new data set: whole range
-        self.problem.data = data
+        edited = self.edited  # the data set being edited gets the data
+        edited._q_min = edited._q_max = None  # a new data set: whole range
+        edited.data = data
 
     # -- fits ----------------------------------------------------------------------------
     def show_result(self, result: FitResult) -> None:
@@ -283,6 +345,12 @@ class ReflectometryDashboard(w.VBox):
             f"<tr><td>{html.escape(r['path'])}</td>"
             f"<td class='sd-fitted'>{html.escape(format_value(r['value'], r['error']))}</td></tr>"
             for r in result.parameters
+        )
+        rows += "".join(
+            f"<tr class='sd-derived'><td>{html.escape(r['path'])}</td>"
+            f"<td>{html.escape(format_value(r['value'], r['error']))} "
+            f"<small>({html.escape(r['constraint'])})</small></td></tr>"
+            for r in result.derived
         )
         state = (
             "<span style='color:#1b7a1b'>converged</span>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import ipywidgets as w
@@ -69,6 +70,12 @@ class ParameterEditor(w.HBox):
                     if p.error
                     else ""
                 )
+                # a derived parameter follows its constraint: shown, not edited
+                derived = p.derived
+                self.value.disabled = self.free.disabled = derived
+                if derived:
+                    text = html.escape(p.constraint.text, quote=True)
+                    self.error.value += f" <span class='sd-derived' title='{text}'>= derived</span>"
                 if p.at_limit:
                     self.error.value += (
                         " <span style='color:#a15c00' title='on range limit'>⚠</span>"

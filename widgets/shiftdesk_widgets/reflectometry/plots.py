@@ -1,6 +1,14 @@
-"""bqplot figures: R(Q) with error bars, model and residuals; the SLD profile."""
+"""bqplot figures: R(Q) with error bars, model and residuals; the SLD profile.
+
+Several data sets (a simultaneous fit) are drawn together: each in its own colour,
+shifted down by a number of decades so the curves do not overlap, with their residuals
+in one panel, and optionally the asymmetry (R₁ − R₂)/(R₁ + R₂) of two of them.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import ipywidgets as w
 import numpy as np
@@ -11,6 +19,26 @@ from shiftdesk.reflectometry import ReflData, ReflectivityCurve
 VIEWS = {"log R": "log", "R·Q⁴": "rq4", "linear R": "linear"}
 _DATA = "#1f77b4"
 _MODEL = "#d62728"
+#: (data, model) colours of further data sets.
+PALETTE = [
+    ("#2ca02c", "#1a6b1a"),
+    ("#9467bd", "#5b3d80"),
+    ("#ff7f0e", "#b35900"),
+    ("#8c564b", "#5a3630"),
+    ("#17becf", "#0e7c87"),
+    ("#e377c2", "#a04088"),
+]
+
+
+@dataclass
+class PlotEntry:
+    """One data set to draw: its name, data (or None) and model curve (or None)."""
+
+    name: str
+    data: ReflData | None
+    curve: ReflectivityCurve | None
+
+
 #: Above this many points the error bars are thinned (SVG stays responsive).
 MAX_ERROR_BARS = 2000
 
@@ -76,10 +104,53 @@ class ReflectivityPlot(w.VBox):
         self.view.style.button_width = "80px"
         self.view.observe(lambda _c: self.redraw(), "value")
         self.chi2 = w.HTML()
-        self._data: ReflData | None = None
-        self._curve: ReflectivityCurve | None = None
+        self.offset = w.BoundedFloatText(
+            value=1.0,
+            min=0.0,
+            max=10.0,
+            step=0.5,
+            description="offset (decades)",
+            layout=w.Layout(width="190px", display="none"),
+            style={"description_width": "110px"},
+        )
+        self.offset.add_class("sd-offset")
+        self.offset.observe(lambda _c: self.redraw(), "value")
+        self.asymmetry = w.Dropdown(
+            options=[("off", None)],
+            value=None,
+            description="asymmetry",
+            layout=w.Layout(width="260px", display="none"),
+        )
+        self.asymmetry.add_class("sd-asymmetry")
+        self.asymmetry.observe(lambda _c: self.redraw(), "value")
+        self.ay = LinearScale()
+        self.asym_points = Scatter(
+            x=[], y=[], scales={"x": self.x, "y": self.ay}, colors=[_DATA], default_size=10
+        )
+        self.asym_model = Lines(
+            x=[], y=[], scales={"x": self.x, "y": self.ay}, colors=[_MODEL], stroke_width=2
+        )
+        self.asymmetry_figure = Figure(
+            marks=[self.asym_points, self.asym_model],
+            axes=[
+                Axis(scale=self.x, label="Q (1/Å)"),
+                Axis(scale=self.ay, side="left", label="(R₁−R₂)/(R₁+R₂)"),
+            ],
+            layout=w.Layout(height="170px", width="100%", display="none"),
+            fig_margin={"top": 5, "bottom": 40, "left": 70, "right": 10},
+        )
+        self._entries: list[PlotEntry] = []
+        self._extra: list[dict[str, Any]] = []  # marks of the 2nd, 3rd, ... data set
         self._range: tuple[float | None, float | None] = (None, None)
-        super().__init__([w.HBox([self.view, self.chi2]), self.figure, self.residuals])
+        super().__init__(
+            [
+                w.HBox([self.view, self.chi2]),
+                w.HBox([self.offset, self.asymmetry]),
+                self.figure,
+                self.residuals,
+                self.asymmetry_figure,
+            ]
+        )
         self.add_class("sd-refl-plot")
 
     def show(
@@ -89,11 +160,46 @@ class ReflectivityPlot(w.VBox):
         q_range: tuple[float | None, float | None] = (None, None),
     ) -> None:
         """Draw data and/or a model curve."""
-        self._data, self._curve, self._range = data, curve, q_range
+        self.show_many([PlotEntry("", data, curve)], q_range)
+
+    def show_many(
+        self,
+        entries: list[PlotEntry],
+        q_range: tuple[float | None, float | None] = (None, None),
+    ) -> None:
+        """Draw several data sets with their models (the first one as :meth:`show` does).
+
+        The Q range lines belong to the first data set.
+        """
+        self._entries, self._range = list(entries), q_range
+        names = [e.name for e in entries]
+        pairs: list[tuple[str, tuple[str, str] | None]] = [("off", None)]
+        pairs += [(f"{a} vs {b}", (a, b)) for i, a in enumerate(names) for b in names[i + 1 :]]
+        several = len(entries) > 1
+        self.offset.layout.display = "" if several else "none"
+        self.asymmetry.layout.display = "" if several else "none"
+        keep = self.asymmetry.value if any(v == self.asymmetry.value for _, v in pairs) else None
+        if list(self.asymmetry.options) != pairs:
+            self.asymmetry.options = pairs
+        self.asymmetry.value = keep
         self.redraw()
+
+    @property
+    def _data(self) -> ReflData | None:
+        return self._entries[0].data if self._entries else None
+
+    @property
+    def _curve(self) -> ReflectivityCurve | None:
+        return self._entries[0].curve if self._entries else None
 
     def _transform(self, q: np.ndarray, r: np.ndarray) -> np.ndarray:
         return r * q**4 if VIEWS[self.view.value] == "rq4" else r
+
+    def _factor(self, index: int) -> float:
+        """Multiplier of data set ``index`` (log views only): 10^(−index·offset)."""
+        if index == 0 or VIEWS[self.view.value] == "linear":
+            return 1.0
+        return float(10.0 ** (-index * float(self.offset.value or 0.0)))
 
     def redraw(self) -> None:
         """Redraw for the current view."""
@@ -101,8 +207,12 @@ class ReflectivityPlot(w.VBox):
         y = self.y_lin if mode == "linear" else self.y_log
         data, curve = self._data, self._curve
         with self.hold_sync():
+            self._draw_extra(y)
             for mark in (self.errors, self.points, self.model, self.fit_range):
                 mark.scales = {"x": self.x, "y": y}
+            label = self._entries[0].name if len(self._entries) > 1 else ""
+            self.points.labels = [f"{label} data".strip()]
+            self.model.labels = [f"{label} model".strip()]
             self.y_axis.scale = y
             self.y_axis.label = "R·Q⁴ (1/Å⁴)" if mode == "rq4" else "R"
             self.y_axis.tick_format = ".2g" if mode == "linear" else ".0e"
@@ -126,8 +236,143 @@ class ReflectivityPlot(w.VBox):
             else:
                 self.model.x = self.model.y = []
                 self.chi2.value = ""
+            if len(self._entries) > 1:
+                self.chi2.value = " · ".join(
+                    f"{e.name}: χ² = {e.curve.chi2:.4g}"
+                    for e in self._entries
+                    if e.curve is not None and e.curve.chi2 is not None
+                )
             self._draw_range(data)
             self._draw_residuals(curve)
+            self._draw_asymmetry()
+
+    def _draw_extra(self, y: Any) -> None:
+        """Marks of the 2nd, 3rd, ... data set: made on demand, kept for re-use."""
+        extra = self._entries[1:]
+        while len(self._extra) < len(extra):
+            data_color, model_color = PALETTE[len(self._extra) % len(PALETTE)]
+            scales = {"x": self.x, "y": y}
+            self._extra.append(
+                {
+                    "errors": Lines(
+                        x=[], y=[], scales=scales, colors=[data_color], opacities=[0.4]
+                    ),
+                    "points": Scatter(
+                        x=[],
+                        y=[],
+                        scales=scales,
+                        colors=[data_color],
+                        default_size=14,
+                        display_legend=True,
+                        labels=["data"],
+                    ),
+                    "model": Lines(
+                        x=[],
+                        y=[],
+                        scales=scales,
+                        colors=[model_color],
+                        stroke_width=2,
+                        display_legend=True,
+                        labels=["model"],
+                    ),
+                    "residuals": Scatter(
+                        x=[],
+                        y=[],
+                        scales={"x": self.x, "y": self.ry},
+                        colors=[data_color],
+                        default_size=10,
+                    ),
+                }
+            )
+        used = self._extra[: len(extra)]
+        self.figure.marks = [self.errors, self.fit_range, self.points, self.model] + [
+            m for marks in used for m in (marks["errors"], marks["points"], marks["model"])
+        ]
+        self.residuals.marks = [self.zero, self.residual_points] + [
+            marks["residuals"] for marks in used
+        ]
+        for index, (entry, marks) in enumerate(zip(extra, used, strict=True), start=1):
+            factor = self._factor(index)
+            for key in ("errors", "points", "model"):
+                marks[key].scales = {"x": self.x, "y": y}
+            shift = f" ×10^{np.log10(factor):.3g}" if factor != 1.0 else ""
+            marks["points"].labels = [f"{entry.name} data{shift}"]
+            marks["model"].labels = [f"{entry.name} model{shift}"]
+            data, curve = entry.data, entry.curve
+            if data is not None:
+                q = data.q
+                ry = self._transform(q, data.r) * factor
+                dy = self._transform(q, data.dr) * factor
+                lo = ry - dy
+                if VIEWS[self.view.value] != "linear":
+                    lo = np.where(lo > 0, lo, ry * 1e-2)
+                step = max(1, q.size // MAX_ERROR_BARS)
+                marks["points"].x, marks["points"].y = q, ry
+                marks["errors"].x = np.column_stack([q, q])[::step]
+                marks["errors"].y = np.column_stack([lo, ry + dy])[::step]
+            else:
+                marks["points"].x = marks["points"].y = []
+                marks["errors"].x = marks["errors"].y = []
+            if curve is not None:
+                marks["model"].x = curve.q
+                marks["model"].y = self._transform(curve.q, curve.r) * factor
+            else:
+                marks["model"].x = marks["model"].y = []
+            residuals = curve.residuals if curve is not None else None
+            if curve is not None and residuals is not None:
+                marks["residuals"].x, marks["residuals"].y = curve.q, residuals
+            else:
+                marks["residuals"].x = marks["residuals"].y = []
+
+    def asymmetry_values(
+        self, pair: tuple[str, str]
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``(q, data asymmetry, model asymmetry)`` of two data sets on the first one's Q.
+
+        The second data set's R is interpolated onto the first one's Q points (spin
+        states are usually measured on the same grid, then nothing is interpolated).
+        """
+        by_name = {e.name: e for e in self._entries}
+        first, second = by_name[pair[0]], by_name[pair[1]]
+
+        def asym(q: np.ndarray, r1: np.ndarray, q2: np.ndarray, r2: np.ndarray) -> np.ndarray:
+            other = r2 if q2.shape == q.shape and np.allclose(q2, q) else np.interp(q, q2, r2)
+            total = r1 + other
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(total != 0, (r1 - other) / total, np.nan)
+
+        q = np.zeros(0)
+        data_asym = model_asym = None
+        if first.data is not None and second.data is not None:
+            q = first.data.q
+            data_asym = asym(q, first.data.r, second.data.q, second.data.r)
+        if first.curve is not None and second.curve is not None:
+            q_model = first.curve.q
+            model_asym = asym(q_model, first.curve.r, second.curve.q, second.curve.r)
+            if data_asym is None:
+                q = q_model
+        return q, data_asym, model_asym
+
+    def _draw_asymmetry(self) -> None:
+        pair = self.asymmetry.value
+        names = {e.name for e in self._entries}
+        if pair is None or not set(pair) <= names:
+            self.asymmetry_figure.layout.display = "none"
+            self.asym_points.x = self.asym_points.y = []
+            self.asym_model.x = self.asym_model.y = []
+            return
+        self.asymmetry_figure.layout.display = ""
+        q, data_asym, model_asym = self.asymmetry_values(pair)
+        if data_asym is not None:
+            self.asym_points.x, self.asym_points.y = q, data_asym
+        else:
+            self.asym_points.x = self.asym_points.y = []
+        by_name = {e.name: e for e in self._entries}
+        curve = by_name[pair[0]].curve
+        if model_asym is not None and curve is not None:
+            self.asym_model.x, self.asym_model.y = curve.q, model_asym
+        else:
+            self.asym_model.x = self.asym_model.y = []
 
     def _draw_range(self, data: ReflData | None) -> None:
         lines_x, lines_y = [], []
@@ -187,15 +432,45 @@ class ProfilePlot(w.VBox):
             fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 10},
             legend_location="top-left",
         )
+        self.extra: list[Lines] = []  # SLD of the 2nd, 3rd, ... data set
         super().__init__([self.figure])
         self.add_class("sd-profile-plot")
 
     def show(self, curve: ReflectivityCurve | None) -> None:
         """Draw the profile of ``curve``."""
+        self.show_many([("", curve)])
+
+    def show_many(self, curves: list[tuple[str, ReflectivityCurve | None]]) -> None:
+        """Draw the profiles of several data sets' models (the first as :meth:`show`)."""
         with self.hold_sync():
-            if curve is None:
+            first = curves[0][1] if curves else None
+            if first is None:
                 self.rho.x = self.rho.y = self.irho.x = self.irho.y = []
-                return
-            depth, rho, irho = curve.profile
-            self.rho.x, self.rho.y = depth, rho
-            self.irho.x, self.irho.y = depth, irho
+            else:
+                depth, rho, irho = first.profile
+                self.rho.x, self.rho.y = depth, rho
+                self.irho.x, self.irho.y = depth, irho
+            several = len(curves) > 1
+            self.rho.labels = [f"{curves[0][0]} SLD".strip() if several else "SLD"]
+            while len(self.extra) < len(curves) - 1:
+                color = PALETTE[len(self.extra) % len(PALETTE)][0]
+                self.extra.append(
+                    Lines(
+                        x=[],
+                        y=[],
+                        scales={"x": self.x, "y": self.y},
+                        colors=[color],
+                        stroke_width=2,
+                        display_legend=True,
+                        labels=["SLD"],
+                    )
+                )
+            used = self.extra[: max(len(curves) - 1, 0)]
+            for line, (name, curve) in zip(used, curves[1:], strict=True):
+                line.labels = [f"{name} SLD"]
+                if curve is None:
+                    line.x = line.y = []
+                else:
+                    depth, rho, _ = curve.profile
+                    line.x, line.y = depth, rho
+            self.figure.marks = [self.rho, self.irho, *used]
