@@ -80,3 +80,46 @@ def test_a_named_settings_file_must_exist(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("SHIFTDESK_SETTINGS", str(tmp_path / "missing.toml"))
     with pytest.raises(SettingsError, match=r"missing\.toml does not exist"):
         load_settings()
+
+
+def _remote_job(heartbeat_age: float, cancel: bool = False) -> str:
+    from datetime import timedelta
+
+    from shiftdesk.jobs import store
+    from shiftdesk.storage.models import utcnow
+
+    db = get_database()
+    job_id = store.create_job("test.sleep", {"steps": 1}, backend="cluster", database=db)
+    beat = utcnow() - timedelta(seconds=heartbeat_age)
+    store.update_job(
+        db, job_id, status="running", started_at=beat, heartbeat_at=beat, cancel_requested=cancel
+    )
+    return job_id
+
+
+def test_remote_jobs_nobody_follows_fail_after_the_heartbeat_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shiftdesk.jobs import Job, JobStatus, store
+
+    write(tmp_path, monkeypatch, '[backends.cluster]\ntype = "dask"\naddress = "tcp://x:1"\n')
+    followed = Job(_remote_job(heartbeat_age=5)).refresh()
+    orphan = Job(_remote_job(heartbeat_age=store.REMOTE_STALE + 60)).refresh()
+    cancelled = Job(_remote_job(heartbeat_age=store.REMOTE_STALE + 60, cancel=True)).refresh()
+    assert followed.status is JobStatus.RUNNING
+    assert orphan.status is JobStatus.FAILED
+    assert "no kernel has followed this cluster job" in (orphan.error or "")
+    assert cancelled.status is JobStatus.CANCELLED
+
+
+def test_jobs_of_backends_plugged_in_by_code_are_left_alone() -> None:
+    from datetime import timedelta
+
+    from shiftdesk.jobs import Job, JobStatus, store
+    from shiftdesk.storage.models import utcnow
+
+    db = get_database()
+    job_id = store.create_job("test.sleep", {"steps": 1}, backend="custom", database=db)
+    old = utcnow() - timedelta(seconds=store.REMOTE_STALE * 2)
+    store.update_job(db, job_id, status="running", heartbeat_at=old)
+    assert Job(job_id).refresh().status is JobStatus.RUNNING

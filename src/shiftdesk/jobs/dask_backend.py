@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from shiftdesk.errors import JobError
 from shiftdesk.identity import Identity
 from shiftdesk.jobs import store
+from shiftdesk.jobs.heartbeat import Heartbeat
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.jobs.tasks import get_kind
 from shiftdesk.storage import Database
@@ -160,6 +161,7 @@ class DaskBackend:
         self._client: Client | None = None
         self._futures: dict[str, Future] = {}
         self._lock = threading.RLock()
+        self._heartbeat = Heartbeat(database)
 
     @classmethod
     def from_settings(cls, settings: BackendSettings, database: Database) -> DaskBackend:
@@ -202,12 +204,21 @@ class DaskBackend:
     # -- JobBackend ----------------------------------------------------------------------
     def submit(self, job_id: str) -> None:
         """Send the stored job to the cluster; returns at once (connects in a thread)."""
-        store.update_job(self.database, job_id, message="sending to the Dask scheduler")
+        store.update_job(
+            self.database, job_id, message="sending to the Dask scheduler", heartbeat_at=utcnow()
+        )
+        self._heartbeat.add(job_id)
         threading.Thread(
             target=self._run, args=(job_id,), name=f"shiftdesk-dask-{job_id[:8]}", daemon=True
         ).start()
 
     def _run(self, job_id: str) -> None:
+        try:
+            self._follow(job_id)
+        finally:
+            self._heartbeat.discard(job_id)
+
+    def _follow(self, job_id: str) -> None:
         db = self.database
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         topic = topic_for(job_id)
@@ -366,6 +377,7 @@ class DaskBackend:
 
     def close(self) -> None:
         """Close the connection to the scheduler (running tasks go on there)."""
+        self._heartbeat.stop()
         with self._lock:
             client, self._client = self._client, None
         if client is not None:

@@ -36,6 +36,7 @@ import paramiko  # type: ignore[import-untyped]
 from shiftdesk.errors import JobError
 from shiftdesk.identity import Identity
 from shiftdesk.jobs import ssh_keys, store
+from shiftdesk.jobs.heartbeat import Heartbeat
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.settings import BackendSettings
 from shiftdesk.storage import Database, data_dir
@@ -264,6 +265,7 @@ class SSHBackend:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._session: ssh_keys.SessionKey | None = None
+        self._heartbeat = Heartbeat(database)
         threading.Thread(target=self._idle_loop, name="shiftdesk-ssh-idle", daemon=True).start()
 
     @classmethod
@@ -533,7 +535,14 @@ class SSHBackend:
     # -- JobBackend ----------------------------------------------------------------------
     def submit(self, job_id: str) -> None:
         """Hand the stored job to a remote worker; returns at once (connects in a thread)."""
-        store.update_job(self.database, job_id, host=self.config.host, message="connecting")
+        store.update_job(
+            self.database,
+            job_id,
+            host=self.config.host,
+            message="connecting",
+            heartbeat_at=utcnow(),
+        )
+        self._heartbeat.add(job_id)
         threading.Thread(
             target=self._start, args=(job_id,), name=f"shiftdesk-ssh-{job_id[:8]}", daemon=True
         ).start()
@@ -543,6 +552,7 @@ class SSHBackend:
         try:
             record = store.read_job(job_id, db, SYSTEM)
             if record.cancel_requested:
+                self._heartbeat.discard(job_id)
                 store.finish_job(db, job_id, JobStatus.CANCELLED)
                 return
             order = (
@@ -580,6 +590,7 @@ class SSHBackend:
         job_id = proc.job_id
         if job_id is None:
             return
+        self._heartbeat.discard(job_id)
         with self._lock:
             self._processes.pop(job_id, None)
             if not self._processes and self._retired:
@@ -683,6 +694,7 @@ class SSHBackend:
     def close(self) -> None:
         """Stop the spare worker and close the connection (running jobs end with it)."""
         self._closed.set()
+        self._heartbeat.stop()
         self._drop_spare()
         with self._conn_lock:
             for client in [self._client, *self._retired]:

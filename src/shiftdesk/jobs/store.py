@@ -23,6 +23,11 @@ MAX_LOG_CHARS = 200_000
 #: Jobs whose worker is a child of this process: a LocalBackend thread waits for it and
 #: records the exit code or signal, so :func:`reconcile` leaves them alone.
 WATCHED_JOBS: set[str] = set()
+#: Remote backends (SSH, Dask) refresh ``heartbeat_at`` of the jobs they watch at least
+#: this often (seconds) ...
+REMOTE_HEARTBEAT = 30.0
+#: ... so a remote job whose heartbeat is older than this has no kernel watching it.
+REMOTE_STALE = 300.0
 
 
 def create_job(
@@ -170,15 +175,23 @@ def pid_alive(pid: int) -> bool:
 
 
 def reconcile(database: Database, record: JobRecord) -> JobRecord:
-    """Mark a local job failed when its worker process vanished without reporting.
+    """Mark a job failed when nothing will ever finish it.
 
-    This is how a kernel that did not start the job (or started it before a restart)
-    learns that the worker was killed.
+    A local job whose worker process vanished without reporting is failed (this is how
+    a kernel that did not start the job, or started it before a restart, learns that
+    the worker was killed). A remote job (SSH, Dask) is followed by the kernel that
+    submitted it; when that kernel's heartbeat stops for :data:`REMOTE_STALE` seconds,
+    the job's result can no longer arrive and it is failed too.
     """
-    if record.backend != "local" or JobStatus(record.status).finished:
+    if JobStatus(record.status).finished:
         return record
     if record.id in WATCHED_JOBS:
         return record  # our own child: its watcher knows how it ended and says so
+    kind = backend_type(record.backend)
+    if kind in ("ssh", "dask"):
+        return _reconcile_remote(database, record)
+    if kind != "local":
+        return record  # a backend plugged in by code: it knows its own jobs
     if record.host != HOST or record.pid is None or pid_alive(record.pid):
         return record
     reason = (
@@ -190,6 +203,54 @@ def reconcile(database: Database, record: JobRecord) -> JobRecord:
     status = JobStatus.CANCELLED if record.cancel_requested else JobStatus.FAILED
     finish_job(database, record.id, status, error=None if record.cancel_requested else reason)
     return read_job(record.id, database, Identity(record.owner))
+
+
+def _reconcile_remote(database: Database, record: JobRecord) -> JobRecord:
+    last = as_datetime(record.heartbeat_at or record.started_at or record.created_at)
+    if last is None or (utcnow() - last).total_seconds() < REMOTE_STALE:
+        return record
+    if record.cancel_requested:
+        finish_job(database, record.id, JobStatus.CANCELLED)
+    else:
+        finish_job(
+            database,
+            record.id,
+            JobStatus.FAILED,
+            error=(
+                f"no kernel has followed this {record.backend} job for "
+                f"{REMOTE_STALE / 60:g} minutes (the kernel that submitted it stopped), so "
+                "its result cannot arrive; resubmit it (job.resubmit())"
+            ),
+        )
+    return read_job(record.id, database, Identity(record.owner))
+
+
+_types_cache: tuple[object, dict[str, str]] | None = None
+
+
+def backend_type(name: str) -> str | None:
+    """``"local"``, ``"ssh"`` or ``"dask"`` for a backend name (None if unknown).
+
+    ``"local"`` is built in; other names come from the settings file, re-read only
+    when it changes.
+    """
+    global _types_cache
+    if name == "local":
+        return "local"
+    from shiftdesk.settings import SettingsError, load_settings, settings_path
+
+    path = settings_path()
+    try:
+        stamp: object = (path, path.stat().st_mtime_ns)
+    except OSError:
+        stamp = (path, None)
+    if _types_cache is None or _types_cache[0] != stamp:
+        try:
+            types = {n: b.type for n, b in load_settings().backends.items()}
+        except SettingsError:
+            types = {}
+        _types_cache = (stamp, types)
+    return _types_cache[1].get(name)
 
 
 def as_datetime(value: datetime | None) -> datetime | None:
