@@ -19,6 +19,8 @@ from shiftdesk.reflectometry import ReflData, ReflectivityCurve
 VIEWS = {"log R": "log", "R·Q⁴": "rq4", "linear R": "linear"}
 _DATA = "#1f77b4"
 _MODEL = "#d62728"
+_ASYM_DATA = "#555555"
+_ASYM_MODEL = "#111111"
 #: (data, model) colours of further data sets.
 PALETTE = [
     ("#2ca02c", "#1a6b1a"),
@@ -124,11 +126,12 @@ class ReflectivityPlot(w.VBox):
         self.asymmetry.add_class("sd-asymmetry")
         self.asymmetry.observe(lambda _c: self.redraw(), "value")
         self.ay = LinearScale()
+        # own colours: the model colour (#d62728) stays unique to the R(Q) model curve
         self.asym_points = Scatter(
-            x=[], y=[], scales={"x": self.x, "y": self.ay}, colors=[_DATA], default_size=10
+            x=[], y=[], scales={"x": self.x, "y": self.ay}, colors=[_ASYM_DATA], default_size=10
         )
         self.asym_model = Lines(
-            x=[], y=[], scales={"x": self.x, "y": self.ay}, colors=[_MODEL], stroke_width=2
+            x=[], y=[], scales={"x": self.x, "y": self.ay}, colors=[_ASYM_MODEL], stroke_width=2
         )
         self.asymmetry_figure = Figure(
             marks=[self.asym_points, self.asym_model],
