@@ -80,7 +80,10 @@ class DAQDashboard(w.VBox):
             [
                 self.run_info,
                 self.system_buttons,
-                w.HBox([w.HTML("<h4>ECC servers</h4>"), self.expert]),
+                w.HBox(
+                    [w.HTML("<h4>ECC servers</h4>"), self.expert],
+                    layout=w.Layout(align_items="center", grid_gap="16px"),
+                ),
                 self.servers,
                 w.HTML("<h4>Data routers</h4>"),
                 self.routers,
