@@ -138,3 +138,44 @@ def test_objects_show_themselves(ecc_servers: Cluster) -> None:
         assert "sd-text-fallback" in html and "CoBo[0]" in html and "next run 0" in html
         assert "Describe" in repr(handle) and "done" in repr(handle)
         assert "ECC_0" in handle._repr_html_()
+
+
+def test_commands_claim_their_servers(daq: DAQSystem) -> None:
+    from shiftdesk.daq.commands import CommandHandle, CommandWriter, create_command
+
+    def store(steps: list[str], owner: str = "bob") -> str:
+        return create_command(daq.database, daq.experiment_id, "Configure", target="all",
+                              owner=owner, timeout_s=60, steps=steps)  # fmt: skip
+
+    first = store(["ECC_0", "ECC_1"])
+    # As if another kernel had checked just before the first command was stored:
+    with pytest.raises(DAQStateError, match="Configure \\(sent by bob\\) is in flight"):
+        store(["ECC_1"], owner="carol")
+    other = store(["data_0"])  # other devices are free
+    assert daq.snapshot().active_commands == ("Configure", "Configure")
+    for command_id in (first, other):
+        CommandWriter(daq.database, command_id, daq.experiment_id, "bob").finish(False, "x")
+    assert CommandHandle(first, daq.database).status == "failed"
+    assert daq.snapshot().active_commands == ()
+    store(["ECC_1"], owner="carol")
+
+
+def test_a_command_whose_process_died_is_closed_as_abandoned(daq: DAQSystem) -> None:
+    import subprocess
+    import sys
+
+    from shiftdesk.daq.commands import LIVE, CommandHandle, create_command
+    from shiftdesk.storage.daq_records import CommandRecord
+
+    command_id = create_command(daq.database, daq.experiment_id, "Configure", target="all",
+                                owner="bob", timeout_s=60, steps=["ECC_0"])  # fmt: skip
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    with daq.database.session() as session:
+        row = session.get(CommandRecord, command_id)
+        assert row is not None
+        row.pid = int(dead.stdout)  # as if another kernel had sent it and then died
+    LIVE.discard(command_id)
+    assert daq.snapshot().active_commands == ()
+    handle = CommandHandle(command_id, daq.database)
+    assert handle.status == "failed" and "abandoned" in (handle.error or "")

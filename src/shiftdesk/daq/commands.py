@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shiftdesk.daq.errors import CommandFailed
+from shiftdesk.daq.errors import CommandFailed, DAQStateError
 from shiftdesk.daq.model import now, utc
 from shiftdesk.display import escape, html_repr, table
 from shiftdesk.errors import JobTimeout, NotFound
@@ -57,10 +57,40 @@ def create_command(
     steps: list[str],
     run_number: int | None = None,
 ) -> str:
-    """Store a queued command with one pending step per server (or router) name."""
+    """Store a queued command with one pending step per server (or router) name.
+
+    The steps are the devices the command needs to itself. The caller checked that no
+    other command holds them; one that another process stored meanwhile is caught here,
+    in the same transaction, and this command is refused.
+    """
     command_id = uuid.uuid4().hex
+    claimed = set(steps)
     with _live_lock:
         LIVE.add(command_id)
+    try:
+        _store_command(
+            database, experiment_id, command_id, command, target, owner, timeout_s, steps,
+            run_number, claimed,
+        )  # fmt: skip
+    except BaseException:
+        with _live_lock:
+            LIVE.discard(command_id)
+        raise
+    return command_id
+
+
+def _store_command(
+    database: Database,
+    experiment_id: int,
+    command_id: str,
+    command: str,
+    target: str,
+    owner: str,
+    timeout_s: float,
+    steps: list[str],
+    run_number: int | None,
+    claimed: set[str],
+) -> None:
     with database.session() as session:
         session.add(
             CommandRecord(
@@ -79,6 +109,20 @@ def create_command(
                 pid=os.getpid(),
             )
         )
+        session.flush()
+        others = session.scalars(
+            select(CommandRecord).where(
+                CommandRecord.experiment_id == experiment_id,
+                CommandRecord.status.in_(ACTIVE),
+                CommandRecord.id != command_id,
+            )
+        ).all()
+        for other in others:
+            if claimed & set(json.loads(other.steps_json or "{}")):
+                raise DAQStateError(
+                    f"{command} refused: {other.command} (sent by {other.owner}) is in flight "
+                    "on the same servers; wait for it to finish"
+                )
         session.add(
             LogRecord(
                 experiment_id=experiment_id,
@@ -88,7 +132,6 @@ def create_command(
                 user=owner,
             )
         )
-    return command_id
 
 
 class CommandWriter:
