@@ -205,8 +205,7 @@ def main() -> None:
     print_table(rows, ["parameter", "truth", "shiftdesk fit_now", "raw bumps.fitters.fit"])
     tied = fitted.dataset("d2o").parameter("film1.thickness")
     print(
-        f"tied d2o.film1.thickness = {tied.value:.3f} ± {tied.error:.3f} "
-        f"(derived: {tied.derived})"
+        f"tied d2o.film1.thickness = {tied.value:.3f} ± {tied.error:.3f} (derived: {tied.derived})"
     )
     print(
         f"chi2: shiftdesk {sd_result.chi2:.4f} ({sd_result.steps} steps, converged: "

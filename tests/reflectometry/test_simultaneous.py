@@ -128,6 +128,19 @@ def test_tie_shares_a_parameter_and_fixes_the_copies(two_contrasts: FitProblem) 
         contrast(D2O).tie("film.sld")
 
 
+def test_tie_between_two_further_data_sets() -> None:
+    fp = contrast(D2O)
+    for name in ("h2o", "cmsi"):
+        fp.add_dataset(measured(H2O, 3, name), name=name)
+    (constraint,) = fp.tie("film.roughness", "h2o", "cmsi")
+    assert constraint.text == "cmsi.film.roughness = h2o.film.roughness"
+    fp.dataset("h2o").layers["film"].roughness.value = 7.0
+    assert fp.dataset("cmsi").layers["film"].roughness.value == 7.0
+    assert fp.layers["film"].roughness.value == 4.0
+    (constraint,) = fp.tie("film.sld", "h2o")
+    assert constraint.text == "h2o.film.sld = film.sld"
+
+
 def test_removing_a_data_set() -> None:
     fp = contrast(D2O)
     fp.add_dataset(measured(H2O, 3, "x"), name="h2o")

@@ -524,9 +524,9 @@ class FitProblem:
         path : str
             Parameter path within a model, e.g. ``"film.thickness"``.
         *datasets : str
-            The data sets whose ``path`` follows; default every other data set.
-            If the first of them is the root's name it is the source, otherwise the
-            first data set (the root) is.
+            Which data sets: none, every other data set follows the first data set;
+            one name, that data set follows the first data set; two or more names,
+            the first named data set is the source and the others follow it.
 
         Returns
         -------
