@@ -216,14 +216,18 @@ def services(
                     _venv_bin("jupyterhub-singleuser"),
                     *(["--allow-root"] if _is_root() else []),
                     f"--ServerApp.root_dir={s.spawner.notebook_dir}",
-                    f"--SingleUserNotebookApp.default_url=/voila/render/{wall.notebook}",
+                    f"--ServerApp.default_url=/voila/render/{wall.notebook}",
                     "--ServerApp.terminals_enabled=False",
                     # a shared page: widgets only, no code from the browser (notes §1.2)
                     f"--MappingKernelManager.allowed_message_types={WIDGET_MESSAGES!r}",
                     f"--MappingKernelManager.cull_idle_timeout={s.culling.kernel_idle_timeout}",
                     f"--MappingKernelManager.cull_interval={s.culling.kernel_interval}",
                 ],
-                "environment": dict(base_env, JUPYTERHUB_SINGLEUSER_APP="jupyter_server"),
+                "environment": dict(
+                    base_env,
+                    HOME=str(s.hub.state_dir / "services" / "wallboard"),
+                    JUPYTERHUB_SINGLEUSER_APP="jupyter_server",
+                ),
                 "oauth_no_confirm": True,
             }
         )
@@ -299,7 +303,7 @@ def config_values(
             {
                 "key": "wallboard",
                 "title": "Wallboard (shared status page)",
-                "url": "/services/wallboard/",
+                "url": f"/services/wallboard/voila/render/{s.services.wallboard.notebook}",
                 "groups": list(s.services.wallboard.groups),
             }
         )
@@ -440,7 +444,7 @@ def write_run_folder(
     run_dir = state / "run"
     (run_dir / "templates").mkdir(parents=True, exist_ok=True)
     (state / "users").mkdir(parents=True, exist_ok=True)
-    (state / "services").mkdir(parents=True, exist_ok=True)
+    (state / "services" / "wallboard").mkdir(parents=True, exist_ok=True)
     text = render_config(
         settings, run_dir=run_dir, run_id=run_id, hub_port=hub_port, proxy_api_port=proxy_api_port
     )
