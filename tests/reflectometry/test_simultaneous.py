@@ -249,3 +249,26 @@ def test_exports_have_every_data_set(two_contrasts: FitProblem, tmp_path: Path) 
     rows = fp.parameters_csv().splitlines()
     assert any(r.startswith("h2o.film.thickness,") and r.endswith("film.thickness") for r in rows)
     assert any(r.startswith("d2o.back.roughness,") for r in rows)
+
+
+def _full(name: str) -> dict[str, object]:
+    return {"name": name, **contrast(H2O).to_dict(include_data=False)}
+
+
+@pytest.mark.parametrize(
+    ("datasets", "message"),
+    [
+        ([{"name": "h2o"}], "incomplete or malformed"),  # no model
+        ([{k: v for k, v in _full("x").items() if k != "name"}], "incomplete or malformed"),
+        (["h2o"], "incomplete or malformed"),
+        ([_full("d1")], "already a data set named 'd1'"),
+        ([_full("h2o"), _full("h2o")], "already a data set named 'h2o'"),
+        ([_full("bad name")], "cannot be used"),
+    ],
+)
+def test_malformed_data_sets_in_a_saved_model_are_refused(datasets: object, message: str) -> None:
+    state = contrast(D2O).to_dict()
+    state["schema"] = "shiftdesk.reflectometry.model/2"
+    state["datasets"] = datasets
+    with pytest.raises(ModelError, match=message):
+        FitProblem.from_dict(state)
