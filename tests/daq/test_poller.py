@@ -104,3 +104,33 @@ def test_poll_command_line(ecc_servers: Cluster, capsys: pytest.CaptureFixture[s
         assert main(["daq", "poll", "--once", "--period", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "1 answered, 0 failed" in out and "Idle" in out
+
+
+def test_a_dashboard_process_polls_only_when_nobody_else_does(ecc_servers: Cluster) -> None:
+    from shiftdesk.daq.demo import seed_demo
+    from shiftdesk.daq.poller import ensure_poller
+    from shiftdesk.identity import Identity
+    from shiftdesk.storage import Database
+
+    cluster = ecc_servers(1, mutant=True)
+    db = Database()
+    daq = seed_demo(cluster, database=db, identity=Identity("alice"))
+    assert [s.config for s in daq.snapshot().servers] == [
+        ("cobo0", "cobo0", "cobo0"), ("mutant", "mutant", "mutant")
+    ]  # fmt: skip
+    assert [o.name for o in daq.runsheet.observables()] == ["Beam current", "Gas", "Pressure"]
+    poller = ensure_poller(db, period=0.2)
+    try:
+        assert poller is not None and poller.running
+        assert ensure_poller(db, period=0.2) is poller  # one per process
+        _until(lambda: read_snapshot(db).poller_alive and read_snapshot(db).state is State.IDLE)
+    finally:
+        assert poller is not None
+        poller.stop()
+    # Another process's poller (its heartbeat is fresh) means this one stays out.
+    other = Poller(db, period=5.0)
+    try:
+        other.poll_once()
+        assert ensure_poller(db) is None
+    finally:
+        other.stop()

@@ -407,3 +407,32 @@ def run_cli(args: object) -> int:
         return 0
     finally:
         poller.stop()
+
+
+_local_pollers: dict[str, Poller] = {}
+_local_lock = threading.Lock()
+
+
+def ensure_poller(database: Database | None = None, *, period: float = 1.0) -> Poller | None:
+    """Start a poller in this process unless one (here or elsewhere) is already polling.
+
+    For dashboards and demos: the dedicated owner is ``shiftdesk daq poll``; when its
+    heartbeat is missing, this process takes over (one per process and database).
+
+    Returns
+    -------
+    Poller or None
+        The poller started (or already running) here; None when another process polls.
+    """
+    db = database or get_database()
+    with _local_lock:
+        local = _local_pollers.get(db.url)
+        if local is not None and local.running:
+            return local
+        try:
+            if read_snapshot(db).poller_alive:
+                return None
+        except NotFound:
+            pass  # no experiment yet: poll once there is one
+        poller = _local_pollers[db.url] = Poller(db, period=period).start()
+        return poller
