@@ -263,7 +263,9 @@ def test_offline_server_and_transition_spinner(cluster: SimulatedCluster) -> Non
                 "Prepare", "Undo", "Reset"
             }  # fmt: skip
             row.buttons["Reset"].click()
-            dash.wait_for(lambda d: d.server_status("ECC_0") == "Idle" and not d.background.busy)
+            dash.wait_for(
+                lambda d: d.server_status("ECC_0") == "Idle" and overall("Inconsistent")(d)
+            )
             assert cluster[0].state is State.IDLE and cluster[1].state is State.DESCRIBED
             assert dash.snapshot.overall == "Inconsistent" and enabled(dash) == set()
 
@@ -301,3 +303,42 @@ def test_view_dispatches_a_daq_system(cluster: SimulatedCluster) -> None:
             assert isinstance(dash, DAQDashboard) and dash.system is daq
         finally:
             dash.close()
+
+
+def test_a_command_that_fails_on_a_server_is_reported(cluster: SimulatedCluster) -> None:
+    with daq_system(cluster) as daq:
+        dash = _dashboard(daq)
+        try:
+            dash.wait_for(overall("Idle"))
+            cluster[1].fail("Describe", "Could not connect to 'CoBo' node '1'")
+            dash.system_buttons.buttons["Describe"].click()
+            dash.wait_for(lambda d: "failed" in text(d.messages.value))
+            shown = text(dash.messages.value)
+            assert "Describe all failed" in shown and "node '1'" in shown
+            assert "sd-message-error" in dash.messages.value
+            dash.wait_for(lambda d: "node '1'" in text(d.log_panel.entries.value))
+        finally:
+            dash.close()
+
+
+def test_the_demo_runs_simulated_servers_and_a_second_view_watches_it() -> None:
+    first = DAQDashboard.start()
+    try:
+        assert first.demo is not None and first.system.experiment_name == "demo"
+        first.wait_for(overall("Idle"))
+        assert [s.config for s in first.snapshot.servers] == [
+            ("cobo0",) * 3, ("cobo1",) * 3, ("mutant",) * 3
+        ]  # fmt: skip
+        assert first.snapshot.next_run_number == 3  # after the demo's history
+        assert "pulser check" in first.runsheet.table.value
+        second = DAQDashboard.start()
+        try:
+            assert second.demo is None and second.state_poller is None
+            assert [s.url for s in second.snapshot.servers] == [
+                s.url for s in first.snapshot.servers
+            ]
+        finally:
+            second.close()
+    finally:
+        first.close()
+    assert not first.demo.cluster[0].listening

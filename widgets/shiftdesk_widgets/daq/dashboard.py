@@ -14,6 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from shiftdesk.daq.commands import CommandHandle
 from shiftdesk.daq.model import Snapshot
 from shiftdesk.daq.poller import Poller as StatePoller
 from shiftdesk.daq.system import DAQSystem
@@ -62,6 +63,7 @@ class DAQDashboard(w.VBox):
         self.ticks = 0
         self._asked_configs = False
         self.demo: Demo | None = None
+        self._following: list[tuple[str, CommandHandle]] = []
 
         self.messages = classed(w.HTML(), "sd-daq-messages")
         self.expert = classed(
@@ -124,10 +126,16 @@ class DAQDashboard(w.VBox):
         from shiftdesk_widgets.daq.demo import DEMO_EXPERIMENT, start_demo
 
         try:
-            name = active_experiment(get_database()).name
+            name: str | None = active_experiment(get_database()).name
         except NotFound:
-            name = DEMO_EXPERIMENT
-        if name == DEMO_EXPERIMENT:
+            name = None
+        if name in (None, DEMO_EXPERIMENT):
+            from shiftdesk.daq.routers import LocalRouters
+
+            if name is not None:
+                shared = DAQSystem(routers=LocalRouters())
+                if shared.snapshot().poller_alive:  # another kernel runs the demo: watch it
+                    return cls(shared, **kwargs)
             demo = start_demo()
             try:
                 dashboard = cls(demo.system, state_poller=demo.poller, **kwargs)
@@ -139,7 +147,7 @@ class DAQDashboard(w.VBox):
         system = DAQSystem()
         poller = None
         if not system.snapshot().poller_alive:
-            poller = StatePoller(system.database).start()
+            poller = StatePoller(system.database, routers=system.routers).start()
         return cls(system, state_poller=poller, **kwargs)
 
     # -- messages ------------------------------------------------------------------------
@@ -152,10 +160,37 @@ class DAQDashboard(w.VBox):
         self.message("info", f"{label}…")
 
         def ok(result: Any) -> None:
+            if isinstance(result, CommandHandle):
+                self._following.append((label, result))  # its outcome is shown when it ends
             self.message("info", done or f"{label}: sent")
 
         self.background.submit(label, call, ok)
-        self.refresh()
+        self._safely(self.refresh)  # buttons turn off at once while the call is on its way
+
+    def _safely(self, action: Any) -> None:
+        try:
+            action()
+        except Exception as exc:  # a locked or missing database must not end the polling
+            self.message("error", f"cannot read the DAQ state: {error_text(exc)}")
+
+    def _report_commands(self) -> None:
+        """Say how the commands this view sent ended (they run in the core's threads)."""
+        still = []
+        for label, handle in self._following:
+            handle.refresh()
+            if not handle.finished:
+                still.append((label, handle))
+            elif handle.ok:
+                self.message("info", f"{label}: {handle.message or 'done'}")
+            else:
+                failed = "; ".join(f"{s.name}: {s.message}" for s in handle.steps
+                                   if s.status == "failed")  # fmt: skip
+                self.message(
+                    "error",
+                    f"{label} failed: {handle.error or handle.message}"
+                    + (f" ({failed})" if failed and failed not in (handle.error or "") else ""),
+                )
+        self._following = still
 
     def system_command(self, name: str) -> None:
         """Send a system command: Describe, Prepare, Configure, Start, Stop or Reset."""
@@ -237,11 +272,9 @@ class DAQDashboard(w.VBox):
                 on_ok(outcome)
         self.ticks += 1
         if self.ticks % SLOW_EVERY == 0:
-            self.can_operate = self.system.can_operate
-        try:
-            self.refresh()
-        except Exception as exc:  # a locked or missing database must not end the polling
-            self.message("error", f"cannot read the DAQ state: {error_text(exc)}")
+            self._safely(lambda: setattr(self, "can_operate", self.system.can_operate))
+        self._safely(self._report_commands)
+        self._safely(self.refresh)
         return True
 
     def refresh(self) -> None:
