@@ -33,7 +33,7 @@ from shiftdesk.daq.errors import (
 )
 from shiftdesk.daq.experiment import activate_experiment, create_experiment, set_operators
 from shiftdesk.daq.model import Command, RouterView, ServerView, Snapshot, SourceView
-from shiftdesk.daq.poller import Poller, read_snapshot
+from shiftdesk.daq.poller import Poller, ensure_poller, read_snapshot
 from shiftdesk.daq.routers import LocalRouters, RouterAccess, SSHRouters
 from shiftdesk.daq.runs import Run, RunClass
 from shiftdesk.daq.runsheet import Observable, RunSheet, ValueType
@@ -98,6 +98,7 @@ __all__ = [
     "call_history",
     "create_experiment",
     "easy_setup",
+    "ensure_poller",
     "parse_data_senders",
     "read_snapshot",
     "remove_call_sink",

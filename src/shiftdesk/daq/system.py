@@ -124,6 +124,20 @@ class DAQSystem:
     routers : RouterAccess, optional
         How data-router folders are inspected (default: :class:`SSHRouters` with the
         user's SSH keys; :class:`~shiftdesk.daq.routers.LocalRouters` for local folders).
+
+    Examples
+    --------
+    A whole run from a notebook (handles return at once; ``wait()`` is for scripts)::
+
+        daq = DAQSystem()
+        daq.easy_setup(4, ecc_host="192.168.41.10", one_server_per_cobo=True)
+        daq.select_config("e20009")      # one name for describe/prepare/configure
+        daq.describe().wait(); daq.prepare().wait(); daq.configure().wait()
+        snap = daq.snapshot()            # what dashboards poll: stored state only
+        snap.overall, snap.legal, snap.next_run_number   # 'Ready', [Start, Breakup], 12
+        daq.start("beam on target", "Beam").wait()
+        daq.runsheet.update(12, {"Beam current": 3.2})
+        daq.stop()                       # files are organised in the background after
     """
 
     def __init__(
@@ -631,7 +645,12 @@ class DAQSystem:
         """
         self._authorize("organise run files")
         runs_.check_run_number(run_number)
-        routers = list(self.snapshot().routers)
+        snap = self.snapshot()
+        if snap.run_number == run_number:
+            raise DAQStateError(
+                f"run {run_number} is still being taken: its files are organised after Stop"
+            )
+        routers = list(snap.routers)
         command_id = create_command(
             self.database,
             self.experiment_id,
