@@ -317,6 +317,13 @@ def test_a_command_that_fails_on_a_server_is_reported(cluster: SimulatedCluster)
             assert "Describe all failed" in shown and "node '1'" in shown
             assert "sd-message-error" in dash.messages.value
             dash.wait_for(lambda d: "node '1'" in text(d.log_panel.entries.value))
+            # the server's own log tail says it too; the others' say they were done
+            row = dash.servers.rows["ECC_1"]
+            row.show_log.value = True
+            assert row.log_box.layout.display == ""
+            assert "Describe: failed" in text(row.log_box.value)
+            assert "node '1'" in text(row.log_box.value)
+            assert "Describe: done" in text(dash.servers.rows["ECC_0"].log_box.value)
         finally:
             dash.close()
 

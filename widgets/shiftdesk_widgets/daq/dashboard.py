@@ -285,9 +285,10 @@ class DAQDashboard(w.VBox):
         self.run_info.update(snap, self.can_operate, busy)
         self.system_buttons.update(snap, self.can_operate, busy)
         log = self.system.log(40)
-        self.servers.update(snap, self.can_operate, self.expert.value, log)
+        commands = self.system.commands(5)
+        self.servers.update(snap, self.can_operate, self.expert.value, log, commands)
         self.routers.update(snap)
-        self.log_panel.update(log[:25], self.system.commands(3))
+        self.log_panel.update(log[:25], commands[:3])
         if (
             not self._asked_configs
             and snap.servers

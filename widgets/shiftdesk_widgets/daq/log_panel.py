@@ -57,7 +57,8 @@ class LogPanel(w.VBox):
             for e in log
         )
         self.entries.value = (
-            "<div style='max-height:220px;overflow:auto'><table style='font-size:90%'>"
+            "<div style='max-height:220px;overflow:auto'>"
+            "<table style='font-size:90%' cellpadding='2'>"
             f"{rows}</table></div>"
             if rows
             else "<i>nothing logged yet</i>"

@@ -47,7 +47,8 @@ class RouterTable(w.HTML):
             return
         rows = "".join(router_row(r) for r in snap.routers)
         self.value = (
-            "<table class='sd-daq-router-table'><tr><th>data router</th><th>address</th>"
+            "<table class='sd-daq-router-table' cellpadding='4'>"
+            "<tr><th>data router</th><th>address</th>"
             "<th>type</th><th>online</th><th>files</th><th>folder</th></tr>"
             f"{rows}</table>"
         )

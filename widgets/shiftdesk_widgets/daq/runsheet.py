@@ -108,10 +108,11 @@ class RunSheetEditor(w.VBox):
             x=[], y=[], scales={"x": self.x, "y": self.y}, colors=["#1f77b4"], default_size=40
         )
         self.y_axis = Axis(scale=self.y, side="left", label="value")
+        self.x_axis = Axis(scale=self.x, label="run", tick_format="d")
         self.figure = classed(
             Figure(
                 marks=[self.line, self.points],
-                axes=[Axis(scale=self.x, label="run", tick_format="d"), self.y_axis],
+                axes=[self.x_axis, self.y_axis],
                 layout=w.Layout(height="260px", width="100%"),
                 fig_margin={"top": 10, "bottom": 40, "left": 70, "right": 10},
             ),
@@ -335,7 +336,8 @@ class RunSheetEditor(w.VBox):
             )
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
         self.table.value = (
-            "<div style='max-height:300px;overflow:auto'><table class='sd-daq-sheet-rows'>"
+            "<div style='max-height:300px;overflow:auto'>"
+            "<table class='sd-daq-sheet-rows' cellpadding='4'>"
             f"<tr>{head}</tr>{''.join(rows)}</table></div>"
             if rows
             else "<i>no runs yet</i>"
@@ -364,3 +366,5 @@ class RunSheetEditor(w.VBox):
             self.line.x, self.line.y = numbers, values
             self.points.x, self.points.y = numbers, values
         self.y_axis.label = label
+        # whole run numbers only: bqplot's automatic ticks would repeat them (0 0 1 1 …)
+        self.x_axis.tick_values = numbers if len(numbers) <= 20 else None

@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
-from shiftdesk.daq.model import RESET_COMMAND, Command, ServerView, Snapshot
+from shiftdesk.daq.commands import CommandHandle
+from shiftdesk.daq.model import RESET_COMMAND, Command, ServerView, Snapshot, now
 from shiftdesk.daq.system import LogEntry
 from shiftdesk_widgets.daq._common import SPINNER, badge, classed, css_name
 
@@ -198,13 +199,34 @@ class ServerTable(w.VBox):
         classed(self, "sd-daq-servers")
 
     def update(
-        self, snap: Snapshot, can_operate: bool, expert: bool, log: Sequence[LogEntry]
+        self,
+        snap: Snapshot,
+        can_operate: bool,
+        expert: bool,
+        log: Sequence[LogEntry],
+        commands: Sequence[CommandHandle] = (),
     ) -> None:
-        """Show the snapshot (rows are rebuilt only when the setup changed)."""
+        """Show the snapshot (rows are rebuilt only when the setup changed).
+
+        A server's log tail is its shift-log entries and its steps of recent commands.
+        """
         names = [s.name for s in snap.servers]
         if names != list(self.rows):
             self.rows = {name: ServerRow(name, *self._callbacks) for name in names}
             self.children = [self.header, *self.rows.values()]
         for server in snap.servers:
-            mine = [e for e in log if e.source == server.name][:8]
+            mine = [e for e in log if e.source == server.name]
+            mine += [
+                LogEntry(
+                    c.created_at or now(),
+                    "error" if step.status == "failed" else "info",
+                    step.name,
+                    f"{c.command}: {step.status} {step.message}".strip(),
+                    c.owner,
+                )
+                for c in commands
+                for step in c.steps
+                if step.name == server.name and step.status
+            ]
+            mine = sorted(mine, key=lambda e: e.at, reverse=True)[:8]
             self.rows[server.name].update(server, can_operate, expert, mine)
