@@ -8,7 +8,8 @@ row updates a local worker makes, so :class:`~shiftdesk.jobs.Job` works unchange
 
 To keep the start of a short fit fast, the backend holds one SSH connection and keeps
 one *spare* remote worker that has already imported refl1d and bumps; each remote
-process still runs exactly one job.
+process still runs exactly one job. A used spare is replaced when its job ends, not
+while it runs, so the next spare's imports do not slow the fit down on a small worker.
 
 Logins use a per-session key (:mod:`shiftdesk.jobs.ssh_keys`): made and installed with
 the configured bootstrap key on first use, removed by :func:`end_session` (logout) or
@@ -324,7 +325,8 @@ class SSHBackend:
         except paramiko.AuthenticationException as exc:
             client.close()
             raise SSHBackendError(
-                f"{cfg.target} refused the login with the {what}: {exc}. Ask the facility "
+                f"{cfg.target} refused the login with the {what} ({str(exc).rstrip('.')}). "
+                "Ask the facility "
                 f"to authorize the bootstrap key for {cfg.user!r}, or fix bootstrap_key / "
                 f"user in {cfg.where}"
             ) from exc
@@ -502,7 +504,7 @@ class SSHBackend:
         return spare if spare is not None and spare.alive else None
 
     def _refill_spare(self) -> None:
-        if not self.config.spare or self._closed.is_set():
+        if not self.config.spare or self._closed.is_set() or self._spare is not None:
             return
         try:
             spare = self._spawn()
@@ -582,8 +584,6 @@ class SSHBackend:
             store.finish_job(
                 db, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
             )
-            return
-        self._refill_spare()
 
     def _process_ended(self, proc: _RemoteProcess, code: int) -> None:
         """A remote process ended: record why, if its job did not say so itself."""
@@ -591,6 +591,8 @@ class SSHBackend:
         if job_id is None:
             return
         self._heartbeat.discard(job_id)
+        if self._spare is None:
+            threading.Thread(target=self._refill_spare, daemon=True).start()
         with self._lock:
             self._processes.pop(job_id, None)
             if not self._processes and self._retired:
