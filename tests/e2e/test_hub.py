@@ -4,7 +4,8 @@ One hub is started per module (``shiftdesk hub --demo --port P`` in a subprocess
 state folder, unique ports). Chromium logs in as ``alice``, lands on the start page and
 opens the reflectometry dashboard through the hub; ``bob`` cannot reach alice's server;
 the last test stops the hub with SIGTERM and checks that every process it started is
-gone and no port is left listening.
+gone and no port is left listening. A second hub, from a settings file, checks the
+wallboard slot: group-only, and no code execution from the browser.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,23 +119,23 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 90) -> int:
         raise
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+def _require_proxy() -> None:
     if not CHP.exists() and not any(
         (Path(d) / "configurable-http-proxy").exists()
         for d in os.environ.get("PATH", "").split(os.pathsep)
     ):
         service_missing("configurable-http-proxy is not installed: run bash scripts/setup.sh")
-    tmp = tmp_path_factory.mktemp("hub")
-    port = _free_port()
-    state = tmp / "state"
+
+
+@contextlib.contextmanager
+def _running_hub(tmp: Path, args: list[str], port: int, state: Path) -> Iterator[RunningHub]:
+    """Run ``shiftdesk hub ARGS`` until it prints that it is ready; stop it afterwards."""
     log = tmp / "hub.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIFTDESK_", "JUPYTERHUB_"))}
     env.update(SHIFTDESK_DATA_DIR=str(tmp / "data"), PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "shiftdesk.cli", "hub", "--demo", f"--port={port}"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [*command, f"--state-dir={state}"],
+            [sys.executable, "-m", "shiftdesk.cli", "hub", *args],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -142,7 +144,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
         )
     running = RunningHub(proc=proc, url=f"http://127.0.0.1:{port}", port=port, state=state, log=log)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while "shiftdesk hub: ready at" not in log.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the hub did not start:\n{log.read_text(errors='replace')[-5000:]}")
@@ -151,6 +153,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     finally:
         _stop(proc)
         print(f"--- hub log ({log}) ---\n{log.read_text(errors='replace')[-8000:]}")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    """``shiftdesk hub --demo --port P`` (the README's contract), shared by the module."""
+    _require_proxy()
+    tmp = tmp_path_factory.mktemp("hub")
+    port, state = _free_port(), tmp / "state"
+    with _running_hub(tmp, ["--demo", f"--port={port}", f"--state-dir={state}"], port, state) as h:
+        yield h
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +200,7 @@ def test_start_banner_lists_the_demo_logins(hub: RunningHub) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
     hub: RunningHub, browser: Any, tmp_path: Path
 ) -> None:
@@ -285,6 +298,93 @@ def test_unknown_settings_key_fails_fast_with_a_clear_message(tmp_path: Path) ->
     assert f"{settings}: unknown key 'hub.state_dri' in [hub]" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "hub-state").exists()  # nothing was written
+
+
+#: sends an execute_request and a kernel_info_request over the page's kernel websocket
+KERNEL_PROBE = """async ([prefix, code]) => {
+  const cfg = JSON.parse(document.getElementById('jupyter-config-data').textContent);
+  const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || '';
+  const ws = new WebSocket(`ws://${location.host}${prefix}api/kernels/${cfg.kernelId}/channels`
+                           + `?session_id=probe&_xsrf=${xsrf}`);
+  await new Promise((ok, bad) => { ws.onopen = ok; ws.onerror = bad; });
+  const replies = [];
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data);
+    if (m.msg_type.endsWith('_reply')) replies.push(m.msg_type);
+  };
+  const send = (type, content, id) => ws.send(JSON.stringify({
+    header: {msg_id: id, msg_type: type, username: 'probe', session: 'probe',
+             date: new Date().toISOString(), version: '5.3'},
+    parent_header: {}, metadata: {}, content, channel: 'shell', buffers: []}));
+  send('execute_request', {code, silent: false, store_history: false,
+                           user_expressions: {}, allow_stdin: false, stop_on_error: true}, 'x1');
+  send('kernel_info_request', {}, 'i1');
+  const t0 = Date.now();
+  while (!replies.includes('kernel_info_reply') && Date.now() - t0 < 30000) {
+    await new Promise(r => setTimeout(r, 100));
+  }
+  await new Promise(r => setTimeout(r, 2000));  // time for an execute_reply, if any
+  ws.close();
+  return replies;
+}"""
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_wallboard_is_group_only_and_refuses_code_execution(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The shared page slot: a staff member sees it, others get 403, and the kernel
+    ignores an execute_request sent over its websocket (widget messages only)."""
+    _require_proxy()
+    tmp = tmp_path_factory.mktemp("wallboard")
+    port, state = _free_port(), tmp / "state"
+    settings = tmp / "hub.toml"
+    settings.write_text(
+        textwrap.dedent(
+            f"""
+            [hub]
+            port = {port}
+            state_dir = "{state}"
+            [auth.demo.users.alice]
+            password = "alice-demo"
+            groups = ["staff"]
+            [auth.demo.users.viewer]
+            password = "viewer-demo"
+            [culling]
+            enabled = false
+            [services.wallboard]
+            enabled = true
+            notebook = "reflectometry.ipynb"
+            groups = ["staff"]
+            """
+        )
+    )
+    marker = tmp / "executed"
+    with _running_hub(tmp, [f"--settings={settings}"], port, state) as wall:
+        page = _login(browser, wall, "viewer", "viewer-demo")
+        try:
+            page.wait_for_url(f"{wall.url}/hub/home", timeout=30_000)
+            assert page.locator(".sd-dashboard[data-dashboard='wallboard']").count() == 0
+            response = page.goto(f"{wall.url}/services/wallboard/voila/render/reflectometry.ipynb")
+            assert response is not None and response.status == 403
+        finally:
+            page.context.close()
+
+        page = _login(browser, wall, "alice", "alice-demo")
+        try:
+            page.wait_for_url(f"{wall.url}/hub/home", timeout=30_000)
+            page.click(".sd-dashboard[data-dashboard='wallboard'] a")
+            page.wait_for_selector(".sd-reflectometry-dashboard", timeout=180_000)
+            assert "/services/wallboard/voila/render/" in page.url
+            code = f"open({str(marker)!r}, 'w').write('ran')"
+            replies = page.evaluate(KERNEL_PROBE, ["/services/wallboard/", code])
+        finally:
+            page.context.close()
+    assert "kernel_info_reply" in replies  # the websocket and kernel work ...
+    assert "execute_reply" not in replies  # ... but code from the browser is not run
+    assert not marker.exists()
+    assert 'type "execute_request", which is not allowed' in wall.log.read_text(errors="replace")
 
 
 @pytest.mark.e2e
