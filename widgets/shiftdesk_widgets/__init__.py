@@ -5,9 +5,9 @@ Views hold only UI state; the domain objects (and the database) hold the rest.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from shiftdesk_widgets.daq import DAQDashboard, RunSheetEditor
 from shiftdesk_widgets.jobs import JobView
 from shiftdesk_widgets.reflectometry import (
     FitPanel,
@@ -32,6 +32,16 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    # The DAQ views load the ECC client (zeep): only when asked for, so a reflectometry
+    # notebook does not pay for them.
+    if name in ("DAQDashboard", "RunSheetEditor"):
+        from shiftdesk_widgets import daq
+
+        return getattr(daq, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def view(obj: object, **kwargs: Any) -> Any:
     """The interactive view of a shiftdesk object (what ``obj.widget()`` returns)."""
     from shiftdesk.jobs import Job
@@ -49,8 +59,10 @@ def view(obj: object, **kwargs: Any) -> Any:
         return plot
     if isinstance(obj, Job):
         return JobView(obj, **kwargs)
-    from shiftdesk.daq.system import DAQSystem
+    # An object can only be a DAQSystem once its module is loaded: no import otherwise.
+    daq_system = sys.modules.get("shiftdesk.daq.system")
+    if daq_system is not None and isinstance(obj, daq_system.DAQSystem):
+        from shiftdesk_widgets.daq import DAQDashboard
 
-    if isinstance(obj, DAQSystem):
         return DAQDashboard(obj, **kwargs)
     raise TypeError(f"no widget view for {type(obj).__name__}")
