@@ -61,6 +61,9 @@ class CompiledModel:
     label_prefix : str
         Put before every bumps parameter label (a data set's name in a simultaneous
         fit, so that labels do not repeat across data sets).
+    fit_mask : ndarray of bool, optional
+        Which points count in residuals and χ² (the fit Q range). The model is still
+        computed (and resolution-smeared) on every point, as ``evaluate`` does.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class CompiledModel:
         oversampling: int = 0,
         fit_ranges: bool = False,
         label_prefix: str = "",
+        fit_mask: NDArray[np.bool_] | None = None,
     ) -> None:
         from bumps.parameter import Parameter as BumpsParameter
         from refl1d.experiment import Experiment
@@ -134,7 +138,10 @@ class CompiledModel:
         self.oversampling = oversampling
         self.stack = stack
         self.probe = probe
-        self.experiment = Experiment(sample=stack, probe=probe)
+        if fit_mask is not None and not bool(np.all(fit_mask)):
+            self.experiment = _range_experiment(stack, probe, fit_mask)
+        else:
+            self.experiment = Experiment(sample=stack, probe=probe)
 
     def push(self, values: tuple[float, ...] | None = None) -> None:
         """Copy current (or given) values into the refl1d parameters, if they changed."""
@@ -168,6 +175,23 @@ class CompiledModel:
         depth = top - np.asarray(z, dtype=float)
         order = np.argsort(depth)
         return depth[order], np.asarray(rho)[order], np.asarray(irho)[order]
+
+
+def _range_experiment(stack: Any, probe: Any, mask: NDArray[np.bool_]) -> Any:
+    """A refl1d experiment whose residuals (and point count) cover only ``mask``."""
+    from refl1d.experiment import Experiment
+
+    class RangeExperiment(Experiment):
+        # refl1d smears over the whole probe; only the residuals are restricted, so the
+        # fit minimises exactly the χ² that evaluate() reports for the Q range
+        def residuals(self) -> Any:
+            full = super().residuals()
+            return full[mask] if full.size == mask.size else full
+
+        def numpoints(self) -> int:
+            return int(mask.sum())
+
+    return RangeExperiment(sample=stack, probe=probe)
 
 
 @dataclass(eq=False)
@@ -266,17 +290,18 @@ def build_fit_model(root: FitProblem) -> FitModel:
     for name, ds in datasets.items():
         data = ds.data
         assert data is not None
-        mask = ds.fit_mask()
-        q, sigma = data.q[mask], data.dq_sigma[mask]
+        # every point is computed, as in evaluate(); the Q range only selects residuals
+        q, sigma = data.q, data.dq_sigma
         model = CompiledModel(
             ds,
             q,
             sigma,
-            data.r[mask],
-            data.dr[mask],
+            data.r,
+            data.dr,
             oversampling=ds._oversampling_for(q, sigma),
             fit_ranges=True,
             label_prefix=f"{name}." if several else "",
+            fit_mask=ds.fit_mask(),
         )
         model.push()
         models.append(model)
