@@ -65,8 +65,8 @@ def _hub(args: argparse.Namespace) -> int:
     from shiftdesk import hub
     from shiftdesk.storage import data_dir
 
-    if args.demo == bool(args.settings):
-        print("shiftdesk hub: give either --demo or --settings FILE", file=sys.stderr)
+    if args.demo == bool(args.settings) or (args.state_dir and not args.demo):
+        print("shiftdesk hub: give --demo [--state-dir DIR] or --settings FILE", file=sys.stderr)
         return 2
     if args.demo:
         state = Path(args.state_dir) if args.state_dir else data_dir() / "hub-demo"

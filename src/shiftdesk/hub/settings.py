@@ -30,6 +30,7 @@ settings file's folder.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 import types
@@ -595,7 +596,7 @@ def demo_toml(port: int, state_dir: Path) -> str:
         "[hub]",
         'ip = "127.0.0.1"',
         f"port = {port}",
-        f"state_dir = {str(state_dir)!r}".replace("'", '"'),
+        f"state_dir = {json.dumps(str(state_dir))}",  # a JSON string is a TOML basic string
         "",
         "[auth]",
         'type = "demo"',
@@ -621,8 +622,15 @@ def demo_toml(port: int, state_dir: Path) -> str:
         'notebook = "reflectometry.ipynb"',
         'description = "Load reflectivity data, build layer models and fit them."',
         "",
-        "# Slots filled by the DAQ part: a DAQ dashboard for operators, the poller,",
-        "# the wallboard.",
+        "# Slots filled by the DAQ part, for example:",
+        "# [dashboards.daq]",
+        '# title = "DAQ"',
+        '# notebook = "daq.ipynb"',
+        '# groups = ["operators-demo", "staff"]',
+        "# [services.wallboard]",
+        "# enabled = true",
+        '# notebook = "wallboard.ipynb"',
+        '# groups = ["operators-demo", "staff"]',
         "[services.daq_poller]",
         "enabled = false",
         "",
