@@ -150,6 +150,13 @@ def test_bad_values_name_the_key(tmp_path: Path, snippet: str, key: str, words: 
     assert words in str(err.value)
 
 
+def test_demo_settings_survive_an_odd_state_folder_name(tmp_path: Path) -> None:
+    state = tmp_path / 'shift "A" \\ desk'
+    settings = load_settings(write_demo_settings(8123, state))
+    assert settings.hub.state_dir == state.resolve()
+    assert settings.hub.port == 8123
+
+
 def test_missing_and_broken_files_are_clear(tmp_path: Path) -> None:
     with pytest.raises(HubSettingsError, match="cannot read the hub settings file"):
         load_settings(tmp_path / "absent.toml")
@@ -322,6 +329,7 @@ def test_cli_reports_bad_settings_in_one_line(
     assert err.startswith("shiftdesk: ") and "unknown key 'hub.prot'" in err
     assert "Traceback" not in err
     assert cli.main(["hub"]) == 2
+    assert cli.main(["hub", "--settings", str(path), "--state-dir", str(tmp_path)]) == 2
 
 
 # -- the generated config in JupyterHub's own loader -----------------------------------------
