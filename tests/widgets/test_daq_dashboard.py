@@ -160,6 +160,11 @@ def test_a_whole_run_from_the_dashboard(cluster: SimulatedCluster) -> None:
             assert "Clean" in text(dash.routers.value)
             assert enabled(dash) == {"Start", "Reset"}
             assert dash.run_info.number.value == 8
+            # a number already taken is refused, and the field shows the stored one again
+            dash.run_info.number.value = 7
+            dash.settle()
+            assert "run 7 exists already" in text(dash.messages.value)
+            assert dash.run_info.number.value == 8 and daq.next_run_number == 8
 
             # CSV download of the sheet, with the run just taken
             editor.reload()
