@@ -204,9 +204,6 @@ class DaskBackend:
     # -- JobBackend ----------------------------------------------------------------------
     def submit(self, job_id: str) -> None:
         """Send the stored job to the cluster; returns at once (connects in a thread)."""
-        store.update_job(
-            self.database, job_id, message="sending to the Dask scheduler", heartbeat_at=utcnow()
-        )
         self._heartbeat.add(job_id)
         threading.Thread(
             target=self._run, args=(job_id,), name=f"shiftdesk-dask-{job_id[:8]}", daemon=True
@@ -315,14 +312,21 @@ class DaskBackend:
             )
             return
         answer = json.loads(raw)
-        # the result carries the whole log: replace the lines streamed live (some may be late)
-        store.update_job(db, job_id, log=answer.get("log", ""))
+        # the result carries the whole log: it replaces the lines streamed live (some of
+        # which may still be on their way)
+        log = str(answer.get("log", ""))
         if "error" in answer:
-            store.finish_job(db, job_id, JobStatus.FAILED, error=str(answer["error"]))
+            store.finish_job(
+                db, job_id, JobStatus.FAILED, error=str(answer["error"]), replace_log=log
+            )
         elif answer.get("cancelled") or record.cancel_requested:
-            store.finish_job(db, job_id, JobStatus.CANCELLED, result=answer.get("result"))
+            store.finish_job(
+                db, job_id, JobStatus.CANCELLED, result=answer.get("result"), replace_log=log
+            )
         else:
-            store.finish_job(db, job_id, JobStatus.DONE, result=answer.get("result"))
+            store.finish_job(
+                db, job_id, JobStatus.DONE, result=answer.get("result"), replace_log=log
+            )
 
     def _explain(self, exc: BaseException) -> str:
         client = self._client

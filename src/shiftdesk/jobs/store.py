@@ -131,8 +131,13 @@ def finish_job(
     error: str | None = None,
     log: str = "",
     only_if_running: bool = False,
+    replace_log: str | None = None,
 ) -> bool:
-    """Move a job to a final state once; returns False if it already was final."""
+    """Move a job to a final state once; returns False if it already was final.
+
+    ``log`` is appended to the job's log; ``replace_log`` replaces it first (a remote
+    backend whose result carries the whole log).
+    """
     with database.session() as session:
         record = session.get(JobRecord, job_id, with_for_update=True)
         if record is None:
@@ -154,6 +159,8 @@ def finish_job(
             JobStatus.FAILED: "failed",
             JobStatus.CANCELLED: "cancelled",
         }.get(status, record.message)
+        if replace_log is not None:
+            record.log = replace_log[-MAX_LOG_CHARS:]
         if log:
             record.log = (record.log or "") + log
     return True
