@@ -354,3 +354,22 @@ def test_the_demo_runs_simulated_servers_and_a_second_view_watches_it() -> None:
     finally:
         first.close()
     assert not first.demo.cluster[0].listening
+
+
+def test_start_shows_the_configured_experiment_read_only_to_others(
+    cluster: SimulatedCluster,
+) -> None:
+    from shiftdesk.daq.poller import ensure_poller
+
+    with daq_system(cluster) as daq:
+        dash = DAQDashboard.start()  # as the OS user, not an operator of e20009
+        try:
+            assert dash.demo is None and dash.system.experiment_name == "e20009"
+            assert not dash.can_operate
+            dash.wait_for(lambda d: d.snapshot.overall == "Idle" and d.snapshot.poller_alive)
+            assert enabled(dash) == set()
+        finally:
+            dash.close()
+            poller = ensure_poller(daq.database)  # the one start() left running here
+            if poller is not None:
+                poller.stop()

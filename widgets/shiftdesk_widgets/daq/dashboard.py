@@ -17,6 +17,7 @@ import ipywidgets as w
 from shiftdesk.daq.commands import CommandHandle
 from shiftdesk.daq.model import Snapshot
 from shiftdesk.daq.poller import Poller as StatePoller
+from shiftdesk.daq.poller import ensure_poller
 from shiftdesk.daq.system import DAQSystem
 from shiftdesk_widgets._async import Poller
 from shiftdesk_widgets.daq._common import Background, classed, error_text, message_html
@@ -116,8 +117,9 @@ class DAQDashboard(w.VBox):
     def start(cls, **kwargs: Any) -> DAQDashboard:
         """The dashboard for the configured experiment, or the demo when there is none.
 
-        With an active experiment, a core poller is started in this kernel when no
-        ``shiftdesk daq poll`` is running. Without one, simulated ECC servers are started
+        With an active experiment, the core poller runs in this kernel when no
+        ``shiftdesk daq poll`` is running (:func:`~shiftdesk.daq.poller.ensure_poller`).
+        Without one, simulated ECC servers are started
         (:func:`~shiftdesk_widgets.daq.demo.start_demo`) so there is something to operate.
         """
         from shiftdesk.daq.experiment import active_experiment
@@ -145,10 +147,10 @@ class DAQDashboard(w.VBox):
             dashboard.demo = demo
             return dashboard
         system = DAQSystem()
-        poller = None
-        if not system.snapshot().poller_alive:
-            poller = StatePoller(system.database, routers=system.routers).start()
-        return cls(system, state_poller=poller, **kwargs)
+        # This process polls only when no ``shiftdesk daq poll`` does (shared per process:
+        # not this view's to stop).
+        ensure_poller(system.database)
+        return cls(system, **kwargs)
 
     # -- messages ------------------------------------------------------------------------
     def message(self, kind: str, text: str) -> None:
