@@ -9,7 +9,8 @@ Against simulated GET ECC servers over real HTTP on loopback:
   the figure is the time until every other server's reading is stored (targets: 12 ≤ 100 ms,
   100 ≤ 300 ms, hung or not);
 * Configure-all on 12 servers with 2 s simulated transitions: command wall time (request to
-  confirmed Ready) / the slowest single Configure call (target ≤ 1.2: parallel, not serial);
+  confirmed Ready) / the slowest single Configure call, median of 3 (target ≤ 1.2: parallel,
+  not serial);
 * a state change on a server → visible in :func:`read_snapshot` (what dashboards poll) with
   the poller at its default 1 s period (target ≤ 2 s; the dashboard's own refresh is extra).
 
@@ -148,8 +149,16 @@ def sweeps(n: int) -> dict[str, float]:
     return out
 
 
-def configure_all() -> tuple[float, float]:
-    """(wall s, slowest single call s) of Configure-all on 12 servers, 2 s transitions."""
+def configure_all(repeats: int = 3) -> list[tuple[float, float]]:
+    """(wall s, slowest single call s) of Configure-all on 12 servers, 2 s transitions.
+
+    Repeated (Breakup in between) because a loaded machine makes single figures noisy.
+    """
+    from sqlalchemy import select
+
+    from shiftdesk.storage.daq_records import CallRecord
+
+    out = []
     with simulated(12, "--duration", "2") as where:
         db = fresh_db("configure12")
         controller = Controller(db)
@@ -159,24 +168,24 @@ def configure_all() -> tuple[float, float]:
             daq.select_config(f"cobo{i}", server=f"ECC_{i}")
         daq.describe().wait(60)
         daq.prepare().wait(60)
-        t0 = time.perf_counter()
-        handle = daq.configure()
-        handle.wait(120)
-        wall = time.perf_counter() - t0
-        from sqlalchemy import select
-
-        from shiftdesk.storage.daq_records import CallRecord
-
-        with db.session() as session:
-            slowest = max(
-                session.scalars(
-                    select(CallRecord.duration_s).where(CallRecord.command_id == handle.id)
+        for k in range(repeats):
+            if k:
+                daq.breakup().wait(60)
+            t0 = time.perf_counter()
+            handle = daq.configure()
+            handle.wait(120)
+            wall = time.perf_counter() - t0
+            with db.session() as session:
+                slowest = max(
+                    session.scalars(
+                        select(CallRecord.duration_s).where(CallRecord.command_id == handle.id)
+                    )
                 )
-            )
-        assert all(s.state is State.READY for s in daq.snapshot().servers)
+            assert all(s.state is State.READY for s in daq.snapshot().servers)
+            out.append((wall, slowest))
         controller.close()
         db.dispose()
-    return wall, slowest
+    return out
 
 
 def latency(samples: int = 8) -> list[float]:
@@ -210,8 +219,12 @@ def main() -> None:
         rows.append((f"  one of {n} hung: others stored", f"{s['hung']:.1f}",
                      f"{s['hung_p95']:.1f}"))  # fmt: skip
     print_table(rows, ["poll (ms)", "median", "p95"])
-    wall, slowest = configure_all()
-    print(f"Configure-all, 12 servers, 2 s each: wall {wall:.2f} s, slowest call {slowest:.2f} s")
+    runs = configure_all()
+    for wall, slowest in runs:
+        print(
+            f"Configure-all, 12 servers, 2 s each: wall {wall:.2f} s, slowest call {slowest:.2f} s"
+        )
+    ratio = median([wall / slowest for wall, slowest in runs])
     lat = latency()
     print(
         f"state change -> stored snapshot (poll 1 s): median {median(lat):.2f} s, "
@@ -220,7 +233,7 @@ def main() -> None:
     print(ratio_line("daq_sweep12_over_100ms", max(s12["all"], s12["hung"]) / 100.0, 1.0))
     print(ratio_line("daq_sweep100_over_300ms", max(s100["all"], s100["hung"]) / 300.0, 1.0))
     print(ratio_line("daq_state_latency_over_2s", max(lat) / 2.0, 1.0))
-    print(ratio_line("daq_configure_all_wall_over_slowest", wall / slowest, 1.2))
+    print(ratio_line("daq_configure_all_wall_over_slowest", ratio, 1.2))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -238,54 +237,76 @@ class Poller:
         if self._setup is None:
             self._setup = self._load()
         experiment_id, servers, routers = self._setup
-        futures: dict[Future[Reading], str] = {}
+        results: queue.SimpleQueue[tuple[str, Reading]] = queue.SimpleQueue()
+        sweep_open = [True]
         skipped = []
+        expected = 0
         for name, url in servers:
             with self._lock:
                 if name in self._inflight:  # still stuck from an earlier sweep
                     skipped.append(name)
                     continue
                 self._inflight.add(name)
-            futures[self._pool.submit(self._get_state, name, url)] = name
-        self._heartbeat(experiment_id)
+            self._pool.submit(self._poll_one, experiment_id, name, url, results, sweep_open)
+            expected += 1
         answered: list[str] = []
         failed: list[str] = []
-        pending = set(futures)
         buffer: dict[str, Reading] = {}
         stored = 0.0
-        # Bounded by the per-call timeout (plus slack for connecting).
-        deadline = t0 + 2 * self.timeout + 0.5
-        while pending:
-            done, pending = wait_futures(pending, timeout=0.02, return_when=FIRST_COMPLETED)
-            for future in done:
-                name = futures[future]
-                buffer[name] = future.result()
-                (failed if isinstance(buffer[name], BaseException) else answered).append(name)
-            # Write when answers stop arriving, so a hung server never delays the rest.
-            if buffer and (not done or not pending):
-                self._store(experiment_id, buffer)
-                if any(not isinstance(r, BaseException) for r in buffer.values()):
-                    stored = time.monotonic() - t0
-                buffer = {}
-            if time.monotonic() > deadline:
-                break
-        if buffer:
+
+        def flush() -> None:
+            nonlocal buffer, stored
+            if not buffer:
+                return
             self._store(experiment_id, buffer)
             if any(not isinstance(r, BaseException) for r in buffer.values()):
                 stored = time.monotonic() - t0
-        for future in pending:  # answered after the sweep: written when they end
-            future.add_done_callback(self._late(experiment_id, futures[future]))
+            buffer = {}
+
+        # Bounded by the per-call timeout (plus slack for connecting).
+        deadline = t0 + 2 * self.timeout + 0.5
+        received = 0
+        while received < expected:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                # Write when answers stop arriving, so a hung server never delays the rest.
+                name, reading = results.get(timeout=min(0.03, remaining) if buffer else remaining)
+            except queue.Empty:
+                flush()
+                continue
+            buffer[name] = reading
+            received += 1
+            (failed if isinstance(reading, BaseException) else answered).append(name)
+        with self._lock:
+            sweep_open[0] = False  # later answers are stored by their own thread
+        while not results.empty():
+            name, reading = results.get()
+            buffer[name] = reading
+            (failed if isinstance(reading, BaseException) else answered).append(name)
+        flush()
+        self._heartbeat(experiment_id)
         if self.routers is not None and routers:
             self._check_routers(experiment_id, routers)
         self.sweeps += 1
         self._setup = self._load()
         return Sweep(tuple(answered), tuple(failed), tuple(skipped), time.monotonic() - t0, stored)
 
-    def _late(self, experiment_id: int, name: str) -> Callable[[Future[Reading]], None]:
-        def store(future: Future[Reading]) -> None:
-            self._store(experiment_id, {name: future.result()})
-
-        return store
+    def _poll_one(
+        self,
+        experiment_id: int,
+        name: str,
+        url: str,
+        results: queue.SimpleQueue[tuple[str, Reading]],
+        sweep_open: list[bool],
+    ) -> None:
+        reading = self._get_state(name, url)
+        with self._lock:
+            if sweep_open[0]:
+                results.put((name, reading))
+                return
+        self._store(experiment_id, {name: reading})  # the sweep gave up waiting for it
 
     def _get_state(self, name: str, url: str) -> Reading:
         try:
