@@ -516,13 +516,6 @@ def test_refl1d_script_matches_chi2_after_edits(
     assert chisq == pytest.approx(dashboard.curve.chi2, rel=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export bug: with a Q range the script keeps only the points in range, so "
-    "refl1d's resolution smearing (and random oversampling) sees a truncated Q grid and the "
-    "model differs at the range edges (27 % at the last point); the dashboard smears over "
-    "all the data. χ² differs by ~1e-4 relative with oversampling, 0.4 % without.",
-)
 def test_refl1d_script_matches_chi2_with_q_range(
     dashboard: ReflectometryDashboard, tmp_path: Path
 ) -> None:
@@ -531,6 +524,21 @@ def test_refl1d_script_matches_chi2_with_q_range(
     dashboard.table.q_max.value = 0.15
     dashboard.prepare_downloads.click()
     script = download_links(dashboard)["Two-layer_film_(demo)_refl1d.py"]
+    # every point is in the script (smearing sees the whole Q grid), the range only
+    # selects the residuals
+    assert script.count("= RangeExperiment(in_range") == 1
+    chisq = _run_script(script, tmp_path)
+    assert chisq == pytest.approx(dashboard.curve.chi2, rel=1e-6)
+
+
+def test_refl1d_script_with_q_range_and_no_oversampling(
+    dashboard: ReflectometryDashboard, tmp_path: Path
+) -> None:
+    dashboard.problem.oversampling = None
+    dashboard.problem.set_q_range(0.03, 0.12)
+    dashboard.prepare_downloads.click()
+    script = download_links(dashboard)["Two-layer_film_(demo)_refl1d.py"]
+    assert "oversample" not in script
     chisq = _run_script(script, tmp_path)
     assert chisq == pytest.approx(dashboard.curve.chi2, rel=1e-6)
 

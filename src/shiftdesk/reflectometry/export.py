@@ -60,6 +60,8 @@ def refl1d_script(problem: FitProblem) -> str:
             "from bumps.parameter import max, min  # min/max of parameters",
             "from bumps.pmath import exp, log, sqrt",
         ]
+    if any(ds.data is not None and not bool(np.all(ds.fit_mask())) for ds in datasets.values()):
+        out += RANGE_EXPERIMENT.splitlines()
     out.append("")
     variables: dict[int, str] = {}
     experiments: list[str] = []
@@ -108,16 +110,28 @@ def _dataset_script(
 
     out: list[str] = []
     data = problem.data
+    ranged = False
     if data is not None:
         mask = problem.fit_mask()
+        ranged = not bool(np.all(mask))
         out += [
-            f"# data {data.name!r} ({data.source}); Q range used: {int(mask.sum())} points",
-            f"{p}Q = {_array(data.q[mask])}",
-            f"{p}R = {_array(data.r[mask])}",
-            f"{p}dR = {_array(data.dr[mask])}",
-            f"{p}dQ_fwhm = {_array(data.dq[mask])}",
+            f"# data {data.name!r} ({data.source}): {len(data)} points, "
+            f"{int(mask.sum())} in the fit Q range",
+            f"{p}Q = {_array(data.q)}",
+            f"{p}R = {_array(data.r)}",
+            f"{p}dR = {_array(data.dr)}",
+            f"{p}dQ_fwhm = {_array(data.dq)}",
             f"{p}dQ = {p}dQ_fwhm / {SIGMA_TO_FWHM!r}  # refl1d wants the 1-sigma width",
         ]
+        if ranged:
+            lo = "" if problem.q_min is None else f"{problem.q_min:g}"
+            hi = "" if problem.q_max is None else f"{problem.q_max:g}"
+            flags = ", ".join("True" if m else "False" for m in mask)
+            out += [
+                "# the model is computed (and resolution-smeared) on every point; only the",
+                f"# points in the fit Q range [{lo}, {hi}] 1/Å count in residuals and chi2",
+                f"{p}in_range = np.array([{flags}])",
+            ]
     else:
         out += [f"{p}Q = np.linspace(0.005, 0.3, 400)", f"{p}dQ = 0.03 * {p}Q / 2.3548200450309493"]
     out.append("")
@@ -149,8 +163,8 @@ def _dataset_script(
     out += par(f"{p}scale", "scale", problem.scale)
     out += par(f"{p}background", "background", problem.background)
     oversampling = problem._oversampling_for(
-        data.q[problem.fit_mask()] if data is not None else np.zeros(0),
-        data.dq_sigma[problem.fit_mask()] if data is not None else np.zeros(0),
+        data.q if data is not None else np.zeros(0),
+        data.dq_sigma if data is not None else np.zeros(0),
     )
     probe_data = f", R={p}R, dR={p}dR" if data is not None else ""
     out += [
@@ -158,8 +172,33 @@ def _dataset_script(
     ]
     if oversampling:
         out.append(f"{p}probe.oversample({oversampling}, seed=1)")
-    out += [f"{p}experiment = Experiment(sample={p}sample, probe={p}probe)"]
+    if ranged:
+        out += [f"{p}experiment = RangeExperiment({p}in_range, sample={p}sample, probe={p}probe)"]
+    else:
+        out += [f"{p}experiment = Experiment(sample={p}sample, probe={p}probe)"]
     return out
+
+
+#: Written into scripts whose data sets have a fit Q range (plain refl1d calls only).
+RANGE_EXPERIMENT = '''
+
+class RangeExperiment(Experiment):
+    """An Experiment whose residuals cover only the fit Q range.
+
+    refl1d smears the model over every point of the probe (as shiftdesk does); the
+    points outside the range are drawn but do not count in chi2.
+    """
+
+    def __init__(self, in_range, **kwargs):
+        super().__init__(**kwargs)
+        self.in_range = np.asarray(in_range, dtype=bool)
+
+    def residuals(self):
+        return super().residuals()[self.in_range]
+
+    def numpoints(self):
+        return int(self.in_range.sum())
+'''
 
 
 def parameters_csv(problem: FitProblem) -> str:
