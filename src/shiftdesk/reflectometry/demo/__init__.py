@@ -11,6 +11,9 @@ from shiftdesk.reflectometry.problem import FitProblem
 
 DEMO_FILE = "two_layer_film.txt"
 DEMO_TITLE = "Two-layer film (demo)"
+#: The same film with D2O as front medium: a second contrast for simultaneous fits
+#: (made by ``make_d2o_contrast.py`` in this folder).
+D2O_FILE = "two_layer_film_d2o.txt"
 
 
 def demo_bytes() -> bytes:
@@ -21,6 +24,16 @@ def demo_bytes() -> bytes:
 def demo_data() -> ReflData:
     """The demo data set."""
     return load_data(demo_bytes(), filename=DEMO_FILE)
+
+
+def demo_d2o_bytes() -> bytes:
+    """The second contrast: the demo film with D2O (SLD 6.36) as front medium."""
+    return files(__name__).joinpath(D2O_FILE).read_bytes()
+
+
+def demo_d2o_data() -> ReflData:
+    """The second contrast as data (see :func:`demo_d2o_bytes`)."""
+    return load_data(demo_d2o_bytes(), filename=D2O_FILE)
 
 
 def starting_problem(data: ReflData | None = None) -> FitProblem:
