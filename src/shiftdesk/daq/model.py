@@ -317,8 +317,9 @@ class Snapshot:
 
     @property
     def consistent(self) -> bool:
-        """Every server online, fresh, not transitioning, in the same known state."""
-        if not self.servers or self.active_commands:
+        """Every server online, fresh, in the same known state, none transitioning or
+        held by a command in flight (an end-of-run file move holds routers, not servers)."""
+        if not self.servers:
             return False
         states = {s.state for s in self.servers}
         return (
@@ -337,7 +338,7 @@ class Snapshot:
         """What the system panel says: the common state, or why there is none."""
         if not self.servers:
             return "No servers"
-        if self.active_commands:
+        if any(s.busy_command for s in self.servers):
             return "Busy"
         if any(not s.online and s.polled_at is not None for s in self.servers):
             return "Offline"

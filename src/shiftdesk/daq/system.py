@@ -388,10 +388,10 @@ class DAQSystem:
 
     def _check_system(self, command: Command) -> Snapshot:
         snap = self._fresh()
-        if snap.active_commands:
+        busy = sorted({s.busy_command for s in snap.servers if s.busy_command})
+        if busy:
             raise DAQStateError(
-                f"{command} refused: {', '.join(snap.active_commands)} is still in flight; "
-                "wait for it to finish"
+                f"{command} refused: {', '.join(busy)} is still in flight; wait for it to finish"
             )
         if not snap.consistent:
             detail = ", ".join(f"{s.name}: {s.status}" for s in snap.servers)
@@ -625,11 +625,7 @@ class DAQSystem:
 
         with self._lock:
             snap = self.refresh()
-            if (
-                snap.run_number is not None
-                and snap.state is State.READY
-                and not snap.active_commands
-            ):
+            if snap.run_number is not None and snap.state is State.READY:
                 # Every server already stopped (a failed Stop finished by hand): confirm
                 # their state and close the run without sending anything.
                 plan = Plan(Command.STOP, [], State.READY, after=after, servers=list(snap.servers))
