@@ -169,7 +169,9 @@ def test_real_fit_with_the_demo_data(configure: Callable[..., str]) -> None:
     assert abs(film1.value - 577.6) < 5
 
 
-def test_spare_worker_takes_the_next_job(configure: Callable[..., str]) -> None:
+def test_spare_worker_takes_the_next_job(
+    ssh_server: SSHServer, configure: Callable[..., str]
+) -> None:
     name = configure(spare=True)
     first = submit_job("test.sleep", {"steps": 1, "delay": 0}, backend=name)
     first.result(timeout=60)
@@ -180,6 +182,11 @@ def test_spare_worker_takes_the_next_job(configure: Callable[..., str]) -> None:
     second = submit_job("test.sleep", {"steps": 1, "delay": 0}, backend=name)
     assert second.result(timeout=60) == {"steps": 1}
     assert job_store.read_job(second.id, second.database).pid == spare_pid
+    # logout stops the spare and no later job end brings a session key back
+    wait_until(lambda: ssh._spare is not None, what="the next spare")
+    end_session()
+    time.sleep(0.5)
+    assert session_lines(ssh_server) == [] and ssh._spare is None
 
 
 # -- hostile names never reach a shell -----------------------------------------------------

@@ -265,6 +265,8 @@ class SSHBackend:
         self._conn_lock = threading.RLock()
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        # set while the user works with the backend; cleared by logout and close
+        self._active = threading.Event()
         self._session: ssh_keys.SessionKey | None = None
         self._heartbeat = Heartbeat(database)
         threading.Thread(target=self._idle_loop, name="shiftdesk-ssh-idle", daemon=True).start()
@@ -449,6 +451,7 @@ class SSHBackend:
 
         Jobs still running keep their (already authenticated) connection until they end.
         """
+        self._active.clear()
         self._drop_spare()
         with self._conn_lock:
             if self._client is not None:
@@ -504,7 +507,8 @@ class SSHBackend:
         return spare if spare is not None and spare.alive else None
 
     def _refill_spare(self) -> None:
-        if not self.config.spare or self._closed.is_set() or self._spare is not None:
+        # not after logout: a spare would connect, and so make a new session key
+        if not self.config.spare or not self._active.is_set() or self._spare is not None:
             return
         try:
             spare = self._spawn()
@@ -526,6 +530,8 @@ class SSHBackend:
     def warm(self) -> None:
         """Connect and start a spare worker in the background (e.g. when a dashboard opens)."""
 
+        self._active.set()
+
         def run() -> None:
             with contextlib.suppress(SSHBackendError):
                 self.connect()
@@ -537,6 +543,7 @@ class SSHBackend:
     # -- JobBackend ----------------------------------------------------------------------
     def submit(self, job_id: str) -> None:
         """Hand the stored job to a remote worker; returns at once (connects in a thread)."""
+        self._active.set()
         store.update_job(
             self.database,
             job_id,
@@ -578,9 +585,13 @@ class SSHBackend:
         except Exception as exc:
             with self._lock:
                 self._processes.pop(job_id, None)
-            reason = (
-                str(exc) if isinstance(exc, SSHBackendError) else f"{type(exc).__name__}: {exc}"
-            )
+            self._heartbeat.discard(job_id)
+            reason = str(exc)
+            if not isinstance(exc, SSHBackendError):
+                reason = (
+                    f"could not start the job on {self.config.target}: {type(exc).__name__}: {exc}"
+                )
+
             store.finish_job(
                 db, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
             )
@@ -696,6 +707,7 @@ class SSHBackend:
     def close(self) -> None:
         """Stop the spare worker and close the connection (running jobs end with it)."""
         self._closed.set()
+        self._active.clear()
         self._heartbeat.stop()
         self._drop_spare()
         with self._conn_lock:
