@@ -47,6 +47,9 @@ def test_a_run_is_opened_when_all_run_and_closed_when_all_stop(ecc_servers: Clus
         _wait_for_graw(cluster[0].data_dir)
         with pytest.raises(DAQStateError, match="not possible while the system is Running"):
             daq.configure()
+        with pytest.raises(DAQStateError, match="run 0 is open; Stop it first"):
+            daq.breakup()
+        assert [c.value for c in daq.snapshot().legal] == ["Stop"]
         daq.stop().wait(10)
         assert daq.current_run is None
         closed = daq.runs()[-1]
@@ -164,3 +167,16 @@ def test_a_failed_stop_keeps_the_run_open_until_every_server_stopped(
         assert handle.steps == [] and "run 0 stopped" in handle.message
         assert daq.current_run is None and daq.runs()[0].stopped_at is not None
         assert [r.operation for r in cluster[0].requests].count("Stop") == 1
+
+
+def test_pause_and_resume_keep_the_run_open(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1)
+    with daq_system(cluster) as daq:
+        _ready(daq)
+        daq.start().wait(10)
+        daq.command("Pause").wait(10)
+        assert cluster[0].state is State.PAUSED and daq.current_run is not None
+        daq.command("Resume").wait(10)
+        assert cluster[0].state is State.RUNNING and daq.current_run is not None
+        daq.stop().wait(10)
+        assert daq.current_run is None

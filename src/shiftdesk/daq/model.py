@@ -351,11 +351,14 @@ class Snapshot:
 
     @property
     def legal(self) -> list[Command]:
-        """System commands legal now (Start also needs every router clean)."""
+        """System commands legal now (Start also needs every router clean; Breakup is
+        not offered while a run is open)."""
         state = self.state
         commands = [c for c in SYSTEM_COMMANDS if c in legal_commands(state)]
         if Command.START in commands and any(r.clean is False for r in self.routers):
             commands.remove(Command.START)
+        if Command.BREAKUP in commands and self.run_number is not None:
+            commands.remove(Command.BREAKUP)  # a run ends with Stop, which closes it
         return commands
 
     @property

@@ -446,6 +446,11 @@ class DAQSystem:
             snap = self._check_system(cmd)
             state = snap.state
             assert state is not None
+            if cmd is Command.BREAKUP and snap.run_number is not None:
+                raise DAQStateError(
+                    f"{cmd} refused: run {snap.run_number} is open; Stop it first (Stop "
+                    "closes the run and organises its files)"
+                )
             plan = Plan(cmd, self._phases(snap, cmd), cmd.target(state))
             return self._launch(plan, "all")
 
