@@ -134,3 +134,24 @@ def test_a_dashboard_process_polls_only_when_nobody_else_does(ecc_servers: Clust
         assert ensure_poller(db) is None
     finally:
         other.stop()
+
+
+def test_the_poller_checks_the_data_routers(ecc_servers: Cluster) -> None:
+    from shiftdesk.daq.routers import LocalRouters
+
+    cluster = ecc_servers(2)
+    with daq_system(cluster, select=False) as daq:
+        (cluster[1].data_dir / "CoBo_0001.graw").write_bytes(b"x")
+        cluster[0].data_dir.rmdir()  # a router whose folder is gone
+        poller = Poller(daq.database, period=0.5, routers=LocalRouters(), router_period=0.0)
+        try:
+            poller.poll_once()
+            _until(lambda: all(r.checked_at for r in read_snapshot(daq.database).routers))
+        finally:
+            poller.stop()
+        routers = {r.name: r for r in read_snapshot(daq.database).routers}
+        assert routers["data_1"].status == "Unsorted files" and routers["data_1"].online
+        assert routers["data_0"].status == "Offline" and "does not exist" in (
+            routers["data_0"].error or ""
+        )
+        assert "Start" not in [c.value for c in read_snapshot(daq.database).legal]
