@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -181,6 +182,12 @@ class DAQSystem:
 
     def _repr_html_(self) -> str:
         return self.snapshot()._repr_html_()
+
+    def widget(self) -> Any:
+        """The live shift dashboard of this system (needs ``shiftdesk[widgets]``)."""
+        from shiftdesk._views import view
+
+        return view(self)
 
     # -- permissions ---------------------------------------------------------------------
     def _record(self) -> ExperimentRecord:
