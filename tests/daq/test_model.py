@@ -179,3 +179,39 @@ def test_a_command_whose_process_died_is_closed_as_abandoned(daq: DAQSystem) -> 
     assert daq.snapshot().active_commands == ()
     handle = CommandHandle(command_id, daq.database)
     assert handle.status == "failed" and "abandoned" in (handle.error or "")
+
+
+@pytest.mark.postgres
+def test_the_model_on_postgresql(postgres_url: str, ecc_servers: Cluster) -> None:
+    from shiftdesk.daq.control import Controller
+    from shiftdesk.daq.demo import cluster_setup
+    from shiftdesk.daq.poller import Poller
+    from shiftdesk.daq.routers import LocalRouters
+
+    cluster = ecc_servers(2)
+    db = Database(postgres_url)
+    controller = Controller(db)
+    try:
+        daq = DAQSystem.create("e20009", operators=["alice"], database=db, identity=ALICE,
+                               controller=controller, routers=LocalRouters())  # fmt: skip
+        daq.apply_setup(cluster_setup(cluster))
+        for i, config in enumerate(cluster.configs):
+            daq.select_config(config, server=f"ECC_{i}")
+        poller = Poller(db, period=0.5)
+        try:
+            assert sorted(poller.poll_once().answered) == ["ECC_0", "ECC_1"]
+        finally:
+            poller.stop()
+        for step in (daq.describe, daq.prepare, daq.configure):
+            step().wait(10)
+        daq.start("pg", "Beam").wait(10)
+        daq.stop().wait(10)
+        daq.commands()[0].wait(10)
+        sheet = daq.runsheet
+        sheet.add_observable("Pressure", "integer", units="Torr")
+        sheet.update(0, {"Pressure": "150"})
+        assert sheet.series("Pressure") == ([0], [150])
+        assert daq.runs()[0].files_organized and daq.snapshot().state is State.READY
+    finally:
+        controller.close(wait=False)
+        db.dispose()
