@@ -11,18 +11,24 @@ state folder, the real configurable-http-proxy), then drives the system Chromium
    user's server already running: a fresh browser context (no cookies), log in, open
    the dashboard, stop the clock when the dashboard box and the model curve of its
    bqplot figure are drawn. Each run renders the notebook in a fresh kernel (Voilà).
+3. **baseline** — the same dashboard from standalone ``voila`` (no hub, no login),
+   ``RUNS`` page loads, each in a fresh kernel as through the hub.
 
-Prints ``RATIO hub_login_to_dashboard_p50_s`` (target ≤ 3) and ``RATIO hub_spawn_s``
-(median spawn, target ≤ 10). Run: ``.venv/bin/python bench/bench_hub.py``.
+Prints ``RATIO hub_login_to_dashboard_p50_s`` (target ≤ 3), ``RATIO hub_spawn_s`` (median
+spawn, target ≤ 10) and ``RATIO hub_vs_standalone_voila`` (login → dashboard through the
+hub ÷ page → dashboard standalone, p50; target ≤ 1.5: what the hub itself adds).
+Run: ``.venv/bin/python bench/bench_hub.py``.
 """
 
 from __future__ import annotations
 
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,8 +47,8 @@ DASHBOARD = "/user/{user}/voila/render/reflectometry.ipynb"
 DRAWN = ".sd-refl-plot path.line"
 
 
-def login_to_dashboard(browser: object, base: str, user: str, click: bool) -> float:
-    """Seconds from pressing "Sign in" to the dashboard's figure drawn."""
+def login_to_dashboard(browser: object, base: str, user: str, click: bool) -> tuple[float, float]:
+    """Seconds from pressing "Sign in" to the start page, and to the dashboard's figure drawn."""
     context = browser.new_context(viewport={"width": 1600, "height": 1200})  # type: ignore[attr-defined]
     page = context.new_page()
     try:
@@ -52,15 +58,56 @@ def login_to_dashboard(browser: object, base: str, user: str, click: bool) -> fl
         t0 = time.perf_counter()
         page.click("#login_submit")
         page.wait_for_selector(".sd-dashboards", timeout=60_000)
+        home = time.perf_counter() - t0
         if click:
             page.click(".sd-dashboard[data-dashboard='reflectometry'] a")
         else:
             page.goto(base + DASHBOARD.format(user=user), timeout=180_000)
         page.wait_for_selector(".sd-reflectometry-dashboard", timeout=180_000)
         page.locator(DRAWN).first.wait_for(state="attached", timeout=60_000)
-        return time.perf_counter() - t0
+        return home, time.perf_counter() - t0
     finally:
         context.close()
+
+
+def standalone_voila(browser: object, runs: int) -> list[float]:
+    """Baseline: the same dashboard from standalone ``voila`` (no hub, no login), seconds
+    from navigation to the figure drawn, each in a fresh kernel like through the hub."""
+    port = free_port()
+    voila = Path(sys.executable).with_name("voila")
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "reflectometry.ipynb"
+    proc = subprocess.Popen(
+        [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    times = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/voila/static/favicon.ico", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        for _ in range(runs):
+            context = browser.new_context(viewport={"width": 1600, "height": 1200})  # type: ignore[attr-defined]
+            page = context.new_page()
+            try:
+                t0 = time.perf_counter()
+                page.goto(base + "/", timeout=180_000)
+                page.wait_for_selector(".sd-reflectometry-dashboard", timeout=180_000)
+                page.locator(DRAWN).first.wait_for(state="attached", timeout=60_000)
+                times.append(time.perf_counter() - t0)
+            finally:
+                context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return times
 
 
 def main() -> int:
@@ -87,6 +134,12 @@ def main() -> int:
                     browser.close()
         finally:
             left = hub.stop()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            alone = standalone_voila(browser, RUNS)
+        finally:
+            browser.close()
     text = log_path.read_text(errors="replace")
     spawns = {
         m.group(1): float(m.group(2))
@@ -95,13 +148,21 @@ def main() -> int:
     print(f"hub start (proxy answering): {started:.1f} s; leftover processes at stop: {left}")
     print(f"{'user':<8} {'spawn (hub)':>12} {'first login → dashboard':>25}")
     for user in SPAWN_USERS:
-        print(f"{user:<8} {spawns.get(user, float('nan')):>10.1f} s {first[user]:>23.1f} s")
-    print("login → dashboard with the server running (s): " + ", ".join(f"{t:.2f}" for t in warm))
-    p50 = statistics.median(warm)
-    print(f"p50 {p50:.2f} s, max {max(warm):.2f} s over {len(warm)} runs")
+        print(f"{user:<8} {spawns.get(user, float('nan')):>10.1f} s {first[user][1]:>23.1f} s")
+    print("with the server running (s): login → start page | login → dashboard drawn")
+    for home, total in warm:
+        print(f"  {home:6.2f} | {total:6.2f}")
+    p50 = statistics.median(total for _, total in warm)
+    print(f"login → dashboard p50 {p50:.2f} s, max {max(t for _, t in warm):.2f} s")
+    print(f"login → start page p50 {statistics.median(h for h, _ in warm):.2f} s")
+    alone_p50 = statistics.median(alone)
+    print("standalone voila, page → dashboard drawn (s): " + ", ".join(f"{t:.2f}" for t in alone))
+    print(f"hub ÷ standalone (p50): {p50 / alone_p50:.2f}")
     spawn = statistics.median(spawns[u] for u in SPAWN_USERS if u in spawns)
     print(ratio_line("hub_login_to_dashboard_p50_s", p50, 3))
     print(ratio_line("hub_spawn_s", spawn, 10))
+    # the hub's own cost: login, OAuth and proxy on top of the same Voilà render
+    print(ratio_line("hub_vs_standalone_voila", p50 / alone_p50, 1.5))
     return 0
 
 
