@@ -62,6 +62,17 @@ def test_a_run_is_opened_when_all_run_and_closed_when_all_stop(ecc_servers: Clus
         assert not list(cluster[0].data_dir.glob("*.graw"))
         assert all(r.clean for r in daq.snapshot().routers)
         assert daq.runs()[-1].files_organized
+        # The config files each server used are backed up with the run.
+        steps = {s.name: s for s in organize.steps}
+        assert steps["ECC_mutant configs"].status == "done"
+        backup = Path(steps["ECC_0 configs"].message.removeprefix("copied to "))
+        assert backup.parts[-2:] == ("e20009", "run_0000")
+        # (One local backup folder here; on real hosts each ECC host has its own.)
+        assert sorted(p.name for p in backup.iterdir()) == sorted(
+            f"{kind}-{name}.xcfg"
+            for kind in ("describe", "prepare", "configure")
+            for name in ("cobo0", "cobo1", "mutant")
+        )
         # A second pass moves nothing and loses nothing.
         before = sorted(p.name for p in run_dir.iterdir())
         again = daq.organize_files(0).wait(10)

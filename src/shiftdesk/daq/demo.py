@@ -31,7 +31,14 @@ def cluster_setup(cluster: SimulatedCluster) -> Setup:
         if sim.data_dir is not None:
             sim.data_dir.mkdir(parents=True, exist_ok=True)
             folder = str(sim.data_dir)
-        servers.append(ServerSpec(f"ECC_{label}", url.hostname or "127.0.0.1", url.port or 8083))
+        servers.append(
+            ServerSpec(
+                f"ECC_{label}",
+                url.hostname or "127.0.0.1",
+                url.port or 8083,
+                config_root=str(cluster.config_dir),
+            )
+        )
         routers.append(RouterSpec(f"data_{label}", "127.0.0.1", ROUTER_PORT + i, folder=folder))
         sources.append(
             SourceSpec(

@@ -147,6 +147,18 @@ class ServerView:
     seen_at: datetime | None
     changed_at: datetime | None
     busy_command: str | None = None
+    config_root: str = ""
+
+    def config_files(self) -> list[str]:
+        """The selected config's files on the ECC host (``<config_root>/describe-<name>.xcfg``
+        …), empty without a config root or a selected config."""
+        if not self.config_root or self.config is None:
+            return []
+        root = self.config_root.rstrip("/")
+        return [
+            f"{root}/{kind}-{name}.xcfg"
+            for kind, name in zip(("describe", "prepare", "configure"), self.config, strict=True)
+        ]
 
     @property
     def url(self) -> str:
@@ -214,6 +226,7 @@ class ServerView:
             seen_at=seen,
             changed_at=utc(record.changed_at),
             busy_command=busy_command,
+            config_root=record.config_root or "",
         )
 
 

@@ -10,13 +10,14 @@ the same on folders of this machine (a router on the analysis host, or tests wit
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from shiftdesk.daq.errors import SetupError
-from shiftdesk.daq.model import RouterView
+from shiftdesk.daq.model import RouterView, ServerView
 
 #: ``progress(done, total)`` while files move.
 Progress = Callable[[int, int], object]
@@ -41,7 +42,39 @@ class RouterAccess(Protocol):
 
 
 class LocalRouters:
-    """Routers whose working folders are on this machine (``router.folder``)."""
+    """Routers whose working folders are on this machine (``router.folder``).
+
+    Parameters
+    ----------
+    config_backup_root : str or Path, optional
+        Where :meth:`backup_configs` copies a run's config files
+        (``<root>/<experiment>/run_NNNN/``); default ``config_backups`` in shiftdesk's
+        data folder.
+    """
+
+    def __init__(self, config_backup_root: str | Path | None = None) -> None:
+        if config_backup_root is None:
+            from shiftdesk.storage import data_dir
+
+            config_backup_root = data_dir() / "config_backups"
+        self.config_backup_root = Path(config_backup_root).expanduser()
+
+    def backup_configs(
+        self, server: ServerView, experiment: str, run_number: int, files: list[str]
+    ) -> str:
+        """Copy the run's config files (all or none) and return the backup folder."""
+        sources = [Path(f).expanduser() for f in files]
+        missing = [str(p) for p in sources if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"ECC server {server.name}: config files not found: {', '.join(missing)}; "
+                "check its config_root in the setup"
+            )
+        destination = self.config_backup_root / experiment / run_folder(run_number)
+        destination.mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            shutil.copy2(source, destination / source.name)
+        return str(destination)
 
     def _folder(self, router: RouterView) -> Path:
         if not router.folder:
@@ -95,6 +128,8 @@ class SSHRouters:
         Account used when a router has no ``ssh_user``.
     connect_timeout : float
         Seconds to wait for a connection.
+    config_backup_root : str
+        Backup folder for config files on the ECC hosts (reached as ``user``, port 22).
     """
 
     def __init__(
@@ -104,7 +139,9 @@ class SSHRouters:
         known_hosts: str | None = None,
         user: str | None = None,
         connect_timeout: float = 5.0,
+        config_backup_root: str = "~/config_backups",
     ) -> None:
+        self.config_backup_root = config_backup_root
         self.key_filename = key_filename
         self.known_hosts = known_hosts
         self.user = user
@@ -150,6 +187,33 @@ class SSHRouters:
             experiment, run_number, router.folder, progress=progress
         )
         return int(result.moved_count), bool(result.clean)
+
+    def backup_configs(
+        self, server: ServerView, experiment: str, run_number: int, files: list[str]
+    ) -> str:
+        """Copy the run's config files on the ECC host into the backup folder there."""
+        from shiftdesk.daq.worker import WorkerInterface
+
+        if not self.user:
+            raise SetupError(
+                f"no SSH user for ECC host {server.host}: pass SSHRouters(user=...) to back up "
+                "config files"
+            )
+        key = (server.host, self.user, 22)
+        with self._lock:
+            worker = self._workers.get(key)
+            if worker is None:
+                worker = self._workers[key] = WorkerInterface(
+                    server.host,
+                    self.user,
+                    key_filename=self.key_filename,
+                    known_hosts=self.known_hosts,
+                    connect_timeout=self.connect_timeout,
+                )
+        result = worker.backup_configs(  # type: ignore[attr-defined]
+            experiment, run_number, files, self.config_backup_root
+        )
+        return str(result.destination)
 
     def close(self) -> None:
         """Close every SSH connection."""

@@ -632,7 +632,7 @@ class DAQSystem:
             if number is None:
                 return "stopped (no run was open)"
             writer.log(f"run {number} stopped", "info", "run")
-            self.organize_files(number)
+            self.organize_files(number, backup_configs=True)
             return f"run {number} stopped; organising its files"
 
         with self._lock:
@@ -646,10 +646,12 @@ class DAQSystem:
             plan = Plan(Command.STOP, self._phases(snap, Command.STOP), State.READY, after=after)
             return self._launch(plan, "all", run_number=snap.run_number)
 
-    def organize_files(self, run_number: int) -> CommandHandle:
+    def organize_files(self, run_number: int, *, backup_configs: bool = False) -> CommandHandle:
         """Move every router's GRAW files into ``<experiment>/run_NNNN/`` (background).
 
-        Safe to repeat: a second pass moves nothing. Routers turn clean when done.
+        Safe to repeat: a second pass moves nothing. Routers turn clean when done. With
+        ``backup_configs`` (as at the end of a run) the selected config files of every ECC
+        server with a ``config_root`` are also copied into the run's backup folder.
         """
         self._authorize("organise run files")
         runs_.check_run_number(run_number)
@@ -659,6 +661,9 @@ class DAQSystem:
                 f"run {run_number} is still being taken: its files are organised after Stop"
             )
         routers = list(snap.routers)
+        backups: list[ServerView] = []
+        if backup_configs and hasattr(self.routers, "backup_configs"):
+            backups = [s for s in snap.servers if s.config_files()]
         command_id = create_command(
             self.database,
             self.experiment_id,
@@ -666,14 +671,36 @@ class DAQSystem:
             target="routers",
             owner=self.identity.name,
             timeout_s=600.0,
-            steps=[r.name for r in routers],
+            steps=[r.name for r in routers] + [f"{s.name} configs" for s in backups],
             run_number=run_number,
         )
         writer = CommandWriter(self.database, command_id, self.experiment_id, self.identity.name)
-        self.controller.launch_task(writer, lambda w: self._organize(w, routers, run_number))
+        self.controller.launch_task(
+            writer, lambda w: self._organize(w, routers, run_number, backups)
+        )
         return CommandHandle(command_id, self.database)
 
-    def _organize(self, writer: CommandWriter, routers: list[RouterView], run_number: int) -> str:
+    def _backup(self, writer: CommandWriter, servers: list[ServerView], run_number: int) -> bool:
+        """Copy each server's config files; True when every copy worked."""
+        ok = True
+        backup = self.routers.backup_configs  # type: ignore[attr-defined]
+        for server in servers:
+            step = f"{server.name} configs"
+            try:
+                where = backup(server, self.experiment_name, run_number, server.config_files())
+                writer.step(step, "done", f"copied to {where}")
+            except Exception as exc:  # reported in the step; the files stay where they were
+                writer.step(step, "failed", str(exc))
+                ok = False
+        return ok
+
+    def _organize(
+        self,
+        writer: CommandWriter,
+        routers: list[RouterView],
+        run_number: int,
+        backups: list[ServerView],
+    ) -> str:
         def one(router: RouterView) -> tuple[int, bool] | BaseException:
             last = [0.0]
 
@@ -727,6 +754,11 @@ class DAQSystem:
             if run is not None and ok:
                 run.files_organized = True
         moved = sum(r[0] for r in results if not isinstance(r, BaseException))
+        if backups and not self._backup(writer, backups, run_number):
+            raise DAQStateError(
+                f"run {run_number}: {moved} files moved, but some config files could not be "
+                "backed up (see the steps)"
+            )
         if not ok:
             bad = [rt.name for rt, r in zip(routers, results, strict=True)
                    if isinstance(r, BaseException) or not r[1]]  # fmt: skip
