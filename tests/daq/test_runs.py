@@ -132,14 +132,21 @@ def test_end_of_run_over_real_ssh(ssh_server: SSHServer, ecc_servers: Cluster) -
     folder = ssh_server.shared_folder("router0")
     for i in range(5):
         (folder / f"run_file_{i:04d}.graw").write_bytes(b"g" * 64)
+    configs = ssh_server.shared_folder("configs")  # the ECC host's config repository
+    for kind in ("describe", "prepare", "configure"):
+        (configs / f"{kind}-cobo0.xcfg").write_text(f"<{kind}/>")
     ssh_server.give(folder)
+    ssh_server.give(configs)
     routers = SSHRouters(key_filename=str(ssh_server.admin_key),
-                         known_hosts=str(ssh_server.known_hosts))  # fmt: skip
+                         known_hosts=str(ssh_server.known_hosts), user=ssh_server.user,
+                         ecc_ssh_port=ssh_server.port,
+                         config_backup_root=str(ssh_server.home / "backups"))  # fmt: skip
     try:
         with daq_system(cluster, routers=routers) as daq:
             daq.apply_setup(
                 setup_from(
-                    [ServerSpec("ECC_0", "127.0.0.1", cluster[0].port)],
+                    [ServerSpec("ECC_0", "127.0.0.1", cluster[0].port,
+                                config_root=str(configs))],
                     [RouterSpec("data_0", "127.0.0.1", ssh_host=ssh_server.host,
                                 ssh_user=ssh_server.user, ssh_port=ssh_server.port,
                                 folder=str(folder))],
@@ -150,7 +157,11 @@ def test_end_of_run_over_real_ssh(ssh_server: SSHServer, ecc_servers: Cluster) -
             _ready(daq)
             with pytest.raises(CommandFailed, match="5 unsorted GRAW files"):
                 daq.start().wait(10)
-            daq.organize_files(7).wait(20)
+            daq.organize_files(7, backup_configs=True).wait(20)
+            backup = ssh_server.home / "backups" / "e20009" / "run_0007"
+            assert sorted(p.name for p in backup.iterdir()) == [
+                "configure-cobo0.xcfg", "describe-cobo0.xcfg", "prepare-cobo0.xcfg"
+            ]  # fmt: skip
             assert sorted(p.name for p in (folder / "e20009" / "run_0007").iterdir()) == [
                 f"run_file_{i:04d}.graw" for i in range(5)
             ]

@@ -129,7 +129,9 @@ class SSHRouters:
     connect_timeout : float
         Seconds to wait for a connection.
     config_backup_root : str
-        Backup folder for config files on the ECC hosts (reached as ``user``, port 22).
+        Backup folder for config files on the ECC hosts (reached as ``user``).
+    ecc_ssh_port : int
+        SSH port of the ECC hosts.
     """
 
     def __init__(
@@ -140,8 +142,10 @@ class SSHRouters:
         user: str | None = None,
         connect_timeout: float = 5.0,
         config_backup_root: str = "~/config_backups",
+        ecc_ssh_port: int = 22,
     ) -> None:
         self.config_backup_root = config_backup_root
+        self.ecc_ssh_port = ecc_ssh_port
         self.key_filename = key_filename
         self.known_hosts = known_hosts
         self.user = user
@@ -199,13 +203,14 @@ class SSHRouters:
                 f"no SSH user for ECC host {server.host}: pass SSHRouters(user=...) to back up "
                 "config files"
             )
-        key = (server.host, self.user, 22)
+        key = (server.host, self.user, self.ecc_ssh_port)
         with self._lock:
             worker = self._workers.get(key)
             if worker is None:
                 worker = self._workers[key] = WorkerInterface(
                     server.host,
                     self.user,
+                    self.ecc_ssh_port,
                     key_filename=self.key_filename,
                     known_hosts=self.known_hosts,
                     connect_timeout=self.connect_timeout,
