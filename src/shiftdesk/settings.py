@@ -11,6 +11,7 @@ table::
     python = "/opt/shiftdesk/bin/python"
     bootstrap_key = "/etc/shiftdesk/admin_ed25519"
     known_hosts = "/etc/shiftdesk/known_hosts"
+    env = { NUMBA_CACHE_DIR = "/scratch/fitter/numba" }   # optional, for the worker
 
     [backends.dask]
     type = "dask"
@@ -23,6 +24,7 @@ typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,7 @@ BACKEND_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "session_idle_hours": (int, float),
         "connect_timeout": (int, float),
         "spare": (bool,),
+        "env": (dict,),
     },
     "dask": {
         "address": (str,),
@@ -162,6 +165,24 @@ def parse_settings(raw: dict[str, Any], source: Path | None = None) -> Settings:
     return Settings(path=source, backends=backends)
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_env(env: object, label: str) -> None:
+    """``env`` is a table of environment variable names to string values."""
+    assert isinstance(env, dict)  # checked by the caller
+    for name, value in env.items():
+        if not _ENV_NAME.match(name):
+            raise SettingsError(
+                f"env in {label}: {name!r} is not an environment variable name "
+                "(letters, digits and _, not starting with a digit)"
+            )
+        if not isinstance(value, str):
+            raise SettingsError(
+                f"env.{name} in {label} must be a string (got {type(value).__name__})"
+            )
+
+
 def _parse_backend(name: str, table: Any, where: object) -> BackendSettings:
     label = f"[backends.{name}] in {where}"
     if not isinstance(table, dict):
@@ -189,6 +210,8 @@ def _parse_backend(name: str, table: Any, where: object) -> BackendSettings:
             raise SettingsError(
                 f"{key!r} in {label} must be {names} (got {type(value).__name__} {value!r})"
             )
+        if key == "env":
+            _check_env(value, label)
         options[key] = value
     missing = [key for key in REQUIRED_OPTIONS[kind] if key not in options]
     if missing:

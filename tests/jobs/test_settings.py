@@ -64,6 +64,16 @@ def test_a_named_local_backend_runs_jobs(tmp_path: Path, monkeypatch: pytest.Mon
             r"'connect_timeout' .* must be int or float",
         ),
         ("[backends.w\n", r"is not valid TOML"),
+        (
+            '[backends.w]\ntype = "ssh"\nhost = "h"\nuser = "u"\npython = "p"\n'
+            'bootstrap_key = "k"\nenv = { "A;B" = "1" }\n',
+            r"'A;B' is not an environment variable name",
+        ),
+        (
+            '[backends.w]\ntype = "ssh"\nhost = "h"\nuser = "u"\npython = "p"\n'
+            'bootstrap_key = "k"\nenv = { A = 1 }\n',
+            r"env\.A in \[backends\.w\] .* must be a string",
+        ),
     ],
 )
 def test_wrong_settings_are_refused_with_key_and_file(

@@ -27,6 +27,7 @@ from shiftdesk.jobs.ssh import SSHBackend, end_session
 from shiftdesk.storage import get_database
 
 HOSTILE = "x; rm -rf ~"
+NUMBA_CACHE = "/tmp/shiftdesk-test-numba-sdworker"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
@@ -65,7 +66,10 @@ def configure(
         }
         options.update(overrides)
         lines = ["[backends.worker]"]
+        env = options.pop("env", None)
         lines += [f"{k} = {toml_value(v)}" for k, v in options.items() if v is not None]
+        if env:
+            lines += ["[backends.worker.env]"] + [f"{k} = {toml_value(v)}" for k, v in env.items()]
         path = tmp_path / "settings.toml"
         path.write_text("\n".join(lines) + "\n")
         monkeypatch.setenv("SHIFTDESK_SETTINGS", str(path))
@@ -152,12 +156,18 @@ def test_an_idle_session_key_expires(ssh_server: SSHServer, configure: Callable[
     assert not (ssh.session_folder / "id_ed25519").exists()
 
 
-def test_real_fit_with_the_demo_data(configure: Callable[..., str]) -> None:
-    from shiftdesk.reflectometry import FitResult
-    from shiftdesk.reflectometry.demo import starting_problem
+def test_real_fit_with_the_demo_data(ssh_server: SSHServer, configure: Callable[..., str]) -> None:
+    from shiftdesk.reflectometry import FitResult, load_data
+    from shiftdesk.reflectometry.demo import demo_bytes, starting_problem
 
-    name = configure()
-    problem = starting_problem()
+    marker = ssh_server.home / "marker"
+    marker.write_text("still here")
+    # numba's compile cache must outlive the test account's home, which is emptied
+    # between tests; the value is quoted like every other remote argument
+    name = configure(env={"NUMBA_CACHE_DIR": NUMBA_CACHE, "SHIFTDESK_NOTE": HOSTILE})
+    # a data file and a title named like a shell command travel as JSON, never as a command
+    problem = starting_problem(load_data(demo_bytes(), filename=HOSTILE))
+    problem.title = HOSTILE
     job = problem.fit(method="lm", backend=name)
     result = job.result(timeout=120)
     assert isinstance(result, FitResult)
@@ -167,6 +177,8 @@ def test_real_fit_with_the_demo_data(configure: Callable[..., str]) -> None:
     assert "with lm" in job.logs()
     film1 = result.problem.layers["film1"].thickness
     assert abs(film1.value - 577.6) < 5
+    assert HOSTILE in job.title
+    assert marker.read_text() == "still here"
 
 
 def test_spare_worker_takes_the_next_job(

@@ -73,6 +73,7 @@ class SSHConfig:
     session_idle_hours: float = 24.0
     connect_timeout: float = 10.0
     spare: bool = True
+    env: tuple[tuple[str, str], ...] = ()
     where: str = "the settings"
 
     @classmethod
@@ -80,7 +81,9 @@ class SSHConfig:
         """Build from a checked settings table."""
         opts = dict(settings.options)
         known = opts.pop("known_hosts", None)
+        env = tuple(sorted(dict(opts.pop("env", {})).items()))
         return cls(
+            env=env,
             name=settings.name,
             bootstrap_key=Path(opts.pop("bootstrap_key")).expanduser(),
             known_hosts=Path(known).expanduser() if known else None,
@@ -486,7 +489,10 @@ class SSHBackend:
 
     # -- remote processes ------------------------------------------------------------------
     def _command(self) -> str:
-        return f"exec {shlex.quote(self.config.python)} -m {shlex.quote(REMOTE_MODULE)}"
+        """The remote command line; every configured value is quoted for the shell."""
+        env = "".join(f"{shlex.quote(f'{k}={v}')} " for k, v in self.config.env)
+        prefix = f"env {env}" if env else ""
+        return f"exec {prefix}{shlex.quote(self.config.python)} -m {shlex.quote(REMOTE_MODULE)}"
 
     def _spawn(self) -> _RemoteProcess:
         client = self.connect()
