@@ -38,6 +38,10 @@ def write_settings(folder: Path, tables: dict[str, dict[str, object]]) -> None:
     for name, options in tables.items():
         lines.append(f"[backends.{name}]")
         for key, value in options.items():
+            if isinstance(value, dict):
+                inner = ", ".join(f'{k} = "{v}"' for k, v in value.items())
+                lines.append(f"{key} = {{ {inner} }}")
+                continue
             if isinstance(value, bool):
                 text = "true" if value else "false"
             elif isinstance(value, int | float):
@@ -73,6 +77,8 @@ def bench_ssh(data: Path, fp, fit_s: float) -> float | None:  # type: ignore[no-
                     "python": sys.executable,
                     "bootstrap_key": str(server.admin_key),
                     "known_hosts": str(server.known_hosts),
+                    # numba's cache in the account's home would be emptied with it
+                    "env": {"NUMBA_CACHE_DIR": "/tmp/shiftdesk-bench-numba-sdworker"},
                 }
             },
         )

@@ -21,9 +21,9 @@ import pytest
 from tests._sshd import SSHServer
 
 from shiftdesk.errors import JobError
-from shiftdesk.jobs import Job, JobStatus, get_backend, submit_job
+from shiftdesk.jobs import Job, JobStatus, end_session, get_backend, submit_job
 from shiftdesk.jobs import store as job_store
-from shiftdesk.jobs.ssh import SSHBackend, end_session
+from shiftdesk.jobs.ssh import SSHBackend
 from shiftdesk.storage import get_database
 
 HOSTILE = "x; rm -rf ~"

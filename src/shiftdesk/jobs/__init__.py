@@ -17,6 +17,18 @@ from shiftdesk.jobs.local import LocalBackend
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.jobs.submit import submit_job
 from shiftdesk.jobs.tasks import TaskContext, TaskKind, register
+from shiftdesk.storage import Database
+
+
+def end_session(database: Database | None = None) -> None:
+    """Log out of the remote (SSH) backends: remove this session's keys there and here.
+
+    The hub calls this at logout; see :func:`shiftdesk.jobs.ssh.end_session`.
+    """
+    from shiftdesk.jobs.ssh import end_session as end_ssh_session
+
+    end_ssh_session(database)
+
 
 __all__ = [
     "Job",
@@ -25,6 +37,7 @@ __all__ = [
     "LocalBackend",
     "TaskContext",
     "TaskKind",
+    "end_session",
     "get_backend",
     "list_jobs",
     "register",
