@@ -62,6 +62,26 @@ def test_lists_only_my_jobs() -> None:
     assert "done" in label and "100%" in label and "local" in label and "alice's job" in label
 
 
+def test_jobs_of_every_backend_are_listed() -> None:
+    from shiftdesk.jobs import store
+
+    local = sleep_job(ALICE, steps=1, delay=0)
+    local.result(timeout=60)
+    # a job another backend (e.g. a Dask cluster) runs, as its row looks while it runs
+    remote = store.create_job(
+        "test.sleep", {"steps": 9}, title="on the cluster", backend="cluster", identity=ALICE
+    )
+    store.update_job(get_database(), remote, status="running", progress=0.5, host="tcp://x:1")
+    panel = JobsPanel(identity=ALICE)
+    labels = {value: label for label, value in panel.select.options}
+    assert set(labels) == {local.id, remote}
+    assert "cluster" in labels[remote] and "running" in labels[remote] and "50%" in labels[remote]
+    panel.select.value = remote
+    assert "backend cluster on tcp://x:1" in panel.details.value
+    assert panel.progress.value == 0.5 and not panel.cancel_button.disabled
+    assert JobsPanel(identity=BOB).select.options == ()
+
+
 def test_selected_job_shows_progress_log_and_opens_its_result() -> None:
     job = sleep_job(ALICE, steps=2, delay=0)
     job.result(timeout=60)
