@@ -46,7 +46,7 @@ def layer_buttons(dashboard: ReflectometryDashboard, index: int) -> dict[str, w.
     rows = [
         child
         for child in dashboard.table.grid.children
-        if isinstance(child, w.HBox)
+        if isinstance(child, w.Box)
         and any("sd-insert" in getattr(b, "_dom_classes", ()) for b in child.children)
     ]
     assert len(rows) == len(dashboard.problem.layers)
@@ -560,3 +560,166 @@ def test_fit_problem_widget_is_a_dashboard() -> None:
 def test_demo_bytes_upload_round_trip(dashboard: ReflectometryDashboard) -> None:
     dashboard.upload.value = file_upload_value(demo_bytes(), "uploaded_film.txt")
     assert "loaded uploaded_film.txt: 200 points" in message(dashboard)
+
+
+# -- panels: tools, data server, jobs, DREAM posterior ---------------------------------
+
+
+def test_sld_calculator_result_goes_into_the_picked_layer(
+    dashboard: ReflectometryDashboard,
+) -> None:
+    from shiftdesk_widgets.reflectometry.dashboard import TOOLS_TAB
+
+    assert TOOLS_TAB in dashboard.panels
+    calc = dashboard.tools.sld
+    assert list(dashboard.sld_target.options) == ["air", "film2", "film1", "Si"]
+    calc.formula.value = "D2O"
+    calc.density.value = "1.107"
+    assert dashboard.last_sld is not None and dashboard.last_sld.sld == pytest.approx(
+        6.371, abs=1e-3
+    )
+    dashboard.sld_target.value = "film2"
+    before = dashboard.curve.r.copy()
+    dashboard.use_sld_button.click()
+    film2 = dashboard.problem.layers["film2"]
+    assert film2.sld.value == pytest.approx(6.371, abs=1e-3)
+    assert film2.isld.value == pytest.approx(dashboard.last_sld.isld, abs=1e-6)
+    assert "film2: SLD 6.37" in message(dashboard)
+    assert not np.allclose(dashboard.curve.r, before)  # the curve follows
+    # a layer added later can be picked too
+    dashboard.problem.layers.add(name="cap", thickness=10.0, sld=1.0, roughness=2.0)
+    assert "cap" in dashboard.sld_target.options
+
+
+def test_sld_into_a_derived_parameter_is_refused(dashboard: ReflectometryDashboard) -> None:
+    dashboard.problem.constrain("film2.sld = film1.sld")
+    dashboard.tools.sld.formula.value = "Si"
+    dashboard.sld_target.value = "film2"
+    dashboard.use_sld_button.click()
+    assert message_kind(dashboard) == "error"
+    assert "follows a constraint" in message(dashboard)
+    assert (
+        dashboard.problem.layers["film2"].sld.value == dashboard.problem.layers["film1"].sld.value
+    )
+
+
+def _serve_demo() -> Any:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from shiftdesk.reflectometry.demo import demo_d2o_bytes
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/REF_L/1234.txt"
+            body = demo_d2o_bytes() if ok else b"not found"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def _load_run(dashboard: ReflectometryDashboard) -> None:
+    import time
+
+    panel = dashboard.dataserver
+    panel.instrument.value, panel.run.value = "REF_L", "1234"
+    assert panel.load()
+    deadline = time.monotonic() + 20
+    while panel.poll():
+        assert time.monotonic() < deadline, "the download did not finish"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("as_dataset", [False, True])
+def test_data_server_run_becomes_data_or_a_data_set(
+    dashboard: ReflectometryDashboard, monkeypatch: pytest.MonkeyPatch, as_dataset: bool
+) -> None:
+    from shiftdesk.reflectometry.dataserver import DataServer, Experiment, ExperimentMembership
+    from shiftdesk_widgets.reflectometry.dashboard import USE_AS_DATA, USE_AS_DATASET
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    httpd = _serve_demo()
+    try:
+        port = httpd.server_address[1]
+        # this user is a member (the panel's own tests cover refusals)
+        members = ExperimentMembership(
+            [
+                Experiment(
+                    "IPTS-1", "REF_L", 1000, 1999, frozenset({dashboard.library.identity.name})
+                )
+            ]
+        )
+        dashboard.dataserver.server = DataServer(
+            f"http://127.0.0.1:{port}/{{instrument}}/{{run}}.txt", permission=members
+        )
+        dashboard.dataserver.load_button.disabled = False
+        dashboard.dataserver_use.value = USE_AS_DATASET if as_dataset else USE_AS_DATA
+        _load_run(dashboard)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    problem = dashboard.problem
+    assert "loaded REF_L run 1234" in dashboard.dataserver.status.value, message(dashboard)
+    if as_dataset:
+        assert list(problem.datasets) == ["d1", "d2"]
+        assert problem.data.name == "two_layer_film"
+        assert dashboard.edited is problem.dataset("d2")
+        assert dashboard.edited.data.r[0] == pytest.approx(0.06387335)
+        assert len(dashboard.curves) == 2
+    else:
+        assert not problem.is_simultaneous, dashboard.dataserver.status.value
+        assert problem.data.r[0] == pytest.approx(0.06387335)
+        assert dashboard.data_file_id == dashboard.dataserver.data_id is not None
+    assert "1234" in message(dashboard) or "REF_L" in message(dashboard)
+    assert any(d.id == dashboard.dataserver.data_id for d in dashboard.library.list_data())
+
+
+def test_jobs_panel_lists_my_fit_and_opens_its_result(
+    dashboard: ReflectometryDashboard,
+) -> None:
+    from shiftdesk_widgets.reflectometry.dashboard import JOBS_TAB
+
+    assert dashboard.panels[JOBS_TAB] is dashboard.jobs
+    job = dashboard.problem.fit("lm", title="from code")
+    job.result(timeout=120)
+    dashboard.jobs.refresh()
+    dashboard.jobs.select.value = job.id
+    # a different model is open meanwhile; Open result brings the fit back
+    dashboard.problem.parameter("film1.thickness").value = 520.0
+    dashboard.jobs.open_button.click()
+    assert dashboard.last_result is not None
+    assert dashboard.problem.parameter("film1.thickness").value == pytest.approx(577.6, abs=3)
+    assert "film1.thickness" in dashboard.result_box.value
+    assert "fit done" in message(dashboard)
+
+
+def test_dream_result_opens_the_uncertainty_panel(dashboard: ReflectometryDashboard) -> None:
+    import dataclasses
+
+    from tests.widgets.test_uncertainty_view import make
+
+    from shiftdesk_widgets.reflectometry.dashboard import UNCERTAINTY_TAB
+
+    assert UNCERTAINTY_TAB not in dashboard.panels  # only once there is a posterior
+    lm = starting_problem().fit_now("lm")
+    dashboard.show_result(lm)
+    assert UNCERTAINTY_TAB not in dashboard.panels
+    dream = dataclasses.replace(lm, method="dream", uncertainty=make(1.01, 40))
+    dashboard.show_result(dream)
+    view = dashboard.panels[UNCERTAINTY_TAB]
+    assert view is dashboard.uncertainty
+    assert dashboard.tabs.selected_index == list(dashboard.panels).index(UNCERTAINTY_TAB)
+    assert "A.thickness" in view.stats.value and "converged" in view.status.value
+    # a later fit without a posterior says so instead of showing the old one
+    dashboard.show_result(lm)
+    assert "no posterior" in view.status.value

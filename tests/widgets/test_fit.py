@@ -191,3 +191,77 @@ def test_job_view_stop_button(dashboard: ReflectometryDashboard) -> None:
     assert "cancelled" in view.status.value
     poll_until_done(dashboard)
     assert message_kind(dashboard) == "warning"
+
+
+# -- where the fit runs: the backend picker ---------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens there once it is closed
+
+
+def test_backend_picker_lists_local_and_the_settings_backends(
+    dashboard: ReflectometryDashboard, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    panel = dashboard.fit_panel
+    assert [value for _label, value in panel.backend_picker.options] == ["local"]
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        '[backends.cluster]\ntype = "dask"\naddress = "tcp://127.0.0.1:1"\n'
+        '[backends.worker]\ntype = "ssh"\nhost = "127.0.0.1"\nuser = "nobody"\n'
+        'python = "python3"\nbootstrap_key = "/nonexistent"\n'
+    )
+    monkeypatch.setenv("SHIFTDESK_SETTINGS", str(settings))
+    panel.backends_button.click()
+    assert list(panel.backend_picker.options) == [
+        ("local", "local"),
+        ("cluster (dask)", "cluster"),
+        ("worker (ssh)", "worker"),
+    ]
+    assert panel.backend_picker.value == "local"
+
+
+def test_broken_settings_file_leaves_local_and_says_why(
+    dashboard: ReflectometryDashboard, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[backends.worker]\ntype = "ssh"\nhots = "x"\n')
+    monkeypatch.setenv("SHIFTDESK_SETTINGS", str(settings))
+    dashboard.fit_panel.refresh_backends()
+    assert [v for _l, v in dashboard.fit_panel.backend_picker.options] == ["local"]
+    assert message_kind(dashboard) == "error"
+    assert "hots" in message(dashboard) and "only the local backend" in message(dashboard)
+
+
+def test_fit_on_an_unreachable_ssh_host_fails_with_a_message(
+    dashboard: ReflectometryDashboard, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    key = tmp_path / "admin_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    (tmp_path / "known_hosts").write_text("")
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[backends.worker]\ntype = "ssh"\nhost = "127.0.0.1"\nport = {_closed_port()}\n'
+        f'user = "nobody"\npython = "python3"\nbootstrap_key = "{key}"\n'
+        f'known_hosts = "{tmp_path / "known_hosts"}"\nconnect_timeout = 3\nspare = false\n'
+    )
+    monkeypatch.setenv("SHIFTDESK_SETTINGS", str(settings))
+    panel = dashboard.fit_panel
+    panel.refresh_backends()
+    panel.backend_picker.value = "worker"
+    job = panel.start()
+    assert job is not None and job.backend == "worker"
+    assert "on worker" in message(dashboard)
+    poll_until_done(dashboard, timeout=60)
+    assert job.status.value == "failed"
+    assert message_kind(dashboard) == "error"
+    text = message(dashboard)
+    assert text.startswith("the fit failed:") and "127.0.0.1" in text
+    assert "Traceback" not in text
+    assert not panel.fit_button.disabled  # the user can pick another backend and retry

@@ -1,7 +1,10 @@
 """The reflectometry dashboard: data, model table, live curves, fits, library, downloads.
 
 With several data sets (a simultaneous fit) the table edits the model picked in the
-"Data sets" section, the plots show every data set, and one fit fits them all.
+"Data sets" section, the plots show every data set, and one fit fits them all. The
+panels under the plots add the planning calculators (an SLD can be copied into a
+layer), runs from the facility data server, my jobs on every backend, and the DREAM
+posterior of the fit shown last.
 """
 
 from __future__ import annotations
@@ -16,15 +19,28 @@ from shiftdesk.errors import ShiftdeskError
 from shiftdesk.reflectometry import FitProblem, FitResult, Layer, Library, Medium, ReflData
 from shiftdesk.reflectometry.data import data_url
 from shiftdesk.reflectometry.parameter import format_value
+from shiftdesk.reflectometry.tools import SLDResult
+from shiftdesk_widgets.jobs_panel import JobsPanel
 from shiftdesk_widgets.reflectometry.constraints_editor import ConstraintsEditor
+from shiftdesk_widgets.reflectometry.dataserver_panel import DataServerPanel
 from shiftdesk_widgets.reflectometry.datasets_panel import DatasetsPanel
 from shiftdesk_widgets.reflectometry.fit_panel import FitPanel
 from shiftdesk_widgets.reflectometry.model_table import ModelTable
 from shiftdesk_widgets.reflectometry.plots import PlotEntry, ProfilePlot, ReflectivityPlot
+from shiftdesk_widgets.reflectometry.tools_panel import ToolsPanel
+from shiftdesk_widgets.reflectometry.uncertainty_view import UncertaintyView
 
 #: Q grid used to draw a model that has no data yet.
 MODEL_GRID = np.linspace(0.005, 0.3, 300)
 _COLORS = {"info": "#1b5e20", "warning": "#a15c00", "error": "#b00020"}
+#: Tab titles of the built-in panels (tests and notebooks look them up by title).
+TOOLS_TAB = "Tools"
+DATA_SERVER_TAB = "Facility data"
+JOBS_TAB = "My jobs"
+UNCERTAINTY_TAB = "Uncertainty (DREAM)"
+#: Choices for a run loaded from the data server.
+USE_AS_DATA = "data of the edited model"
+USE_AS_DATASET = "a new data set"
 
 
 def default_problem() -> FitProblem:
@@ -73,6 +89,7 @@ class ReflectometryDashboard(w.VBox):
         self.my_data = w.Dropdown(description="my data", layout=w.Layout(width="320px"))
         self.my_data.add_class("sd-my-data")
         self.load_data_button = w.Button(description="Use", icon="folder-open")
+        self.load_data_button.add_class("sd-use-data")
         self.load_data_button.on_click(lambda _b: self._open_data())
         self.data_label = w.HTML()
 
@@ -163,6 +180,38 @@ class ReflectometryDashboard(w.VBox):
         self.panels: dict[str, w.Widget] = {}
         self.add_panel("My models and fits", library_tab)
         self.add_panel("Downloads", w.VBox([self.prepare_downloads, self.downloads]))
+
+        # tools: the latest SLD result can be copied into a layer of the edited model
+        self.last_sld: SLDResult | None = None
+        self.tools = ToolsPanel(on_sld=self._on_sld)
+        self.last_sld = self.tools.sld.result  # (calculated once before we listened)
+        self.sld_target = w.Dropdown(description="layer", layout=w.Layout(width="240px"))
+        self.sld_target.add_class("sd-sld-target")
+        self.use_sld_button = w.Button(
+            description="Use SLD in layer",
+            icon="arrow-left",
+            tooltip="copy the calculated SLD and iSLD into the layer's parameters",
+        )
+        self.use_sld_button.add_class("sd-use-sld")
+        self.use_sld_button.on_click(lambda _b: self.use_sld())
+        self.add_panel(
+            TOOLS_TAB, w.VBox([self.tools, w.HBox([self.sld_target, self.use_sld_button])])
+        )
+
+        # runs from the facility data server
+        self.dataserver = DataServerPanel(library=self.library, on_data=self._on_server_data)
+        self.dataserver_use = w.RadioButtons(
+            options=[USE_AS_DATA, USE_AS_DATASET], value=USE_AS_DATA, description="use as"
+        )
+        self.dataserver_use.add_class("sd-ds-use")
+        self.add_panel(DATA_SERVER_TAB, w.VBox([self.dataserver, self.dataserver_use]))
+
+        # my jobs on every backend; "Open result" opens the fit in the dashboard
+        self.jobs = JobsPanel(database=self.library.database, identity=self.library.identity)
+        self.jobs.on_open_result(lambda job, _result: self.open_fit(job.id))
+        self.add_panel(JOBS_TAB, self.jobs)
+        # the DREAM posterior: added with the first DREAM result
+        self.uncertainty: UncertaintyView | None = None
         super().__init__(
             [
                 w.HTML(
@@ -207,6 +256,11 @@ class ReflectometryDashboard(w.VBox):
         self.tabs.children = list(self.panels.values())
         self.tabs.titles = tuple(self.panels)
         return widget
+
+    def show_panel(self, title: str) -> w.Widget:
+        """Bring the panel with this title to the front."""
+        self.tabs.selected_index = list(self.panels).index(title)
+        return self.panels[title]
 
     # -- messages ------------------------------------------------------------------------
     def message(self, kind: str, text: str) -> None:
@@ -291,6 +345,7 @@ class ReflectometryDashboard(w.VBox):
         self.curve = entries[0].curve
         self.plot.show_many(entries, q_range=(problem.q_min, problem.q_max))
         self.profile.show_many([(e.name, e.curve) for e in entries])
+        self._sync_sld_targets()
         data = self.edited.data
         self.data_label.value = (
             "no data: load a file to fit"
@@ -330,6 +385,69 @@ class ReflectometryDashboard(w.VBox):
             self._use_data(data)
             self.message("info", f"using {data.name}")
 
+    def _on_server_data(self, data: ReflData) -> None:
+        """A run came from the data server: the edited model's data, or a new data set."""
+        if self.dataserver_use.value == USE_AS_DATASET:
+            added = self._safely(lambda: self.problem.add_dataset(data))
+            if added is not None:
+                self.datasets_panel.sync()
+                self.datasets_panel.select(added.dataset_name)
+                self._edit_dataset(added)
+                self.message(
+                    "info",
+                    f"added {data.name} as data set {added.dataset_name!r}: {len(data)} points",
+                )
+        else:
+            self.data_file_id = self.dataserver.data_id
+            self._use_data(data)
+            self.message("info", f"using {data.name} from the data server: {len(data)} points")
+        self.refresh_lists()
+
+    # -- tools ---------------------------------------------------------------------------
+    def _on_sld(self, result: SLDResult) -> None:
+        self.last_sld = result
+        self.use_sld_button.disabled = False
+
+    def _sync_sld_targets(self) -> None:
+        names = [slab.name for slab in (self.edited.front, *self.edited.layers, self.edited.back)]
+        if list(self.sld_target.options) != names:
+            keep = self.sld_target.value
+            self.sld_target.options = names
+            self.sld_target.value = (
+                keep if keep in names else (names[1] if len(names) > 2 else names[0])
+            )
+
+    def use_sld(self, layer: str | None = None) -> None:
+        """Copy the SLD calculator's last result into a layer (default: the one picked)."""
+        result = self.last_sld
+        if result is None:
+            self.message("warning", "calculate an SLD in the Tools panel first")
+            return
+        name = layer or self.sld_target.value
+        edited = self.edited
+        slabs = {s.name: s for s in (edited.front, *edited.layers, edited.back)}
+        if name not in slabs:
+            self.message("error", f"no layer {name!r} in the model; pick one of {', '.join(slabs)}")
+            return
+        slab = slabs[name]
+        derived = [p.path for p in (slab.sld, slab.isld) if p.derived]
+        if derived:
+            self.message("error", f"{', '.join(derived)} follows a constraint; remove it first")
+            return
+        old = (slab.sld.value, slab.isld.value)
+        try:
+            slab.sld.value = round(result.sld, 4)
+            slab.isld.value = round(result.isld, 6)
+        except ShiftdeskError as exc:
+            slab.sld.value, slab.isld.value = old  # nothing half-applied
+            self.message("error", f"{name}: {exc}")
+            return
+        self.message(
+            "info",
+            f"{name}: SLD {slab.sld.value:g}, iSLD {slab.isld.value:g} "
+            f"(from {result.formula} at {result.density:g} g/cm³)",
+        )
+
     def _use_data(self, data: Any) -> None:
         edited = self.edited  # the data set being edited gets the data
         edited._q_min = edited._q_max = None  # a new data set: whole range
@@ -365,11 +483,24 @@ class ReflectometryDashboard(w.VBox):
             f"{result.steps} steps, {result.elapsed:.2f} s</div>"
             f"<table class='sd-result-table'>{rows}</table>{warnings}"
         )
+        self._show_uncertainty(result)
         if result.converged and not result.warnings:
             self.message("info", f"fit done: χ² = {result.chi2:.4g}")
         else:
             self.message("warning", "fit done with warnings: " + "; ".join(result.warnings))
         self.refresh_lists()
+
+    def _show_uncertainty(self, result: FitResult) -> None:
+        """A DREAM result opens the posterior panel; other results update it if shown."""
+        if result.uncertainty is None:
+            if self.uncertainty is not None:
+                self.uncertainty.show(result)  # says there is no posterior for this fit
+            return
+        if self.uncertainty is None:
+            self.uncertainty = UncertaintyView()
+            self.add_panel(UNCERTAINTY_TAB, self.uncertainty)
+        self.uncertainty.show(result)
+        self.show_panel(UNCERTAINTY_TAB)
 
     # -- library -------------------------------------------------------------------------
     def refresh_lists(self) -> None:
@@ -416,9 +547,9 @@ class ReflectometryDashboard(w.VBox):
                 f"opened {problem.title!r}" + (" on the current data" if apply_to_data else ""),
             )
 
-    def open_fit(self) -> None:
-        """Reopen the selected fit: its model, data and (when done) its result."""
-        job_id = self.my_fits.value
+    def open_fit(self, job_id: str | None = None) -> None:
+        """Reopen a fit (default: the one selected): its model, data and (when done) result."""
+        job_id = job_id or self.my_fits.value
         if job_id is None:
             self.message("warning", "no fit selected")
             return

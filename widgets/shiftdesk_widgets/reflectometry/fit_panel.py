@@ -1,4 +1,10 @@
-"""Choosing a fitter, starting a fit job, following it, stopping it, showing its result."""
+"""Choosing a fitter and where it runs, starting a fit job, following it, stopping it.
+
+Where a fit runs is picked from ``local`` and the backends named in the settings file
+(:mod:`shiftdesk.settings`: ``[backends.<name>]`` tables, e.g. an SSH worker host or a
+Dask scheduler). A backend that cannot be reached fails the job with a message; nothing
+here raises into the page.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import ipywidgets as w
 from shiftdesk.errors import ShiftdeskError
 from shiftdesk.jobs import Job
 from shiftdesk.reflectometry import METHODS, FitProblem, FitResult, method_settings
+from shiftdesk.settings import load_settings
 from shiftdesk_widgets._async import Poller
 
 #: Options shown per fitter (the rest keep bumps' defaults).
@@ -23,8 +30,26 @@ SHOWN_OPTIONS = {
 }
 
 
+def backend_choices() -> tuple[list[tuple[str, str]], str | None]:
+    """``(label, name)`` of every backend a fit can go to, and a settings error if any.
+
+    ``local`` is always there; the others come from the settings file, labelled with
+    their type (``cluster (ssh)``). A broken settings file leaves only ``local`` and
+    says why.
+    """
+    choices = [("local", "local")]
+    try:
+        settings = load_settings()
+    except ShiftdeskError as exc:
+        return choices, str(exc)
+    for name, table in settings.backends.items():
+        if name != "local":
+            choices.append((f"{name} ({table.type})", name))
+    return choices, None
+
+
 class FitPanel(w.VBox):
-    """Fit controls for a model: method, options, Fit, Stop, progress and χ².
+    """Fit controls for a model: method, options, where to run, Fit, Stop, progress, χ².
 
     Parameters
     ----------
@@ -34,6 +59,8 @@ class FitPanel(w.VBox):
         Called with the :class:`FitResult` when a fit finishes.
     on_message : callable
         Shows a message (kind, text) to the user.
+    backend : JobBackend or str, optional
+        Where fits run at first (default ``local``); the "run on" picker changes it.
     """
 
     def __init__(
@@ -54,6 +81,14 @@ class FitPanel(w.VBox):
             description="fitter",
         )
         self.method.add_class("sd-method")
+        self.backend_picker = w.Dropdown(description="run on", layout=w.Layout(width="260px"))
+        self.backend_picker.add_class("sd-backend")
+        self.backends_button = w.Button(
+            icon="refresh",
+            tooltip="re-read the backends from the settings file",
+            layout=w.Layout(width="36px"),
+        )
+        self.backends_button.on_click(lambda _b: self.refresh_backends())
         self.options_box = w.HBox()
         self.option_widgets: dict[str, w.Widget] = {}
         self.method.observe(lambda _c: self._build_options(), "value")
@@ -68,13 +103,41 @@ class FitPanel(w.VBox):
         self.stop_button.on_click(lambda _b: self.stop())
         self.poller = Poller(self.poll, 0.3)
         self._build_options()
+        self.refresh_backends()
         super().__init__(
             [
-                w.HBox([self.method, self.options_box]),
-                w.HBox([self.fit_button, self.stop_button, self.progress, self.status]),
+                w.HBox([self.method, self.options_box], layout=w.Layout(flex_flow="row wrap")),
+                w.HBox([self.backend_picker, self.backends_button]),
+                w.HBox(
+                    [self.fit_button, self.stop_button, self.progress, self.status],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
             ]
         )
         self.add_class("sd-fit-panel")
+
+    def refresh_backends(self) -> None:
+        """Re-read the backends from the settings file (a broken file keeps ``local``)."""
+        choices, problem = backend_choices()
+        names = [name for _label, name in choices]
+        given = self.backend if isinstance(self.backend, str) else None
+        given = given or getattr(self.backend, "name", None)
+        if given is not None and given not in names:
+            choices.append((str(given), str(given)))
+            names.append(str(given))
+        current = self.backend_picker.value or given or "local"
+        self.backend_picker.options = choices
+        self.backend_picker.value = current if current in names else "local"
+        if problem is not None:
+            self.on_message("error", f"only the local backend is available: {problem}")
+
+    def _chosen_backend(self) -> Any:
+        """The picked backend: the object given to the panel if it is the one picked."""
+        name = self.backend_picker.value or "local"
+        given = self.backend
+        if given is not None and not isinstance(given, str) and getattr(given, "name", "") == name:
+            return given
+        return name
 
     def _build_options(self) -> None:
         defaults = method_settings(self.method.value)
@@ -108,19 +171,26 @@ class FitPanel(w.VBox):
         if self.job is not None and not self.job.refresh().finished:
             self.on_message("warning", "a fit is already running; stop it first")
             return None
+        where = self.backend_picker.value or "local"
         try:
             self.job = self.get_problem().fit(
-                method=self.method.value, backend=self.backend, **self.options()
+                method=self.method.value, backend=self._chosen_backend(), **self.options()
             )
-        except ShiftdeskError as exc:
-            self.on_message("error", str(exc))
+        except (ShiftdeskError, KeyError) as exc:
+            self.on_message("error", str(exc).strip("'\""))
+            return None
+        except Exception as exc:  # a backend that cannot start (settings, network): shown
+            self.on_message(
+                "error", f"the fit could not be sent to {where!r}: {type(exc).__name__}: {exc}"
+            )
             return None
         self.fit_button.disabled = True
         self.stop_button.disabled = False
         self.progress.value = 0.0
         self.progress.bar_style = ""
         self.status.value = "submitted…"
-        self.on_message("info", f"fit started ({METHODS[self.method.value]})")
+        on = "" if where == "local" else f" on {where}"
+        self.on_message("info", f"fit started ({METHODS[self.method.value]}{on})")
         self.poller.start()
         return self.job
 
@@ -141,7 +211,11 @@ class FitPanel(w.VBox):
         job = self.job
         if job is None:
             return False
-        job.refresh()
+        try:
+            job.refresh()
+        except ShiftdeskError as exc:
+            self.on_message("error", f"cannot follow the fit: {exc}")
+            return False
         metrics = job.metrics
         chi2 = f" · χ² = {metrics['chi2']:.4g}" if "chi2" in metrics else ""
         with self.hold_sync():
@@ -154,7 +228,11 @@ class FitPanel(w.VBox):
         status = job.status.value
         if status == "done":
             self.progress.bar_style = "success"
-            result = job.result()
+            try:
+                result = job.result(timeout=0)
+            except ShiftdeskError as exc:
+                self.on_message("error", f"the fit's result cannot be read: {exc}")
+                return False
             self.on_result(result)
         elif status == "cancelled":
             self.progress.bar_style = "warning"
