@@ -126,6 +126,14 @@ def run_on_worker(job_id: str, kind: str, spec_json: str) -> str:
     return json.dumps({"result": result, "cancelled": ctx.cancelled(), "log": "".join(ctx.lines)})
 
 
+def _event_kind(event: Any) -> str | None:
+    return event.get("event") if isinstance(event, dict) else None
+
+
+def _is_progress(event: Any) -> bool:
+    return _event_kind(event) == "progress"
+
+
 def _fail(database: Database, job_id: str, reason: str) -> None:
     store.finish_job(
         database, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
@@ -252,11 +260,24 @@ class DaskBackend:
             )
             return
         try:
-            while True:
-                what, payload = events.get()
-                if what == "done":
-                    break
-                self._handle_event(job_id, payload)
+            done = False
+            while not done:
+                batch = [events.get()]
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        batch.append(events.get_nowait())
+                done = any(what == "done" for what, _ in batch)
+                # several progress events waiting: only the newest is worth a write (and
+                # none once the result is in, which also repeats the log lines)
+                last_progress = max(
+                    (i for i, (_, e) in enumerate(batch) if _is_progress(e)), default=-1
+                )
+                for i, (what, event) in enumerate(batch):
+                    if what == "done" or (_is_progress(event) and i != last_progress):
+                        continue
+                    if done and _event_kind(event) in ("progress", "log"):
+                        continue
+                    self._handle_event(job_id, event)
             # events sent just before the result may still be on their way; they only
             # carry progress and log lines that the result repeats
             self._finish(job_id, future)
