@@ -44,6 +44,22 @@ HIT_TEST = """(el) => {
     return hit !== null && (hit === el || el.contains(hit));
 }"""
 
+#: Boxes from the model table up to the page that are wider than they show (scrolled)
+TABLE_FITS = """() => {
+    const over = [];
+    for (let el = document.querySelector('.sd-model-table'); el && el !== document.body;
+         el = el.parentElement) {
+        if (el.scrollWidth > el.clientWidth + 1) over.push(el.className);
+    }
+    return over;
+}"""
+#: Parameter-editor labels (min, max, ...) cut short by their box
+CLIPPED_LABELS = """() => [...document.querySelectorAll('.sd-param .widget-label')]
+    .filter(l => l.offsetParent !== null && l.scrollWidth > l.clientWidth)
+    .map(l => l.textContent)"""
+#: Headings on the page: "Reflectometry" must show once
+HEADINGS = "() => [...document.querySelectorAll('h1, h2')].map(h => h.textContent.trim())"
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -129,6 +145,7 @@ def test_dashboard_in_browser(tmp_path: Path) -> None:
             try:
                 page.goto(url, timeout=60_000)
                 page.wait_for_selector(".sd-reflectometry-dashboard", timeout=90_000)
+                assert page.evaluate(HEADINGS).count("Reflectometry") == 1
 
                 # the model curve is drawn (a real path, not an empty one)
                 model_line = page.locator(MODEL_LINE)
@@ -150,9 +167,10 @@ def test_dashboard_in_browser(tmp_path: Path) -> None:
                 )
                 assert page.locator(".sd-my-data select").inner_text().count("uploaded_film") >= 1
 
-                # every column of the model table can be reached: at this window size the
-                # table is wider than its column and scrolls sideways (ipywidgets boxes
-                # have overflow: auto); nothing may stay covered by the plots
+                # the model table fits its column (no sideways scroll from 1280 px up), no
+                # "max" label is clipped, and nothing is covered by the plots
+                assert page.evaluate(TABLE_FITS) == [], "the model table overflows its column"
+                assert page.evaluate(CLIPPED_LABELS) == []
                 for selector in (
                     ".sd-param-film1-roughness input[type=number]",
                     ".sd-param-back-roughness input[type=number]",
@@ -190,6 +208,12 @@ def test_dashboard_in_browser(tmp_path: Path) -> None:
                 # the fitted value is in the table too
                 shown = float(value.input_value())
                 assert shown == pytest.approx(float(found.group(1)), abs=0.01)
+                # the table still fits at the narrowest and widest supported windows
+                for width in (1280, 1920):
+                    page.set_viewport_size({"width": width, "height": 1200})
+                    page.wait_for_function(f"() => window.innerWidth === {width}")
+                    assert page.evaluate(TABLE_FITS) == [], f"overflow at {width} px"
+                    assert page.evaluate(CLIPPED_LABELS) == [], f"clipped at {width} px"
                 assert errors == [], errors
             except BaseException:
                 with contextlib.suppress(Exception):

@@ -34,7 +34,8 @@ class ModelTable(w.VBox):
         self._editors: list[ParameterEditor] = []
         self.grid = w.GridBox(
             layout=w.Layout(
-                grid_template_columns="52px 96px repeat(4, max-content) max-content",
+                # narrow enough for the dashboard's model column from 1280 px wide up
+                grid_template_columns="50px 82px repeat(4, max-content) max-content",
                 grid_gap="2px 6px",
                 align_items="center",
             )
@@ -93,7 +94,7 @@ class ModelTable(w.VBox):
         return editor
 
     def _name_box(self, slab: _Slab) -> w.Text:
-        box = w.Text(value=slab.name, continuous_update=False, layout=w.Layout(width="92px"))
+        box = w.Text(value=slab.name, continuous_update=False, layout=w.Layout(width="80px"))
         box.add_class(f"sd-name-{slab.name}")
 
         def rename(change: dict[str, object]) -> None:
@@ -129,13 +130,15 @@ class ModelTable(w.VBox):
         ]
         count = len(p.layers)
         for index, layer in enumerate(p.layers):
-            actions = w.HBox(
+            # two by two: four buttons in a row made the table too wide
+            actions = w.GridBox(
                 [
                     _small_button("plus", "insert a layer above", "sd-insert"),
                     _small_button("arrow-up", "move up", "sd-up"),
                     _small_button("arrow-down", "move down", "sd-down"),
                     _small_button("trash", "delete layer", "sd-delete"),
-                ]
+                ],
+                layout=w.Layout(grid_template_columns="32px 32px", grid_gap="2px"),
             )
             insert, up, down, delete = actions.children
             insert.on_click(

@@ -11,11 +11,18 @@ from shiftdesk.errors import ModelError
 from shiftdesk.reflectometry import Parameter
 from shiftdesk.reflectometry.parameter import format_value
 
-_NUMBER = w.Layout(width="86px")
+#: Width of the value box; the range boxes line up under it.
+_VALUE_WIDTH = "74px"
+#: Room for the "min"/"max" labels (narrower clips "max" to "m…").
+_LABEL_WIDTH = "30px"
 
 
-class ParameterEditor(w.HBox):
+class ParameterEditor(w.VBox):
     """A compact editor bound to a :class:`~shiftdesk.reflectometry.Parameter`.
+
+    The value and its "fit" box make the first line; min and max (shown while the
+    parameter is free) go on lines of their own under it and the fitted error under
+    those, so the model table stays narrow enough for its column at 1280 px.
 
     Bad input (a value outside the range, min > max) is refused by the parameter
     itself; the editor shows the reason through ``on_error`` and restores the field.
@@ -25,16 +32,19 @@ class ParameterEditor(w.HBox):
         self.parameter = parameter
         self.on_error = on_error or (lambda _msg: None)
         self._syncing = False
-        self.value = w.FloatText(layout=_NUMBER, continuous_update=False)
-        self.free = w.Checkbox(description="fit", indent=False, layout=w.Layout(width="44px"))
-        self.min = w.FloatText(layout=_NUMBER, continuous_update=False, description="min")
-        self.max = w.FloatText(layout=_NUMBER, continuous_update=False, description="max")
+        self.value = w.FloatText(layout=w.Layout(width=_VALUE_WIDTH), continuous_update=False)
+        self.free = w.Checkbox(description="fit", indent=False, layout=w.Layout(width="40px"))
+        self.min = w.FloatText(continuous_update=False, description="min")
+        self.max = w.FloatText(continuous_update=False, description="max")
         for box in (self.min, self.max):
-            box.style.description_width = "26px"
-            box.layout.width = "112px"
-        self.error = w.HTML(layout=w.Layout(min_width="70px"))
-        self.range_box = w.HBox([self.min, self.max])
-        super().__init__([self.value, self.free, self.range_box, self.error])
+            box.style.description_width = _LABEL_WIDTH
+            box.layout.width = "114px"
+        self.error = w.HTML()
+        self.range_box = w.VBox([self.min, self.max])
+        super().__init__(
+            [w.HBox([self.value, self.free]), self.range_box, self.error],
+            layout=w.Layout(width="118px", overflow="hidden"),
+        )
         self.add_class("sd-param")
         self.add_class(f"sd-param-{parameter.path.replace('.', '-')}")
         self.value.observe(self._on_value, "value")
