@@ -723,3 +723,10 @@ def test_dream_result_opens_the_uncertainty_panel(dashboard: ReflectometryDashbo
     # a later fit without a posterior says so instead of showing the old one
     dashboard.show_result(lm)
     assert "no posterior" in view.status.value
+
+
+def test_close_closes_the_panels(dashboard: ReflectometryDashboard) -> None:
+    jobs, server = dashboard.jobs, dashboard.dataserver
+    assert jobs.comm is not None and server.comm is not None
+    dashboard.close()
+    assert jobs.comm is None and server.comm is None

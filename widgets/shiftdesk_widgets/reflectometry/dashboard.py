@@ -249,6 +249,13 @@ class ReflectometryDashboard(w.VBox):
         dashboard.saved_models.value = model_id
         return dashboard
 
+    def close(self) -> None:
+        """Stop the panels' pollers and the download thread, then close the widgets."""
+        self.fit_panel.poller.stop()
+        self.jobs.close()
+        self.dataserver.close()
+        super().close()
+
     # -- layout --------------------------------------------------------------------------
     def add_panel(self, title: str, widget: w.Widget) -> w.Widget:
         """Add a tab to the panels under the plots (replacing one of the same title)."""
