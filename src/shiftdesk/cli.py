@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+DASHBOARDS = ("reflectometry", "daq")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -20,21 +21,31 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"shiftdesk: database {db!r}; demo data #{data_id}, demo model #{model_id}")
     if args.seed_only:
         return 0
-    notebook = NOTEBOOKS / f"{args.dashboard}.ipynb"
-    if not notebook.exists():
-        print(f"shiftdesk: no dashboard notebook at {notebook}", file=sys.stderr)
-        return 2
+    dashboards = DASHBOARDS if args.dashboard == "all" else (args.dashboard,)
+    for name in dashboards:
+        if not (NOTEBOOKS / f"{name}.ipynb").exists():
+            print(f"shiftdesk: no dashboard notebook at {NOTEBOOKS / name}.ipynb", file=sys.stderr)
+            return 2
+    # One dashboard: Voilà serves that notebook at /. All: Voilà serves the notebooks folder
+    # (a page listing them, each rendered at /voila/render/<name>.ipynb).
+    target = NOTEBOOKS if args.dashboard == "all" else NOTEBOOKS / f"{args.dashboard}.ipynb"
     voila = shutil.which("voila") or str(Path(sys.executable).with_name("voila"))
     command = [
         voila,
-        str(notebook),
+        str(target),
         f"--port={args.port}",
         "--Voila.ip=127.0.0.1",
         "--no-browser",
         "--MappingKernelManager.cull_interval=60",
         "--MappingKernelManager.cull_idle_timeout=900",
     ]
-    print(f"shiftdesk: {args.dashboard} dashboard at http://127.0.0.1:{args.port}/ (Ctrl-C stops)")
+    base = f"http://127.0.0.1:{args.port}"
+    if args.dashboard == "all":
+        for name in dashboards:
+            print(f"shiftdesk: {name} dashboard at {base}/voila/render/{name}.ipynb")
+        print(f"shiftdesk: all notebooks at {base}/ (Ctrl-C stops)")
+    else:
+        print(f"shiftdesk: {args.dashboard} dashboard at {base}/ (Ctrl-C stops)")
     sys.stdout.flush()
     os.execv(command[0], command)
     return 0  # pragma: no cover - execv does not return
@@ -108,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "dashboard",
         nargs="?",
-        choices=["reflectometry", "daq"],
-        default="reflectometry",
-        help="which dashboard (daq: run control on simulated ECC servers)",
+        choices=["all", *DASHBOARDS],
+        default="all",
+        help="which dashboard (default all; daq: run control on simulated ECC servers)",
     )
     demo.add_argument("--port", type=int, default=8866)
     demo.add_argument("--seed-only", action="store_true", help="only put demo data in place")
