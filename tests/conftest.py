@@ -42,6 +42,10 @@ def _isolated_shiftdesk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         "JUPYTERHUB_USER",
         "SHIFTDESK_ADMINS",
         "SHIFTDESK_GROUPS",
+        "SHIFTDESK_SETTINGS",
+        "SHIFTDESK_EXPERIMENTS",
+        "SHIFTDESK_DATA_SERVER_URL",
+        "SHIFTDESK_HUB_RUN",
     ):
         monkeypatch.delenv(name, raising=False)
     reset_default_databases()
