@@ -3,11 +3,11 @@
 This is how fits outgrow one machine (and reach Slurm through dask-jobqueue, whose
 scheduler is just another address). Workers need shiftdesk installed but no access to
 the jobs database: the task gets the job's JSON spec as a string, reports progress and
-log lines as Dask *events* (``Worker.log_event`` on a per-job topic, which the backend
-subscribes to and writes to the job row), and returns its JSON result (with the full
-log) as the future's result. Cancel sets a named :class:`distributed.Event` that the
-task polls, then cancels the future. If the scheduler goes away, the job fails with a
-message saying so, and :meth:`shiftdesk.jobs.Job.resubmit` starts it again.
+log lines as Dask *events* (``Worker.log_event`` on one shiftdesk topic, which the
+backend subscribes to and sorts into the job rows), and returns its JSON result (with
+the full log) as the future's result. Cancel sets a named :class:`distributed.Event`
+that the task polls, then cancels the future. If the scheduler goes away, the job fails
+with a message saying so, and :meth:`shiftdesk.jobs.Job.resubmit` starts it again.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class DaskBackendError(JobError):
     """The Dask scheduler cannot be used (unreachable, refused)."""
 
 
-def topic_for(job_id: str) -> str:
-    """The event topic a job's progress travels on."""
-    return f"shiftdesk-job-{job_id}"
+#: The event topic progress travels on; one for all jobs keeps the scheduler's event
+#: log bounded (it keeps a short history per topic).
+TOPIC = "shiftdesk-jobs"
 
 
 def cancel_event_for(job_id: str) -> str:
@@ -60,22 +60,24 @@ def cancel_event_for(job_id: str) -> str:
 class DaskTaskContext:
     """The task's line back to the submitting client, via worker events."""
 
-    def __init__(self, topic: str, cancel_name: str, interval: float = 0.25) -> None:
+    def __init__(self, job_id: str, cancel_name: str, interval: float = 0.25) -> None:
         from distributed import get_worker
 
         self.worker = get_worker()
-        self.topic = topic
+        self.job_id = job_id
         self.cancel_name = cancel_name
         self.interval = interval
         self.lines: list[str] = []
         self._last = 0.0
-        self._last_check = 0.0
+        # the first check waits a second: most short fits never ask the scheduler
+        self._last_check = time.monotonic()
+        self._event: Any = None
         self._cancelled = False
 
     def emit(self, event: str, **fields: Any) -> None:
         """Send an event to the client (best effort: the result carries the full log)."""
         with contextlib.suppress(Exception):
-            self.worker.log_event(self.topic, {"event": event, **fields})
+            self.worker.log_event(TOPIC, {"job": self.job_id, "event": event, **fields})
 
     def progress(self, fraction: float, message: str = "", **metrics: float) -> None:
         """Send progress at most every ``interval`` seconds (and always at 100 %)."""
@@ -105,13 +107,15 @@ class DaskTaskContext:
             from distributed import Event
 
             with contextlib.suppress(Exception):
-                self._cancelled = Event(self.cancel_name).is_set()
+                if self._event is None:
+                    self._event = Event(self.cancel_name)
+                self._cancelled = self._event.is_set()
         return self._cancelled
 
 
 def run_on_worker(job_id: str, kind: str, spec_json: str) -> str:
     """The Dask task: run the job kind's function on the JSON spec; returns JSON."""
-    ctx = DaskTaskContext(topic_for(job_id), cancel_event_for(job_id))
+    ctx = DaskTaskContext(job_id, cancel_event_for(job_id))
     ctx.emit("started", pid=os.getpid(), worker=ctx.worker.address)
     try:
         task = get_kind(kind).load_run()
@@ -168,6 +172,7 @@ class DaskBackend:
         self.where = f"the settings of backend {name!r}"
         self._client: Client | None = None
         self._futures: dict[str, Future] = {}
+        self._queues: dict[str, queue.Queue[tuple[str, Any]]] = {}
         self._lock = threading.RLock()
         self._heartbeat = Heartbeat(database)
 
@@ -209,6 +214,15 @@ class DaskBackend:
             self._client = client
             return client
 
+    def _dispatch(self, event: Any) -> None:
+        """Event handler (on the client's loop): hand the event to its job's watcher."""
+        message = event[1] if isinstance(event, tuple | list) and len(event) == 2 else event
+        if not isinstance(message, dict):
+            return
+        found = self._queues.get(str(message.get("job")))
+        if found is not None:
+            found.put(("event", message))
+
     # -- JobBackend ----------------------------------------------------------------------
     def submit(self, job_id: str) -> None:
         """Send the stored job to the cluster; returns at once (connects in a thread)."""
@@ -221,20 +235,22 @@ class DaskBackend:
         try:
             self._follow(job_id)
         finally:
+            self._queues.pop(job_id, None)
             self._heartbeat.discard(job_id)
 
     def _follow(self, job_id: str) -> None:
         db = self.database
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        topic = topic_for(job_id)
-        client: Client | None = None
+        self._queues[job_id] = events
         try:
             record = store.read_job(job_id, db, SYSTEM)
             if record.cancel_requested:
                 store.finish_job(db, job_id, JobStatus.CANCELLED)
                 return
             client = self.client()
-            client.subscribe_topic(topic, lambda event: events.put(("event", event[1])))
+            # (again for every job: a client that reconnected to a restarted scheduler
+            # has lost its subscriptions there; subscribing twice is harmless)
+            client.subscribe_topic(TOPIC, self._dispatch)
             future = client.submit(
                 run_on_worker,
                 job_id,
@@ -284,8 +300,6 @@ class DaskBackend:
         finally:
             with self._lock:
                 self._futures.pop(job_id, None)
-            with contextlib.suppress(Exception):
-                client.unsubscribe_topic(topic)
 
     def _handle_event(self, job_id: str, event: Any) -> None:
         if not isinstance(event, dict):
