@@ -304,3 +304,13 @@ def test_cancel_kills_the_remote_process(configure: Callable[..., str]) -> None:
     wait_until(lambda: not job_store.pid_alive(pid), what="the remote process to end")
     with pytest.raises(JobError, match="cancelled"):
         job.result()
+
+
+def test_remote_job_stops_when_the_submitting_side_goes_away(
+    configure: Callable[..., str],
+) -> None:
+    name = configure()
+    job = submit_job("test.sleep", {"steps": 400, "delay": 0.05}, backend=name)
+    pid = remote_pid_running(job)
+    backend().close()  # as when the kernel exits: the connection closes
+    wait_until(lambda: not job_store.pid_alive(pid), what="the orphaned remote process to end")

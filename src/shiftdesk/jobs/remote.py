@@ -5,7 +5,8 @@ JSON lines. On start it prints ``{"event": "hello", "pid": ...}``, imports the j
 kinds' heavy modules, prints ``{"event": "ready"}`` and reads one line
 ``{"job_id", "kind", "spec"}`` from stdin. While the task runs it prints ``progress``
 and ``log`` events, then one ``result`` (or ``error``) event and exits. SIGTERM asks the
-task to stop (the result then says ``"cancelled": true``).
+task to stop (the result then says ``"cancelled": true``), and so does the end of stdin:
+the submitting side closed the connection and can no longer receive the result.
 
 Anything else the task prints goes to stderr, so the protocol stream stays clean; the
 submitting side adds stderr to the job's log.
@@ -79,6 +80,12 @@ class RemoteContext:
         return self._cancel.is_set()
 
 
+def _watch_stdin(ctx: RemoteContext) -> None:
+    for _line in sys.stdin:
+        pass
+    ctx.request_cancel()
+
+
 def main() -> int:
     """Entry point of the remote worker process."""
     # keep the real stdout for the protocol; route everything else printed to stderr
@@ -107,6 +114,9 @@ def main() -> int:
         emit("error", error=f"bad job order from the submitting side: {exc}", traceback="")
         return 2
     emit("started", job_id=job_id)
+    # the submitting side keeps stdin open while it follows the job: end of input means
+    # it went away (kernel gone, connection lost), so nobody can receive the result
+    threading.Thread(target=_watch_stdin, args=(ctx,), daemon=True).start()
     if ctx.cancelled():
         emit("result", result=None, cancelled=True)
         return 0
