@@ -102,9 +102,7 @@ class DataSourceRecord(Base):
     """A CoBo or MuTAnT: driven by one ECC server, sending to one data router."""
 
     __tablename__ = "daq_data_sources"
-    __table_args__ = (
-        UniqueConstraint("experiment_id", "kind", "instance", name="uq_daq_source"),
-    )
+    __table_args__ = (UniqueConstraint("experiment_id", "kind", "instance", name="uq_daq_source"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -124,9 +122,7 @@ class RunRecord(Base):
     """One run: number, run sheet header, and when the electronics confirmed start and stop."""
 
     __tablename__ = "daq_runs"
-    __table_args__ = (
-        UniqueConstraint("experiment_id", "run_number", name="uq_daq_run_number"),
-    )
+    __table_args__ = (UniqueConstraint("experiment_id", "run_number", name="uq_daq_run_number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
