@@ -7,33 +7,13 @@ never downloads a browser), and shuts Voilà down afterwards.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests._services import service_missing
+from tests.e2e._browser import HEADINGS, ROOT, browser_page, require_playwright, voila
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "reflectometry.ipynb"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TRUTH_FILM1 = 577.6
 #: the model curve's colour in ReflectivityPlot (#d62728)
 MODEL_LINE = ".sd-refl-plot g.curve > path.line[style*='rgb(214, 39, 40)']"
@@ -57,168 +37,91 @@ TABLE_FITS = """() => {
 CLIPPED_LABELS = """() => [...document.querySelectorAll('.sd-param .widget-label')]
     .filter(l => l.offsetParent !== null && l.scrollWidth > l.clientWidth)
     .map(l => l.textContent)"""
-#: Headings on the page: "Reflectometry" must show once
-HEADINGS = "() => [...document.querySelectorAll('h1, h2')].map(h => h.textContent.trim())"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"voila exited with code {proc.returncode}:\n{log.read_text()}")
-        # refused / reset while it starts
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-            if response.status == 200:
-                return
-        if time.monotonic() > deadline:
-            pytest.fail(f"voila did not answer {url} in {timeout:g} s:\n{log.read_text()}")
-        time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def _voila(tmp_path: Path) -> Iterator[str]:
-    """Run Voilà on the dashboard notebook; yields the page URL."""
-    voila = Path(sys.executable).with_name("voila")
-    if not voila.exists():
-        service_missing(f"voila is not installed next to {sys.executable}: pip install voila")
-    data = tmp_path / "voila-data"
-    data.mkdir()
-    env = dict(os.environ, SHIFTDESK_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
-    port = _free_port()
-    log = tmp_path / "voila.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(voila),
-                str(NOTEBOOK.relative_to(ROOT)),
-                f"--port={port}",
-                "--no-browser",
-                "--Voila.ip=127.0.0.1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        # a static file: a GET of the page itself would start a kernel of its own
-        _wait_for_http(f"{base}/voila/static/favicon.ico", proc, log, timeout=60)
-        yield f"{base}/"
-    finally:
-        proc.terminate()  # voila shuts its kernels down on SIGTERM
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        print(f"--- voila log ({log}) ---\n{log.read_text(errors='replace')[-5000:]}")
 
 
 @pytest.mark.e2e
 def test_dashboard_in_browser(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        service_missing(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing('playwright is not installed: pip install -e ".[test]"')
+    sync_playwright = require_playwright()
     from shiftdesk.reflectometry.demo import demo_bytes
 
     upload = tmp_path / "uploaded_film.txt"
     upload.write_bytes(demo_bytes())
     screenshot = tmp_path / "dashboard.png"
+    data = tmp_path / "voila-data"
+    data.mkdir()
 
-    with _voila(tmp_path) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            try:
-                page.goto(url, timeout=60_000)
-                page.wait_for_selector(".sd-reflectometry-dashboard", timeout=90_000)
-                assert page.evaluate(HEADINGS).count("Reflectometry") == 1
+    with (
+        voila(NOTEBOOK, data, tmp_path / "voila.log") as url,
+        sync_playwright() as pw,
+        browser_page(pw, screenshot) as (page, errors),
+    ):
+        page.goto(url, timeout=60_000)
+        page.wait_for_selector(".sd-reflectometry-dashboard", timeout=90_000)
+        assert page.evaluate(HEADINGS).count("Reflectometry") == 1
 
-                # the model curve is drawn (a real path, not an empty one)
-                model_line = page.locator(MODEL_LINE)
-                model_line.wait_for(state="attached", timeout=30_000)
-                drawn = model_line.get_attribute("d") or ""
-                assert drawn.startswith("M") and drawn.count("L") > 100, drawn[:200]
-                assert page.locator(".sd-refl-plot path.line").count() > 1
+        # the model curve is drawn (a real path, not an empty one)
+        model_line = page.locator(MODEL_LINE)
+        model_line.wait_for(state="attached", timeout=30_000)
+        drawn = model_line.get_attribute("d") or ""
+        assert drawn.startswith("M") and drawn.count("L") > 100, drawn[:200]
+        assert page.locator(".sd-refl-plot path.line").count() > 1
 
-                # upload through the FileUpload (ipywidgets 8 keeps its <input> off the page)
-                inputs = page.locator(".sd-upload input[type=file]")
-                if inputs.count():
-                    inputs.first.set_input_files(str(upload))
-                else:
-                    with page.expect_file_chooser(timeout=10_000) as chooser:
-                        page.locator(".sd-upload").click()
-                    chooser.value.set_files(str(upload))
-                page.locator(".sd-messages").get_by_text("loaded uploaded_film.txt").wait_for(
-                    timeout=30_000
-                )
-                assert page.locator(".sd-my-data select").inner_text().count("uploaded_film") >= 1
+        # upload through the FileUpload (ipywidgets 8 keeps its <input> off the page)
+        inputs = page.locator(".sd-upload input[type=file]")
+        if inputs.count():
+            inputs.first.set_input_files(str(upload))
+        else:
+            with page.expect_file_chooser(timeout=10_000) as chooser:
+                page.locator(".sd-upload").click()
+            chooser.value.set_files(str(upload))
+        page.locator(".sd-messages").get_by_text("loaded uploaded_film.txt").wait_for(
+            timeout=30_000
+        )
+        assert page.locator(".sd-my-data select").inner_text().count("uploaded_film") >= 1
 
-                # the model table fits its column (no sideways scroll from 1280 px up), no
-                # "max" label is clipped, and nothing is covered by the plots
-                assert page.evaluate(TABLE_FITS) == [], "the model table overflows its column"
-                assert page.evaluate(CLIPPED_LABELS) == []
-                for selector in (
-                    ".sd-param-film1-roughness input[type=number]",
-                    ".sd-param-back-roughness input[type=number]",
-                    ".sd-model-table button.sd-delete",
-                ):
-                    target = page.locator(selector).first
-                    target.scroll_into_view_if_needed(timeout=10_000)
-                    assert target.evaluate(HIT_TEST), f"{selector} is covered"
+        # the model table fits its column (no sideways scroll from 1280 px up), no
+        # "max" label is clipped, and nothing is covered by the plots
+        assert page.evaluate(TABLE_FITS) == [], "the model table overflows its column"
+        assert page.evaluate(CLIPPED_LABELS) == []
+        for selector in (
+            ".sd-param-film1-roughness input[type=number]",
+            ".sd-param-back-roughness input[type=number]",
+            ".sd-model-table button.sd-delete",
+        ):
+            target = page.locator(selector).first
+            target.scroll_into_view_if_needed(timeout=10_000)
+            assert target.evaluate(HIT_TEST), f"{selector} is covered"
 
-                # edit film1's thickness: the model curve redraws
-                before = model_line.get_attribute("d")
-                value = page.locator(".sd-param-film1-thickness input[type=number]").first
-                value.fill("565")
-                value.press("Enter")
-                value.press("Tab")
-                page.wait_for_function(
-                    "([sel, old]) => { const p = document.querySelector(sel);"
-                    " return p && p.getAttribute('d') !== old; }",
-                    arg=[MODEL_LINE, before],
-                    timeout=30_000,
-                )
-                assert value.input_value() == "565"
+        # edit film1's thickness: the model curve redraws
+        before = model_line.get_attribute("d")
+        value = page.locator(".sd-param-film1-thickness input[type=number]").first
+        value.fill("565")
+        value.press("Enter")
+        value.press("Tab")
+        page.wait_for_function(
+            "([sel, old]) => { const p = document.querySelector(sel);"
+            " return p && p.getAttribute('d') !== old; }",
+            arg=[MODEL_LINE, before],
+            timeout=30_000,
+        )
+        assert value.input_value() == "565"
 
-                # fit
-                page.locator(".sd-fit-panel button.sd-fit").click()
-                page.locator(".sd-result").get_by_text("±").first.wait_for(timeout=120_000)
-                fitted = page.locator(".sd-result tr", has_text="film1.thickness").locator(
-                    ".sd-fitted"
-                )
-                text = fitted.inner_text()
-                found = re.match(r"\s*([-\d.]+)\s*±\s*([\d.]+)", text)
-                assert found, text
-                assert float(found.group(1)) == pytest.approx(TRUTH_FILM1, abs=3.0), text
-                assert "fit done" in page.locator(".sd-messages").inner_text()
-                # the fitted value is in the table too
-                shown = float(value.input_value())
-                assert shown == pytest.approx(float(found.group(1)), abs=0.01)
-                # the table still fits at the narrowest and widest supported windows
-                for width in (1280, 1920):
-                    page.set_viewport_size({"width": width, "height": 1200})
-                    page.wait_for_function(f"() => window.innerWidth === {width}")
-                    assert page.evaluate(TABLE_FITS) == [], f"overflow at {width} px"
-                    assert page.evaluate(CLIPPED_LABELS) == [], f"clipped at {width} px"
-                assert errors == [], errors
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    page.screenshot(path=str(screenshot), full_page=True)
-                    print(f"screenshot: {screenshot}")
-                raise
-        finally:
-            browser.close()
+        # fit
+        page.locator(".sd-fit-panel button.sd-fit").click()
+        page.locator(".sd-result").get_by_text("±").first.wait_for(timeout=120_000)
+        fitted = page.locator(".sd-result tr", has_text="film1.thickness").locator(".sd-fitted")
+        text = fitted.inner_text()
+        found = re.match(r"\s*([-\d.]+)\s*±\s*([\d.]+)", text)
+        assert found, text
+        assert float(found.group(1)) == pytest.approx(TRUTH_FILM1, abs=3.0), text
+        assert "fit done" in page.locator(".sd-messages").inner_text()
+        # the fitted value is in the table too
+        shown = float(value.input_value())
+        assert shown == pytest.approx(float(found.group(1)), abs=0.01)
+        # the table still fits at the narrowest and widest supported windows
+        for width in (1280, 1920):
+            page.set_viewport_size({"width": width, "height": 1200})
+            page.wait_for_function(f"() => window.innerWidth === {width}")
+            assert page.evaluate(TABLE_FITS) == [], f"overflow at {width} px"
+            assert page.evaluate(CLIPPED_LABELS) == [], f"clipped at {width} px"
+        assert errors == [], errors
