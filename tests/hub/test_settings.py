@@ -383,7 +383,10 @@ def test_demo_config_loads_into_jupyterhub(demo: HubSettings, tmp_path: Path) ->
     assert hub.port == demo.hub.port and hub.ip == "127.0.0.1"
     assert hub.default_url == "/hub/home"
     assert set(hub.load_groups) == {"operators-demo", "staff"}
-    assert [s["name"] for s in hub.services] == ["idle-culler"]
+    # the demo DAQ: simulated ECC servers and the poller, run once for everyone
+    assert [s["name"] for s in hub.services] == ["idle-culler", "daq-simulator", "daq-poller"]
+    assert hub.services[1]["command"][-2:] == ["-m", "shiftdesk.hub.daq_demo"]
+    assert config.Spawner.environment["SHIFTDESK_DAQ_HUB_DEMO"] == "1"
     culler = hub.services[0]["command"]
     assert "--timeout=3600" in culler and "--cull-every=300" in culler
 

@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[3]
 LOCAL_PROXY = ROOT / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
 #: environment variable marking every process a hub run starts (see ``run.py``)
 RUN_MARKER = "SHIFTDESK_HUB_RUN"
+#: set to 1 in user servers when the hub runs the demo DAQ (read by the DAQ dashboard)
+SHARED_ENV = "SHIFTDESK_DAQ_HUB_DEMO"
 #: kernel messages a shared page needs for widgets: no execute_request from browsers
 WIDGET_MESSAGES = [
     "comm_open",
@@ -38,6 +40,8 @@ WIDGET_MESSAGES = [
 #: service slot → (hub service name, default command after the ``shiftdesk`` program);
 #: the DAQ and jobs parts provide the programs, an empty default means "give a command"
 SERVICE_SLOTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # the simulator first: it seeds the demo experiment the poller then polls
+    "daq_simulator": ("daq-simulator", ("-m", "shiftdesk.hub.daq_demo")),
     "daq_poller": ("daq-poller", ("daq", "poll")),
     "job_workers": ("job-workers", ()),
 }
@@ -49,7 +53,18 @@ def service_command(settings: HubSettings, slot: str) -> list[str]:
     if configured:
         return list(configured)
     default = SERVICE_SLOTS[slot][1]
+    if default[:1] == ("-m",):  # a module of this package: run by this Python
+        return [sys.executable, *default]
     return [_venv_bin("shiftdesk"), *default] if default else []
+
+
+def shared_daq_environment(settings: HubSettings) -> dict[str, str]:
+    """Environment telling DAQ dashboards that the hub runs the demo DAQ (or nothing).
+
+    With the ``daq_simulator`` service on, the dashboards of every user server watch
+    the one shared system instead of starting simulated servers of their own.
+    """
+    return {SHARED_ENV: "1"} if settings.services.daq_simulator.enabled else {}
 
 
 START_PAGE = """\
@@ -225,6 +240,7 @@ def services(
                 ],
                 "environment": dict(
                     base_env,
+                    **shared_daq_environment(s),
                     HOME=str(s.hub.state_dir / "services" / "wallboard"),
                     JUPYTERHUB_SINGLEUSER_APP="jupyter_server",
                 ),
@@ -408,6 +424,7 @@ def render_config(
         f"    'SHIFTDESK_DATABASE_URL': {s.database_url()!r},",
         f"    'SHIFTDESK_ADMINS': {','.join(sorted(s.hub.admin_users))!r},",
         "    'PYTHONUNBUFFERED': '1',",
+        *(f"    {k!r}: {v!r}," for k, v in shared_daq_environment(s).items()),
         f"    **_hubside.user_environment({str(s.hub.state_dir)!r}),",
         "}",
     ]

@@ -266,9 +266,14 @@ class ServiceSlot:
 
 @dataclass(frozen=True)
 class ServicesSection:
-    """``[services]``: the slots for shared services (filled by the DAQ and jobs parts)."""
+    """``[services]``: the slots for shared services (filled by the DAQ and jobs parts).
+
+    ``daq_simulator`` runs simulated ECC servers for the ``demo`` experiment
+    (:mod:`shiftdesk.hub.daq_demo`); for demos only, never next to real hardware.
+    """
 
     daq_poller: ServiceSlot = field(default_factory=ServiceSlot)
+    daq_simulator: ServiceSlot = field(default_factory=ServiceSlot)
     job_workers: ServiceSlot = field(default_factory=ServiceSlot)
     wallboard: ServiceSlot = field(default_factory=ServiceSlot)
 
@@ -456,7 +461,7 @@ def _validate(s: HubSettings) -> None:
         _check_notebook(s, "services.wallboard.notebook", wall.notebook)
         if not wall.groups:
             raise _fail(w, "services.wallboard.groups", "name the groups that may open it")
-    for key in ("daq_poller", "job_workers", "wallboard"):
+    for key in ("daq_poller", "daq_simulator", "job_workers", "wallboard"):
         _check_groups(w, f"services.{key}.groups", getattr(s.services, key).groups)
 
 
@@ -622,17 +627,19 @@ def demo_toml(port: int, state_dir: Path) -> str:
         'notebook = "reflectometry.ipynb"',
         'description = "Load reflectivity data, build layer models and fit them."',
         "",
-        "# Slots filled by the DAQ part, for example:",
-        "# [dashboards.daq]",
-        '# title = "DAQ"',
-        '# notebook = "daq.ipynb"',
-        '# groups = ["operators-demo", "staff"]',
-        "# [services.wallboard]",
-        "# enabled = true",
-        '# notebook = "wallboard.ipynb"',
-        '# groups = ["operators-demo", "staff"]',
+        "[dashboards.daq]",
+        'title = "DAQ shift"',
+        'notebook = "daq.ipynb"',
+        'description = "Run control of the (simulated) GET electronics and the run sheet; '
+        'operators-demo may operate it, everyone else watches."',
+        "",
+        "# simulated ECC servers for the experiment 'demo', and the poller that refreshes",
+        "# their state into the shared database (hub-managed: restarted when they exit)",
+        "[services.daq_simulator]",
+        "enabled = true",
+        "",
         "[services.daq_poller]",
-        "enabled = false",
+        "enabled = true",
         "",
         "[services.job_workers]",
         "enabled = false",

@@ -9,6 +9,7 @@ thread and return at once; the outcome is shown by the next tick.
 from __future__ import annotations
 
 import html
+import os
 import time
 from typing import Any
 
@@ -127,6 +128,14 @@ class DAQDashboard(w.VBox):
         from shiftdesk.storage import get_database
         from shiftdesk_widgets.daq.demo import DEMO_EXPERIMENT, start_demo
 
+        if os.environ.get("SHIFTDESK_DAQ_HUB_DEMO") == "1":
+            # ``shiftdesk hub --demo``: the hub's services run the simulated servers and
+            # the poller for everyone; watch that shared system, never start another.
+            from shiftdesk.daq.routers import LocalRouters
+
+            shared = DAQSystem(routers=LocalRouters())
+            ensure_poller(shared.database)  # only while the hub's poller is down
+            return cls(shared, **kwargs)
         try:
             name: str | None = active_experiment(get_database()).name
         except NotFound:
