@@ -66,3 +66,33 @@ def test_seed_never_touches_a_configured_experiment(db: Database, tmp_path: Path
     finally:
         cluster.stop()
     assert active_experiment(db).name == "e20009"
+
+
+def test_a_dashboard_in_a_hub_server_watches_the_shared_demo_and_starts_no_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even with no poller heartbeat yet (the hub's poller still starting), a dashboard
+    in a hub user server watches the seeded system instead of starting its own demo."""
+    from shiftdesk.daq.poller import ensure_poller
+    from shiftdesk.storage import data_dir, get_database
+    from shiftdesk_widgets.daq import DAQDashboard
+
+    folder = tmp_path / "daq"
+    cluster = start_cluster(folder, 1, 0.0)
+    try:
+        seed(cluster, folder, get_database())
+        monkeypatch.setenv("SHIFTDESK_DAQ_HUB_DEMO", "1")
+        dash = DAQDashboard.start()
+        try:
+            assert dash.demo is None and dash.state_poller is None
+            assert dash.system.experiment_name == EXPERIMENT
+            assert [s.url for s in dash.snapshot.servers] == cluster.urls
+            assert not dash.can_operate  # the OS user is not in operators-demo
+        finally:
+            dash.close()
+            poller = ensure_poller(get_database())  # the one start() ran while none did
+            if poller is not None:
+                poller.stop()
+    finally:
+        cluster.stop()
+    assert not (data_dir() / "daq-demo").exists()  # no simulated servers of its own

@@ -122,6 +122,9 @@ class DAQDashboard(w.VBox):
         ``shiftdesk daq poll`` is running (:func:`~shiftdesk.daq.poller.ensure_poller`).
         Without one, simulated ECC servers are started
         (:func:`~shiftdesk_widgets.daq.demo.start_demo`) so there is something to operate.
+        In a user server of ``shiftdesk hub --demo`` (``SHIFTDESK_DAQ_HUB_DEMO=1``) the
+        hub's services run the simulated servers and the poller: the dashboard watches
+        that shared system and never starts servers of its own.
         """
         from shiftdesk.daq.experiment import active_experiment
         from shiftdesk.errors import NotFound
@@ -133,7 +136,15 @@ class DAQDashboard(w.VBox):
             # the poller for everyone; watch that shared system, never start another.
             from shiftdesk.daq.routers import LocalRouters
 
-            shared = DAQSystem(routers=LocalRouters())
+            deadline = time.monotonic() + 30
+            while True:  # the hub's daq-simulator service may still be seeding it
+                try:
+                    shared = DAQSystem(routers=LocalRouters())
+                    break
+                except NotFound:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
             ensure_poller(shared.database)  # only while the hub's poller is down
             return cls(shared, **kwargs)
         try:
