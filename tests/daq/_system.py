@@ -24,11 +24,12 @@ def daq_system(
     routers: RouterAccess | None = None,
     identity: Identity = OPERATOR,
     transition_timeout: float = 30.0,
+    state_timeout: float = 1.0,
     select: bool = True,
 ) -> Iterator[DAQSystem]:
     """An experiment whose setup is ``cluster``, configs selected, controller closed after."""
     db = Database()
-    controller = Controller(db, transition_timeout=transition_timeout, state_timeout=1.0)
+    controller = Controller(db, transition_timeout=transition_timeout, state_timeout=state_timeout)
     try:
         system = DAQSystem.create(
             "e20009",

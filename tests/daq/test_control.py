@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,9 +14,16 @@ from shiftdesk.daq.ecc import State
 from shiftdesk.daq.errors import CommandFailed, DAQStateError, SetupError
 from shiftdesk.daq.setup import RouterSpec, ServerSpec, SourceSpec, setup_from
 from shiftdesk.daq.simulator import SimulatedCluster
-from shiftdesk.storage.daq_records import CallRecord
+from shiftdesk.storage.daq_records import CallRecord, ECCServerRecord
 
 Cluster = Callable[..., SimulatedCluster]
+
+
+def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
 
 
 def _calls(daq, operation):  # type: ignore[no-untyped-def]
@@ -212,3 +221,70 @@ def test_every_command_call_is_audited(ecc_servers: Cluster) -> None:
         wire = [c for c in daq.wire_history("ECC_0") if c.operation == "Prepare"]
         assert wire and "<Prepare" in (wire[-1].request or "")
         assert "no such prepare file" in (wire[-1].response or "")
+
+
+def _requests(sim: object, operation: str) -> int:
+    return [r.operation for r in sim.requests].count(operation)  # type: ignore[attr-defined]
+
+
+def test_a_hung_server_does_not_block_the_caller_and_states_are_verified_first(
+    ecc_servers: Cluster,
+) -> None:
+    from shiftdesk.daq.poller import Poller
+
+    cluster = ecc_servers(3)
+    # A long state timeout: the hung server is released well before it gives up.
+    with daq_system(cluster, state_timeout=30.0) as daq:
+        poller = Poller(daq.database, period=30.0)  # one sweep: a fresh stored reading
+        try:
+            poller.poll_once()
+        finally:
+            poller.stop()
+        hung = cluster[1]
+        hung.inject("hang", "GetState")
+        before = _requests(hung, "GetState")
+        handle = daq.describe()  # judged on the stored state: no call to the hung server
+        # The background check reaches the hung server and waits there; nothing is sent.
+        _until(lambda: _requests(hung, "GetState") > before)
+        assert not handle.refresh().finished
+        assert all(_requests(sim, "Describe") == 0 for sim in cluster)
+        hung.release()
+        assert handle.wait(10).ok
+        assert all(sim.state is State.DESCRIBED for sim in cluster)
+
+
+def test_a_command_fails_clearly_when_the_live_state_differs_from_the_stored_one(
+    ecc_servers: Cluster,
+) -> None:
+    from shiftdesk.daq.poller import Poller
+
+    cluster = ecc_servers(2)
+    with daq_system(cluster) as daq:
+        poller = Poller(daq.database, period=30.0)
+        try:
+            poller.poll_once()
+        finally:
+            poller.stop()
+        cluster[1].set_state(State.DESCRIBED)  # behind the stored reading's back
+        handle = daq.describe()
+        with pytest.raises(CommandFailed, match="ECC_1 is Described, not Idle"):
+            handle.wait(10)
+        assert "not sent" in (handle.error or "")
+        assert all(_requests(sim, "Describe") == 0 for sim in cluster)
+        # The check stored what it read: the next command is refused at once.
+        assert daq.snapshot().server("ECC_1").state is State.DESCRIBED
+        with pytest.raises(DAQStateError, match="do not agree"):
+            daq.describe()
+
+
+def test_a_stale_stored_state_is_read_live_before_judging(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(2)
+    with daq_system(cluster) as daq:
+        daq.refresh()
+        with daq.database.session() as session:  # the reading is now an hour old
+            for row in session.scalars(select(ECCServerRecord)):
+                row.polled_at = row.seen_at = row.polled_at - timedelta(hours=1)
+        cluster[1].set_state(State.DESCRIBED)
+        with pytest.raises(DAQStateError, match="do not agree"):
+            daq.describe()
+        assert all(_requests(sim, "Describe") == 0 for sim in cluster)

@@ -215,3 +215,74 @@ def test_the_model_on_postgresql(postgres_url: str, ecc_servers: Cluster) -> Non
     finally:
         controller.close(wait=False)
         db.dispose()
+
+
+@pytest.mark.postgres
+def test_racing_commands_on_postgresql_claim_the_servers_once(
+    postgres_url: str, ecc_servers: Cluster
+) -> None:
+    import threading
+
+    from shiftdesk.daq.commands import CommandWriter, create_command
+    from shiftdesk.daq.control import Controller
+    from shiftdesk.daq.demo import cluster_setup
+    from shiftdesk.daq.routers import LocalRouters
+
+    cluster = ecc_servers(2)
+    db = Database(postgres_url)
+    controllers = [Controller(db), Controller(db)]
+    try:
+        first = DAQSystem.create("e20009", operators=["alice", "bob"], database=db,
+                                 identity=ALICE, controller=controllers[0],
+                                 routers=LocalRouters())  # fmt: skip
+        first.apply_setup(cluster_setup(cluster))
+        for i, config in enumerate(cluster.configs):
+            first.select_config(config, server=f"ECC_{i}")
+        # Two processes' systems (own controllers, own locks) on the same servers.
+        second = DAQSystem(db, Identity("bob"), controller=controllers[1], routers=LocalRouters())
+
+        def race(*actions: Callable[[], object]) -> list[object]:
+            barrier = threading.Barrier(len(actions))
+            outcomes: list[object] = [None] * len(actions)
+
+            def run(i: int) -> None:
+                barrier.wait(10)
+                try:
+                    outcomes[i] = actions[i]()
+                except DAQStateError as exc:
+                    outcomes[i] = exc
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            return outcomes
+
+        # The claim itself, raced a few times: each time exactly one command is stored.
+        for _round in range(4):
+            outcomes = race(*[
+                lambda who=who: create_command(
+                    db, first.experiment_id, "Describe", target="all", owner=who,
+                    timeout_s=30.0, steps=["ECC_0", "ECC_1"],
+                )
+                for who in ("alice", "bob")
+            ])  # fmt: skip
+            won = [o for o in outcomes if isinstance(o, str)]
+            lost = [o for o in outcomes if isinstance(o, DAQStateError)]
+            assert len(won) == 1 and len(lost) == 1, outcomes
+            assert "is in flight on the same servers" in str(lost[0])
+            CommandWriter(db, won[0], first.experiment_id, "alice").finish(False, "test")
+        # Through the API: one Describe goes out, the other is refused clearly.
+        first.refresh()
+        outcomes = race(first.describe, second.describe)
+        handles = [o for o in outcomes if not isinstance(o, DAQStateError)]
+        refused = [o for o in outcomes if isinstance(o, DAQStateError)]
+        assert len(handles) == 1 and len(refused) == 1, outcomes
+        assert "in flight" in str(refused[0])
+        assert handles[0].wait(10).ok  # type: ignore[attr-defined]
+        assert all([r.operation for r in sim.requests].count("Describe") == 1 for sim in cluster)
+    finally:
+        for controller in controllers:
+            controller.close(wait=False)
+        db.dispose()

@@ -155,3 +155,33 @@ def test_the_poller_checks_the_data_routers(ecc_servers: Cluster) -> None:
             routers["data_0"].error or ""
         )
         assert "Start" not in [c.value for c in read_snapshot(daq.database).legal]
+
+
+def test_the_dashboard_poller_checks_the_routers_the_way_its_system_does(
+    ecc_servers: Cluster,
+) -> None:
+    from shiftdesk.daq.model import RouterView
+    from shiftdesk.daq.poller import ensure_poller
+    from shiftdesk.daq.routers import LocalRouters
+
+    cluster = ecc_servers(2)
+    # The system reaches its routers through local folders: so does the dashboard's poller.
+    with daq_system(cluster, select=False, routers=LocalRouters()) as daq:
+        (cluster[1].data_dir / "CoBo_0001.graw").write_bytes(b"x")
+        poller = ensure_poller(daq.database, period=0.2)
+        try:
+            assert poller is not None and isinstance(poller.routers, LocalRouters)
+
+            def routers() -> dict[str, RouterView]:
+                return {r.name: r for r in read_snapshot(daq.database).routers}
+
+            _until(lambda: all(r.checked_at for r in routers().values()))
+            found = routers()
+            assert found["data_0"].status == "Clean" and found["data_0"].online
+            assert found["data_1"].status == "Unsorted files"
+            # Files sorted away: the next router check shows the router clean.
+            (cluster[1].data_dir / "CoBo_0001.graw").unlink()
+            _until(lambda: routers()["data_1"].status == "Clean")
+        finally:
+            assert poller is not None
+            poller.stop()

@@ -25,7 +25,12 @@ from shiftdesk.daq.model import now, utc
 from shiftdesk.display import escape, html_repr, table
 from shiftdesk.errors import JobTimeout, NotFound
 from shiftdesk.storage import Database
-from shiftdesk.storage.daq_records import CallRecord, CommandRecord, LogRecord
+from shiftdesk.storage.daq_records import (
+    CallRecord,
+    CommandRecord,
+    ExperimentRecord,
+    LogRecord,
+)
 
 HOST = socket.gethostname()
 #: Commands run by threads of this process (a crashed owner leaves its rows "running").
@@ -92,6 +97,17 @@ def _store_command(
     claimed: set[str],
 ) -> None:
     with database.session() as session:
+        # The claim check below must see every command stored before this one commits.
+        # SQLite serialises writers; on PostgreSQL (read committed) two transactions
+        # would each miss the other's uncommitted row, so lock the experiment's row
+        # first: claims of one experiment queue there, and the second one, when it gets
+        # the lock, reads the first one's committed command and is refused.
+        if database.engine.dialect.name != "sqlite":  # SQLite has no row locks
+            session.execute(
+                select(ExperimentRecord.id)
+                .where(ExperimentRecord.id == experiment_id)
+                .with_for_update()
+            )
         session.add(
             CommandRecord(
                 id=command_id,

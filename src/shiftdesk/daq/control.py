@@ -62,6 +62,9 @@ class Plan:
     before: Callable[[CommandWriter], None] | None = None
     after: Callable[[CommandWriter], str] | None = None
     servers: list[ServerView] = field(default_factory=list)
+    #: The state each server was judged to be in when the command was accepted (often
+    #: the poller's stored reading): read back live before anything is sent.
+    verify: dict[str, State] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -111,30 +114,6 @@ def store_readings(
                 changed.append((name, now_online))
         if updates:
             session.execute(update(table), updates)
-    return changed
-    with database.session() as session:
-        rows = session.scalars(
-            select(ECCServerRecord).where(
-                ECCServerRecord.experiment_id == experiment_id,
-                ECCServerRecord.name.in_(list(readings)),
-            )
-        ).all()
-        for row in rows:
-            outcome = readings[row.name]
-            was_online, first = bool(row.online), row.polled_at is None
-            row.polled_at = at
-            if isinstance(outcome, BaseException):
-                row.online = False
-                row.error = str(outcome)[:2000] or type(outcome).__name__
-            else:
-                state, transition = int(outcome[0]), int(outcome[1])
-                if row.state != state or row.transition != transition or not was_online:
-                    row.changed_at = at
-                row.state, row.transition = state, transition
-                row.online, row.error, row.seen_at = True, None, at
-            # First failure counts as going offline; first success is not "back online".
-            if (bool(row.online) != was_online and not first) or (first and not row.online):
-                changed.append((row.name, bool(row.online)))
     return changed
 
 
@@ -257,10 +236,17 @@ class Controller:
     def _run(self, writer: CommandWriter, plan: Plan) -> None:
         try:
             writer.start(f"{plan.command} running")
+            problem = self._verify(writer, plan)
+            if problem:
+                writer.finish(False, "refused", problem)
+                return
             if plan.before is not None:
                 plan.before(writer)
             failed = self._phases(writer, plan)
             if failed:
+                # Some servers moved and some did not: store what they are now, so the
+                # next command is not judged on the readings from before this one.
+                self._store_states(writer, plan.servers)
                 writer.finish(False, "failed", f"{plan.command} failed on {', '.join(failed)}")
                 return
             problem = self._confirm(writer, plan)
@@ -326,6 +312,42 @@ class Controller:
         if error is not None:
             writer.log(f"{command} failed on {name}: {error}", "error", name)
         return error
+
+    def _store_states(self, writer: CommandWriter, servers: Sequence[ServerView]) -> None:
+        try:
+            readings = self.read_states(servers)
+            changes = store_readings(self.database, writer.experiment_id, readings, now())
+            log_offline_changes(self.database, writer.experiment_id, changes)
+        except Exception:  # best effort: the poller stores them on its next sweep anyway
+            pass
+
+    def _verify(self, writer: CommandWriter, plan: Plan) -> str | None:
+        """Read the servers live before sending: the command was judged on a stored
+        reading, which may be up to two poll periods old. None when they agree."""
+        if not plan.verify:
+            return None
+        servers = [s for s in plan.servers if s.name in plan.verify]
+        writer.progress(f"{plan.command}: checking the servers' states")
+        readings = self.read_states(servers)
+        changes = store_readings(self.database, writer.experiment_id, readings, now())
+        log_offline_changes(self.database, writer.experiment_id, changes)
+        wrong = []
+        for name, reading in readings.items():
+            expected = plan.verify[name]
+            if isinstance(reading, BaseException):
+                wrong.append(f"{name} did not answer ({reading})")
+            elif reading[0] != expected or reading[1] != Transition.NONE:
+                now_is = reading[0].label
+                if reading[1] != Transition.NONE:
+                    now_is += f", {Transition(reading[1]).label}"
+                wrong.append(f"{name} is {now_is}, not {expected.label}")
+        if not wrong:
+            return None
+        return (
+            f"{plan.command} not sent: the servers' live state differs from the stored one "
+            f"it was accepted on ({'; '.join(wrong)}). Look at the refreshed state and send "
+            "it again if it is still legal"
+        )
 
     def _confirm(self, writer: CommandWriter, plan: Plan) -> str | None:
         """Read every server back; the command counts only if all reached the state."""

@@ -432,13 +432,59 @@ def run_cli(args: object) -> int:
 
 _local_pollers: dict[str, Poller] = {}
 _local_lock = threading.Lock()
+#: How this process reaches each database's data routers (the last DAQSystem made says).
+_router_access: dict[str, RouterAccess] = {}
+#: Seconds between router checks when they go over SSH (a directory listing on a remote
+#: host per router): slower than the GetState sweep. Local folders are checked every sweep.
+REMOTE_ROUTER_PERIOD_S = 15.0
 
 
-def ensure_poller(database: Database | None = None, *, period: float = 1.0) -> Poller | None:
+def use_routers(database: Database, routers: RouterAccess) -> None:
+    """Let :func:`ensure_poller` check ``database``'s data routers through ``routers``.
+
+    :class:`~shiftdesk.daq.system.DAQSystem` calls it, so a dashboard's poller looks at
+    the routers the way its system does (SSH, or local folders).
+    """
+    with _local_lock:
+        _router_access[database.url] = routers
+        local = _local_pollers.get(database.url)
+        if local is not None and local.routers is None:
+            local.routers = routers
+            local.router_period = _router_period(routers, local.period)
+
+
+def _router_period(routers: RouterAccess, period: float) -> float:
+    from shiftdesk.daq.routers import LocalRouters
+
+    return period if isinstance(routers, LocalRouters) else max(period, REMOTE_ROUTER_PERIOD_S)
+
+
+def ensure_poller(
+    database: Database | None = None,
+    *,
+    period: float = 1.0,
+    routers: RouterAccess | None = None,
+    router_period: float | None = None,
+) -> Poller | None:
     """Start a poller in this process unless one (here or elsewhere) is already polling.
 
     For dashboards and demos: the dedicated owner is ``shiftdesk daq poll``; when its
-    heartbeat is missing, this process takes over (one per process and database).
+    heartbeat is missing, this process takes over (one per process and database). It
+    refreshes the ECC servers and the data routers (online, clean).
+
+    Parameters
+    ----------
+    database : Database, optional
+        Default: the default database.
+    period : float
+        Seconds between GetState sweeps.
+    routers : RouterAccess, optional
+        How to look into the routers' folders. Default: what the last
+        :class:`~shiftdesk.daq.system.DAQSystem` of this database uses, else
+        :class:`~shiftdesk.daq.routers.SSHRouters`.
+    router_period : float, optional
+        Seconds between router checks. Default: every sweep for local folders,
+        ``REMOTE_ROUTER_PERIOD_S`` over SSH (a listing per router is costlier).
 
     Returns
     -------
@@ -447,13 +493,28 @@ def ensure_poller(database: Database | None = None, *, period: float = 1.0) -> P
     """
     db = database or get_database()
     with _local_lock:
+        access = routers or _router_access.get(db.url)
         local = _local_pollers.get(db.url)
         if local is not None and local.running:
+            if local.routers is None and access is not None:
+                local.routers = access
+                local.router_period = (
+                    router_period
+                    if router_period is not None
+                    else _router_period(access, local.period)
+                )
             return local
         try:
             if read_snapshot(db).poller_alive:
                 return None
         except NotFound:
             pass  # no experiment yet: poll once there is one
-        poller = _local_pollers[db.url] = Poller(db, period=period).start()
+        if access is None:
+            from shiftdesk.daq.routers import SSHRouters
+
+            access = SSHRouters()
+        every = router_period if router_period is not None else _router_period(access, period)
+        poller = _local_pollers[db.url] = Poller(
+            db, period=period, routers=access, router_period=every
+        ).start()
         return poller

@@ -60,7 +60,7 @@ from shiftdesk.daq.model import (
     now,
     utc,
 )
-from shiftdesk.daq.poller import read_snapshot
+from shiftdesk.daq.poller import read_snapshot, use_routers
 from shiftdesk.daq.routers import RouterAccess, SSHRouters
 from shiftdesk.daq.runs import Run, RunClass
 from shiftdesk.daq.runsheet import RunSheet
@@ -156,6 +156,7 @@ class DAQSystem:
         self.experiment_name = record.name
         self.controller = controller or get_controller(self.database)
         self.routers: RouterAccess = routers if routers is not None else SSHRouters()
+        use_routers(self.database, self.routers)  # a dashboard's poller checks them alike
         self._lock = threading.Lock()
 
     @classmethod
@@ -355,9 +356,29 @@ class DAQSystem:
         return [snap.server(name)]
 
     # -- commands ------------------------------------------------------------------------
-    def _fresh(self) -> Snapshot:
-        """A snapshot with readings taken now: commands are judged on live state."""
-        return self.refresh()
+    def _fresh(self, server: str | None = None) -> Snapshot:
+        """The snapshot a command is judged on, without blocking the caller.
+
+        The poller's stored readings when every server concerned (all, or ``server``)
+        was read within the last two poll periods; otherwise a live GetState of those
+        servers, in parallel with the short state timeout. Either way the command reads
+        the states again as its first step in the background (:attr:`Plan.verify`).
+        """
+        snap = self.snapshot()
+        views = list(snap.servers) if server is None else [snap.server(server)]
+        if views and all(self._recent(snap, s) for s in views):
+            return snap
+        readings = self.controller.read_states(views)
+        changes = store_readings(self.database, self.experiment_id, readings, now())
+        log_offline_changes(self.database, self.experiment_id, changes)
+        return self.snapshot()
+
+    @staticmethod
+    def _recent(snap: Snapshot, server: ServerView) -> bool:
+        polled = utc(server.polled_at)
+        if polled is None or (server.online and server.stale):
+            return False
+        return (snap.taken_at - polled).total_seconds() <= 2 * snap.poll_period_s
 
     def _links(self, snap: Snapshot, server: ServerView) -> tuple[DataLink, ...]:
         routers = {r.name: r for r in snap.routers}
@@ -416,6 +437,12 @@ class DAQSystem:
             )
         return snap
 
+    @staticmethod
+    def _expect(snap: Snapshot, server: ServerView | None = None) -> dict[str, State]:
+        """What the command was judged on: each server's state, read back before sending."""
+        views = list(snap.servers) if server is None else [server]
+        return {s.name: s.state for s in views if s.state is not None}
+
     def _launch(
         self,
         plan: Plan,
@@ -458,7 +485,7 @@ class DAQSystem:
                     f"{cmd} refused: run {snap.run_number} is open; Stop it first (Stop "
                     "closes the run and organises its files)"
                 )
-            plan = Plan(cmd, self._phases(snap, cmd), cmd.target(state))
+            plan = Plan(cmd, self._phases(snap, cmd), cmd.target(state), verify=self._expect(snap))
             return self._launch(plan, "all")
 
     def describe(self) -> CommandHandle:
@@ -484,7 +511,7 @@ class DAQSystem:
     def reset(self) -> CommandHandle:
         """Step the whole system back one state (Stop, Breakup or Undo as fits)."""
         self._authorize("send Reset")
-        snap = self.refresh()
+        snap = self._fresh()
         state = snap.state
         if state is None or state not in RESET_COMMAND:
             raise DAQStateError(
@@ -497,8 +524,7 @@ class DAQSystem:
         """Expert: one transition on one server (``"reset"`` steps it back one state)."""
         self._authorize(f"send {command} to {server}")
         with self._lock:
-            self.refresh()
-            snap = self.snapshot()
+            snap = self._fresh(server)
             view = snap.server(server)
             if view.busy_command is not None:
                 raise DAQStateError(f"{server} is busy with {view.busy_command}")
@@ -515,7 +541,12 @@ class DAQSystem:
                     f"{cmd} is not possible on {server} while it is {view.state.label}; "
                     f"possible: {', '.join(c.value for c in legal_commands(view.state))}"
                 )
-            plan = Plan(cmd, [[self._call(snap, view, cmd)]], cmd.target(view.state))
+            plan = Plan(
+                cmd,
+                [[self._call(snap, view, cmd)]],
+                cmd.target(view.state),
+                verify=self._expect(snap, view),
+            )
             return self._launch(plan, server)
 
     # -- runs ----------------------------------------------------------------------------
@@ -577,6 +608,7 @@ class DAQSystem:
                 State.RUNNING,
                 before=before,
                 after=after,
+                verify=self._expect(snap),
             )
             return self._launch(plan, "all", run_number=number)
 
@@ -636,14 +668,20 @@ class DAQSystem:
             return f"run {number} stopped; organising its files"
 
         with self._lock:
-            snap = self.refresh()
+            snap = self._fresh()
             if snap.run_number is not None and snap.state is State.READY:
                 # Every server already stopped (a failed Stop finished by hand): confirm
                 # their state and close the run without sending anything.
                 plan = Plan(Command.STOP, [], State.READY, after=after, servers=list(snap.servers))
                 return self._launch(plan, "all", run_number=snap.run_number)
             snap = self._check_system(Command.STOP)
-            plan = Plan(Command.STOP, self._phases(snap, Command.STOP), State.READY, after=after)
+            plan = Plan(
+                Command.STOP,
+                self._phases(snap, Command.STOP),
+                State.READY,
+                after=after,
+                verify=self._expect(snap),
+            )
             return self._launch(plan, "all", run_number=snap.run_number)
 
     def organize_files(self, run_number: int, *, backup_configs: bool = False) -> CommandHandle:
