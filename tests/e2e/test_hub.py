@@ -395,9 +395,17 @@ def test_sigterm_stops_everything_the_hub_started(hub: RunningHub) -> None:
     pids = hub.remember_processes()
     names = " | ".join(_cmdline(p) for p in pids)
     assert "configurable-http-proxy" in names and "jupyterhub_idle_culler" in names
+    # the demo's DAQ services (simulated ECC servers, poller) stop with the hub too
+    assert "shiftdesk.hub.daq_demo" in names and "daq poll" in names
+    log = hub.log.read_text(errors="replace")
+    seeded = re.search(r"daq-simulator: experiment 'demo' on .*", log)
+    assert seeded, "the daq-simulator service did not start its servers"
+    ecc_ports = [int(m) for m in re.findall(r"127\.0\.0\.1:(\d+)/", seeded.group(0))]
+    assert len(ecc_ports) == 3 and all(_listening(p) for p in ecc_ports), ecc_ports
     assert _stop(hub.proc) == 0
     assert "shiftdesk hub: stopped" in hub.log.read_text(errors="replace")
     left = [p for p in sorted(hub.seen) if _alive(p)]
     assert left == [], [_cmdline(p) for p in left]
     assert not any(_listening(p) for p in ports), ports
+    assert not any(_listening(p) for p in ecc_ports), ecc_ports
     assert not (hub.state / "run" / "jupyterhub.pid").exists()
