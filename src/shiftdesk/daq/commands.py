@@ -66,7 +66,9 @@ def create_command(
 
     The steps are the devices the command needs to itself. The caller checked that no
     other command holds them; one that another process stored meanwhile is caught here,
-    in the same transaction, and this command is refused.
+    in the same transaction, and this command is refused. Claims of one experiment are
+    serialised (SQLite's single writer; on PostgreSQL a row lock on the experiment), so
+    of two commands sent at the same instant exactly one is stored.
     """
     command_id = uuid.uuid4().hex
     claimed = set(steps)

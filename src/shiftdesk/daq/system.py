@@ -11,6 +11,10 @@ Rules it enforces (notes §1.6, §1.9):
   steps back one state);
 * system-wide commands only when every server is online, fresh, idle and in the same
   state, and no other command is in flight;
+* the caller never waits on the hardware: a command is judged on the poller's stored
+  readings when they are at most two poll periods old (else on a parallel GetState with
+  the short state timeout), and reads every server back live as its first background
+  step, failing without sending anything when the states moved meanwhile;
 * ordering by source type: Prepare and Stop go to the MuTAnT's server first, Describe,
   Configure and Start to the CoBos' servers first, each phase waiting for the previous
   one's replies;
