@@ -46,6 +46,7 @@ def _isolated_shiftdesk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         "SHIFTDESK_EXPERIMENTS",
         "SHIFTDESK_DATA_SERVER_URL",
         "SHIFTDESK_HUB_RUN",
+        "SHIFTDESK_DAQ_HUB_DEMO",
     ):
         monkeypatch.delenv(name, raising=False)
     reset_default_databases()
