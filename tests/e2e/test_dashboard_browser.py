@@ -60,8 +60,14 @@ def test_dashboard_in_browser(tmp_path: Path) -> None:
         assert page.evaluate(HEADINGS).count("Reflectometry") == 1
 
         # the model curve is drawn (a real path, not an empty one)
+        # (a fresh kernel shows the data first, the model once refl1d is loaded)
         model_line = page.locator(MODEL_LINE)
         model_line.wait_for(state="attached", timeout=30_000)
+        page.wait_for_function(
+            f"() => (document.querySelector({MODEL_LINE!r})"
+            ".getAttribute('d') || '').split('L').length > 100",
+            timeout=60_000,
+        )
         drawn = model_line.get_attribute("d") or ""
         assert drawn.startswith("M") and drawn.count("L") > 100, drawn[:200]
         assert page.locator(".sd-refl-plot path.line").count() > 1

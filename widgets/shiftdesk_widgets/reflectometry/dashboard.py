@@ -9,6 +9,7 @@ posterior of the fit shown last.
 
 from __future__ import annotations
 
+import asyncio
 import html
 from typing import Any
 
@@ -21,6 +22,7 @@ from shiftdesk.reflectometry.data import data_url
 from shiftdesk.reflectometry.parameter import format_value
 from shiftdesk.reflectometry.tools import SLDResult
 from shiftdesk_widgets.jobs_panel import JobsPanel
+from shiftdesk_widgets.reflectometry import _warmup
 from shiftdesk_widgets.reflectometry.constraints_editor import ConstraintsEditor
 from shiftdesk_widgets.reflectometry.dataserver_panel import DataServerPanel
 from shiftdesk_widgets.reflectometry.datasets_panel import DatasetsPanel
@@ -41,6 +43,13 @@ UNCERTAINTY_TAB = "Uncertainty (DREAM)"
 #: Choices for a run loaded from the data server.
 USE_AS_DATA = "data of the edited model"
 USE_AS_DATASET = "a new data set"
+#: Shown while the fitting engine loads in a fresh kernel (the data is drawn already).
+LOADING_MESSAGE = "loading the fitting engine: the model curve follows in a few seconds"
+#: Seconds after the first model curve before the local backend's spare worker starts:
+#: its refl1d import would otherwise compete for the CPU with the page being drawn.
+BACKEND_DELAY = 2.0
+#: Seconds after a deferred first curve at which it is sent to the page again.
+RESEND_DELAYS = (1.0, 3.0, 8.0)
 
 
 def default_problem() -> FitProblem:
@@ -177,39 +186,22 @@ class ReflectometryDashboard(w.VBox):
         # further panels (tools, jobs, ...) are added with add_panel()
         self.tabs = w.Tab()
         self.tabs.add_class("sd-dashboard-tabs")
-        self.panels: dict[str, w.Widget] = {}
+        self.panels: dict[str, w.Widget] = _Panels(self)
         self.add_panel("My models and fits", library_tab)
         self.add_panel("Downloads", w.VBox([self.prepare_downloads, self.downloads]))
 
-        # tools: the latest SLD result can be copied into a layer of the edited model
+        # Tools, Facility data and My jobs are built on first use (their tab picked, or
+        # the attribute read): ~130 widgets and a settings read fewer before the page shows.
+        self._lazy: dict[str, Any] = {
+            TOOLS_TAB: self._build_tools,
+            DATA_SERVER_TAB: self._build_dataserver,
+            JOBS_TAB: self._build_jobs,
+        }
+        self._built: dict[str, w.Widget] = {}
         self.last_sld: SLDResult | None = None
-        self.tools = ToolsPanel(on_sld=self._on_sld)
-        self.last_sld = self.tools.sld.result  # (calculated once before we listened)
-        self.sld_target = w.Dropdown(description="layer", layout=w.Layout(width="240px"))
-        self.sld_target.add_class("sd-sld-target")
-        self.use_sld_button = w.Button(
-            description="Use SLD in layer",
-            icon="arrow-left",
-            tooltip="copy the calculated SLD and iSLD into the layer's parameters",
-        )
-        self.use_sld_button.add_class("sd-use-sld")
-        self.use_sld_button.on_click(lambda _b: self.use_sld())
-        self.add_panel(
-            TOOLS_TAB, w.VBox([self.tools, w.HBox([self.sld_target, self.use_sld_button])])
-        )
-
-        # runs from the facility data server
-        self.dataserver = DataServerPanel(library=self.library, on_data=self._on_server_data)
-        self.dataserver_use = w.RadioButtons(
-            options=[USE_AS_DATA, USE_AS_DATASET], value=USE_AS_DATA, description="use as"
-        )
-        self.dataserver_use.add_class("sd-ds-use")
-        self.add_panel(DATA_SERVER_TAB, w.VBox([self.dataserver, self.dataserver_use]))
-
-        # my jobs on every backend; "Open result" opens the fit in the dashboard
-        self.jobs = JobsPanel(database=self.library.database, identity=self.library.identity)
-        self.jobs.on_open_result(lambda job, _result: self.open_fit(job.id))
-        self.add_panel(JOBS_TAB, self.jobs)
+        for title in self._lazy:
+            self.add_panel(title, w.VBox())
+        self.tabs.observe(self._on_tab, "selected_index")
         # the DREAM posterior: added with the first DREAM result
         self.uncertainty: UncertaintyView | None = None
         super().__init__(
@@ -226,7 +218,14 @@ class ReflectometryDashboard(w.VBox):
         self.add_class("sd-reflectometry-dashboard")
         self.problem.observe(self._on_problem)
         self.refresh_lists()
-        self.refresh()
+        self._after_first_curve: list[Any] = []
+        # In a running kernel the model curve waits for the engine to load in the
+        # background, so the page (with the data) shows seconds earlier.
+        self.curve_pending = _warmup.when_ready(self._on_engine_ready)
+        if self.curve_pending:
+            self._draw_data_only()
+        else:
+            self.refresh()
 
     @classmethod
     def start(cls, library: Library | None = None, backend: Any = None) -> ReflectometryDashboard:
@@ -240,21 +239,155 @@ class ReflectometryDashboard(w.VBox):
 
         lib = library or Library()
         data_id, model_id = seed(lib)
-        if backend is None or isinstance(backend, str):
-            # create the backend now: its spare worker imports refl1d while the user reads
-            get_backend(backend or "local", lib.database)
         dashboard = cls(problem=lib.open_model(model_id), library=lib, backend=backend)
         dashboard.data_file_id = data_id
         dashboard.my_data.value = data_id
         dashboard.saved_models.value = model_id
+        if backend is None or isinstance(backend, str):
+            name = backend or "local"
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                # no kernel loop: create the backend now, its spare worker imports
+                # refl1d while the user reads
+                get_backend(name, lib.database)
+            else:
+                # in a kernel: only once the page shows its model curve
+                dashboard._after_first_curve.append(
+                    lambda: loop.call_later(BACKEND_DELAY, dashboard._create_backend, name)
+                )
+                if not dashboard.curve_pending:
+                    dashboard._run_after_first_curve()
         return dashboard
+
+    def _create_backend(self, name: str) -> None:
+        from shiftdesk.jobs import get_backend
+
+        try:
+            get_backend(name, self.library.database)
+        except ShiftdeskError as exc:
+            self.message("error", f"backend {name!r}: {exc}")
+
+    def _on_engine_ready(self) -> None:
+        """The engine is loaded (warm-up done): draw the model curve, then the rest."""
+        if self.curve_pending:  # (an edit may have drawn it already)
+            self.refresh()
+        if LOADING_MESSAGE in self.messages.value:
+            self.messages.value = ""
+        self._run_after_first_curve()
+        if w.Widget._control_comm is not None:
+            # The page asked for the widgets' state already and may still be building
+            # them from it: an update arriving for a model it has not built yet is
+            # dropped (ipywidgets' frontend), so send the redrawn parts again shortly.
+            loop = asyncio.get_running_loop()
+            for delay in RESEND_DELAYS:
+                loop.call_later(delay, self._resend_drawn)
+
+    def _resend_drawn(self) -> None:
+        """Send the full state of what the first model curve changed to the page again."""
+        for root in (self.plot, self.profile, self.messages, self.data_label, self.fit_panel):
+            for widget in _subtree(root):
+                widget.send_state()
+
+    def _run_after_first_curve(self) -> None:
+        steps, self._after_first_curve = self._after_first_curve, []
+        for step in steps:
+            step()
 
     def close(self) -> None:
         """Stop the panels' pollers and the download thread, then close the widgets."""
         self.fit_panel.poller.stop()
-        self.jobs.close()
-        self.dataserver.close()
+        if JOBS_TAB in self._built:
+            self.jobs.close()
+        if DATA_SERVER_TAB in self._built:
+            self.dataserver.close()
         super().close()
+
+    # -- panels built on first use -------------------------------------------------------
+    def _panel(self, title: str) -> w.Widget:
+        """The lazily built panel ``title``, built now if it was not."""
+        if title not in self._built:
+            placeholder = dict.__getitem__(self.panels, title)
+            self._built[title] = self._lazy[title]()
+            self.add_panel(title, self._built[title])
+            placeholder.close()
+        return self._built[title]
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        index = change["new"]
+        if index is not None and 0 <= index < len(self.panels):
+            title = list(self.panels)[index]
+            if title in self._lazy:
+                self._panel(title)
+
+    def _build_tools(self) -> w.Widget:
+        # the latest SLD result can be copied into a layer of the edited model
+        self._tools = ToolsPanel(on_sld=self._on_sld)
+        self.last_sld = self._tools.sld.result  # (calculated once before we listened)
+        self._sld_target = w.Dropdown(description="layer", layout=w.Layout(width="240px"))
+        self._sld_target.add_class("sd-sld-target")
+        self._use_sld_button = w.Button(
+            description="Use SLD in layer",
+            icon="arrow-left",
+            tooltip="copy the calculated SLD and iSLD into the layer's parameters",
+        )
+        self._use_sld_button.add_class("sd-use-sld")
+        self._use_sld_button.on_click(lambda _b: self.use_sld())
+        panel = w.VBox([self._tools, w.HBox([self._sld_target, self._use_sld_button])])
+        self._built[TOOLS_TAB] = panel  # (so that the sync below finds it)
+        self._sync_sld_targets()
+        return panel
+
+    def _build_dataserver(self) -> w.Widget:
+        # runs from the facility data server
+        self._dataserver = DataServerPanel(library=self.library, on_data=self._on_server_data)
+        self._dataserver_use = w.RadioButtons(
+            options=[USE_AS_DATA, USE_AS_DATASET], value=USE_AS_DATA, description="use as"
+        )
+        self._dataserver_use.add_class("sd-ds-use")
+        return w.VBox([self._dataserver, self._dataserver_use])
+
+    def _build_jobs(self) -> w.Widget:
+        # my jobs on every backend; "Open result" opens the fit in the dashboard
+        self._jobs = JobsPanel(database=self.library.database, identity=self.library.identity)
+        self._jobs.on_open_result(lambda job, _result: self.open_fit(job.id))
+        return self._jobs
+
+    @property
+    def tools(self) -> ToolsPanel:
+        """The planning calculators (the Tools tab)."""
+        self._panel(TOOLS_TAB)
+        return self._tools
+
+    @property
+    def sld_target(self) -> w.Dropdown:
+        """The layer "Use SLD in layer" writes to (Tools tab)."""
+        self._panel(TOOLS_TAB)
+        return self._sld_target
+
+    @property
+    def use_sld_button(self) -> w.Button:
+        """Copies the calculated SLD into the picked layer (Tools tab)."""
+        self._panel(TOOLS_TAB)
+        return self._use_sld_button
+
+    @property
+    def dataserver(self) -> DataServerPanel:
+        """Runs from the facility data server (the Facility data tab)."""
+        self._panel(DATA_SERVER_TAB)
+        return self._dataserver
+
+    @property
+    def dataserver_use(self) -> w.RadioButtons:
+        """Whether a loaded run becomes the edited model's data or a new data set."""
+        self._panel(DATA_SERVER_TAB)
+        return self._dataserver_use
+
+    @property
+    def jobs(self) -> JobsPanel:
+        """My jobs on every backend (the My jobs tab)."""
+        self._panel(JOBS_TAB)
+        return self._jobs
 
     # -- layout --------------------------------------------------------------------------
     def add_panel(self, title: str, widget: w.Widget) -> w.Widget:
@@ -266,7 +399,7 @@ class ReflectometryDashboard(w.VBox):
 
     def show_panel(self, title: str) -> w.Widget:
         """Bring the panel with this title to the front."""
-        self.tabs.selected_index = list(self.panels).index(title)
+        self.tabs.selected_index = list(self.panels).index(title)  # (builds a lazy one)
         return self.panels[title]
 
     # -- messages ------------------------------------------------------------------------
@@ -347,6 +480,15 @@ class ReflectometryDashboard(w.VBox):
         except ShiftdeskError as exc:
             self.message("error", str(exc))
             return
+        self.curve_pending = False
+        self._draw(entries)
+
+    def _draw_data_only(self) -> None:
+        """The data sets without their model curves (while the engine loads)."""
+        self._draw([PlotEntry(name, ds.data, None) for name, ds in self.problem.datasets.items()])
+        self.message("info", LOADING_MESSAGE)
+
+    def _draw(self, entries: list[PlotEntry]) -> None:
         problem = self.problem
         self.curves = entries
         self.curve = entries[0].curve
@@ -416,6 +558,8 @@ class ReflectometryDashboard(w.VBox):
         self.use_sld_button.disabled = False
 
     def _sync_sld_targets(self) -> None:
+        if TOOLS_TAB not in self._built:
+            return  # synced when the Tools tab is built
         names = [slab.name for slab in (self.edited.front, *self.edited.layers, self.edited.back)]
         if list(self.sld_target.options) != names:
             keep = self.sld_target.value
@@ -426,6 +570,7 @@ class ReflectometryDashboard(w.VBox):
 
     def use_sld(self, layer: str | None = None) -> None:
         """Copy the SLD calculator's last result into a layer (default: the one picked)."""
+        self._panel(TOOLS_TAB)  # (its first calculation is the default result)
         result = self.last_sld
         if result is None:
             self.message("warning", "calculate an SLD in the Tools panel first")
@@ -595,3 +740,33 @@ class ReflectometryDashboard(w.VBox):
             )
             + "</ul>"
         )
+
+
+def _subtree(root: w.Widget) -> list[w.Widget]:
+    """``root`` and every widget reachable from its traits (children, marks, scales, ...)."""
+    seen: dict[str, w.Widget] = {}
+    todo = [root]
+    while todo:
+        widget = todo.pop()
+        if widget.comm is None or widget.model_id in seen:
+            continue
+        seen[widget.model_id] = widget
+        for name in widget.keys:
+            value = getattr(widget, name, None)
+            for item in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(item, w.Widget):
+                    todo.append(item)
+    return list(seen.values())
+
+
+class _Panels(dict[str, w.Widget]):
+    """The dashboard's panels by title; looking up a lazily built one builds it."""
+
+    def __init__(self, dashboard: ReflectometryDashboard) -> None:
+        super().__init__()
+        self._dashboard = dashboard
+
+    def __getitem__(self, title: str) -> w.Widget:
+        if title in getattr(self._dashboard, "_lazy", {}):
+            return self._dashboard._panel(title)
+        return super().__getitem__(title)

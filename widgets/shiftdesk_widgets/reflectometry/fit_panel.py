@@ -19,6 +19,7 @@ from shiftdesk.jobs import Job
 from shiftdesk.reflectometry import METHODS, FitProblem, FitResult, method_settings
 from shiftdesk.settings import load_settings
 from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets.reflectometry import _warmup
 
 #: Options shown per fitter (the rest keep bumps' defaults).
 SHOWN_OPTIONS = {
@@ -102,7 +103,10 @@ class FitPanel(w.VBox):
         self.fit_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop())
         self.poller = Poller(self.poll, 0.3)
-        self._build_options()
+        # the options' defaults come from bumps: in a running kernel once it is loaded
+        # in the background (a Fit pressed before that uses bumps' defaults anyway)
+        if not _warmup.when_ready(self._build_options):
+            self._build_options()
         self.refresh_backends()
         super().__init__(
             [

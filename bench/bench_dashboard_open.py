@@ -1,0 +1,195 @@
+"""Standalone Voilà: time until the reflectometry dashboard is visible in Chromium.
+
+Two ``voila`` servers run side by side in this process's lifetime: one on
+``notebooks/reflectometry.ipynb``, one on a minimal page (a bqplot figure with one line
+in a VBox, written to a temporary folder). ``RUNS`` page loads of each, alternating
+(each page load renders the notebook in a fresh kernel), in a fresh browser context.
+Two clocks from navigation:
+
+* **visible** — the page's widgets and figure are on the page (dashboard:
+  ``.sd-reflectometry-dashboard`` and a line of its R(Q) figure, the selector
+  ``bench_hub.py`` uses; minimal page: its ``path.line``);
+* **model drawn** (dashboard only) — the red model curve holds a real path (> 100
+  segments), as ``tests/e2e/test_dashboard_browser.py`` checks it. In a fresh kernel
+  the dashboard shows its data first and draws the model once refl1d is loaded.
+
+Prints the p50s, ``RATIO dashboard_open_vs_minimal_bqplot`` (dashboard visible p50 ÷
+minimal page p50, target ≤ 1.5: what the dashboard costs beyond a bare Voilà + bqplot
+page) and ``RATIO dashboard_model_drawn_p50_s``.
+Run: ``.venv/bin/python bench/bench_dashboard_open.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import isolate, machine, ratio_line
+
+isolate()
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+RUNS = 3
+MINIMAL = """\
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+x = np.linspace(0, 1, 200)
+scales = {"x": bq.LinearScale(), "y": bq.LinearScale()}
+fig = bq.Figure(marks=[bq.Lines(x=x, y=x**2, scales=scales)])
+w.VBox([w.HTML("<h2>Minimal</h2>"), fig])
+"""
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_voila(notebook: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``voila`` server on ``notebook``; returns the process and its page URL."""
+    port = free_port()
+    voila = Path(sys.executable).with_name("voila")
+    proc = subprocess.Popen(
+        [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            # a static file: a GET of the page would start a kernel
+            urllib.request.urlopen(f"{base}/voila/static/favicon.ico", timeout=2).close()
+            return proc, base + "/"
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise
+            time.sleep(0.2)
+
+
+#: the dashboard's model curve (#d62728) holds a real path
+MODEL_DRAWN = """() => [...document.querySelectorAll(
+    ".sd-refl-plot g.curve > path.line[style*='rgb(214, 39, 40)']")]
+    .some(p => (p.getAttribute('d') || '').split('L').length > 100)"""
+
+
+def open_page(browser: object, url: str, selectors: list[str], model: bool) -> tuple[float, float]:
+    """Seconds from navigation until every selector is attached, and until the model
+    curve is drawn (``model``; else NaN), in a fresh browser context."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1200})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        t0 = time.perf_counter()
+        page.goto(url, timeout=180_000)
+        for selector in selectors:
+            page.locator(selector).first.wait_for(state="attached", timeout=180_000)
+        visible = time.perf_counter() - t0
+        drawn = float("nan")
+        if model:
+            page.wait_for_function(MODEL_DRAWN, timeout=180_000, polling=50)
+            drawn = time.perf_counter() - t0
+        return visible, drawn
+    finally:
+        context.close()
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    folder = Path(tempfile.mkdtemp(prefix="shiftdesk-bench-open-"))
+    minimal = folder / "minimal.ipynb"
+    minimal.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "execution_count": None,
+                        "metadata": {},
+                        "outputs": [],
+                        "source": MINIMAL,
+                    }
+                ],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
+    print(machine())
+    servers = {
+        "dashboard": (
+            ROOT / "notebooks" / "reflectometry.ipynb",
+            [".sd-reflectometry-dashboard", ".sd-refl-plot path.line"],
+        ),
+        "minimal bqplot page": (minimal, ["path.line"]),
+    }
+    procs = []
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    drawn: list[float] = []
+    try:
+        urls = {}
+        for name, (notebook, _) in servers.items():
+            proc, url = start_voila(notebook)
+            procs.append(proc)
+            urls[name] = url
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                # one warm-up each (disk cache, Chromium start), not counted
+                for name, (_, selectors) in servers.items():
+                    open_page(browser, urls[name], selectors, False)
+                for _ in range(RUNS):
+                    for name, (_, selectors) in servers.items():
+                        visible, model = open_page(
+                            browser, urls[name], selectors, name == "dashboard"
+                        )
+                        times[name].append(visible)
+                        if name == "dashboard":
+                            drawn.append(model)
+            finally:
+                browser.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+    print("page → widgets and figure visible, standalone voila (s):")
+    series = dict(times)
+    series["dashboard, model drawn"] = drawn
+    for name, values in series.items():
+        print(
+            f"  {name:<22} "
+            + ", ".join(f"{t:5.2f}" for t in values)
+            + f"   p50 {statistics.median(values):5.2f}"
+        )
+    dash = statistics.median(times["dashboard"])
+    base = statistics.median(times["minimal bqplot page"])
+    print(f"load average now {os.getloadavg()[0]:.1f}")
+    print(ratio_line("dashboard_open_p50_s", dash, 3))
+    print(ratio_line("dashboard_model_drawn_p50_s", statistics.median(drawn), 3))
+    print(ratio_line("dashboard_open_vs_minimal_bqplot", dash / base, 1.5))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Opening the dashboard in a kernel: the page first, the engine warm-up after it.
+
+In a running event loop (a Jupyter/Voilà kernel) ``ReflectometryDashboard.start()``
+returns with the data drawn and the model curve pending; the curve, the fitter's options
+and the local backend follow once the background warm-up is done. Secondary tabs are
+built on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shiftdesk.jobs import shutdown_backends
+from shiftdesk_widgets import ReflectometryDashboard
+from shiftdesk_widgets.reflectometry import _warmup
+from shiftdesk_widgets.reflectometry import dashboard as dashboard_module
+from shiftdesk_widgets.reflectometry.dashboard import (
+    DATA_SERVER_TAB,
+    JOBS_TAB,
+    LOADING_MESSAGE,
+    TOOLS_TAB,
+)
+
+
+async def _until(condition: object, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+def test_start_in_a_running_loop_draws_the_model_after_the_warm_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_warmup, "_future", None)  # a fresh kernel: nothing warmed yet
+    monkeypatch.setattr(dashboard_module, "BACKEND_DELAY", 0.0)
+    created: list[str] = []
+    monkeypatch.setattr(
+        ReflectometryDashboard, "_create_backend", lambda self, name: created.append(name)
+    )
+
+    async def scenario() -> None:
+        dash = ReflectometryDashboard.start()
+        try:
+            # returned at once: data drawn, model pending, no fitter options yet
+            assert dash.curve_pending and dash.curve is None
+            assert len(dash.plot.points.x) > 0 and len(dash.plot.model.x) == 0
+            assert LOADING_MESSAGE in dash.messages.value
+            assert dash.fit_panel.option_widgets == {}
+            assert created == []  # the spare worker waits for the page
+            await _until(lambda: not dash.curve_pending)
+            assert dash.curve is not None and dash.curve.chi2 is not None
+            assert len(dash.plot.model.x) == len(dash.plot.points.x)
+            assert LOADING_MESSAGE not in dash.messages.value
+            assert set(dash.fit_panel.option_widgets)  # built from bumps' defaults
+            await _until(lambda: created == ["local"])
+        finally:
+            dash.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        shutdown_backends()
+
+
+def test_an_edit_before_the_warm_up_ends_draws_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_warmup, "_future", None)
+    monkeypatch.setattr(ReflectometryDashboard, "_create_backend", lambda self, name: None)
+
+    async def scenario() -> None:
+        dash = ReflectometryDashboard.start()
+        try:
+            assert dash.curve_pending
+            dash.problem.layers["film1"].thickness.value = 500.0
+            assert not dash.curve_pending and dash.curve is not None
+            await _until(_warmup.ready)
+            await asyncio.sleep(0.1)  # the warm-up's callback ran: it redraws nothing new
+            assert dash.problem.layers["film1"].thickness.value == 500.0
+            assert LOADING_MESSAGE not in dash.messages.value
+        finally:
+            dash.close()
+
+    asyncio.run(scenario())
+
+
+def test_secondary_tabs_are_built_on_first_use() -> None:
+    dash = ReflectometryDashboard()
+    try:
+        titles = list(dash.panels)
+        assert {TOOLS_TAB, DATA_SERVER_TAB, JOBS_TAB} <= set(titles)
+        assert dash._built == {}
+        # picking the tab (what a click in the browser does) builds its panel
+        dash.tabs.selected_index = titles.index(JOBS_TAB)
+        assert dash.tabs.children[titles.index(JOBS_TAB)] is dash.jobs
+        assert set(dash._built) == {JOBS_TAB}
+        # reading the attribute builds too, and the tab shows the built panel
+        tools = dash.tools
+        assert dash.panels[TOOLS_TAB].children[0] is tools
+        assert dash.tabs.children[titles.index(TOOLS_TAB)] is dash.panels[TOOLS_TAB]
+        assert list(dash.sld_target.options) == ["air", "film", "Si"]
+        assert list(dash.panels) == titles  # same tabs, same order
+    finally:
+        dash.close()
