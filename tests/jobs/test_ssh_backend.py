@@ -193,7 +193,8 @@ def test_spare_worker_takes_the_next_job(
     spare_pid = ssh._spare.pid
     second = submit_job("test.sleep", {"steps": 1, "delay": 0}, backend=name)
     assert second.result(timeout=60) == {"steps": 1}
-    assert job_store.read_job(second.id, second.database).pid == spare_pid
+    # the warm spare launched the job's runner (a fork of it, so its imports were done)
+    assert f"started by worker pid {spare_pid})" in second.logs()
     # logout stops the spare and no later job end brings a session key back
     wait_until(lambda: ssh._spare is not None, what="the next spare")
     end_session()
@@ -304,13 +305,3 @@ def test_cancel_kills_the_remote_process(configure: Callable[..., str]) -> None:
     wait_until(lambda: not job_store.pid_alive(pid), what="the remote process to end")
     with pytest.raises(JobError, match="cancelled"):
         job.result()
-
-
-def test_remote_job_stops_when_the_submitting_side_goes_away(
-    configure: Callable[..., str],
-) -> None:
-    name = configure()
-    job = submit_job("test.sleep", {"steps": 400, "delay": 0.05}, backend=name)
-    pid = remote_pid_running(job)
-    backend().close()  # as when the kernel exits: the connection closes
-    wait_until(lambda: not job_store.pid_alive(pid), what="the orphaned remote process to end")

@@ -51,6 +51,12 @@ CANCEL_GRACE = 5.0
 #: How often a backend looks for an idle session key to remove.
 IDLE_CHECK_INTERVAL = 600.0
 REMOTE_MODULE = "shiftdesk.jobs.remote"
+#: The job folders on the worker, relative to the account's home (see remote.py).
+JOBS_FOLDER = ".shiftdesk/jobs"
+#: Seconds between two reads of a followed job's folder.
+POLL_INTERVAL = 0.25
+#: Seconds between attempts while the worker cannot be reached.
+RETRY_INTERVAL = 5.0
 
 
 class SSHBackendError(JobError):
@@ -110,7 +116,8 @@ class _RemoteProcess:
         self.job_id: str | None = None
         self.ended = threading.Event()
         self.ready = threading.Event()
-        self.finished_job = False  # a result or error event arrived
+        self.finished_job = False  # detached (the follower takes over) or an error event
+        self.detached = False
         self._stderr: list[str] = []
         self._lock = threading.Lock()
         self._stderr_thread = threading.Thread(
@@ -193,37 +200,11 @@ class _RemoteProcess:
         job_id = self.job_id
         if job_id is None:
             return
-        if kind == "started":
-            store.update_job(
-                db,
-                job_id,
-                status=JobStatus.RUNNING.value,
-                started_at=utcnow(),
-                heartbeat_at=utcnow(),
-                message="running",
-            )
-        elif kind == "progress":
-            store.update_job(
-                db,
-                job_id,
-                progress=float(event.get("fraction", 0.0)),
-                message=str(event.get("message", ""))[:500],
-                metrics_json=json.dumps(event.get("metrics") or {}),
-                heartbeat_at=utcnow(),
-            )
-        elif kind == "log":
-            store.append_log(db, job_id, str(event.get("text", "")))
-        elif kind == "result":
+        if kind == "detached":
+            # the job now runs on its own on the worker; a follower reads its folder
+            self.detached = True
             self.finished_job = True
-            record = store.read_job(job_id, db, SYSTEM)
-            cancelled = bool(event.get("cancelled")) or record.cancel_requested
-            result = event.get("result")
-            store.finish_job(
-                db,
-                job_id,
-                JobStatus.CANCELLED if cancelled else JobStatus.DONE,
-                result=result if isinstance(result, dict) else None,
-            )
+            self.backend._detached(job_id, int(event["pid"]))
         elif kind == "error":
             self.finished_job = True
             store.finish_job(
@@ -271,6 +252,11 @@ class SSHBackend:
         # set while the user works with the backend; cleared by logout and close
         self._active = threading.Event()
         self._session: ssh_keys.SessionKey | None = None
+        # job id -> the thread copying its remote folder into the job row
+        self._followers: dict[str, threading.Thread] = {}
+        self._sftp_lock = threading.Lock()
+        self._sftp_client: paramiko.SFTPClient | None = None
+        self._sftp_owner: paramiko.SSHClient | None = None
         self._heartbeat = Heartbeat(database)
         threading.Thread(target=self._idle_loop, name="shiftdesk-ssh-idle", daemon=True).start()
 
@@ -405,10 +391,18 @@ class SSHBackend:
     def connect(self) -> paramiko.SSHClient:
         """The backend's SSH connection (opened, and the session key made, on first use)."""
         with self._conn_lock:
+            if self._closed.is_set():
+                # a thread of a closed backend must not make (or replace) a session key
+                raise SSHBackendError(f"the SSH backend {self.name!r} was closed")
             client = self._client
             transport = client.get_transport() if client is not None else None
             if client is not None and transport is not None and transport.is_active():
                 return client
+            for kept in self._retired:
+                # after logout, jobs still followed use their authenticated connection
+                transport = kept.get_transport()
+                if transport is not None and transport.is_active() and not self._active.is_set():
+                    return kept
             if client is not None:
                 client.close()
                 self._client = None
@@ -485,7 +479,7 @@ class SSHBackend:
 
     def _running(self) -> bool:
         with self._lock:
-            return bool(self._processes)
+            return bool(self._processes or self._followers)
 
     # -- remote processes ------------------------------------------------------------------
     def _command(self) -> str:
@@ -607,17 +601,12 @@ class SSHBackend:
         job_id = proc.job_id
         if job_id is None:
             return
-        self._heartbeat.discard(job_id)
-        if self._spare is None:
-            threading.Thread(target=self._refill_spare, daemon=True).start()
         with self._lock:
             self._processes.pop(job_id, None)
-            if not self._processes and self._retired:
-                retired, self._retired = self._retired, []
-            else:
-                retired = []
-        for client in retired:
-            client.close()
+        if proc.detached:
+            return  # the job runs on; its follower reports how it ends
+        self._heartbeat.discard(job_id)
+        self._job_over()
         if proc.finished_job:
             return
         db = self.database
@@ -665,21 +654,29 @@ class SSHBackend:
         return JobStatus(store.read_job(job_id, self.database, SYSTEM).status)
 
     def cancel(self, job_id: str) -> None:
-        """Stop the remote job: SIGTERM to its process group, SIGKILL after a grace time."""
+        """Stop the remote job: SIGTERM to its process group, SIGKILL after a grace time.
+
+        Works from any kernel of the owner: the pid is in the job row (and in the job's
+        folder on the worker); a follower in this process then stores how it ended.
+        """
         db = self.database
         store.update_job(db, job_id, cancel_requested=True)
         record = store.read_job(job_id, db, SYSTEM)
         if JobStatus(record.status).finished:
             return
-        with self._lock:
-            proc = self._processes.get(job_id)
-        pid = record.pid if record.pid is not None else (proc.pid if proc else None)
+        pid = record.pid
         if pid is None:
-            if proc is not None:
-                proc.channel.close()  # not started yet: EOF ends it
-            elif job_id not in self._processes:
+            with self._lock:
+                starting = job_id in self._processes
+            if not starting:
                 store.finish_job(db, job_id, JobStatus.CANCELLED)
+            # else: _detached sees cancel_requested and stops the runner at once
             return
+        self._stop_runner(job_id, pid)
+        self.attach(job_id)
+
+    def _stop_runner(self, job_id: str, pid: int) -> None:
+        db = self.database
         self._kill(pid, "TERM")
 
         def escalate() -> None:
@@ -692,36 +689,302 @@ class SSHBackend:
 
         threading.Thread(target=escalate, daemon=True).start()
 
+    def _exec(self, command: str) -> str:
+        """Run a (fully quoted) command on the worker and return its stdout."""
+        client = self.connect()
+        try:
+            _stdin, stdout, _stderr = client.exec_command(
+                command, timeout=self.config.connect_timeout
+            )
+            text = stdout.read().decode("utf-8", errors="replace")
+            stdout.channel.recv_exit_status()
+        except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
+            raise SSHBackendError(f"SSH command on {self.config.target} failed: {exc}") from exc
+        return str(text)
+
     def _kill(self, pid: int, sig: str) -> None:
-        """Signal the remote worker's process group (it leads its own, as sshd made it)."""
+        """Signal the remote runner's process group (it leads its own session)."""
         group = shlex.quote(f"-{int(pid)}")
         single = shlex.quote(str(int(pid)))
         command = f"kill -{sig} -- {group} 2>/dev/null || kill -{sig} {single}"
         try:
-            client = self.connect()
-            _stdin, stdout, _stderr = client.exec_command(
-                command, timeout=self.config.connect_timeout
-            )
-            stdout.channel.recv_exit_status()
-        except (TimeoutError, SSHBackendError, paramiko.SSHException, OSError) as exc:
+            self._exec(command)
+        except SSHBackendError as exc:
             log.warning("could not signal remote pid %s on %s: %s", pid, self.config.host, exc)
+
+    # -- following detached jobs ---------------------------------------------------------
+    def _detached(self, job_id: str, pid: int) -> None:
+        """The launcher reports the job's runner pid: store it and follow the job."""
+        db = self.database
+        store.update_job(
+            db,
+            job_id,
+            status=JobStatus.RUNNING.value,
+            pid=pid,
+            host=self.config.host,
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+            message="running",
+        )
+        self._heartbeat.discard(job_id)
+        self._follow(job_id)
+        if store.read_job(job_id, db, SYSTEM).cancel_requested:
+            self._stop_runner(job_id, pid)  # asked while we were starting it
+
+    def attach(self, job_id: str) -> None:
+        """Follow a running job that no thread of this process follows (re-attach).
+
+        Reads the job's folder on the worker once now (so the caller sees fresh
+        progress, or the result), then keeps following it in a thread. Called by
+        :func:`shiftdesk.jobs.store.reconcile` when any kernel of the owner looks at
+        the job. Connection problems are logged; the next look tries again.
+        """
+        if self._closed.is_set():
+            return
+        with self._lock:
+            if job_id in self._followers or job_id in self._processes:
+                return
+        record = store.read_job(job_id, self.database, SYSTEM)
+        if JobStatus(record.status).finished or record.pid is None:
+            return
+        try:
+            if self._sync(job_id):
+                return
+        except SSHBackendError as exc:
+            log.warning("cannot check job %s on %s: %s", job_id, self.config.target, exc)
+            return
+        self._follow(job_id)
+
+    def _follow(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._followers or self._closed.is_set():
+                return
+            thread = threading.Thread(
+                target=self._follow_loop,
+                args=(job_id,),
+                name=f"shiftdesk-ssh-follow-{job_id[:8]}",
+                daemon=True,
+            )
+            self._followers[job_id] = thread
+        store.WATCHED_JOBS.add(job_id)
+        thread.start()
+
+    def _follow_loop(self, job_id: str) -> None:
+        finished = False
+        try:
+            while not self._closed.is_set():
+                try:
+                    if self._sync(job_id):
+                        finished = True
+                        return
+                    delay = POLL_INTERVAL
+                except SSHBackendError as exc:
+                    # the worker is unreachable for now: the job runs on; try again
+                    with contextlib.suppress(Exception):
+                        store.update_job(
+                            self.database, job_id, message=f"cannot reach the worker: {exc}"[:500]
+                        )
+                    delay = RETRY_INTERVAL
+                except Exception:
+                    log.exception("following SSH job %s failed", job_id)
+                    return
+                self._closed.wait(delay)
+        finally:
+            with self._lock:
+                if self._followers.get(job_id) is threading.current_thread():
+                    del self._followers[job_id]
+            store.WATCHED_JOBS.discard(job_id)
+            if finished:
+                self._job_over()
+
+    def _job_over(self) -> None:
+        """A job ended: start the next spare; close connections kept for it after logout."""
+        if self._spare is None:
+            threading.Thread(target=self._refill_spare, daemon=True).start()
+        with self._lock:
+            if not self._processes and not self._followers and self._retired:
+                retired, self._retired = self._retired, []
+            else:
+                retired = []
+        for client in retired:
+            client.close()
+
+    def _sftp(self) -> paramiko.SFTPClient:
+        """An SFTP session on the current connection (callers hold ``_sftp_lock``)."""
+        client = self.connect()
+        if self._sftp_client is None or self._sftp_owner is not client:
+            if self._sftp_client is not None:
+                with contextlib.suppress(Exception):
+                    self._sftp_client.close()
+            try:
+                self._sftp_client = client.open_sftp()
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                self._sftp_client = None
+                raise SSHBackendError(f"SFTP to {self.config.target} failed: {exc}") from exc
+            self._sftp_owner = client
+        return self._sftp_client
+
+    def _read_files(self, job_id: str) -> dict[str, str | None]:
+        """The job folder's files (None for those missing)."""
+        folder = f"{JOBS_FOLDER}/{job_id}"
+        found: dict[str, str | None] = {}
+        with self._sftp_lock:
+            sftp = self._sftp()
+            try:
+                for name in ("result.json", "status.json", "log.txt", "pid"):
+                    try:
+                        with sftp.open(f"{folder}/{name}", "r") as handle:
+                            found[name] = handle.read().decode("utf-8", errors="replace")
+                    except FileNotFoundError:
+                        found[name] = None
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                self._sftp_client = None
+                raise SSHBackendError(f"SFTP to {self.config.target} failed: {exc}") from exc
+        return found
+
+    def _remote_alive(self, pid: int) -> bool:
+        """Whether ``pid`` runs on the worker (a zombie counts as gone)."""
+        q = shlex.quote(str(int(pid)))
+        command = (
+            f"if kill -0 {q} 2>/dev/null; then s=$(ps -o stat= -p {q} 2>/dev/null); "
+            'case "$s" in Z*) echo gone;; *) echo alive;; esac; else echo gone; fi'
+        )
+        return self._exec(command).strip() != "gone"
+
+    def _sync(self, job_id: str) -> bool:
+        """Copy the job folder's state into the job row; True once the job is final."""
+        db = self.database
+        record = store.read_job(job_id, db, SYSTEM)
+        if JobStatus(record.status).finished:
+            return True
+        files = self._read_files(job_id)
+        if files["result.json"] is None and files["pid"] is None:
+            # no folder: another kernel stored the result and removed it, or it was lost
+            if JobStatus(store.read_job(job_id, db, SYSTEM).status).finished:
+                return True
+            return self._lost(job_id, record.pid, "", folder_gone=True)
+        log_text = files["log.txt"] or ""
+        if files["result.json"] is None:
+            self._store_status(job_id, record.log or "", files["status.json"], log_text)
+            pid = record.pid or int((files["pid"] or "0").strip() or 0)
+            if pid and self._remote_alive(pid):
+                return False
+            files = self._read_files(job_id)  # it may have written its result and ended
+            if files["result.json"] is None:
+                return self._lost(job_id, pid, files["log.txt"] or log_text)
+        self._store_result(job_id, str(files["result.json"]), files["log.txt"] or log_text)
+        return True
+
+    def _store_status(self, job_id: str, old_log: str, status: str | None, log_text: str) -> None:
+        fields: dict[str, Any] = {}
+        if status:
+            with contextlib.suppress(ValueError, TypeError):
+                data = json.loads(status)
+                fields = {
+                    "progress": float(data.get("progress", 0.0)),
+                    "message": str(data.get("message", ""))[:500],
+                    "metrics_json": json.dumps(data.get("metrics") or {}),
+                }
+        if log_text and not old_log.endswith(log_text[-store.MAX_LOG_CHARS :]):
+            fields["log"] = log_text[-store.MAX_LOG_CHARS :]
+        if fields:
+            store.update_job(self.database, job_id, heartbeat_at=utcnow(), **fields)
+
+    def _store_result(self, job_id: str, text: str, log_text: str) -> None:
+        db = self.database
+        try:
+            outcome = json.loads(text)
+            state = str(outcome.get("status"))
+        except (ValueError, AttributeError):
+            outcome, state = {}, "failed"
+        if isinstance(outcome.get("metrics"), dict):
+            store.update_job(db, job_id, metrics_json=json.dumps(outcome["metrics"]))
+        cancelled = state == "cancelled" or store.read_job(job_id, db, SYSTEM).cancel_requested
+        if state == "failed":
+            store.finish_job(
+                db,
+                job_id,
+                JobStatus.FAILED,
+                error=str(outcome.get("error") or "the remote job wrote an unreadable result"),
+                replace_log=log_text,
+            )
+        else:
+            result = outcome.get("result")
+            store.finish_job(
+                db,
+                job_id,
+                JobStatus.CANCELLED if cancelled else JobStatus.DONE,
+                result=result if isinstance(result, dict) else None,
+                replace_log=log_text,
+            )
+        self._remove_folder(job_id)
+
+    def _lost(self, job_id: str, pid: int | None, log_text: str, folder_gone: bool = False) -> bool:
+        """The runner is gone without a result: fail (or, if asked, cancel) the job."""
+        db = self.database
+        cfg = self.config
+        if store.read_job(job_id, db, SYSTEM).cancel_requested:
+            store.finish_job(db, job_id, JobStatus.CANCELLED, replace_log=log_text or None)
+        else:
+            if folder_gone:
+                reason = (
+                    f"the job's folder ~/{JOBS_FOLDER}/{job_id} on {cfg.host} is gone and no "
+                    "result was stored (removed by hand, or the worker's home was reset); "
+                    "resubmit it (job.resubmit())"
+                )
+            else:
+                reason = (
+                    f"the remote job process (pid {pid} on {cfg.host}) ended without reporting "
+                    "a result: it was killed or crashed (out of memory?), or the worker "
+                    "rebooted. See the log; resubmit it (job.resubmit())"
+                )
+            store.finish_job(
+                db,
+                job_id,
+                JobStatus.FAILED,
+                error=reason,
+                replace_log=(log_text + f"[shiftdesk] {reason}\n") if log_text else None,
+                log="" if log_text else f"[shiftdesk] {reason}\n",
+            )
+        if not folder_gone:
+            self._remove_folder(job_id)
+        return True
+
+    def _remove_folder(self, job_id: str) -> None:
+        """Delete the job's folder on the worker (its log is in the database now)."""
+        folder = shlex.quote(f"{JOBS_FOLDER}/{job_id}")
+        try:
+            self._exec(f"rm -rf -- {folder}")
+        except SSHBackendError as exc:
+            log.warning("could not remove %s on %s: %s", folder, self.config.host, exc)
 
     def logs(self, job_id: str) -> str:
         """Messages from the task and the remote process's output."""
         return store.read_job(job_id, self.database, SYSTEM).log or ""
 
     def close(self) -> None:
-        """Stop the spare worker and close the connection (running jobs end with it)."""
+        """Stop the spare and following, close the connection; remote jobs run on.
+
+        Another backend instance (this kernel later, or another kernel of the owner)
+        picks the jobs up again through :meth:`attach`.
+        """
         self._closed.set()
         self._active.clear()
         self._heartbeat.stop()
         self._drop_spare()
+        with self._lock:
+            followed = dict(self._followers)
+        for job_id, thread in followed.items():
+            store.WATCHED_JOBS.discard(job_id)
+            # let a read in progress finish (it may be storing a result right now)
+            thread.join(timeout=self.config.connect_timeout)
         with self._conn_lock:
             for client in [self._client, *self._retired]:
                 if client is not None:
                     client.close()
             self._client = None
             self._retired = []
+            self._sftp_client = None
 
 
 def end_session(database: Database | None = None) -> None:

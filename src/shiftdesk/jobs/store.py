@@ -186,15 +186,19 @@ def reconcile(database: Database, record: JobRecord) -> JobRecord:
 
     A local job whose worker process vanished without reporting is failed (this is how
     a kernel that did not start the job, or started it before a restart, learns that
-    the worker was killed). A remote job (SSH, Dask) is followed by the kernel that
-    submitted it; when that kernel's heartbeat stops for :data:`REMOTE_STALE` seconds,
-    the job's result can no longer arrive and it is failed too.
+    the worker was killed). An SSH job runs detached on its worker: any kernel of the
+    owner re-attaches to it here (reads its progress or result, or fails it if its
+    remote process is gone without a result). A Dask job, or an SSH job that never
+    reached its worker, is followed by the kernel that submitted it; when that kernel's
+    heartbeat stops for :data:`REMOTE_STALE` seconds, it is failed too.
     """
     if JobStatus(record.status).finished:
         return record
     if record.id in WATCHED_JOBS:
         return record  # our own child: its watcher knows how it ended and says so
     kind = backend_type(record.backend)
+    if kind == "ssh" and record.pid is not None:
+        return _reattach(database, record)
     if kind in ("ssh", "dask"):
         return _reconcile_remote(database, record)
     if kind != "local":
@@ -209,6 +213,27 @@ def reconcile(database: Database, record: JobRecord) -> JobRecord:
     )
     status = JobStatus.CANCELLED if record.cancel_requested else JobStatus.FAILED
     finish_job(database, record.id, status, error=None if record.cancel_requested else reason)
+    return read_job(record.id, database, Identity(record.owner))
+
+
+def _reattach(database: Database, record: JobRecord) -> JobRecord:
+    """An SSH job runs detached on its worker: follow it from this process too.
+
+    The backend reads the job's folder there once (progress, or the result, or that
+    the process is gone) and keeps following it in a thread; see
+    :meth:`shiftdesk.jobs.ssh.SSHBackend.attach`.
+    """
+    from shiftdesk.jobs.backend import get_backend
+    from shiftdesk.settings import SettingsError
+
+    try:
+        backend = get_backend(record.backend, database)
+    except (KeyError, SettingsError):
+        return record  # the backend is no longer configured here: nothing to ask
+    attach = getattr(backend, "attach", None)
+    if attach is None:
+        return record
+    attach(record.id)
     return read_job(record.id, database, Identity(record.owner))
 
 
