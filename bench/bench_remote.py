@@ -6,7 +6,9 @@
    fits the bench_fit problem in process and then as an SSH job (submitted once the warm
    remote spare is ready): *overhead = submit→result wall time − the paired in-process
    fit time*, median over runs. Target ≤ 1 s. A one-step ``test.sleep`` job shows the
-   bare protocol cost.
+   bare protocol cost. Since SSH jobs run detached (a runner forked from the spare
+   writes its job folder; the kernel reads it over SFTP every 0.25 s and removes it),
+   the overhead includes up to one poll interval plus the folder reads and removal.
 2. Dask: 20 LM fits submitted at once to a ``LocalCluster`` with two single-threaded
    worker processes vs one, wall time until all 20 results are back (both clusters
    warmed first, rounds alternate). *Speed-up = one worker ÷ two workers*; target ≥ 1.7.
