@@ -1,10 +1,14 @@
 """The SSH backend: run jobs on a configured worker host over SSH (paramiko).
 
 Nothing is shared with the worker but the SSH connection: the job's JSON spec goes to
-the remote worker's stdin, and progress, log lines and the JSON result come back as
-JSON lines on its stdout (see :mod:`shiftdesk.jobs.remote`); the worker's stderr is
-added to the job's log. A watcher thread per job turns those lines into the same job
-row updates a local worker makes, so :class:`~shiftdesk.jobs.Job` works unchanged.
+the remote worker's stdin (see :mod:`shiftdesk.jobs.remote`), which forks a detached
+runner in its own session under ``~/.shiftdesk/jobs/<job id>/`` and reports its pid. The
+job then no longer depends on this kernel: closing the connection does not stop it. A
+follower thread reads the job folder over SFTP and makes the same job row updates a
+local worker makes, so :class:`~shiftdesk.jobs.Job` works unchanged. Any kernel of the
+owner re-attaches (:meth:`SSHBackend.attach`, called by
+:func:`shiftdesk.jobs.store.reconcile`), can cancel by pid, and fails the job if its
+runner is gone without a result. The folder is removed once the result is stored.
 
 To keep the start of a short fit fast, the backend holds one SSH connection and keeps
 one *spare* remote worker that has already imported refl1d and bumps; each remote
