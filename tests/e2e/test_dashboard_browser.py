@@ -7,6 +7,7 @@ never downloads a browser), and shuts Voilà down afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -42,6 +43,8 @@ CLIPPED_LABELS = """() => [...document.querySelectorAll('.sd-param .widget-label
 @pytest.mark.e2e
 def test_dashboard_in_browser(tmp_path: Path) -> None:
     sync_playwright = require_playwright()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     from shiftdesk.reflectometry.demo import demo_bytes
 
     upload = tmp_path / "uploaded_film.txt"
@@ -128,6 +131,10 @@ def test_dashboard_in_browser(tmp_path: Path) -> None:
         for width in (1280, 1920):
             page.set_viewport_size({"width": width, "height": 1200})
             page.wait_for_function(f"() => window.innerWidth === {width}")
+            # bqplot figures follow a window resize in their next animation frames, so
+            # give the layout a moment to settle before judging it
+            with contextlib.suppress(PlaywrightTimeout):
+                page.wait_for_function(f"() => ({TABLE_FITS})().length === 0", timeout=5_000)
             assert page.evaluate(TABLE_FITS) == [], f"overflow at {width} px"
             assert page.evaluate(CLIPPED_LABELS) == [], f"clipped at {width} px"
         assert errors == [], errors

@@ -738,10 +738,13 @@ class SSHBackend:
     def attach(self, job_id: str) -> None:
         """Follow a running job that no thread of this process follows (re-attach).
 
-        Reads the job's folder on the worker once now (so the caller sees fresh
-        progress, or the result), then keeps following it in a thread. Called by
+        Starts a thread that reads the job's folder on the worker at once and then
+        keeps following it, storing progress and the result in the database. Called by
         :func:`shiftdesk.jobs.store.reconcile` when any kernel of the owner looks at
-        the job. Connection problems are logged; the next look tries again.
+        the job; it returns at once, because that look may come from a dashboard's
+        poll on the kernel's event loop, and connecting to a slow or unreachable worker
+        must not freeze the page (the thread records "cannot reach the worker" and
+        retries).
         """
         if self._closed.is_set():
             return
@@ -750,12 +753,6 @@ class SSHBackend:
                 return
         record = store.read_job(job_id, self.database, SYSTEM)
         if JobStatus(record.status).finished or record.pid is None:
-            return
-        try:
-            if self._sync(job_id):
-                return
-        except SSHBackendError as exc:
-            log.warning("cannot check job %s on %s: %s", job_id, self.config.target, exc)
             return
         self._follow(job_id)
 

@@ -219,9 +219,9 @@ def reconcile(database: Database, record: JobRecord) -> JobRecord:
 def _reattach(database: Database, record: JobRecord) -> JobRecord:
     """An SSH job runs detached on its worker: follow it from this process too.
 
-    The backend reads the job's folder there once (progress, or the result, or that
-    the process is gone) and keeps following it in a thread; see
-    :meth:`shiftdesk.jobs.ssh.SSHBackend.attach`.
+    The backend starts a thread that reads the job's folder there (progress, or the
+    result, or that the process is gone) and stores what it finds; this returns at
+    once with the stored record. See :meth:`shiftdesk.jobs.ssh.SSHBackend.attach`.
     """
     from shiftdesk.jobs.backend import get_backend
     from shiftdesk.settings import SettingsError
