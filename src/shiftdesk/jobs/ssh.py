@@ -122,6 +122,7 @@ class _RemoteProcess:
         self.ready = threading.Event()
         self.finished_job = False  # detached (the follower takes over) or an error event
         self.detached = False
+        self._end_code: int | None = None  # set once the end was seen (reported if bound)
         self._stderr: list[str] = []
         self._lock = threading.Lock()
         self._stderr_thread = threading.Thread(
@@ -135,19 +136,28 @@ class _RemoteProcess:
         return not self.ended.is_set() and not self.channel.closed
 
     # -- handing over a job ----------------------------------------------------------------
-    def bind(self, job_id: str, order: bytes) -> bool:
-        """Give this process the job; False if it had already ended."""
+    def bind(self, job_id: str, order: bytes, *, even_if_ended: bool = False) -> bool:
+        """Give this process the job; False if it had already ended.
+
+        With ``even_if_ended`` (a process spawned for this very job) the job is bound
+        anyway, so a process that died at once (a wrong ``python``) fails the job with
+        the reason instead of leaving it queued.
+        """
         db = self.backend.database
         with self._lock:
-            if self.ended.is_set():
+            if self.ended.is_set() and not even_if_ended:
                 return False
             self.job_id = job_id
             early = "".join(self._stderr)
-            self._stderr.clear()
+            # the reader thread already saw the end with no job bound: report it here
+            end_code = self._end_code
         if early.strip():
             store.append_log(db, job_id, early)
         if self.pid is not None:
             store.update_job(db, job_id, pid=self.pid, host=self.backend.config.host)
+        if end_code is not None:
+            self.backend._process_ended(self, end_code)
+            return True
         # if the process died meanwhile, its reader sees the end and says why
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
             self.channel.sendall(order)
@@ -224,7 +234,12 @@ class _RemoteProcess:
             self.ended.set()
         self._stderr_thread.join(timeout=5)
         code = self.channel.recv_exit_status() if self.channel.exit_status_ready() else -1
-        self.backend._process_ended(self, code)
+        with self._lock:
+            # exactly one of this thread and bind() reports the end of a bound job
+            self._end_code = code
+            job_id = self.job_id
+        if job_id is not None:
+            self.backend._process_ended(self, code)
 
 
 # -- the backend -------------------------------------------------------------------------
@@ -577,7 +592,7 @@ class SSHBackend:
             proc = self._take_spare()
             if proc is None or not proc.bind(job_id, order):
                 proc = self._spawn()
-                proc.bind(job_id, order)
+                proc.bind(job_id, order, even_if_ended=True)
             with self._lock:
                 if job_id in self._processes:  # (it may have ended already)
                     self._processes[job_id] = proc
