@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import ipywidgets as w
+from ipywidgets.widgets.widget_string import TextStyle
 
 from shiftdesk.errors import ModelError
 from shiftdesk.reflectometry import FitProblem
 from shiftdesk.reflectometry.layers import _Slab
-from shiftdesk_widgets.reflectometry.parameter_editor import ParameterEditor
+from shiftdesk_widgets.reflectometry.parameter_editor import ParameterEditor, SharedLook
 
 COLUMNS = ("thickness", "sld", "isld", "roughness")
 HEADERS = ("", "name", "thickness (Å)", "SLD (10⁻⁶/Å²)", "iSLD (10⁻⁶/Å²)", "roughness σ (Å)", "")
+GLOBALS = ("scale", "background")
+W = TypeVar("W", bound=w.Widget)
 
 
-def _small_button(icon: str, tooltip: str, css: str) -> w.Button:
-    button = w.Button(icon=icon, tooltip=tooltip, layout=w.Layout(width="32px", padding="0"))
-    button.add_class(css)
-    return button
+class _TableLook(SharedLook):
+    """The shared layouts and styles of one table: its editors' and its own cells'."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = w.Layout(width="80px")
+        self.button = w.Layout(width="32px", padding="0")
+        self.actions = w.Layout(grid_template_columns="32px 32px", grid_gap="2px")
+        self.q = w.Layout(width="170px")
+        self.text_style = TextStyle()
+        self.button_style = w.ButtonStyle()
 
 
 class ModelTable(w.VBox):
@@ -28,10 +39,18 @@ class ModelTable(w.VBox):
     code); value edits go straight to the parameters.
     """
 
+    #: the widgets closed with the table besides the rows (none until ``__init__`` made them)
+    _kept: tuple[w.Widget, ...] = ()
+
     def __init__(self, problem: FitProblem, on_error: Callable[[str], None] | None = None):
         self.on_error = on_error or (lambda _msg: None)
         self.problem = problem
         self._editors: list[ParameterEditor] = []
+        #: the cells made by the last rebuild (closed by the next one)
+        self._cells: list[w.Widget] = []
+        # one set of layouts and styles for every cell: each widget's own would be two
+        # more models for the browser to create
+        look = self._look = _TableLook()
         self.grid = w.GridBox(
             layout=w.Layout(
                 # narrow enough for the dashboard's model column from 1280 px wide up
@@ -40,29 +59,60 @@ class ModelTable(w.VBox):
                 align_items="center",
             )
         )
-        self.add_button = w.Button(description="Add layer", icon="plus")
+        self.add_button = w.Button(
+            description="Add layer", icon="plus", layout=look.plain, style=look.button_style
+        )
         self.add_button.add_class("sd-add-layer")
         self.add_button.on_click(
-            lambda _b: self._run(lambda: problem.layers.add(thickness=50.0, sld=2.0, roughness=3.0))
+            lambda _b: self._run(
+                lambda: self.problem.layers.add(thickness=50.0, sld=2.0, roughness=3.0)
+            )
         )
-        self.globals_box = w.VBox()
+        self.globals_box = w.VBox(layout=look.plain)
         self.q_min = w.FloatText(
-            description="Q min", continuous_update=False, layout=w.Layout(width="170px")
+            description="Q min",
+            continuous_update=False,
+            layout=look.q,
+            style=look.number_style,
         )
         self.q_max = w.FloatText(
-            description="Q max", continuous_update=False, layout=w.Layout(width="170px")
+            description="Q max",
+            continuous_update=False,
+            layout=look.q,
+            style=look.number_style,
         )
-        self.q_all = w.Checkbox(description="whole Q range", value=True, indent=False)
+        self.q_all = w.Checkbox(
+            description="whole Q range",
+            value=True,
+            indent=False,
+            layout=look.plain,
+            style=look.checkbox_style,
+        )
         for box in (self.q_min, self.q_max, self.q_all):
             box.observe(self._on_q_range, "value")
         self._syncing = False
+        # cells that stay the same whatever the model: made once, kept by rebuilds
+        self._headers = [self._html(f"<b>{h}</b>") for h in HEADERS]
+        self._front_cells = [self._html("front"), *(self._html("") for _ in range(3))]
+        self._back_cells = [self._html("back"), *(self._html("") for _ in range(2))]
+        self._global_labels = [self._html(f"<b>{name}</b>", look.name) for name in GLOBALS]
+        self._q_row = w.HBox([self.q_all, self.q_min, self.q_max], layout=look.plain)
         super().__init__(
-            [
-                self.grid,
-                self.add_button,
-                self.globals_box,
-                w.HBox([self.q_all, self.q_min, self.q_max]),
-            ]
+            [self.grid, self.add_button, self.globals_box, self._q_row], layout=look.plain
+        )
+        self._kept = (
+            *self._headers,
+            *self._front_cells,
+            *self._back_cells,
+            *self._global_labels,
+            self._q_row,
+            self.q_all,
+            self.q_min,
+            self.q_max,
+            self.globals_box,
+            self.add_button,
+            self.grid,
+            self.grid.layout,
         )
         self.add_class("sd-model-table")
         problem.observe(self._on_problem)
@@ -74,6 +124,18 @@ class ModelTable(w.VBox):
         self.problem = problem
         problem.observe(self._on_problem)
         self.rebuild()
+
+    def close(self) -> None:
+        """Stop following the model and close every widget of the table."""
+        # ipywidgets also calls close() when a widget is collected, perhaps half made
+        if self._kept:
+            self.problem.unobserve(self._on_problem)
+            self._clear()
+        for part in self._kept:
+            part.close()
+        super().close()
+        if self._kept:
+            self._look.close()
 
     def _on_problem(self, what: str) -> None:
         if what == "structure":
@@ -88,13 +150,30 @@ class ModelTable(w.VBox):
             self.on_error(str(exc).strip("'\""))
 
     # -- building ------------------------------------------------------------------------
+    def _html(self, text: str, layout: w.Layout | None = None) -> w.HTML:
+        return w.HTML(text, layout=layout or self._look.plain, style=self._look.html_style)
+
+    def _cell(self, widget: W) -> W:
+        """``widget``, remembered to be closed by the next rebuild."""
+        self._cells.append(widget)
+        return widget
+
     def _editor(self, param: object) -> ParameterEditor:
-        editor = ParameterEditor(param, on_error=self.on_error)  # type: ignore[arg-type]
+        editor = ParameterEditor(
+            param,  # type: ignore[arg-type]
+            on_error=self.on_error,
+            look=self._look,
+        )
         self._editors.append(editor)
         return editor
 
     def _name_box(self, slab: _Slab) -> w.Text:
-        box = w.Text(value=slab.name, continuous_update=False, layout=w.Layout(width="80px"))
+        box = w.Text(
+            value=slab.name,
+            continuous_update=False,
+            layout=self._look.name,
+            style=self._look.text_style,
+        )
         box.add_class(f"sd-name-{slab.name}")
 
         def rename(change: dict[str, object]) -> None:
@@ -108,73 +187,87 @@ class ModelTable(w.VBox):
                 box.value = slab.name
 
         box.observe(rename, "value")
-        return box
+        return self._cell(box)
+
+    def _actions(self, index: int, layer: _Slab, count: int) -> w.GridBox:
+        """The insert, up, down and delete buttons of the layer at ``index``."""
+        look, layers = self._look, self.problem.layers
+        buttons = []
+        for icon, tooltip, css in (
+            ("plus", "insert a layer above", "sd-insert"),
+            ("arrow-up", "move up", "sd-up"),
+            ("arrow-down", "move down", "sd-down"),
+            ("trash", "delete layer", "sd-delete"),
+        ):
+            button = self._cell(
+                w.Button(icon=icon, tooltip=tooltip, layout=look.button, style=look.button_style)
+            )
+            button.add_class(css)
+            buttons.append(button)
+        insert, up, down, delete = buttons
+        insert.on_click(
+            lambda _b: self._run(
+                lambda: layers.add(index=index, thickness=50.0, sld=2.0, roughness=3.0)
+            )
+        )
+        up.on_click(lambda _b: self._run(lambda: layers.move(layer, index - 1)))
+        down.on_click(lambda _b: self._run(lambda: layers.move(layer, index + 1)))
+        delete.on_click(lambda _b: self._run(lambda: layers.remove(layer)))
+        up.disabled = index == 0
+        down.disabled = index == count - 1
+        # two by two: four buttons in a row made the table too wide
+        return self._cell(w.GridBox(buttons, layout=look.actions))
+
+    def _clear(self) -> None:
+        """Close the editors and cells of the last rebuild."""
+        for editor in self._editors:
+            editor.close()
+        for cell in self._cells:
+            cell.close()
+        self._editors, self._cells = [], []
 
     def rebuild(self) -> None:
         """Recreate the rows from the model."""
-        for editor in self._editors:
-            editor.close()
-        self._editors = []
+        old = (self._editors, self._cells)
+        self._editors, self._cells = [], []
         p = self.problem
-        cells: list[w.Widget] = [w.HTML(f"<b>{h}</b>") for h in HEADERS]
-        blank = lambda: w.HTML("")  # noqa: E731
+        blank = iter(self._front_cells[1:])
         # front medium: no thickness, no roughness of its own
-        cells += [
-            w.HTML("front"),
+        cells: list[w.Widget] = [
+            *self._headers,
+            self._front_cells[0],
             self._name_box(p.front),
-            blank(),
+            next(blank),
             self._editor(p.front.sld),
             self._editor(p.front.isld),
-            blank(),
-            blank(),
+            next(blank),
+            next(blank),
         ]
         count = len(p.layers)
         for index, layer in enumerate(p.layers):
-            # two by two: four buttons in a row made the table too wide
-            actions = w.GridBox(
-                [
-                    _small_button("plus", "insert a layer above", "sd-insert"),
-                    _small_button("arrow-up", "move up", "sd-up"),
-                    _small_button("arrow-down", "move down", "sd-down"),
-                    _small_button("trash", "delete layer", "sd-delete"),
-                ],
-                layout=w.Layout(grid_template_columns="32px 32px", grid_gap="2px"),
-            )
-            insert, up, down, delete = actions.children
-            insert.on_click(
-                lambda _b, i=index: self._run(
-                    lambda: p.layers.add(index=i, thickness=50.0, sld=2.0, roughness=3.0)
-                )
-            )
-            up.on_click(lambda _b, lay=layer, i=index: self._run(lambda: p.layers.move(lay, i - 1)))
-            down.on_click(
-                lambda _b, lay=layer, i=index: self._run(lambda: p.layers.move(lay, i + 1))
-            )
-            delete.on_click(lambda _b, lay=layer: self._run(lambda: p.layers.remove(lay)))
-            up.disabled = index == 0
-            down.disabled = index == count - 1
-            cells += [w.HTML(f"layer {index + 1}"), self._name_box(layer)]
+            cells += [self._cell(self._html(f"layer {index + 1}")), self._name_box(layer)]
             cells += [self._editor(getattr(layer, attr)) for attr in COLUMNS]
-            cells.append(actions)
+            cells.append(self._actions(index, layer, count))
+        back_label, *back_blank = self._back_cells
         cells += [
-            w.HTML("back"),
+            back_label,
             self._name_box(p.back),
-            blank(),
+            back_blank[0],
             self._editor(p.back.sld),
             self._editor(p.back.isld),
             self._editor(p.back.roughness),
-            blank(),
+            back_blank[1],
         ]
         self.grid.children = cells
         self.globals_box.children = [
-            w.HBox([w.HTML("<b>scale</b>", layout=w.Layout(width="80px")), self._editor(p.scale)]),
-            w.HBox(
-                [
-                    w.HTML("<b>background</b>", layout=w.Layout(width="80px")),
-                    self._editor(p.background),
-                ]
-            ),
+            self._cell(w.HBox([label, self._editor(param)], layout=self._look.plain))
+            for label, param in zip(self._global_labels, (p.scale, p.background), strict=True)
         ]
+        # the new rows are shown: the old ones can go (editors and cells alike)
+        new = (self._editors, self._cells)
+        self._editors, self._cells = old
+        self._clear()
+        self._editors, self._cells = new
         self._sync_q_range()
 
     def editor(self, path: str) -> ParameterEditor:

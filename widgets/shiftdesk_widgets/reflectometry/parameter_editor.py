@@ -7,6 +7,11 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+# the style classes ipywidgets 8 does not export at the top level
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
+
 from shiftdesk.errors import ModelError
 from shiftdesk.reflectometry import Parameter
 from shiftdesk.reflectometry.parameter import format_value
@@ -15,6 +20,39 @@ from shiftdesk.reflectometry.parameter import format_value
 _VALUE_WIDTH = "74px"
 #: Room for the "min"/"max" labels (narrower clips "max" to "m…").
 _LABEL_WIDTH = "30px"
+
+
+class SharedLook:
+    """Layouts and styles that many parameter editors (and a table's cells) share.
+
+    Each ipywidgets widget otherwise gets a ``Layout`` and a ``Style`` model of its own,
+    and every model is one more for the browser to create when the page opens. The
+    editors of one table use one set instead. Nothing here may be changed for one
+    widget only: an editor's range box, whose ``display`` follows its parameter, keeps a
+    layout of its own. Make one set per table (not one per process), so that closing one
+    table does not take the look of another with it.
+    """
+
+    def __init__(self) -> None:
+        #: all defaults: for boxes and labels that set no layout
+        self.plain = w.Layout()
+        self.editor = w.Layout(width="118px", overflow="hidden")
+        self.value = w.Layout(width=_VALUE_WIDTH)
+        self.free = w.Layout(width="40px")
+        self.bound = w.Layout(width="114px")
+        self.number_style = DescriptionStyle()
+        self.bound_style = DescriptionStyle(description_width=_LABEL_WIDTH)
+        self.checkbox_style = CheckboxStyle()
+        self.html_style = HTMLStyle()
+
+    def widgets(self) -> list[w.Widget]:
+        """Every layout and style of the set."""
+        return [part for part in vars(self).values() if isinstance(part, w.Widget)]
+
+    def close(self) -> None:
+        """Close the layouts and styles (once no widget that uses them is shown)."""
+        for part in self.widgets():
+            part.close()
 
 
 class ParameterEditor(w.VBox):
@@ -26,38 +64,108 @@ class ParameterEditor(w.VBox):
 
     Bad input (a value outside the range, min > max) is refused by the parameter
     itself; the editor shows the reason through ``on_error`` and restores the field.
+
+    Parameters
+    ----------
+    parameter
+        The parameter to edit.
+    on_error
+        Called with the reason when the parameter refuses an edit.
+    look
+        Layouts and styles shared with other editors (a table passes one set to all of
+        its editors); by default the editor makes its own.
+
+    Notes
+    -----
+    The min and max fields are made the first time the parameter is free or
+    :attr:`min`, :attr:`max` or :attr:`range_box` is read: most parameters of a model
+    stay fixed, and hidden fields would cost the browser as much as shown ones.
     """
 
-    def __init__(self, parameter: Parameter, on_error: Callable[[str], None] | None = None) -> None:
+    #: the widgets inside the editor, closed with it (none until ``__init__`` made them)
+    _parts: tuple[w.Widget, ...] = ()
+    _range: tuple[w.FloatText, w.FloatText, w.VBox] | None = None
+
+    def __init__(
+        self,
+        parameter: Parameter,
+        on_error: Callable[[str], None] | None = None,
+        *,
+        look: SharedLook | None = None,
+    ) -> None:
         self.parameter = parameter
         self.on_error = on_error or (lambda _msg: None)
         self._syncing = False
-        self.value = w.FloatText(layout=w.Layout(width=_VALUE_WIDTH), continuous_update=False)
-        self.free = w.Checkbox(description="fit", indent=False, layout=w.Layout(width="40px"))
-        self.min = w.FloatText(continuous_update=False, description="min")
-        self.max = w.FloatText(continuous_update=False, description="max")
-        for box in (self.min, self.max):
-            box.style.description_width = _LABEL_WIDTH
-            box.layout.width = "114px"
-        self.error = w.HTML()
-        self.range_box = w.VBox([self.min, self.max])
-        super().__init__(
-            [w.HBox([self.value, self.free]), self.range_box, self.error],
-            layout=w.Layout(width="118px", overflow="hidden"),
+        self._own_look = look is None
+        self._look = look if look is not None else SharedLook()
+        look = self._look
+        self.value = w.FloatText(
+            layout=look.value, style=look.number_style, continuous_update=False
         )
+        self.free = w.Checkbox(
+            description="fit", indent=False, layout=look.free, style=look.checkbox_style
+        )
+        self.error = w.HTML(layout=look.plain, style=look.html_style)
+        self._line = w.HBox([self.value, self.free], layout=look.plain)
+        self._parts = (self.value, self.free, self.error, self._line)
+        super().__init__([self._line, self.error], layout=look.editor)
         self.add_class("sd-param")
         self.add_class(f"sd-param-{parameter.path.replace('.', '-')}")
         self.value.observe(self._on_value, "value")
         self.free.observe(self._on_free, "value")
-        self.min.observe(self._on_range, "value")
-        self.max.observe(self._on_range, "value")
         parameter.observe(self._on_parameter)
         self.sync()
 
+    @property
+    def min(self) -> w.FloatText:
+        """The field of the range's lower end."""
+        return self._range_widgets()[0]
+
+    @property
+    def max(self) -> w.FloatText:
+        """The field of the range's upper end."""
+        return self._range_widgets()[1]
+
+    @property
+    def range_box(self) -> w.VBox:
+        """The box of the min and max fields, hidden while the parameter is fixed."""
+        return self._range_widgets()[2]
+
+    def _range_widgets(self) -> tuple[w.FloatText, w.FloatText, w.VBox]:
+        if self._range is None:
+            p, look = self.parameter, self._look
+            lo, hi = _default_range(p)
+            low, high = (
+                w.FloatText(
+                    value=value,
+                    description=label,
+                    continuous_update=False,
+                    layout=look.bound,
+                    style=look.bound_style,
+                )
+                for value, label in ((lo, "min"), (hi, "max"))
+            )
+            # a layout of its own: its display follows this parameter only
+            box = w.VBox([low, high], layout=w.Layout(display="" if p.free else "none"))
+            low.observe(self._on_range, "value")
+            high.observe(self._on_range, "value")
+            self._range = (low, high, box)
+            self.children = [self._line, box, self.error]
+        return self._range
+
     def close(self) -> None:
         """Detach from the parameter and close the widgets."""
-        self.parameter.unobserve(self._on_parameter)
+        # ipywidgets also calls close() when a widget is collected, perhaps half made
+        if self._parts:
+            self.parameter.unobserve(self._on_parameter)
+        parts = list(self._parts)
+        if self._range is not None:
+            parts += [*self._range, self._range[2].layout]
+        for part in parts:
+            part.close()
         super().close()
+        if self._parts and self._own_look:
+            self._look.close()
 
     # -- model → view ------------------------------------------------------------------
     def _on_parameter(self, _param: Parameter, _what: str) -> None:
@@ -71,10 +179,10 @@ class ParameterEditor(w.VBox):
             with self.hold_sync():
                 self.value.value = p.value
                 self.free.value = p.free
-                lo, hi = _default_range(p)
-                self.min.value = lo
-                self.max.value = hi
-                self.range_box.layout.display = "" if p.free else "none"
+                if p.free or self._range is not None:
+                    low, high, box = self._range_widgets()
+                    low.value, high.value = _default_range(p)
+                    box.layout.display = "" if p.free else "none"
                 self.error.value = (
                     f"<span class='sd-error-text'>± {format_value(p.error, None)}</span>"
                     if p.error
