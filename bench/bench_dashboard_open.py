@@ -37,6 +37,8 @@ from _common import isolate, machine, ratio_line
 
 isolate()
 
+from shiftdesk.hub.config import VOILA_ARGS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
@@ -65,7 +67,14 @@ def start_voila(notebook: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     voila = Path(sys.executable).with_name("voila")
     proc = subprocess.Popen(
-        [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"],
+        [
+            str(voila),
+            str(notebook),
+            f"--port={port}",
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            *VOILA_ARGS,
+        ],
         cwd=ROOT,
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,

@@ -37,7 +37,7 @@ from _common import isolate, machine, ratio_line
 isolate()
 
 from shiftdesk.hub import Hub, load_settings, write_demo_settings  # noqa: E402
-from shiftdesk.hub.config import free_port  # noqa: E402
+from shiftdesk.hub.config import VOILA_ARGS, free_port  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
@@ -77,7 +77,14 @@ def standalone_voila(browser: object, runs: int) -> list[float]:
     voila = Path(sys.executable).with_name("voila")
     notebook = Path(__file__).resolve().parents[1] / "notebooks" / "reflectometry.ipynb"
     proc = subprocess.Popen(
-        [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"],
+        [
+            str(voila),
+            str(notebook),
+            f"--port={port}",
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            *VOILA_ARGS,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from tests._services import service_missing
 
+from shiftdesk.hub.config import VOILA_ARGS
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -75,7 +77,7 @@ def voila(notebook: Path, data: Path, log: Path) -> Iterator[str]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(executable), str(notebook.relative_to(ROOT)), f"--port={port}",
-             "--no-browser", "--Voila.ip=127.0.0.1"],
+             "--no-browser", "--Voila.ip=127.0.0.1", *VOILA_ARGS],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     try:

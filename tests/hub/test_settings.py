@@ -129,6 +129,8 @@ def test_unknown_keys_are_refused_naming_key_and_file(
         ("[hub]\nport = 70000\n", "hub.port", "TCP port"),
         ('[database]\nurl = "mysql://x/y"\n', "database.url", "postgresql"),
         ("[culling]\nkernel_idle_timeout = 0\n", "culling.kernel_idle_timeout", "positive"),
+        ("[spawner]\nwarm_kernels = -1\n", "spawner.warm_kernels", "0 to 8"),
+        ("[spawner]\nwarm_kernels = 50\n", "spawner.warm_kernels", "0 to 8"),
         ('[dashboards.refl]\ntitle = "R"\nnotebook = "nope.ipynb"\n',
          "dashboards.refl.notebook", "does not exist"),
         ('[dashboards.refl]\ntitle = "R"\nnotebook = "../README.md"\n',

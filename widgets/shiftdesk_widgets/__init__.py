@@ -28,6 +28,7 @@ __all__ = [
     "ReflectivityPlot",
     "ReflectometryDashboard",
     "RunSheetEditor",
+    "preload",
     "view",
 ]
 
@@ -40,6 +41,23 @@ def __getattr__(name: str) -> Any:
 
         return getattr(daq, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def preload(engine: bool = True) -> None:
+    """Load what the dashboards need before one is opened (a warm kernel runs this).
+
+    Imports the dashboards' modules (the DAQ views and the ECC client too) and opens the
+    default database (its schema check), so a dashboard opened in this kernel builds at
+    once. With ``engine`` it also starts loading refl1d, bumps and refl1d's compiled
+    kernels in a background thread, as an opened reflectometry dashboard would.
+    """
+    from shiftdesk.storage import get_database
+    from shiftdesk_widgets import daq  # noqa: F401  (the DAQ dashboard and zeep)
+    from shiftdesk_widgets.reflectometry import _warmup
+
+    get_database()
+    if engine:
+        _warmup.start()
 
 
 def view(obj: object, **kwargs: Any) -> Any:

@@ -24,6 +24,15 @@ from shiftdesk.hub.settings import HubSettings, HubStartError
 ROOT = Path(__file__).resolve().parents[3]
 #: where scripts/setup.sh installs configurable-http-proxy
 LOCAL_PROXY = ROOT / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
+#: Voilà options for every page we serve: the browser skips JupyterLab extensions a
+#: dashboard never uses (jupyterlab-plotly, installed with bumps' plotly, alone is 4.8 MB
+#: of JavaScript a page would otherwise load and parse before drawing anything)
+VOILA_ARGS = (
+    '--VoilaConfiguration.extension_denylist=["jupyterlab-plotly",'
+    ' "@voila-dashboards/jupyterlab-preview"]',
+)
+#: the user servers' kernel manager: a warm kernel ready for the next dashboard opened
+WARM_KERNEL_MANAGER = "shiftdesk.hub.warm_kernels.WarmKernelManager"
 #: environment variable marking every process a hub run starts (see ``run.py``)
 RUN_MARKER = "SHIFTDESK_HUB_RUN"
 #: set to 1 in user servers when the hub runs the demo DAQ (read by the DAQ dashboard)
@@ -233,6 +242,8 @@ def services(
                     f"--ServerApp.root_dir={s.spawner.notebook_dir}",
                     f"--ServerApp.default_url=/voila/render/{wall.notebook}",
                     "--ServerApp.terminals_enabled=False",
+                    f"--ServerApp.kernel_manager_class={WARM_KERNEL_MANAGER}",
+                    *VOILA_ARGS,
                     # a shared page: widgets only, no code from the browser (notes §1.2)
                     f"--MappingKernelManager.allowed_message_types={WIDGET_MESSAGES!r}",
                     f"--MappingKernelManager.cull_idle_timeout={s.culling.kernel_idle_timeout}",
@@ -242,6 +253,7 @@ def services(
                     base_env,
                     **shared_daq_environment(s),
                     HOME=str(s.hub.state_dir / "services" / "wallboard"),
+                    SHIFTDESK_WARM_KERNELS=str(s.spawner.warm_kernels),
                     JUPYTERHUB_SINGLEUSER_APP="jupyter_server",
                 ),
                 "oauth_no_confirm": True,
@@ -328,6 +340,8 @@ def config_values(
         f"--MappingKernelManager.cull_interval={s.culling.kernel_interval}",
         "--MappingKernelManager.cull_connected=False",
         f"--ServerApp.terminals_enabled={s.spawner.terminals}",
+        f"--ServerApp.kernel_manager_class={WARM_KERNEL_MANAGER}",
+        *VOILA_ARGS,
     ]
     if _is_root():
         singleuser_args.insert(0, "--allow-root")  # the one-machine spawner runs as the hub's user
@@ -424,6 +438,7 @@ def render_config(
         f"    'SHIFTDESK_DATABASE_URL': {s.database_url()!r},",
         f"    'SHIFTDESK_ADMINS': {','.join(sorted(s.hub.admin_users))!r},",
         "    'PYTHONUNBUFFERED': '1',",
+        f"    'SHIFTDESK_WARM_KERNELS': {str(s.spawner.warm_kernels)!r},",
         *(f"    {k!r}: {v!r}," for k, v in shared_daq_environment(s).items()),
         f"    **_hubside.user_environment({str(s.hub.state_dir)!r}),",
         "}",

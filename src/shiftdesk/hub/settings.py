@@ -211,11 +211,15 @@ class SpawnerSection:
         Seconds a server may take to start before the spawn counts as failed.
     terminals : bool
         Allow terminals in user servers (off: the demo spawner gives no OS isolation).
+    warm_kernels : int
+        Kernels each user server keeps started, with the dashboards' libraries loaded,
+        for the next dashboard opened (0: none; each costs the memory of a kernel).
     """
 
     notebook_dir: Path = NOTEBOOKS
     start_timeout: int = 60
     terminals: bool = False
+    warm_kernels: int = 1
 
 
 @dataclass(frozen=True)
@@ -449,6 +453,8 @@ def _validate(s: HubSettings) -> None:
     ):
         if value <= 0:
             raise _fail(w, key, f"must be a positive number of seconds, not {value}")
+    if not 0 <= s.spawner.warm_kernels <= 8:
+        raise _fail(w, "spawner.warm_kernels", f"must be 0 to 8, not {s.spawner.warm_kernels}")
     if not s.spawner.notebook_dir.is_dir():
         raise _fail(w, "spawner.notebook_dir", f"{s.spawner.notebook_dir} is not a folder")
     for key, dash in s.dashboards.items():

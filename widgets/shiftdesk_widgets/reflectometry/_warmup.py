@@ -57,6 +57,26 @@ def ready() -> bool:
     return _future is not None and _future.done()
 
 
+def _future_and_thread() -> tuple[concurrent.futures.Future[None], threading.Thread | None]:
+    """The process's warm-up future, and a thread to start if it was just created."""
+    global _future
+    with _lock:
+        if _future is not None:
+            return _future, None
+        _future = concurrent.futures.Future()
+        thread = threading.Thread(
+            target=_run, args=(_future,), name="shiftdesk-warmup", daemon=True
+        )
+        return _future, thread
+
+
+def start() -> None:
+    """Start the warm-up thread now (a warm kernel, before any dashboard exists)."""
+    _future, thread = _future_and_thread()
+    if thread is not None:
+        thread.start()
+
+
 def when_ready(callback: Callable[[], None]) -> bool:
     """Call ``callback`` on the running loop once the engine is loaded.
 
@@ -64,23 +84,17 @@ def when_ready(callback: Callable[[], None]) -> bool:
     when there is no running loop or the warm-up is already done: the caller then
     does the work itself, at once.
     """
-    global _future
     if ready():
         return False
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return False
-    with _lock:
-        if _future is None:
-            _future = concurrent.futures.Future()
-            thread = threading.Thread(
-                target=_run, args=(_future,), name="shiftdesk-warmup", daemon=True
-            )
-            # started when the running cell returns: in the same process it would
-            # compete (GIL) with the cell building the widgets the page waits for
-            loop.call_soon(thread.start)
-        future = _future
+    future, thread = _future_and_thread()
+    if thread is not None:
+        # started when the running cell returns: in the same process it would
+        # compete (GIL) with the cell building the widgets the page waits for
+        loop.call_soon(thread.start)
 
     def done(_f: asyncio.Future[None]) -> None:
         # a failed warm-up is not an error here: the callback's own evaluate reports it
