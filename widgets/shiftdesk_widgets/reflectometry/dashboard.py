@@ -297,6 +297,7 @@ class ReflectometryDashboard(w.VBox):
     def close(self) -> None:
         """Stop the panels' pollers and the download thread, then close the widgets."""
         self.fit_panel.poller.stop()
+        self.table.close()  # it follows the problem: stop that, and free its widgets
         if JOBS_TAB in self._built:
             self.jobs.close()
         if DATA_SERVER_TAB in self._built:
