@@ -43,6 +43,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 SPAWN_USERS = ["alice", "bob"]
 RUNS = 3
+CULL_TIMEOUT = 20  # s, kernel idle timeout of the bench's hub
+CULL_INTERVAL = 5  # s, how often the user server looks for idle kernels
 DASHBOARD = "/user/{user}/voila/render/reflectometry.ipynb"
 DRAWN = ".sd-refl-plot path.line"
 
@@ -117,11 +119,84 @@ def standalone_voila(browser: object, runs: int) -> list[float]:
     return times
 
 
+def pools_full(log: Path, servers: int, timeout: float = 90.0) -> None:
+    """Wait until every user server's warm kernel is ready again (as a user who comes
+    back later finds it), from the counts in the hub's log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log.read_text(errors="replace")
+        if text.count(" is ready") - text.count("using warm kernel") >= servers:
+            return
+        if time.monotonic() > deadline:
+            print(f"warning: warm kernels not all ready after {timeout:g} s")
+            return
+        time.sleep(0.5)
+
+
+def _kernel_pids() -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"ipykernel_launcher" in cmd:
+                pids.add(int(entry.name))
+    return pids
+
+
+def idle_kernel_culled(browser: object, base: str) -> float:
+    """Seconds until an idle kernel (started over alice's REST API, never connected)
+    is culled by her server; bound: timeout + interval."""
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/hub/login")
+        page.fill("#username_input", "alice")
+        page.fill("#password_input", "alice-demo")
+        page.click("#login_submit")
+        page.wait_for_selector(".sd-dashboards", timeout=60_000)
+        page.goto(f"{base}/user/alice/api/status", timeout=60_000)
+        before = _kernel_pids()
+        page.evaluate(
+            """async () => {
+              const xsrf = document.cookie.match(/_xsrf=([^;]+)/);
+              const headers = {'Content-Type': 'application/json'};
+              if (xsrf) headers['X-XSRFToken'] = decodeURIComponent(xsrf[1]);
+              const r = await fetch('/user/alice/api/kernels', {method: 'POST', headers,
+                                    body: JSON.stringify({name: 'python3'})});
+              if (!r.ok) throw new Error('kernel start: ' + r.status);
+            }"""
+        )
+        t0 = time.monotonic()
+        new: set[int] = set()
+        while not new and time.monotonic() - t0 < 30:
+            new = _kernel_pids() - before
+            time.sleep(0.2)
+        if not new:
+            raise RuntimeError("no kernel process appeared")
+    finally:
+        context.close()
+    while new & _kernel_pids():
+        if time.monotonic() - t0 > 4 * (CULL_TIMEOUT + CULL_INTERVAL):
+            raise RuntimeError("the idle kernel was not culled")
+        time.sleep(0.5)
+    return time.monotonic() - t0
+
+
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
     state = Path(tempfile.mkdtemp(prefix="shiftdesk-bench-hub-"))
-    settings = load_settings(write_demo_settings(free_port(), state))
+    path = write_demo_settings(free_port(), state)
+    # short kernel culling, to measure it (pages hold their kernels: connected ones stay)
+    text = path.read_text().replace(
+        "kernel_idle_timeout = 900",
+        f"kernel_idle_timeout = {CULL_TIMEOUT}\nkernel_interval = {CULL_INTERVAL}",
+    )
+    path.write_text(text)
+    settings = load_settings(path)
     log_path = state / "hub.log"
     print(machine())
     with open(log_path, "w") as log:
@@ -136,7 +211,11 @@ def main() -> int:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 try:
                     first = {u: login_to_dashboard(browser, base, u, True) for u in SPAWN_USERS}
-                    warm = [login_to_dashboard(browser, base, "alice", False) for _ in range(RUNS)]
+                    warm = []
+                    for _ in range(RUNS):
+                        pools_full(log_path, len(SPAWN_USERS))
+                        warm.append(login_to_dashboard(browser, base, "alice", False))
+                    culled = idle_kernel_culled(browser, base)
                 finally:
                     browser.close()
         finally:
@@ -166,7 +245,13 @@ def main() -> int:
     print("standalone voila, page → dashboard drawn (s): " + ", ".join(f"{t:.2f}" for t in alone))
     print(f"hub ÷ standalone (p50): {p50 / alone_p50:.2f}")
     spawn = statistics.median(spawns[u] for u in SPAWN_USERS if u in spawns)
+    bound = CULL_TIMEOUT + CULL_INTERVAL
+    print(
+        f"idle kernel culled after {culled:.1f} s (idle timeout {CULL_TIMEOUT} s, "
+        f"checked every {CULL_INTERVAL} s: bound {bound} s)"
+    )
     print(ratio_line("hub_login_to_dashboard_p50_s", p50, 3))
+    print(ratio_line("hub_kernel_cull_s_vs_bound", culled / bound, 1))
     print(ratio_line("hub_spawn_s", spawn, 10))
     # the hub's own cost: login, OAuth and proxy on top of the same Voilà render
     print(ratio_line("hub_vs_standalone_voila", p50 / alone_p50, 1.5))

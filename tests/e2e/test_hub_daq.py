@@ -291,6 +291,34 @@ def test_alice_cannot_list_or_open_bobs_fits(hub: RunningHub, browser: Any) -> N
 
 @pytest.mark.e2e
 @pytest.mark.slow
+def test_a_fit_run_from_the_dashboard_is_a_job_bobs_other_kernels_see(
+    hub: RunningHub, browser: Any
+) -> None:
+    """Bob fits in the reflectometry dashboard; a notebook kernel of his lists the job and
+    its result from the shared database (alice's kernels do not: test above)."""
+    page = _login(browser, hub, "bob", "bob-demo")
+    try:
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        page.goto(f"{hub.url}/user/bob/voila/render/reflectometry.ipynb", timeout=120_000)
+        page.locator(".sd-refl-plot path.line").first.wait_for(state="attached", timeout=60_000)
+        page.locator(".sd-fit-panel button.sd-fit").click()
+        page.locator(".sd-result").get_by_text("±").first.wait_for(timeout=120_000)
+        assert "fit done" in page.locator(".sd-messages").inner_text()
+        out = _run(
+            page,
+            "bob",
+            "from shiftdesk.jobs import list_jobs\n"
+            "for job in list_jobs():\n"
+            "    if job.kind == 'reflectometry.fit' and job.status.value == 'done':\n"
+            "        print('DONE', job.owner, job.id, type(job.result()).__name__)\n",
+        )
+        assert "DONE bob " in out, out
+    finally:
+        page.context.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_the_hub_restarts_a_crashed_poller_service(hub: RunningHub) -> None:
     """JupyterHub polls its managed services (every 30 s) and starts an exited one again."""
     (old,) = _services(hub, "daq poll")

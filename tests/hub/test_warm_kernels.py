@@ -50,7 +50,7 @@ def with_manager(
     """Run ``test`` with a manager rooted at ``tmp_path``; every kernel is stopped after."""
 
     async def main() -> None:
-        km = WarmKernelManager(root_dir=str(tmp_path))
+        km = WarmKernelManager(root_dir=str(tmp_path), connection_dir=str(tmp_path))
         for name, value in settings.items():
             setattr(km, name, value)  # before the loop runs the first fill
         try:
