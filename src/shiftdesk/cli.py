@@ -7,12 +7,17 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shiftdesk.hub.settings import HubSettings
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 DASHBOARDS = ("reflectometry", "daq")
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from shiftdesk.hub.config import VOILA_ARGS
     from shiftdesk.reflectometry.demo import seed
     from shiftdesk.storage import get_database
 
@@ -38,6 +43,7 @@ def _demo(args: argparse.Namespace) -> int:
         "--no-browser",
         "--MappingKernelManager.cull_interval=60",
         "--MappingKernelManager.cull_idle_timeout=900",
+        *VOILA_ARGS,
     ]
     base = f"http://127.0.0.1:{args.port}"
     if args.dashboard == "all":
@@ -72,6 +78,38 @@ def _jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_demo_hub(settings: HubSettings) -> list[str]:
+    """Put the reflectometry demo data and model into each demo user's library.
+
+    Seeded into the database the user servers share, as each demo user, before anyone
+    logs in: a first dashboard or notebook finds them already there. Idempotent.
+    """
+    from shiftdesk.identity import Identity
+    from shiftdesk.reflectometry.demo import seed
+    from shiftdesk.reflectometry.library import Library
+    from shiftdesk.storage import Database
+
+    db = Database(settings.database_url())
+    try:
+        users = settings.auth.demo.users
+        for name, user in users.items():
+            seed(Library(db, Identity(name, groups=frozenset(user.groups))))
+    finally:
+        db.dispose()
+    return [f"demo data: reflectometry demo data and model for {', '.join(users)}"]
+
+
+def _demo_roles(settings: HubSettings) -> list[str]:
+    """Banner lines saying what the demo logins may do."""
+    group = "operators-demo"  # the operators of the demo experiment (hub.daq_demo)
+    operators = ", ".join(settings.user_groups().get(group, [])) or "nobody"
+    return [
+        "everyone fits their own data (demo data and model are in each library) and "
+        "watches the DAQ;",
+        f"{operators} ({group}) also runs it: Describe, Prepare, Configure, Start, Stop, run sheet",
+    ]
+
+
 def _hub(args: argparse.Namespace) -> int:
     from shiftdesk import hub
     from shiftdesk.storage import data_dir
@@ -83,7 +121,7 @@ def _hub(args: argparse.Namespace) -> int:
         state = Path(args.state_dir) if args.state_dir else data_dir() / "hub-demo"
         path = hub.write_demo_settings(args.port or 8000, state)
         settings = hub.load_settings(path)
-        banner = hub.demo_banner(settings)
+        banner = [*hub.demo_banner(settings), *_demo_roles(settings)]
     else:
         settings = hub.load_settings(args.settings)
         if args.port:
@@ -96,7 +134,7 @@ def _hub(args: argparse.Namespace) -> int:
             print(f"shiftdesk hub: {line}")
         print(f"shiftdesk hub: {settings.where} is fine")
         return 0
-    return hub.run_hub(settings, banner=banner)
+    return hub.run_hub(settings, banner=banner, prepare=_seed_demo_hub if args.demo else None)
 
 
 def _daq_simulate(args: argparse.Namespace) -> int:

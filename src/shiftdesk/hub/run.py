@@ -1,9 +1,10 @@
 """Start and stop a hub deployment: checks first, then JupyterHub in the foreground.
 
 Everything the hub starts (proxy, user servers, kernels, services) carries the run's
-marker in its environment (``SHIFTDESK_HUB_RUN``). After JupyterHub exits, any process
-still carrying it is stopped, so nothing is orphaned and no port stays taken even when
-a user server ignores its shutdown.
+marker in its environment (``SHIFTDESK_HUB_RUN``). After JupyterHub exits, the run's
+processes get a few seconds to exit by themselves (kernels follow their server out);
+any still carrying the marker then is stopped, so nothing is orphaned and no port stays
+taken even when a user server ignores its shutdown.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -255,6 +257,20 @@ def marked_processes(run_id: str) -> list[int]:
     return sorted(found)
 
 
+def _wait_unmarked(run_id: str, timeout: float) -> list[int]:
+    """Wait up to ``timeout`` seconds for the run's processes to exit; returns those left.
+
+    The run is scanned again each time, so a process started meanwhile (a kernel's
+    own child) is waited for as well.
+    """
+    deadline = time.monotonic() + timeout
+    left = marked_processes(run_id)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.25)
+        left = marked_processes(run_id)
+    return left
+
+
 def _stop_pids(pids: list[int], timeout: float) -> None:
     """SIGTERM, wait up to ``timeout``, then SIGKILL whatever is left."""
     for pid in pids:
@@ -278,6 +294,10 @@ class Hub:
         The deployment.
     log : file, optional
         Where JupyterHub's output goes (default: this process's stdout/stderr).
+    prepare : callable, optional
+        Called with the settings after the checks passed and before JupyterHub starts
+        (e.g. to seed demo data into the shared database); the lines it returns are
+        added to :attr:`checks`.
 
     Examples
     --------
@@ -286,9 +306,16 @@ class Hub:
     >>> hub.stop()  # doctest: +SKIP
     """
 
-    def __init__(self, settings: HubSettings, *, log: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        settings: HubSettings,
+        *,
+        log: TextIO | None = None,
+        prepare: Callable[[HubSettings], list[str]] | None = None,
+    ) -> None:
         self.settings = settings
         self.log = log
+        self.prepare = prepare
         self.run_id = uuid.uuid4().hex
         self.proc: subprocess.Popen[bytes] | None = None
         self.run: RunFolder | None = None
@@ -310,6 +337,8 @@ class Hub:
             A check failed; nothing was started.
         """
         self.checks = preflight(self.settings)
+        if self.prepare is not None:
+            self.checks += self.prepare(self.settings)
         hub = self.settings.hub
         self.run = write_run_folder(
             self.settings,
@@ -359,14 +388,22 @@ class Hub:
                 raise HubStartError(f"JupyterHub did not answer {url} within {timeout:g} s")
             time.sleep(0.5)
 
-    def stop(self, timeout: float = 60.0) -> list[int]:
+    def stop(self, timeout: float = 60.0, grace: float = 5.0) -> list[int]:
         """Stop JupyterHub (SIGTERM: it stops user servers, services and the proxy), wait,
         then stop anything of this run still alive.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds JupyterHub gets to exit before it is killed.
+        grace : float
+            Seconds the run's remaining processes (kernels of stopped user servers)
+            get to exit by themselves after JupyterHub exited, before they are stopped.
 
         Returns
         -------
         list of int
-            PIDs that had to be stopped after JupyterHub exited (normally none).
+            PIDs that had to be stopped after the grace period (normally none).
         """
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -375,7 +412,9 @@ class Hub:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        left = marked_processes(self.run_id)
+        # kernels notice their server is gone ("Parent appears to have exited") and exit
+        # within a few seconds: give them that time, and kill only what does not exit
+        left = _wait_unmarked(self.run_id, grace)
         if left:
             _stop_pids(left, timeout=10)
         if self.run is not None:
@@ -384,7 +423,12 @@ class Hub:
         return left
 
 
-def run_hub(settings: HubSettings, *, banner: list[str] | None = None) -> int:
+def run_hub(
+    settings: HubSettings,
+    *,
+    banner: list[str] | None = None,
+    prepare: Callable[[HubSettings], list[str]] | None = None,
+) -> int:
     """Start the hub in the foreground until SIGTERM or Ctrl-C; then stop everything.
 
     Parameters
@@ -393,13 +437,15 @@ def run_hub(settings: HubSettings, *, banner: list[str] | None = None) -> int:
         The deployment.
     banner : list of str, optional
         Extra lines printed once the hub answers (e.g. the demo logins).
+    prepare : callable, optional
+        Run after the checks, before JupyterHub starts (see :class:`Hub`).
 
     Returns
     -------
     int
         0 after a requested stop, else JupyterHub's exit code.
     """
-    hub = Hub(settings)
+    hub = Hub(settings, prepare=prepare)
     stopping = False
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
