@@ -59,17 +59,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.shiftdesk-install-stamp
-# compat: the editable install puts src/ and widgets/ on sys.path (a .pth) instead of an
-# import hook, so a folder named "shiftdesk" in a kernel's working folder (a user's data
-# folder, say) cannot shadow the package as a namespace package
-editable_mode=compat
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)-$editable_mode"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 have="$(cat "$stamp" 2>/dev/null || true)"
 if [ "$want" != "$have" ]; then
     say "installing shiftdesk with extras all,test,docs into .venv (pyproject.toml changed)"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet --config-settings editable_mode="$editable_mode" \
-        -e ".[all,test,docs]"
+    .venv/bin/python -m pip install --quiet -e ".[all,test,docs]"
     rm -f .venv/.shiftdesk-numba-stamp
     printf '%s\n' "$want" >"$stamp"
 else

@@ -159,16 +159,3 @@ def test_lint_bans_view_libraries_in_the_core() -> None:
 def test_packages_are_marked_typed(path: str) -> None:
     assert (ROOT / path).is_file()
 
-
-def test_a_shiftdesk_folder_in_the_working_folder_does_not_shadow_the_package(
-    tmp_path: Path,
-) -> None:
-    """A kernel puts its working folder first on sys.path; a user's data folder named
-    ``shiftdesk`` there must not turn the package into a namespace package (it did with
-    setuptools' import-hook editable install: scripts/setup.sh uses editable_mode=compat)."""
-    (tmp_path / "shiftdesk" / "jobs").mkdir(parents=True)
-    code = "import sys; sys.path.insert(0, ''); from shiftdesk.jobs import list_jobs; print('ok')"
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
-    assert done.stdout.strip() == "ok", done.stderr

@@ -242,7 +242,7 @@ def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
     env = _environ(servers[0])
     assert env["JUPYTERHUB_USER"] == "alice"
     assert env["SHIFTDESK_GROUPS"] == "staff"
-    assert env["SHIFTDESK_DATA_DIR"] == f"{hub.state.resolve()}/users/alice/shiftdesk"
+    assert env["SHIFTDESK_DATA_DIR"] == f"{hub.state.resolve()}/users/alice/.shiftdesk"
     assert env["SHIFTDESK_DATABASE_URL"] == f"sqlite:///{hub.state.resolve()}/shiftdesk.sqlite"
     kernels = [p for p in _descendants(servers[0]) if "ipykernel" in _cmdline(p)]
     assert kernels, "the dashboard's kernel is not a child of alice's server"

@@ -283,7 +283,7 @@ def test_alice_cannot_list_or_open_bobs_fits(hub: RunningHub, browser: Any) -> N
         )
         assert "FITS [] []" in out, out
         assert "REFUSED" in out and "OPENED" not in out, out
-        assert f"DIR {hub.state.resolve()}/users/alice/shiftdesk" in out
+        assert f"DIR {hub.state.resolve()}/users/alice/.shiftdesk" in out
     finally:
         for page in pages.values():
             page.context.close()

@@ -424,7 +424,7 @@ def test_spawner_environment_gives_the_core_the_hub_identity(
         for key, value in config.Spawner.environment.items()
     }
     assert env[RUN_MARKER] == "run-1"
-    assert env["SHIFTDESK_DATA_DIR"] == f"{demo.hub.state_dir}/users/operator/shiftdesk"
+    assert env["SHIFTDESK_DATA_DIR"] == f"{demo.hub.state_dir}/users/operator/.shiftdesk"
     assert env["SHIFTDESK_DATABASE_URL"] == demo.database_url()
     code = (
         "import json; from shiftdesk.identity import current_identity as c; i = c();"

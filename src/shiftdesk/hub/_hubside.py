@@ -61,7 +61,10 @@ def user_environment(state_dir: str) -> dict[str, Callable[[Any], str]]:
     """
 
     def data_dir(spawner: Any) -> str:
-        return f"{state_dir}/users/{spawner.user.name}/shiftdesk"
+        # hidden, and not "shiftdesk": a kernel's working folder (the user's home) comes
+        # first on sys.path, and a folder named like the package there shadows it as a
+        # namespace package when shiftdesk is installed editable (an import hook)
+        return f"{state_dir}/users/{spawner.user.name}/.shiftdesk"
 
     def groups(spawner: Any) -> str:
         return ",".join(sorted(group.name for group in spawner.user.groups))

@@ -52,7 +52,7 @@ SERVICE_SLOTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # the simulator first: it seeds the demo experiment the poller then polls
     "daq_simulator": ("daq-simulator", ("-m", "shiftdesk.hub.daq_demo")),
     "daq_poller": ("daq-poller", ("daq", "poll")),
-    "job_workers": ("job-workers", ()),
+    "job_workers": ("job-workers", ("-m", "shiftdesk.jobs.queue")),
 }
 
 
@@ -370,7 +370,7 @@ def config_values(
         "ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{proxy_api_port}",
         "ConfigurableHTTPProxy.pid_file": str(run_dir / "proxy.pid"),
         "ConfigurableHTTPProxy.should_start": True,
-        "JupyterHub.spawner_class": "simple",
+        "JupyterHub.spawner_class": "shiftdesk.hub._hubside.ShiftdeskSpawner",
         "SimpleLocalProcessSpawner.home_dir_template": str(state / "users" / "{username}"),
         "Spawner.cmd": [_venv_bin("jupyterhub-singleuser")],
         "Spawner.args": singleuser_args,
