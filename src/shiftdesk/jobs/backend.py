@@ -1,7 +1,8 @@
 """The seam between jobs and where they run.
 
 A backend starts a stored job somewhere, can say how it is doing, can stop it and can
-fetch its logs. ``local`` (a process per job on this machine) is built in. Other names
+fetch its logs. ``local`` (a process per job on this machine) and ``workers`` (the
+queue of the shared job-worker service, :mod:`shiftdesk.jobs.queue`) are built in. Other names
 come from the settings file (:mod:`shiftdesk.settings`): a ``[backends.<name>]`` table
 says which backend type (``local``, ``ssh``, ``dask``) runs jobs sent to that name and
 how to reach it. Code can also plug in names with :func:`register_backend`.
@@ -122,6 +123,12 @@ def _local_type(settings: BackendSettings, database: Database) -> JobBackend:
     return backend
 
 
+def _workers_factory(database: Database) -> JobBackend:
+    from shiftdesk.jobs.queue import WorkersBackend
+
+    return WorkersBackend(database)
+
+
 def _ssh_type(settings: BackendSettings, database: Database) -> JobBackend:
     from shiftdesk.jobs.ssh import SSHBackend
 
@@ -135,6 +142,7 @@ def _dask_type(settings: BackendSettings, database: Database) -> JobBackend:
 
 
 register_backend("local", _local_factory)
+register_backend("workers", _workers_factory)
 register_backend_type("local", _local_type)
 register_backend_type("ssh", _ssh_type)
 register_backend_type("dask", _dask_type)

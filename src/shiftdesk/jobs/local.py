@@ -139,7 +139,26 @@ class LocalBackend:
         finally:
             store.WATCHED_JOBS.discard(job_id)
 
-    def _record_exit(self, job_id: str, code: int) -> None:
+    def adopt(self, job_id: str, pid: int, poll: float = 0.5) -> None:
+        """Watch a worker this object did not start (e.g. before a restart) until it ends.
+
+        It is not our child, so its exit code is unknown; a job it left unfinished is
+        marked failed (or cancelled) as for our own workers.
+        """
+
+        def watch() -> None:
+            try:
+                while store.pid_alive(pid):
+                    time.sleep(poll)
+                self._record_exit(job_id, None)
+            finally:
+                store.WATCHED_JOBS.discard(job_id)
+
+        store.WATCHED_JOBS.add(job_id)
+        threading.Thread(target=watch, name=f"shiftdesk-job-{job_id[:8]}", daemon=True).start()
+
+    def _record_exit(self, job_id: str, code: int | None) -> None:
+        """Store how the worker of ``job_id`` ended (``code`` None: unknown)."""
         with self._lock:
             self._processes.pop(job_id, None)
         try:
@@ -151,7 +170,9 @@ class LocalBackend:
         if record.cancel_requested:
             store.finish_job(self.database, job_id, JobStatus.CANCELLED)
             return
-        if code < 0:
+        if code is None:
+            reason = "the worker process ended without reporting a result (killed or crashed)"
+        elif code < 0:
             reason = f"the worker process was killed by signal {-code} ({_signal_name(-code)})"
         else:
             reason = f"the worker process exited with code {code} without reporting a result"

@@ -1,6 +1,7 @@
 """Choosing a fitter and where it runs, starting a fit job, following it, stopping it.
 
-Where a fit runs is picked from ``local`` and the backends named in the settings file
+Where a fit runs is picked from ``local``, ``workers`` when the hub runs the shared
+job-worker service, and the backends named in the settings file
 (:mod:`shiftdesk.settings`: ``[backends.<name>]`` tables, e.g. an SSH worker host or a
 Dask scheduler). A backend that cannot be reached fails the job with a message; nothing
 here raises into the page.
@@ -16,6 +17,7 @@ import ipywidgets as w
 
 from shiftdesk.errors import ShiftdeskError
 from shiftdesk.jobs import Job
+from shiftdesk.jobs.queue import BACKEND_NAME, workers_configured
 from shiftdesk.reflectometry import METHODS, FitProblem, FitResult, method_settings
 from shiftdesk.settings import load_settings
 from shiftdesk_widgets._async import Poller
@@ -34,17 +36,20 @@ SHOWN_OPTIONS = {
 def backend_choices() -> tuple[list[tuple[str, str]], str | None]:
     """``(label, name)`` of every backend a fit can go to, and a settings error if any.
 
-    ``local`` is always there; the others come from the settings file, labelled with
-    their type (``cluster (ssh)``). A broken settings file leaves only ``local`` and
-    says why.
+    ``local`` is always there; ``workers`` (the hub's shared job-worker service,
+    :mod:`shiftdesk.jobs.queue`) when the hub says it runs one; the others come from the
+    settings file, labelled with their type (``cluster (ssh)``). A broken settings file
+    leaves only ``local`` (and ``workers``) and says why.
     """
     choices = [("local", "local")]
+    if workers_configured():
+        choices.append(("workers (shared job workers)", BACKEND_NAME))
     try:
         settings = load_settings()
     except ShiftdeskError as exc:
         return choices, str(exc)
     for name, table in settings.backends.items():
-        if name != "local":
+        if name not in [known for _label, known in choices]:
             choices.append((f"{name} ({table.type})", name))
     return choices, None
 
