@@ -158,4 +158,3 @@ def test_lint_bans_view_libraries_in_the_core() -> None:
 @pytest.mark.parametrize("path", ["src/shiftdesk/py.typed", "widgets/shiftdesk_widgets/py.typed"])
 def test_packages_are_marked_typed(path: str) -> None:
     assert (ROOT / path).is_file()
-

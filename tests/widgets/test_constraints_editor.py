@@ -128,3 +128,31 @@ def test_dashboard_constraints_redraw_and_reach_the_fit_result() -> None:
     assert "B.sld = A.sld" in visible(dashboard.result_box.value)  # derived row
     assert fp.layers["B"].sld.value == fp.layers["A"].sld.value
     assert abs(fp.layers["A"].sld.value - 4.0) < 0.05
+
+
+def test_model_edits_update_the_rows_in_place_and_only_what_changed() -> None:
+    """A "fit" tick or a value change reaches the editor; the list is not rebuilt (no new
+    widgets for the page), only a label whose text changed is updated."""
+    fp = model()
+    editor = ConstraintsEditor(fp)
+    type_and_add(editor, "B.thickness = 0.5 * A.thickness")
+    type_and_add(editor, "A.sld > B.sld")
+    rows = editor.list_box.children
+    labels = [row.children[1] for row in rows]
+    sent: list[str] = []
+    for label in labels:
+        label.observe(lambda change: sent.append(change["new"]), "value")
+
+    fp.parameter("A.roughness").fit(1.0, 5.0)  # unrelated to both constraints
+    assert editor.list_box.children == rows and sent == []
+
+    fp.parameter("A.thickness").value = 120.0  # the derived value follows
+    assert editor.list_box.children == rows
+    assert [visible(t) for t in sent] == ["B.thickness = 0.5 * A.thickness (derived = 60)"]
+
+    fp.parameter("B.sld").value = 5.0  # the inequality no longer holds
+    assert editor.list_box.children == rows
+    assert "does not hold now" in visible(labels[1].value)
+
+    editor.remove(0)  # a different number of constraints: the list is rebuilt
+    assert len(editor.list_box.children) == 1 and editor.list_box.children[0] is not rows[1]

@@ -78,7 +78,22 @@ class ConstraintsEditor(w.VBox):
 
     def _on_problem(self, _what: str) -> None:
         # texts follow renamed layers; an inequality's ✓/✗ follows the values
-        self.rebuild()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the problem's constraints, changing only the rows whose text changed.
+
+        Every edit of the model comes here (a "fit" tick too): with the same number of
+        constraints only the labels that differ are sent to the page, not a new list.
+        """
+        constraints = self.problem.constraints
+        if len(constraints) != len(self._labels):
+            self.rebuild()
+            return
+        for label, constraint in zip(self._labels, constraints, strict=True):
+            text = _row_html(constraint)
+            if label.value != text:
+                label.value = text
 
     # -- actions -----------------------------------------------------------------------
     def add(self, text: str | None = None) -> Constraint | None:
@@ -129,6 +144,7 @@ class ConstraintsEditor(w.VBox):
             old.close()
         rows: list[w.Widget] = []
         self.remove_buttons = []
+        self._labels: list[w.HTML] = []
         for index, constraint in enumerate(self.problem.constraints):
             button = w.Button(
                 icon="trash", tooltip="remove this constraint", layout=w.Layout(width="36px")
@@ -138,6 +154,7 @@ class ConstraintsEditor(w.VBox):
             self.remove_buttons.append(button)
             label = w.HTML(_row_html(constraint))
             label.add_class("sd-constraint")
+            self._labels.append(label)
             rows.append(w.HBox([button, label]))
         if not rows:
             rows.append(w.HTML("<i>no constraints</i>"))
