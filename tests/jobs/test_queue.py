@@ -152,7 +152,7 @@ def test_a_killed_service_adopts_or_resumes_its_jobs(
     db: Database, service: Callable[[int], Service]
 ) -> None:
     svc = service(2)
-    adopted = submit(db, steps=40, delay=0.05)
+    adopted = submit(db, steps=200, delay=0.05)  # long enough to outlive the restart
     orphan = submit(db, steps=40, delay=0.05)
     wait_for(lambda: running(adopted) and running(orphan), 30, lambda: svc.text())
     assert svc.proc is not None
@@ -163,7 +163,7 @@ def test_a_killed_service_adopts_or_resumes_its_jobs(
     wait_for(lambda: not store.pid_alive(orphan._record.pid or 0), 10, lambda: "worker")
     svc.start()
     assert "adopted 1 running job(s), re-queued 1" in svc.text()
-    assert adopted.result(timeout=30) == {"steps": 40}
+    assert adopted.result(timeout=40) == {"steps": 200}
     assert q.RESUMED not in adopted.logs()
     assert orphan.result(timeout=30) == {"steps": 40}
     assert q.RESUMED in orphan.logs()

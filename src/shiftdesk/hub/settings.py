@@ -255,7 +255,8 @@ class ServiceSlot:
         Run it.
     command : tuple of str
         The program to run; default: the slot's own (``shiftdesk daq poll`` for the DAQ
-        poller). The hub restarts it when it exits.
+        poller, ``python -m shiftdesk.jobs.queue`` for the job workers). The hub restarts
+        it when it exits.
     groups : tuple of str
         Groups that may open it in a browser (only for services with a web page).
     notebook : str
@@ -648,7 +649,7 @@ def demo_toml(port: int, state_dir: Path) -> str:
         "enabled = true",
         "",
         "[services.job_workers]",
-        "enabled = false",
+        "enabled = true",
         "",
     ]
     return "\n".join(lines)
