@@ -298,14 +298,6 @@ def test_port_in_use_missing_proxy_and_missing_service_fail_at_start(
     )
     with pytest.raises(HubStartError, match=r"hub\.proxy_command"):
         preflight(no_proxy)
-    workers = dataclasses.replace(
-        demo,
-        services=dataclasses.replace(
-            demo.services, job_workers=dataclasses.replace(demo.services.job_workers, enabled=True)
-        ),
-    )
-    with pytest.raises(HubStartError, match=r"services\.job_workers is enabled .* no command"):
-        preflight(workers)
     broken = dataclasses.replace(
         demo.services.daq_poller, enabled=True, command=(sys.executable, "-m", "no_such_mod")
     )
@@ -386,7 +378,12 @@ def test_demo_config_loads_into_jupyterhub(demo: HubSettings, tmp_path: Path) ->
     assert hub.default_url == "/hub/home"
     assert set(hub.load_groups) == {"operators-demo", "staff"}
     # the demo DAQ: simulated ECC servers and the poller, run once for everyone
-    assert [s["name"] for s in hub.services] == ["idle-culler", "daq-simulator", "daq-poller"]
+    assert [s["name"] for s in hub.services] == [
+        "idle-culler",
+        "daq-simulator",
+        "daq-poller",
+        "job-workers",
+    ]
     assert hub.services[1]["command"][-2:] == ["-m", "shiftdesk.hub.daq_demo"]
     assert config.Spawner.environment["SHIFTDESK_DAQ_HUB_DEMO"] == "1"
     culler = hub.services[0]["command"]
@@ -426,6 +423,9 @@ def test_spawner_environment_gives_the_core_the_hub_identity(
     assert env[RUN_MARKER] == "run-1"
     assert env["SHIFTDESK_DATA_DIR"] == f"{demo.hub.state_dir}/users/operator/.shiftdesk"
     assert env["SHIFTDESK_DATABASE_URL"] == demo.database_url()
+    # the demo runs the job-worker service: dashboards offer "workers", logs are read there
+    assert env["SHIFTDESK_JOB_WORKERS"] == f"{demo.hub.state_dir}/services/jobs"
+    assert env["SHIFTDESK_WARM_KERNELS"] == "1"
     code = (
         "import json; from shiftdesk.identity import current_identity as c; i = c();"
         "print(json.dumps([i.name, sorted(i.groups), i.admin]))"

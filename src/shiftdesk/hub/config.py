@@ -440,6 +440,12 @@ def render_config(
         "    'PYTHONUNBUFFERED': '1',",
         f"    'SHIFTDESK_WARM_KERNELS': {str(s.spawner.warm_kernels)!r},",
         *(f"    {k!r}: {v!r}," for k, v in shared_daq_environment(s).items()),
+        # the job-worker service's folder: the dashboards offer "workers", logs() reads it
+        *(
+            (f"    'SHIFTDESK_JOB_WORKERS': {str(s.hub.state_dir / 'services' / 'jobs')!r},",)
+            if s.services.job_workers.enabled
+            else ()
+        ),
         f"    **_hubside.user_environment({str(s.hub.state_dir)!r}),",
         "}",
     ]
