@@ -125,7 +125,8 @@ def pools_full(log: Path, servers: int, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         text = log.read_text(errors="replace")
-        if text.count(" is ready") - text.count("using warm kernel") >= servers:
+        ready = len(re.findall(r"warm kernel \S+ is ready", text))
+        if ready - text.count("using warm kernel") >= servers:
             return
         if time.monotonic() > deadline:
             print(f"warning: warm kernels not all ready after {timeout:g} s")
@@ -157,7 +158,7 @@ def idle_kernel_culled(browser: object, base: str) -> float:
         page.fill("#password_input", "alice-demo")
         page.click("#login_submit")
         page.wait_for_selector(".sd-dashboards", timeout=60_000)
-        page.goto(f"{base}/user/alice/api/status", timeout=60_000)
+        page.goto(f"{base}/user/alice/voila/tree", timeout=60_000)
         before = _kernel_pids()
         page.evaluate(
             """async () => {

@@ -43,13 +43,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def preload(engine: bool = True) -> None:
+def preload(engine: bool = True, wait: bool = False) -> None:
     """Load what the dashboards need before one is opened (a warm kernel runs this).
 
     Imports the dashboards' modules (the DAQ views and the ECC client too) and opens the
     default database (its schema check), so a dashboard opened in this kernel builds at
-    once. With ``engine`` it also starts loading refl1d, bumps and refl1d's compiled
-    kernels in a background thread, as an opened reflectometry dashboard would.
+    once. With ``engine`` it also loads refl1d, bumps and refl1d's compiled kernels in a
+    background thread, as an opened reflectometry dashboard would; with ``wait`` it
+    returns only once that is done (a warm kernel is then fully warm: a dashboard
+    opened in it draws its model curve at once).
     """
     from shiftdesk.storage import get_database
     from shiftdesk_widgets import daq  # noqa: F401  (the DAQ dashboard and zeep)
@@ -58,6 +60,8 @@ def preload(engine: bool = True) -> None:
     get_database()
     if engine:
         _warmup.start()
+        if wait:
+            _warmup.wait()
 
 
 def view(obj: object, **kwargs: Any) -> Any:

@@ -29,7 +29,7 @@ from jupyter_server.utils import ensure_async
 from tornado.ioloop import IOLoop
 
 #: What a warm kernel runs before it is handed out (see ``shiftdesk_widgets.preload``).
-DEFAULT_WARM_CODE = "import shiftdesk_widgets\nshiftdesk_widgets.preload()\n"
+DEFAULT_WARM_CODE = "import shiftdesk_widgets\nshiftdesk_widgets.preload(wait=True)\n"
 
 
 def _env_number(name: str, default: Any, kind: type) -> Any:

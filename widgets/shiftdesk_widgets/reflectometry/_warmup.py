@@ -77,6 +77,14 @@ def start() -> None:
         thread.start()
 
 
+def wait(timeout: float | None = None) -> None:
+    """Block until the warm-up started by :func:`start` has finished (or failed)."""
+    future = _future
+    if future is not None:
+        with contextlib.suppress(Exception):
+            future.exception(timeout=timeout)
+
+
 def when_ready(callback: Callable[[], None]) -> bool:
     """Call ``callback`` on the running loop once the engine is loaded.
 
