@@ -12,9 +12,15 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def isolate() -> str:
@@ -26,6 +32,33 @@ def isolate() -> str:
         os.environ.pop(name, None)
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
+
+
+def start_voila(notebook: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A standalone ``voila`` server on ``notebook`` (the options our pages use), once it
+    answers; returns the process and its page URL."""
+    from shiftdesk.hub.config import VOILA_ARGS, free_port
+
+    port = free_port()
+    voila = Path(sys.executable).with_name("voila")
+    proc = subprocess.Popen(
+        [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1",
+         *VOILA_ARGS],
+        cwd=ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            # a static file: a GET of the page would start a kernel
+            urllib.request.urlopen(f"{base}/voila/static/favicon.ico", timeout=2).close()
+            return proc, base + "/"
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise
+            time.sleep(0.2)
 
 
 def machine() -> str:

@@ -23,23 +23,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import isolate, machine, ratio_line
+from _common import ROOT, isolate, machine, ratio_line, start_voila
 
 isolate()
 
-from shiftdesk.hub.config import VOILA_ARGS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 RUNS = 3
@@ -53,46 +48,6 @@ scales = {"x": bq.LinearScale(), "y": bq.LinearScale()}
 fig = bq.Figure(marks=[bq.Lines(x=x, y=x**2, scales=scales)])
 w.VBox([w.HTML("<h2>Minimal</h2>"), fig])
 """
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_voila(notebook: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A ``voila`` server on ``notebook``; returns the process and its page URL."""
-    port = free_port()
-    voila = Path(sys.executable).with_name("voila")
-    proc = subprocess.Popen(
-        [
-            str(voila),
-            str(notebook),
-            f"--port={port}",
-            "--no-browser",
-            "--Voila.ip=127.0.0.1",
-            *VOILA_ARGS,
-        ],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            # a static file: a GET of the page would start a kernel
-            urllib.request.urlopen(f"{base}/voila/static/favicon.ico", timeout=2).close()
-            return proc, base + "/"
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.terminate()
-                raise
-            time.sleep(0.2)
 
 
 #: the dashboard's model curve (#d62728) holds a real path

@@ -29,20 +29,18 @@ from __future__ import annotations
 
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import isolate, machine, ratio_line
+from _common import ROOT, isolate, machine, ratio_line, start_voila
 
 isolate()
 
 from shiftdesk.hub import Hub, load_settings, write_demo_settings  # noqa: E402
-from shiftdesk.hub.config import VOILA_ARGS, free_port  # noqa: E402
+from shiftdesk.hub.config import free_port  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
@@ -86,40 +84,17 @@ def login_to_dashboard(browser: object, base: str, user: str, click: bool) -> tu
 
 def standalone_voila(browser: object, runs: int) -> list[float]:
     """Baseline: the same dashboard from standalone ``voila`` (no hub, no login), seconds
-    from navigation to the figure drawn, each in a fresh kernel like through the hub."""
-    port = free_port()
-    voila = Path(sys.executable).with_name("voila")
-    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "reflectometry.ipynb"
-    proc = subprocess.Popen(
-        [
-            str(voila),
-            str(notebook),
-            f"--port={port}",
-            "--no-browser",
-            "--Voila.ip=127.0.0.1",
-            *VOILA_ARGS,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    from navigation to the model curve drawn, each in a fresh kernel (no warm pool)."""
+    notebook = ROOT / "notebooks" / "reflectometry.ipynb"
+    proc, url = start_voila(notebook)
     times = []
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/voila/static/favicon.ico", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
         for _ in range(runs):
             context = browser.new_context(viewport={"width": 1600, "height": 1200})  # type: ignore[attr-defined]
             page = context.new_page()
             try:
                 t0 = time.perf_counter()
-                page.goto(base + "/", timeout=180_000)
+                page.goto(url, timeout=180_000)
                 page.wait_for_selector(".sd-reflectometry-dashboard", timeout=180_000)
                 page.locator(DRAWN).first.wait_for(state="attached", timeout=60_000)
                 page.wait_for_function(MODEL_DRAWN, timeout=60_000)

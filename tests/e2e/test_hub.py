@@ -26,10 +26,9 @@ from typing import Any
 
 import pytest
 from tests._services import service_missing
+from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, require_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 CHP = ROOT / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
@@ -167,12 +166,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        service_missing(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing('playwright is not installed: pip install -e ".[test]"')
+    sync_playwright = require_playwright()
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests._services import service_missing
+from tests.e2e import test_hub
 from tests.e2e.test_hub import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     RunningHub,
     _alive,
     _cmdline,
@@ -91,20 +89,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
         yield h
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        service_missing(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing('playwright is not installed: pip install -e ".[test]"')
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+#: one Chromium for the module (test_hub.py's fixture)
+browser = test_hub.browser
 
 
 def _click_daq(browser: Any, hub: RunningHub, name: str, password: str) -> tuple[Any, float]:
