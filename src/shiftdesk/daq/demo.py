@@ -9,13 +9,27 @@ and a few run-sheet observables, so a dashboard or notebook has something real t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from shiftdesk.daq.commands import active_commands
+from shiftdesk.daq.ecc import ConfigId
+from shiftdesk.daq.errors import SetupError
+from shiftdesk.daq.experiment import active_experiment, create_experiment
 from shiftdesk.daq.model import COBO, MUTANT, ROUTER_PORT
 from shiftdesk.daq.routers import LocalRouters
-from shiftdesk.daq.setup import RouterSpec, ServerSpec, Setup, SourceSpec, setup_from
+from shiftdesk.daq.runs import close_run
+from shiftdesk.daq.setup import (
+    RouterSpec,
+    ServerSpec,
+    Setup,
+    SourceSpec,
+    easy_setup,
+    setup_from,
+)
 from shiftdesk.daq.simulator import SimulatedCluster
 from shiftdesk.daq.system import DAQSystem
+from shiftdesk.errors import NotFound
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, get_database
 
@@ -81,3 +95,71 @@ def seed_demo(
     sheet.add_observable("Gas", "string", comment="fill gas")
     sheet.add_observable("Pressure", "integer", units="Torr")
     return daq
+
+
+# -- the demo experiment on simulated servers (the dashboard's demo and the hub's) --------
+def open_demo_experiment(
+    name: str,
+    *,
+    database: Database,
+    identity: Identity,
+    refused: str,
+    operators: Sequence[str] = (),
+    operator_group: str | None = None,
+) -> None:
+    """Make the demo experiment ``name`` the active one, creating it when none is active.
+
+    Commands and a run the previous simulated servers left open are closed: those
+    servers are gone, and new ones start Idle.
+
+    Raises
+    ------
+    SetupError
+        Another experiment is active (``refused`` says what to do): a demo never
+        touches a configured system.
+    """
+    try:
+        active = active_experiment(database)
+    except NotFound:
+        active = None
+    if active is not None and active.name != name:
+        raise SetupError(f"experiment {active.name!r} is {refused}")
+    if active is None:
+        create_experiment(
+            name,
+            operators=operators,
+            operator_group=operator_group,
+            database=database,
+            identity=identity,
+        )
+    experiment = active_experiment(database)
+    active_commands(database, experiment.id)
+    close_run(database, experiment.id)
+
+
+def apply_demo_setup(system: DAQSystem, cluster: SimulatedCluster, data_folder: Path) -> None:
+    """Describe ``cluster`` (a CoBo server per board and the MuTAnT) to ``system``, with
+    local router folders ``data_folder/data<i>`` (created)."""
+    n_cobos = len(cluster) - 1
+    for i in range(n_cobos + 1):
+        (data_folder / f"data{i}").mkdir(parents=True, exist_ok=True)
+    system.apply_setup(
+        easy_setup(
+            n_cobos,
+            ecc_host="127.0.0.1",
+            ecc_port=cluster[0].port,
+            one_server_per_cobo=True,
+            step="port",
+            mutant=True,
+            router_host="127.0.0.1",
+            router_folder=str(data_folder / "data{i}"),
+        )
+    )
+
+
+def select_demo_configs(system: DAQSystem, n_cobos: int) -> None:
+    """Read the servers' configurations and pick the simulator's own for each."""
+    system.refresh_configs()
+    for i in range(n_cobos):
+        system.select_config(ConfigId.same(f"cobo{i}"), server=f"ECC_{i}")
+    system.select_config(ConfigId.same("mutant"), server="ECC_mutant")

@@ -24,16 +24,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from shiftdesk.daq.commands import active_commands
-from shiftdesk.daq.ecc import ConfigId
+from shiftdesk.daq.demo import apply_demo_setup, open_demo_experiment, select_demo_configs
 from shiftdesk.daq.errors import SetupError
-from shiftdesk.daq.experiment import active_experiment, create_experiment
 from shiftdesk.daq.routers import LocalRouters
-from shiftdesk.daq.runs import close_run
-from shiftdesk.daq.setup import easy_setup
 from shiftdesk.daq.simulator import SimulatedCluster
 from shiftdesk.daq.system import DAQSystem
-from shiftdesk.errors import NotFound
 from shiftdesk.hub.config import SHARED_ENV
 from shiftdesk.identity import Identity
 from shiftdesk.storage import Database, data_dir, get_database
@@ -80,47 +75,24 @@ def seed(cluster: SimulatedCluster, folder: Path, database: Database) -> DAQSyst
     """
     (folder / "configs").mkdir(parents=True, exist_ok=True)
     who = SERVICE_IDENTITY
-    try:
-        active = active_experiment(database)
-    except NotFound:
-        active = None
-    if active is not None and active.name != EXPERIMENT:
-        raise SetupError(
-            f"experiment {active.name!r} is active in {database!r}: the demo DAQ only runs "
-            "when none (or its own) is. Disable services.daq_simulator."
-        )
-    if active is None:
-        create_experiment(
-            EXPERIMENT, operator_group=f"operators-{EXPERIMENT}", database=database, identity=who
-        )
-    experiment = active_experiment(database)
-    # servers restarted Idle: commands and a run of the previous servers are over
-    active_commands(database, experiment.id)
-    close_run(database, experiment.id)
-    n = len(cluster) - 1
-    for i in range(n + 1):
-        (folder / "data" / f"data{i}").mkdir(parents=True, exist_ok=True)
-    system = DAQSystem(database, who, routers=LocalRouters())
-    system.apply_setup(
-        easy_setup(
-            n,
-            ecc_host="127.0.0.1",
-            ecc_port=cluster[0].port,
-            one_server_per_cobo=True,
-            step="port",
-            mutant=True,
-            router_host="127.0.0.1",
-            router_folder=str(folder / "data" / "data{i}"),
-        )
+    open_demo_experiment(
+        EXPERIMENT,
+        operator_group=f"operators-{EXPERIMENT}",
+        database=database,
+        identity=who,
+        refused=(
+            f"active in {database!r}: the demo DAQ only runs when none (or its own) is. "
+            "Disable services.daq_simulator."
+        ),
     )
+    n = len(cluster) - 1
+    system = DAQSystem(database, who, routers=LocalRouters())
+    apply_demo_setup(system, cluster, folder / "data")
     sheet = system.runsheet
     if not sheet.observables():
         for name, kind, units, comment in OBSERVABLES:
             sheet.add_observable(name, kind, units=units, comment=comment)
-    system.refresh_configs()
-    for i in range(n):
-        system.select_config(ConfigId.same(f"cobo{i}"), server=f"ECC_{i}")
-    system.select_config(ConfigId.same("mutant"), server="ECC_mutant")
+    select_demo_configs(system, n)
     return system
 
 

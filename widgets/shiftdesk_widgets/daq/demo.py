@@ -14,17 +14,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from shiftdesk.daq.commands import active_commands
-from shiftdesk.daq.ecc import ConfigId
-from shiftdesk.daq.experiment import active_experiment, create_experiment
+from shiftdesk.daq.demo import apply_demo_setup, open_demo_experiment, select_demo_configs
 from shiftdesk.daq.model import now
 from shiftdesk.daq.poller import Poller as StatePoller
 from shiftdesk.daq.routers import LocalRouters
-from shiftdesk.daq.runs import close_run
-from shiftdesk.daq.setup import easy_setup
 from shiftdesk.daq.simulator import SimulatedCluster
 from shiftdesk.daq.system import DAQSystem
-from shiftdesk.errors import NotFound
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, data_dir, get_database
 from shiftdesk.storage.daq_records import RunRecord
@@ -132,53 +127,29 @@ def start_demo(
     SetupError
         When another experiment is active: the demo never touches a configured system.
     """
-    from shiftdesk.daq.errors import SetupError
-
     db = database or get_database()
     who = identity or current_identity()
-    try:
-        active = active_experiment(db)
-    except NotFound:
-        active = None
-    if active is not None and active.name != DEMO_EXPERIMENT:
-        raise SetupError(
-            f"experiment {active.name!r} is configured: the demo only runs when none is "
+    open_demo_experiment(
+        DEMO_EXPERIMENT,
+        operators=[who.name],
+        database=db,
+        identity=who,
+        refused=(
+            "configured: the demo only runs when none is "
             "(use DAQDashboard(DAQSystem()) for the configured one)"
-        )
-    if active is None:
-        create_experiment(DEMO_EXPERIMENT, operators=[who.name], database=db, identity=who)
-    experiment = active_experiment(db)
-    # A kernel that ended mid-command or mid-run left records behind: close them, since
-    # the servers they concerned are gone.
-    active_commands(db, experiment.id)
-    close_run(db, experiment.id)
+        ),
+    )
     # Fresh folders per start, so files left by an earlier kernel never block Start.
     folder = data_dir() / "daq-demo" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     cluster = _cluster(n_cobos, folder, durations)
     try:
         routers = LocalRouters()
         system = DAQSystem(db, who, routers=routers)
-        system.apply_setup(
-            easy_setup(
-                n_cobos,
-                ecc_host="127.0.0.1",
-                ecc_port=cluster[0].port,
-                one_server_per_cobo=True,
-                step="port",
-                mutant=True,
-                router_host="127.0.0.1",
-                router_folder=str(folder / "data{i}"),
-            )
-        )
-        for i in range(n_cobos + 1):
-            (folder / f"data{i}").mkdir(parents=True, exist_ok=True)
+        apply_demo_setup(system, cluster, folder)
         _seed(system)
         poller = StatePoller(db, period=period, routers=routers, router_period=2 * period)
         poller.poll_once()
-        system.refresh_configs()
-        for i in range(n_cobos):
-            system.select_config(ConfigId.same(f"cobo{i}"), server=f"ECC_{i}")
-        system.select_config(ConfigId.same("mutant"), server="ECC_mutant")
+        select_demo_configs(system, n_cobos)
         poller.start()
     except BaseException:
         cluster.stop()
