@@ -27,9 +27,34 @@ as_root() {
 }
 
 # -- system packages ------------------------------------------------------------------------
+usable_python() {
+    "$1" -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+# As root the hub runs each user's server under that user's own account, so the
+# interpreter behind .venv must be one every account can run: a Python installed under
+# /root (pyenv) is not. Prefer the system's Python then.
+others_can_run() {
+    [ "$(id -u)" -ne 0 ] && return 0
+    runuser -u nobody -- "$1" -c 'import sys' >/dev/null 2>&1
+}
+
+pick_python() {
+    local candidate
+    for candidate in /usr/bin/python3.13 /usr/bin/python3.12 /usr/bin/python3.11 \
+        /usr/bin/python3 "$(command -v python3 || true)"; do
+        [ -n "$candidate" ] && [ -x "$candidate" ] || continue
+        usable_python "$candidate" && others_can_run "$candidate" && {
+            echo "$candidate"
+            return 0
+        }
+    done
+    candidate="$(command -v python3 || true)"
+    [ -n "$candidate" ] && usable_python "$candidate" && echo "$candidate"
+}
+
 have_python_venv() {
-    command -v python3 >/dev/null 2>&1 &&
-        python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+    [ -n "$(pick_python)" ]
 }
 
 missing=()
@@ -52,10 +77,19 @@ else
 fi
 
 # -- virtual environment --------------------------------------------------------------------
+if [ -x .venv/bin/python ] && ! others_can_run .venv/bin/python; then
+    # made before the hub ran users under their own accounts (e.g. with pyenv's Python)
+    say "recreating .venv: its interpreter cannot be run by other accounts (needed by the hub)"
+    rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-    have_python_venv || die "python3 >= 3.11 with the venv module is needed"
-    say "creating .venv with $(python3 --version)"
-    python3 -m venv .venv
+    python="$(pick_python)"
+    [ -n "$python" ] || die "python3 >= 3.11 with the venv module is needed"
+    say "creating .venv with $("$python" --version) ($python)"
+    "$python" -m venv .venv
+    if ! others_can_run .venv/bin/python; then
+        say "WARNING: other accounts cannot run $python; the hub's per-user accounts will not work"
+    fi
 fi
 
 stamp=.venv/.shiftdesk-install-stamp

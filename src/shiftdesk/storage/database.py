@@ -68,6 +68,25 @@ def translate_error(exc: SQLAlchemyError, url: str) -> StorageError:
             f"The database {where} cannot be opened: its folder is missing or not writable. "
             "Set SHIFTDESK_DATA_DIR or SHIFTDESK_DATABASE_URL to a writable place."
         )
+    if "row-level security" in text_:
+        return StorageError(
+            f"The database {where} refused to store a row for another user: your database "
+            "account may only write its own rows (what the hub says you are). Nothing was "
+            "written."
+        )
+    if "permission denied" in text_:
+        return StorageError(
+            f"The database {where} refused this: your database account may not change it "
+            f"({getattr(exc, 'orig', exc)}). Shared state (the DAQ, its run sheet, "
+            "experiments) is changed through the shiftdesk gate on a hub, which checks your "
+            "hub groups. Nothing was written."
+        )
+    if "peer authentication failed" in text_ or "pg_hba.conf rejects" in text_:
+        return StorageError(
+            f"The database {where} refused the connection: on the hub, each account connects "
+            "only as its own user, as the database checks itself. Use the "
+            "SHIFTDESK_DATABASE_URL your server was started with."
+        )
     if any(m in text_ for m in ("connection refused", "could not connect", "connection failed")):
         return StorageError(
             f"Cannot connect to the database {where}: is the server running and the URL in "
@@ -188,6 +207,13 @@ class Database:
                 cfg.attributes["connection"] = conn  # type: ignore[attr-defined]
                 command.upgrade(cfg, revision)  # type: ignore[arg-type]
         except (OperationalError, ProgrammingError) as exc:
+            if "permission denied" in str(getattr(exc, "orig", exc)).lower():
+                raise StorageError(
+                    f"The database {_describe(self.url)} needs an upgrade to schema "
+                    f"{self.head_revision()!r}, which only its owner may do (your account may "
+                    "not change tables). Ask the hub administrator: the hub upgrades it when "
+                    "it starts (or `shiftdesk db upgrade` as the owner). Nothing was changed."
+                ) from exc
             raise translate_error(exc, self.url) from exc
 
     def downgrade(self, revision: str) -> None:

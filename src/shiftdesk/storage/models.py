@@ -30,6 +30,7 @@ class DataFileRecord(Base):
     """An uploaded data file, kept byte for byte so it can be re-parsed later."""
 
     __tablename__ = "data_files"
+    __table_args__ = {"info": {"access": "owner"}}  # see storage.boundary
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     owner: Mapped[str] = mapped_column(String(255), index=True)
@@ -45,6 +46,7 @@ class SavedModelRecord(Base):
     """A model saved by a user with a title and notes (JSON in shiftdesk's schema)."""
 
     __tablename__ = "saved_models"
+    __table_args__ = {"info": {"access": "owner"}}  # see storage.boundary
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     owner: Mapped[str] = mapped_column(String(255), index=True)
@@ -65,6 +67,7 @@ class JobRecord(Base):
     """A persisted job: what to run (spec), where, how far it got, and what came out."""
 
     __tablename__ = "jobs"
+    __table_args__ = {"info": {"access": "owner"}}  # see storage.boundary
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
@@ -86,6 +89,28 @@ class JobRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditRecord(Base):
+    """One entry of the audit trail: who (as the gate or the database verified it) did or
+    tried what, and how it ended.
+
+    ``via`` says who wrote it: ``gate`` (the gate service, for an action it ran or
+    refused), ``database`` (a trigger, for a row change), ``kernel`` (the core, for a
+    refusal it noticed), ``local`` (standalone, no hub).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = {"info": {"access": "audit"}}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    via: Mapped[str] = mapped_column(String(16), default="local")
 
 
 # Tables defined in other modules register on Base when imported; importing them here
