@@ -202,6 +202,6 @@ def test_users_cannot_create_objects_or_temporary_tables(boundary) -> None:  # t
             "ALTER TABLE data_files DISABLE ROW LEVEL SECURITY",
             "DROP POLICY owner_read ON data_files",
         ):
-            with pytest.raises(Exception, match="permission denied|must be owner"):
+            with pytest.raises(Exception, match=r"permission denied|must be owner"):
                 conn.execute(text(statement))
             conn.rollback()

@@ -212,7 +212,8 @@ def _tables() -> dict[str, str]:
 
 
 def _role_exists(conn: Connection, name: str) -> bool:
-    return bool(conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first())
+    found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name})
+    return found.first() is not None
 
 
 def _is_member(conn: Connection, member: str, group: str) -> bool:

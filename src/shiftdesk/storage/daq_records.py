@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shiftdesk.storage.models import Base, utcnow
+from shiftdesk.storage.models import Base, table_access, utcnow
 
 
 class ExperimentRecord(Base):
@@ -32,7 +32,7 @@ class ExperimentRecord(Base):
     """
 
     __tablename__ = "daq_experiments"
-    __table_args__ = {"info": {"access": "shared"}}
+    __table_args__ = table_access("shared")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -51,7 +51,7 @@ class ECCServerRecord(Base):
     """One GET ECC SOAP server, its selected configuration and its last polled state."""
 
     __tablename__ = "daq_ecc_servers"
-    __table_args__ = (UniqueConstraint("experiment_id", "name", name="uq_daq_ecc_name"), {"info": {"access": "shared"}})
+    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "name", name="uq_daq_ecc_name"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -79,7 +79,7 @@ class DataRouterRecord(Base):
     """A dataRouter process: where sources send data, and where the GRAW files land."""
 
     __tablename__ = "daq_data_routers"
-    __table_args__ = (UniqueConstraint("experiment_id", "name", name="uq_daq_router_name"), {"info": {"access": "shared"}})
+    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "name", name="uq_daq_router_name"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -103,7 +103,7 @@ class DataSourceRecord(Base):
     """A CoBo or MuTAnT: driven by one ECC server, sending to one data router."""
 
     __tablename__ = "daq_data_sources"
-    __table_args__ = (UniqueConstraint("experiment_id", "kind", "instance", name="uq_daq_source"), {"info": {"access": "shared"}})
+    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "kind", "instance", name="uq_daq_source"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -123,7 +123,7 @@ class RunRecord(Base):
     """One run: number, run sheet header, and when the electronics confirmed start and stop."""
 
     __tablename__ = "daq_runs"
-    __table_args__ = (UniqueConstraint("experiment_id", "run_number", name="uq_daq_run_number"), {"info": {"access": "shared"}})
+    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "run_number", name="uq_daq_run_number"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -143,7 +143,7 @@ class ObservableRecord(Base):
     """A run-sheet column: a typed quantity measured once per run."""
 
     __tablename__ = "daq_observables"
-    __table_args__ = (UniqueConstraint("experiment_id", "name", name="uq_daq_observable"), {"info": {"access": "shared"}})
+    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "name", name="uq_daq_observable"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -160,7 +160,7 @@ class MeasurementRecord(Base):
     """The value of one observable in one run, stored as text and typed on read."""
 
     __tablename__ = "daq_measurements"
-    __table_args__ = (UniqueConstraint("run_id", "observable_id", name="uq_daq_measurement"), {"info": {"access": "shared"}})
+    __table_args__ = table_access("shared", UniqueConstraint("run_id", "observable_id", name="uq_daq_measurement"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("daq_runs.id", ondelete="CASCADE"), index=True)
@@ -178,7 +178,7 @@ class CommandRecord(Base):
     """
 
     __tablename__ = "daq_commands"
-    __table_args__ = {"info": {"access": "shared"}}
+    __table_args__ = table_access("shared")
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -205,7 +205,7 @@ class CallRecord(Base):
     """One ECC operation sent over the wire: who, when, which server, how it ended."""
 
     __tablename__ = "daq_calls"
-    __table_args__ = {"info": {"access": "shared"}}
+    __table_args__ = table_access("shared")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -226,7 +226,7 @@ class LogRecord(Base):
     """An entry of the shift log panel: commands, errors, servers going offline."""
 
     __tablename__ = "daq_log"
-    __table_args__ = {"info": {"access": "shared"}}
+    __table_args__ = table_access("shared")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(

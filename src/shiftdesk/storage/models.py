@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -22,6 +23,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def table_access(kind: str, *constraints: Any) -> tuple[Any, ...]:
+    """``__table_args__`` declaring a table's access class for the hub's trust boundary.
+
+    ``kind`` is ``owner`` (rows belong to a user), ``shared`` (everyone reads, only the
+    gate writes) or ``audit``; see :mod:`shiftdesk.storage.boundary`.
+    """
+    return (*constraints, {"info": {"access": kind}})
+
+
 class Base(DeclarativeBase):
     """Declarative base of every shiftdesk table."""
 
@@ -30,7 +40,7 @@ class DataFileRecord(Base):
     """An uploaded data file, kept byte for byte so it can be re-parsed later."""
 
     __tablename__ = "data_files"
-    __table_args__ = {"info": {"access": "owner"}}  # see storage.boundary
+    __table_args__ = table_access("owner")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     owner: Mapped[str] = mapped_column(String(255), index=True)
@@ -46,7 +56,7 @@ class SavedModelRecord(Base):
     """A model saved by a user with a title and notes (JSON in shiftdesk's schema)."""
 
     __tablename__ = "saved_models"
-    __table_args__ = {"info": {"access": "owner"}}  # see storage.boundary
+    __table_args__ = table_access("owner")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     owner: Mapped[str] = mapped_column(String(255), index=True)
@@ -67,7 +77,7 @@ class JobRecord(Base):
     """A persisted job: what to run (spec), where, how far it got, and what came out."""
 
     __tablename__ = "jobs"
-    __table_args__ = {"info": {"access": "owner"}}  # see storage.boundary
+    __table_args__ = table_access("owner")
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
@@ -101,7 +111,7 @@ class AuditRecord(Base):
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = {"info": {"access": "audit"}}
+    __table_args__ = table_access("audit")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
