@@ -110,9 +110,12 @@ def test_jobs_of_others_cannot_be_seen_or_cancelled(boundary) -> None:  # type: 
         conn.commit()
     assert changed == 0
     with owner.engine.connect() as conn:
-        assert conn.execute(
-            text("SELECT cancel_requested FROM jobs WHERE id = :i"), {"i": job_id}
-        ).scalar() is False
+        assert (
+            conn.execute(
+                text("SELECT cancel_requested FROM jobs WHERE id = :i"), {"i": job_id}
+            ).scalar()
+            is False
+        )
 
 
 def test_shared_daq_tables_are_read_only_for_users(boundary) -> None:  # type: ignore[no-untyped-def]

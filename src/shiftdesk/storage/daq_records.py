@@ -51,7 +51,9 @@ class ECCServerRecord(Base):
     """One GET ECC SOAP server, its selected configuration and its last polled state."""
 
     __tablename__ = "daq_ecc_servers"
-    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "name", name="uq_daq_ecc_name"))
+    __table_args__ = table_access(
+        "shared", UniqueConstraint("experiment_id", "name", name="uq_daq_ecc_name")
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -79,7 +81,9 @@ class DataRouterRecord(Base):
     """A dataRouter process: where sources send data, and where the GRAW files land."""
 
     __tablename__ = "daq_data_routers"
-    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "name", name="uq_daq_router_name"))
+    __table_args__ = table_access(
+        "shared", UniqueConstraint("experiment_id", "name", name="uq_daq_router_name")
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -103,7 +107,9 @@ class DataSourceRecord(Base):
     """A CoBo or MuTAnT: driven by one ECC server, sending to one data router."""
 
     __tablename__ = "daq_data_sources"
-    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "kind", "instance", name="uq_daq_source"))
+    __table_args__ = table_access(
+        "shared", UniqueConstraint("experiment_id", "kind", "instance", name="uq_daq_source")
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -123,7 +129,9 @@ class RunRecord(Base):
     """One run: number, run sheet header, and when the electronics confirmed start and stop."""
 
     __tablename__ = "daq_runs"
-    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "run_number", name="uq_daq_run_number"))
+    __table_args__ = table_access(
+        "shared", UniqueConstraint("experiment_id", "run_number", name="uq_daq_run_number")
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -143,7 +151,9 @@ class ObservableRecord(Base):
     """A run-sheet column: a typed quantity measured once per run."""
 
     __tablename__ = "daq_observables"
-    __table_args__ = table_access("shared", UniqueConstraint("experiment_id", "name", name="uq_daq_observable"))
+    __table_args__ = table_access(
+        "shared", UniqueConstraint("experiment_id", "name", name="uq_daq_observable")
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[int] = mapped_column(
@@ -160,7 +170,9 @@ class MeasurementRecord(Base):
     """The value of one observable in one run, stored as text and typed on read."""
 
     __tablename__ = "daq_measurements"
-    __table_args__ = table_access("shared", UniqueConstraint("run_id", "observable_id", name="uq_daq_measurement"))
+    __table_args__ = table_access(
+        "shared", UniqueConstraint("run_id", "observable_id", name="uq_daq_measurement")
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("daq_runs.id", ondelete="CASCADE"), index=True)
