@@ -489,8 +489,14 @@ def ensure_poller(
     Returns
     -------
     Poller or None
-        The poller started (or already running) here; None when another process polls.
+        The poller started (or already running) here; None when another process polls,
+        and always None in a hub user server (its account may not write the DAQ: the
+        hub's poller service polls for everyone).
     """
+    from shiftdesk.gate import get_gate
+
+    if get_gate().remote:
+        return None
     db = database or get_database()
     with _local_lock:
         access = routers or _router_access.get(db.url)

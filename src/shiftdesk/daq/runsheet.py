@@ -24,6 +24,9 @@ from sqlalchemy.orm import Session
 from shiftdesk.daq.errors import RunSheetError
 from shiftdesk.daq.runs import Run, RunClass, check_run_number
 from shiftdesk.display import html_repr, table
+from shiftdesk.gate import Gate, get_gate
+from shiftdesk.gate.forward import through_gate
+from shiftdesk.identity import Identity
 from shiftdesk.storage import Database
 from shiftdesk.storage.daq_records import MeasurementRecord, ObservableRecord, RunRecord
 
@@ -111,6 +114,10 @@ class Observable:
         return f"{self.name} ({self.units})" if self.units else self.name
 
 
+def _sheet(sheet: RunSheet) -> str:
+    return f"run sheet of {sheet.experiment}" if sheet.experiment else "run sheet"
+
+
 class RunSheet:
     """The run sheet of one experiment. Get it from :attr:`DAQSystem.runsheet`.
 
@@ -119,11 +126,33 @@ class RunSheet:
     """
 
     def __init__(
-        self, database: Database, experiment_id: int, authorize: Callable[[str], None]
+        self,
+        database: Database,
+        experiment_id: int,
+        authorize: Callable[[str], None],
+        *,
+        gate: Gate | None = None,
+        experiment: str = "",
+        identity: Identity | None = None,
     ) -> None:
         self.database = database
         self.experiment_id = experiment_id
         self._authorize = authorize
+        self.gate: Gate = gate if gate is not None else get_gate()
+        self.experiment = experiment
+        self.identity = identity
+
+    # -- the gate (edits go through it on a hub; see shiftdesk.gate.forward) -------------
+    def _gate_args(self) -> dict[str, Any]:
+        return {"experiment": self.experiment}
+
+    def _from_gate(self, action: str, result: Any) -> Any:
+        if isinstance(result, dict) and "run" in result:
+            return self.run(int(result["run"]))
+        if isinstance(result, dict) and "observable" in result:
+            name = result["observable"]
+            return next(o for o in self.observables() if o.name == name)
+        return result
 
     # -- observables ---------------------------------------------------------------------
     def observables(self) -> list[Observable]:
@@ -144,6 +173,7 @@ class RunSheet:
             )
         )
 
+    @through_gate("daq.runsheet.add_observable", target=_sheet)
     def add_observable(
         self,
         name: str,
@@ -183,6 +213,7 @@ class RunSheet:
             )
         return Observable(clean, kind, units.strip(), comment, position)
 
+    @through_gate("daq.runsheet.remove_observable", target=_sheet)
     def remove_observable(self, name: str) -> None:
         """Remove a column and its measurements."""
         self._authorize("edit the run sheet")
@@ -190,6 +221,7 @@ class RunSheet:
             row = self._find(session, name)
             session.delete(row)
 
+    @through_gate("daq.runsheet.reorder", target=_sheet)
     def reorder(self, names: Sequence[str]) -> None:
         """Put the columns in this order (every observable named once)."""
         self._authorize("edit the run sheet")
@@ -251,6 +283,7 @@ class RunSheet:
                 return run
         raise RunSheetError(f"there is no run {number} in this experiment")
 
+    @through_gate("daq.runsheet.update", target=_sheet)
     def update(
         self,
         run_number: int,
@@ -313,6 +346,7 @@ class RunSheet:
         last = earlier[-1]
         return {"title": last.title, "run_class": last.run_class, "values": dict(last.values)}
 
+    @through_gate("daq.runsheet.same_as_previous", target=_sheet)
     def same_as_previous(self, run_number: int) -> Run:
         """Copy the previous run's title, class and values into run ``run_number``."""
         self._authorize("edit the run sheet")

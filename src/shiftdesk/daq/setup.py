@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -317,3 +318,21 @@ def setup_from(
 ) -> Setup:
     """A checked :class:`Setup` from lists of specs."""
     return Setup(tuple(servers), tuple(routers), tuple(sources))
+
+
+def setup_from_json(data: Any) -> Setup:
+    """A checked :class:`Setup` from its JSON form (what the gate receives).
+
+    Raises
+    ------
+    SetupError
+        The JSON does not describe a setup.
+    """
+    try:
+        return setup_from(
+            [ServerSpec(**s) for s in data["servers"]],
+            [RouterSpec(**r) for r in data["routers"]],
+            [SourceSpec(**s) for s in data["sources"]],
+        )
+    except (KeyError, TypeError) as exc:
+        raise SetupError(f"not a DAQ setup: {exc}") from exc

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
@@ -69,6 +69,8 @@ from shiftdesk.daq.routers import RouterAccess, SSHRouters
 from shiftdesk.daq.runs import Run, RunClass
 from shiftdesk.daq.runsheet import RunSheet
 from shiftdesk.daq.setup import Setup, apply_setup, easy_setup
+from shiftdesk.gate import Gate, get_gate
+from shiftdesk.gate.forward import through_gate
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, get_database
 from shiftdesk.storage.daq_records import (
@@ -84,6 +86,10 @@ from shiftdesk.storage.daq_records import (
 #: Servers driving a MuTAnT go first for these commands, last for the others (notes §1.6).
 MUTANT_FIRST = frozenset({Command.PREPARE, Command.STOP})
 COBO_FIRST = frozenset({Command.DESCRIBE, Command.CONFIGURE, Command.START})
+
+
+def _experiment(system: DAQSystem) -> str:
+    return f"experiment {system.experiment_name}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,11 @@ class DAQSystem:
     routers : RouterAccess, optional
         How data-router folders are inspected (default: :class:`SSHRouters` with the
         user's SSH keys; :class:`~shiftdesk.daq.routers.LocalRouters` for local folders).
+    gate : Gate, optional
+        How changes are made (default: :func:`~shiftdesk.gate.get_gate`). In a hub user
+        server it is the gate service: commands, setup and run-sheet edits are sent
+        there and run by the one process that owns the hardware, for the user the hub
+        says you are; reading stays here.
 
     Examples
     --------
@@ -152,8 +163,10 @@ class DAQSystem:
         *,
         controller: Controller | None = None,
         routers: RouterAccess | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.database = database or get_database()
+        self.gate = gate if gate is not None else get_gate()
         self.identity = identity or current_identity()
         record = active_experiment(self.database)
         self.experiment_id = record.id
@@ -174,8 +187,21 @@ class DAQSystem:
         identity: Identity | None = None,
         **kwargs: object,
     ) -> DAQSystem:
-        """Create experiment ``name``, make it active and return its system."""
+        """Create experiment ``name``, make it active and return its system.
+
+        On a hub (remote gate) the gate creates it, for the user the hub says you are.
+        """
         db = database or get_database()
+        given = kwargs.get("gate")
+        gate = cast(Gate, given) if given is not None else get_gate()
+        if gate.remote:
+            gate.call(
+                "daq.create",
+                name=name,
+                operators=list(operators),
+                operator_group=operator_group,
+            )
+            return cls(db, identity, **kwargs)  # type: ignore[arg-type]
         who = identity or current_identity()
         create_experiment(
             name, operators=operators, operator_group=operator_group, database=db, identity=who
@@ -184,6 +210,24 @@ class DAQSystem:
 
     def __repr__(self) -> str:
         return repr(self.snapshot())
+
+    # -- the gate ------------------------------------------------------------------------
+    def _gate_args(self) -> dict[str, Any]:
+        return {"experiment": self.experiment_name}
+
+    def _from_gate(self, action: str, result: Any) -> Any:
+        """What a method returns here, from its action's JSON result (see daq.actions)."""
+        if not isinstance(result, dict):
+            return result
+        if "command_id" in result:
+            return CommandHandle(str(result["command_id"]), self.database)
+        if "configs" in result:
+            return {
+                name: [ConfigId(*c) for c in configs] for name, configs in result["configs"].items()
+            }
+        if result.get("snapshot"):
+            return self.snapshot()
+        return result
 
     def _repr_html_(self) -> str:
         return self.snapshot()._repr_html_()
@@ -222,6 +266,7 @@ class DAQSystem:
             )
         return snap
 
+    @through_gate("daq.refresh", target=_experiment)
     def refresh(self) -> Snapshot:
         """Read every server now (GetState, short timeout), store it, return the snapshot."""
         servers = self.snapshot().servers
@@ -273,6 +318,7 @@ class DAQSystem:
         return call_history(self.snapshot().server(server).url)
 
     # -- setup ---------------------------------------------------------------------------
+    @through_gate("daq.apply_setup", target=_experiment)
     def apply_setup(self, setup: Setup) -> Snapshot:
         """Replace servers, routers and sources by ``setup`` (atomically)."""
         self._authorize("change the DAQ setup")
@@ -283,6 +329,7 @@ class DAQSystem:
         """:func:`~shiftdesk.daq.setup.easy_setup` and store it (replacing the old setup)."""
         return self.apply_setup(easy_setup(n_cobos, **kwargs))  # type: ignore[arg-type]
 
+    @through_gate("daq.refresh_configs", target=_experiment)
     def refresh_configs(self, server: str | None = None) -> dict[str, list[ConfigId]]:
         """Ask servers for their config sets (GetConfigIDs) and store them for the picker."""
         servers = self._servers(server)
@@ -314,6 +361,7 @@ class DAQSystem:
             )
         return {n: r for n, r in found.items() if isinstance(r, list)}
 
+    @through_gate("daq.select_config", target=_experiment)
     def select_config(
         self, config: ConfigId | str | Sequence[str], server: str | None = None
     ) -> None:
@@ -471,6 +519,7 @@ class DAQSystem:
         self.controller.launch(writer, plan)
         return CommandHandle(command_id, self.database)
 
+    @through_gate("daq.command", target=_experiment)
     def command(self, command: Command | str) -> CommandHandle:
         """Send a system-wide transition (to every server, in the ordering rules).
 
@@ -512,6 +561,7 @@ class DAQSystem:
         """Undo every server one step (Prepared → Described → Idle)."""
         return self.command(Command.UNDO)
 
+    @through_gate("daq.reset", target=_experiment)
     def reset(self) -> CommandHandle:
         """Step the whole system back one state (Stop, Breakup or Undo as fits)."""
         self._authorize("send Reset")
@@ -524,6 +574,7 @@ class DAQSystem:
             )
         return self.command(RESET_COMMAND[state])
 
+    @through_gate("daq.server_command", target=_experiment)
     def server_command(self, server: str, command: Command | str) -> CommandHandle:
         """Expert: one transition on one server (``"reset"`` steps it back one state)."""
         self._authorize(f"send {command} to {server}")
@@ -559,11 +610,13 @@ class DAQSystem:
         """The number the next run will get (shown before Start)."""
         return self.snapshot().next_run_number
 
+    @through_gate("daq.set_next_run_number", target=_experiment)
     def set_next_run_number(self, number: int) -> None:
         """Choose the next run's number (refused when a run already has it)."""
         self._authorize("set the run number")
         runs_.set_next_run_number(self.database, self.experiment_id, number)
 
+    @through_gate("daq.start", target=_experiment)
     def start(
         self,
         title: str = "",
@@ -655,6 +708,7 @@ class DAQSystem:
                 "first (organize_files(run_number)) or move them away"
             )
 
+    @through_gate("daq.stop", target=_experiment)
     def stop(self) -> CommandHandle:
         """Stop the run: the MuTAnT first, then the CoBos; closed once all have stopped.
 
@@ -688,6 +742,7 @@ class DAQSystem:
             )
             return self._launch(plan, "all", run_number=snap.run_number)
 
+    @through_gate("daq.organize_files", target=_experiment)
     def organize_files(self, run_number: int, *, backup_configs: bool = False) -> CommandHandle:
         """Move every router's GRAW files into ``<experiment>/run_NNNN/`` (background).
 
@@ -825,7 +880,14 @@ class DAQSystem:
     @property
     def runsheet(self) -> RunSheet:
         """The experiment's run sheet (edits need operator rights)."""
-        return RunSheet(self.database, self.experiment_id, self._authorize)
+        return RunSheet(
+            self.database,
+            self.experiment_id,
+            self._authorize,
+            gate=self.gate,
+            experiment=self.experiment_name,
+            identity=self.identity,
+        )
 
     def close(self) -> None:
         """Nothing to release per system (the controller is shared per process)."""
