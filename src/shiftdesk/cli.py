@@ -112,13 +112,21 @@ def _demo_roles(settings: HubSettings) -> list[str]:
 
 def _hub(args: argparse.Namespace) -> int:
     from shiftdesk import hub
+    from shiftdesk.hub.accounts import is_root
     from shiftdesk.storage import data_dir
 
     if args.demo == bool(args.settings) or (args.state_dir and not args.demo):
         print("shiftdesk hub: give --demo [--state-dir DIR] or --settings FILE", file=sys.stderr)
         return 2
     if args.demo:
-        state = Path(args.state_dir) if args.state_dir else data_dir() / "hub-demo"
+        if args.state_dir:
+            state = Path(args.state_dir)
+        elif is_root():
+            # each demo user's account must be able to pass through to its own home,
+            # which a folder under /root never lets it
+            state = Path("/var/lib/shiftdesk/hub-demo")
+        else:
+            state = data_dir() / "hub-demo"
         path = hub.write_demo_settings(args.port or 8000, state)
         settings = hub.load_settings(path)
         banner = [*hub.demo_banner(settings), *_demo_roles(settings)]

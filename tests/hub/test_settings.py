@@ -49,8 +49,12 @@ connect_timeout = 2
 "cn=refl-operators,ou=groups,dc=example,dc=org" = "operators-refl"
 "cn=staff,ou=groups,dc=example,dc=org" = "staff"
 
+[accounts]
+mode = "{mode}"
+
 [database]
 url = "postgresql+psycopg://shiftdesk@127.0.0.1:{db_port}/shiftdesk"
+user_url = "postgresql+psycopg:///shiftdesk?host=/run/postgresql"
 
 [dashboards.reflectometry]
 title = "Reflectometry"
@@ -70,14 +74,16 @@ def _write(tmp_path: Path, text: str, name: str = "hub.toml") -> Path:
     return path
 
 
-def _ldap_settings(tmp_path: Path, port: int | None = None) -> HubSettings:
-    text = LDAP_TOML.format(port=port or _free_port(), db_port=_free_port())
+def _ldap_settings(tmp_path: Path, port: int | None = None, mode: str = "shared") -> HubSettings:
+    text = LDAP_TOML.format(port=port or _free_port(), db_port=_free_port(), mode=mode)
     return load_settings(_write(tmp_path, text))
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> HubSettings:
-    return load_settings(write_demo_settings(_free_port(), tmp_path / "demo-state"))
+    """The demo as a non-root user gets it: one shared account (SQLite, no gate)."""
+    path = write_demo_settings(_free_port(), tmp_path / "demo-state", accounts=False)
+    return load_settings(path)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -203,16 +209,16 @@ def test_ldap_settings_are_read(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_ldap_settings_are_validated(tmp_path: Path, change: tuple[str, str], key: str) -> None:
     old, new = change
-    text = LDAP_TOML.replace(old, new).format(port=1389, db_port=5432)
-    assert text != LDAP_TOML.format(port=1389, db_port=5432)
+    text = LDAP_TOML.replace(old, new).format(port=1389, db_port=5432, mode="shared")
+    assert text != LDAP_TOML.format(port=1389, db_port=5432, mode="shared")
     with pytest.raises(HubSettingsError) as err:
         load_settings(_write(tmp_path, text))
     assert key in str(err.value)
 
 
 def test_ldap_without_any_way_in_is_refused(tmp_path: Path) -> None:
-    text = LDAP_TOML.format(port=1389, db_port=5432)
-    text = text[: text.index("[auth.ldap.group_map]")] + text[text.index("[database]") :]
+    text = LDAP_TOML.format(port=1389, db_port=5432, mode="shared")
+    text = text[: text.index("[auth.ldap.group_map]")] + text[text.index("[accounts]") :]
     with pytest.raises(HubSettingsError, match="nobody could log in"):
         load_settings(_write(tmp_path, text))
 
@@ -253,6 +259,8 @@ def test_missing_configured_sqlite_database_fails_at_start(tmp_path: Path) -> No
         port = {_free_port()}
         [auth.demo.users.alice]
         password = "alice-demo"
+        [accounts]
+        mode = "shared"
         [database]
         url = "sqlite:///{missing}"
         """,
@@ -272,6 +280,8 @@ def test_unreachable_postgresql_fails_at_start(tmp_path: Path) -> None:
         port = {_free_port()}
         [auth.demo.users.alice]
         password = "alice-demo"
+        [accounts]
+        mode = "shared"
         [database]
         url = "postgresql+psycopg://nobody@127.0.0.1:{_free_port()}/shiftdesk"
         """,
@@ -402,7 +412,10 @@ def test_demo_config_loads_into_jupyterhub(demo: HubSettings, tmp_path: Path) ->
     assert asyncio.run(login("mallory", "alice-demo")) is None
     assert auth.allowed_users == set(DEMO_USERS)
 
-    spawner = SimpleLocalProcessSpawner(config=config)
+    spawner_class = config.JupyterHub.spawner_class
+    assert issubclass(spawner_class, LocalProcessSpawner)
+    spawner = spawner_class(config=config)
+    assert spawner.account_template == ""  # everything as the hub's own account
     assert spawner.notebook_dir == str(demo.spawner.notebook_dir)
     assert "--MappingKernelManager.cull_idle_timeout=900" in spawner.args
     assert spawner.home_dir_template.endswith("/users/{username}")
@@ -484,3 +497,111 @@ def test_config_values_are_plain_literals(demo: HubSettings, tmp_path: Path) -> 
     values = config_values(demo, run_dir=tmp_path, run_id="r", hub_port=1, proxy_api_port=2)
     json.dumps(values)  # nothing but str/int/bool/list/dict: safe to write as a literal
     assert values["ConfigurableHTTPProxy.pid_file"].endswith("proxy.pid")
+
+
+# -- per-user accounts -----------------------------------------------------------------------
+
+
+def test_system_demo_runs_each_user_as_an_account_behind_the_gate(tmp_path: Path) -> None:
+    from jupyterhub.app import JupyterHub
+    from jupyterhub.spawner import LocalProcessSpawner
+
+    settings = load_settings(write_demo_settings(_free_port(), tmp_path / "s", accounts=True))
+    assert settings.accounts.system and settings.embedded_postgres
+    assert settings.database_url().startswith("postgresql+psycopg://shiftdesk@/shiftdesk?host=")
+    assert settings.user_database_url().startswith("postgresql+psycopg://{role}@/shiftdesk?host=")
+    text = render_config(
+        settings, run_dir=tmp_path / "run", run_id="r", hub_port=1, proxy_api_port=2, gate_port=19
+    )
+    config = _load_config(text, tmp_path)
+    hub = JupyterHub(config=config)
+    services = {s["name"]: s for s in hub.services}
+    assert list(services)[0] == "shiftdesk-gate"
+    gate = services["shiftdesk-gate"]
+    assert gate["url"] == "http://127.0.0.1:19" and gate["user"] == "shiftdesk"
+    assert gate["environment"]["SHIFTDESK_DAQ_ROUTERS"] == "local"
+    for name in ("daq-simulator", "daq-poller"):
+        assert services[name]["user"] == "shiftdesk"
+    # the job workers start as root and become each job's owner
+    assert "user" not in services["job-workers"]
+    jobs_env = services["job-workers"]["environment"]
+    assert jobs_env["SHIFTDESK_JOB_ACCOUNTS"] == "sd-{username}"
+    assert jobs_env["SHIFTDESK_JOB_DATABASE"] == settings.user_database_url()
+    roles = {r["name"]: r for r in hub.load_roles}
+    assert roles["shiftdesk-gate"]["scopes"] == ["list:users", "read:users:name"]
+    # nothing a server is given names groups, admins or the owner's database
+    env = config.Spawner.environment
+    for name in ("SHIFTDESK_GROUPS", "SHIFTDESK_ADMINS", "SHIFTDESK_DATABASE_URL"):
+        assert name not in env
+    assert env["SHIFTDESK_JOB_WORKERS"] == "1"
+    spawner_class = config.JupyterHub.spawner_class
+    assert issubclass(spawner_class, LocalProcessSpawner)
+    assert spawner_class.account_template == "sd-{username}"
+    assert spawner_class.create_accounts is True
+    assert spawner_class.gate_url == "http://127.0.0.1:19"
+    assert spawner_class.home_dir_template == f"{settings.hub.state_dir}/users/{{username}}"
+
+
+@pytest.mark.parametrize(
+    ("database", "key"),
+    [
+        ('url = "sqlite:////tmp/x.sqlite"', "database.url"),
+        ('url = "postgresql+psycopg://shiftdesk@db/shiftdesk"', "database.user_url"),
+    ],
+)
+def test_per_user_accounts_need_postgresql_with_peer_logins(
+    tmp_path: Path, database: str, key: str
+) -> None:
+    path = _write(
+        tmp_path,
+        f"""
+        [hub]
+        port = {_free_port()}
+        [auth.demo.users.alice]
+        password = "alice-demo"
+        [database]
+        {database}
+        """,
+    )
+    with pytest.raises(HubSettingsError, match=key):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [("sd-user", "exactly once"), ("SD-{username}", "a-z"), ("{username}/x", "a-z")],
+)
+def test_account_templates_are_checked(tmp_path: Path, template: str, problem: str) -> None:
+    path = _write(
+        tmp_path,
+        f"""
+        [hub]
+        port = {_free_port()}
+        [auth.demo.users.alice]
+        password = "alice-demo"
+        [accounts]
+        system_user = "{template}"
+        """,
+    )
+    with pytest.raises(HubSettingsError, match=f"accounts.system_user.*{problem}"):
+        load_settings(path)
+
+
+def test_per_user_accounts_refuse_to_start_without_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shiftdesk.hub import accounts
+
+    settings = load_settings(write_demo_settings(_free_port(), tmp_path / "s", accounts=True))
+    monkeypatch.setattr(accounts.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("shiftdesk.hub.boundary.is_root", lambda: False)
+    with pytest.raises(HubStartError, match="needs the hub to run as root"):
+        preflight(settings)
+
+
+def test_pg_ident_pattern_maps_accounts_back_to_hub_names() -> None:
+    from shiftdesk.hub.accounts import ident_pattern
+
+    assert ident_pattern("sd-{username}") == "/^sd-(.+)$"
+    assert ident_pattern("{username}") == "/^(.+)$"
+    assert ident_pattern("u.{username}.x") == r"/^u\.(.+)\.x$"

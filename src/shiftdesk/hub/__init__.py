@@ -8,6 +8,7 @@ config (through :mod:`shiftdesk.hub._hubside`) runs inside the hub process.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from shiftdesk.hub.config import RunFolder, render_config, write_run_folder
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-def write_demo_settings(port: int, state_dir: Path) -> Path:
+def write_demo_settings(port: int, state_dir: Path, *, accounts: bool | None = None) -> Path:
     """Write the demo settings file into ``state_dir`` and return its path.
 
     Parameters
@@ -50,11 +51,14 @@ def write_demo_settings(port: int, state_dir: Path) -> Path:
         Public port on 127.0.0.1.
     state_dir : Path
         The demo's state folder (created).
+    accounts : bool, optional
+        Per-user accounts (default: when running as root); see :func:`demo_toml`.
     """
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "hub-demo.toml"
-    path.write_text(demo_toml(port, state_dir), encoding="utf-8")
+    path.write_text(demo_toml(port, state_dir, accounts=accounts), encoding="utf-8")
+    os.chmod(path, 0o600)  # demo passwords
     return path
 
 

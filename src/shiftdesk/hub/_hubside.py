@@ -12,12 +12,14 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from jupyterhub.auth import Authenticator  # type: ignore[import-untyped]
 from jupyterhub.spawner import (  # type: ignore[import-untyped]
-    SimpleLocalProcessSpawner,
+    LocalProcessSpawner,
     SpawnException,
+    set_user_setuid,
 )
 
 
@@ -52,12 +54,13 @@ def demo_authenticator(passwords: Mapping[str, str]) -> type:
     return ShiftdeskDemoAuthenticator
 
 
-def user_environment(state_dir: str) -> dict[str, Callable[[Any], str]]:
+def user_environment(state_dir: str, *, accounts: bool = False) -> dict[str, Callable[[Any], str]]:
     """Per-user entries for ``c.Spawner.environment``, evaluated at each spawn.
 
-    ``SHIFTDESK_DATA_DIR`` is the user's own folder; ``SHIFTDESK_GROUPS`` lists the
-    user's hub groups at spawn time, which :func:`shiftdesk.identity.current_identity`
-    reads to enforce permissions in the core.
+    ``SHIFTDESK_DATA_DIR`` is the user's own folder. Without per-user accounts,
+    ``SHIFTDESK_GROUPS`` lists the user's hub groups at spawn time, which
+    :func:`shiftdesk.identity.current_identity` reads; with them (``accounts``) the
+    gate asks the hub instead, and no group is given to the server at all.
     """
 
     def data_dir(spawner: Any) -> str:
@@ -69,6 +72,8 @@ def user_environment(state_dir: str) -> dict[str, Callable[[Any], str]]:
     def groups(spawner: Any) -> str:
         return ",".join(sorted(group.name for group in spawner.user.groups))
 
+    if accounts:
+        return {"SHIFTDESK_DATA_DIR": data_dir}
     return {"SHIFTDESK_DATA_DIR": data_dir, "SHIFTDESK_GROUPS": groups}
 
 
@@ -103,16 +108,90 @@ class ServerStartFailed(SpawnException):
         self.jupyterhub_message = message
 
 
-class ShiftdeskSpawner(SimpleLocalProcessSpawner):
-    """The one-machine spawner, with a clear message when a user's server cannot start.
+class ShiftdeskSpawner(LocalProcessSpawner):
+    """The one-machine spawner: each user's server as their own account, or all as one.
 
-    :class:`~jupyterhub.spawner.SimpleLocalProcessSpawner` ignores a home folder it
-    cannot create and then starts a server that dies at once, which the hub only
-    notices when the server does not answer within ``http_timeout`` (a minute), and
-    reports as "didn't respond". Here the user's folder is checked first, and the
-    start waits until the server listens or exits, so the user learns within seconds
-    what failed and what to do. Other users' servers are not involved either way.
+    With ``account_template`` set (``accounts.mode = "system"``), the server of hub
+    user ``alice`` runs as the account the template names (``sd-alice``), in a home
+    folder only that account may enter (0700), with files private by default (umask
+    077). It connects to the database as the role ``alice``, which PostgreSQL grants by
+    peer authentication: the kernel, not the user, says which account connected. The
+    role is created (and its administrator membership set from the hub) before the
+    server starts. No group or administrator list is given to the server: the gate asks
+    the hub. Without a template everything runs as the hub's own account (a demo for
+    one person; no boundary between users).
+
+    Either way the user's folder is checked first, and the start waits until the
+    server listens or exits, so the user learns within seconds what failed and what to
+    do, instead of a "didn't respond" a minute later. Other users' servers are not
+    involved.
     """
+
+    # Plain class attributes, set by :func:`shiftdesk_spawner` for one hub run (the
+    # generated config passes them there rather than as traitlets config).
+    #: the user's home folder ({username})
+    home_dir_template: str = "/tmp/{username}"
+    #: the account of {username}; empty: the hub's own account
+    account_template: str = ""
+    #: create missing accounts (useradd)
+    create_accounts: bool = False
+    #: the database as its owner (to create users' roles)
+    owner_database_url: str = ""
+    #: the URL user servers connect with; {role} is the user's role
+    user_database_url: str = ""
+    #: where the gate service listens
+    gate_url: str = ""
+
+    _owner_db: Any = None
+
+    @property
+    def home_dir(self) -> str:
+        """The user's home folder."""
+        return str(self.home_dir_template.format(username=self.user.name))
+
+    @property
+    def account(self) -> str:
+        """The account the server runs as ('' for the hub's own)."""
+        if not self.account_template:
+            return ""
+        return str(self.account_template.format(username=self.user.name))
+
+    def make_preexec_fn(self, name: str) -> Callable[[], None]:
+        """Become the user's account (when there is one), then enter their folder."""
+        home = self.home_dir
+        setuid = set_user_setuid(self.account, chdir=False) if self.account else None
+
+        def preexec() -> None:
+            if setuid is not None:
+                setuid()
+                os.umask(0o077)  # what the user creates is theirs alone unless they say
+            os.chdir(home)
+
+        return preexec
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        """``USER``, ``HOME`` and ``SHELL`` of the server."""
+        env["USER"] = self.account or self.user.name
+        env["HOME"] = self.home_dir
+        env["SHELL"] = "/bin/bash"
+        return env
+
+    def get_env(self) -> dict[str, str]:
+        """The server's environment: with accounts, the user's own database URL and the
+        gate, and nothing that names groups or administrators."""
+        env: dict[str, str] = super().get_env()
+        if self.account:
+            for name in ("SHIFTDESK_GROUPS", "SHIFTDESK_ADMINS"):
+                env.pop(name, None)
+            from shiftdesk.storage.boundary import user_url
+
+            env["SHIFTDESK_DATABASE_URL"] = user_url(self.user_database_url, self.user.name)
+            env["SHIFTDESK_GATE_URL"] = self.gate_url
+        return env
+
+    def move_certs(self, paths: Any) -> Any:
+        """No internal TLS on one machine."""
+        return paths
 
     def _problem(self, what: str) -> str:
         return (
@@ -120,6 +199,41 @@ class ShiftdeskSpawner(SimpleLocalProcessSpawner):
             "users can work. Ask the hub administrator to fix it, then open a dashboard "
             "from the start page again."
         )
+
+    def check_account(self) -> None:
+        """With accounts: the user's account exists (created when allowed), their
+        folders belong to it, and their database role exists with the hub's admin flag.
+
+        Raises
+        ------
+        ServerStartFailed
+            The name is reserved, the account is missing or cannot be created, or the
+            database refuses the role.
+        """
+        from shiftdesk.hub.accounts import ensure_account, private_folder
+        from shiftdesk.hub.settings import HubStartError
+        from shiftdesk.storage import Database
+        from shiftdesk.storage.boundary import BoundaryError, ensure_user_role
+
+        try:
+            account = ensure_account(
+                self.account, create=self.create_accounts, what=f"hub user {self.user.name}"
+            )
+            if account.pw_uid == 0:
+                raise HubStartError(f"the account {self.account!r} is root's")
+            home = Path(self.home_dir)
+            private_folder(home, account)
+            private_folder(home / ".shiftdesk", account)
+            cls = type(self)
+            if cls._owner_db is None:
+                cls._owner_db = Database(self.owner_database_url, migrate=False)
+            ensure_user_role(cls._owner_db, self.user.name, admin=self.user.admin)
+        except (HubStartError, BoundaryError, OSError) as exc:
+            raise ServerStartFailed(
+                self._problem(str(exc)),
+                reason="account",
+                log_message=f"{self.user.name}'s account cannot be used: {exc}",
+            ) from exc
 
     def check_home(self) -> None:
         """Create the user's folder if needed and check it can be written.
@@ -156,7 +270,10 @@ class ShiftdeskSpawner(SimpleLocalProcessSpawner):
         ServerStartFailed
             The folder is unusable, or the server exited before it listened.
         """
-        self.check_home()
+        if self.account:
+            await asyncio.get_running_loop().run_in_executor(None, self.check_account)
+        else:
+            self.check_home()
         ip, port = await super().start()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -181,3 +298,26 @@ class ShiftdeskSpawner(SimpleLocalProcessSpawner):
             writer.close()
             return ip, port
         return ip, port  # the hub's own start_timeout reports a server that never listens
+
+
+def shiftdesk_spawner(**options: Any) -> type:
+    """A :class:`ShiftdeskSpawner` subclass with ``options`` (its class attributes) set.
+
+    Parameters
+    ----------
+    **options
+        ``home_dir_template``, ``account_template``, ``create_accounts``,
+        ``owner_database_url``, ``user_database_url``, ``gate_url``.
+    """
+    known = {
+        "home_dir_template",
+        "account_template",
+        "create_accounts",
+        "owner_database_url",
+        "user_database_url",
+        "gate_url",
+    }
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError(f"unknown ShiftdeskSpawner options: {sorted(unknown)}")
+    return type("ShiftdeskSpawner", (ShiftdeskSpawner,), dict(options))

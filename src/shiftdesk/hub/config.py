@@ -48,6 +48,9 @@ WIDGET_MESSAGES = [
 ]
 #: service slot → (hub service name, default command after the ``shiftdesk`` program);
 #: the DAQ and jobs parts provide the programs, an empty default means "give a command"
+#: the gate service (per-user accounts): its hub service name and program
+GATE_SERVICE = "shiftdesk-gate"
+GATE_COMMAND = ("-m", "shiftdesk.hub.gate_service")
 SERVICE_SLOTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # the simulator first: it seeds the demo experiment the poller then polls
     "daq_simulator": ("daq-simulator", ("-m", "shiftdesk.hub.daq_demo")),
@@ -163,6 +166,8 @@ class RunFolder:
         The internal ports chosen.
     proxy_pid_file : Path
         Where the proxy writes its PID.
+    gate_port : int
+        The gate service's port (0 without per-user accounts).
     """
 
     config: Path
@@ -170,12 +175,34 @@ class RunFolder:
     hub_port: int
     proxy_api_port: int
     proxy_pid_file: Path
+    gate_port: int = 0
+
+
+def gate_url(gate_port: int) -> str:
+    """Where the gate service listens (loopback)."""
+    return f"http://127.0.0.1:{gate_port}"
+
+
+def job_accounts_environment(settings: HubSettings) -> dict[str, str]:
+    """What the job-worker service needs to run each job as its submitter's account."""
+    s = settings
+    if not s.accounts.system:
+        return {}
+    return {
+        "SHIFTDESK_JOB_ACCOUNTS": s.accounts.system_user,
+        "SHIFTDESK_JOB_HOMES": str(s.hub.state_dir / "users" / "{username}"),
+        "SHIFTDESK_JOB_DATABASE": s.user_database_url(),
+    }
 
 
 def services(
-    settings: HubSettings, run_id: str
+    settings: HubSettings, run_id: str, *, gate_port: int = 0
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The hub-managed services and the roles they need.
+
+    With per-user accounts the gate service comes first, and every service but the
+    job workers (which become each job's submitter) and the idle culler runs as
+    ``accounts.service_user``.
 
     Returns
     -------
@@ -190,8 +217,38 @@ def services(
         "SHIFTDESK_DATA_DIR": str(s.hub.state_dir / "services"),
         "PYTHONUNBUFFERED": "1",
     }
+    as_service: dict[str, Any] = {}
+    if s.accounts.system:
+        # never root: a service's own files and processes are the service account's
+        as_service = {"user": s.accounts.service_user, "cwd": str(s.hub.state_dir / "services")}
     out: list[dict[str, Any]] = []
     roles: list[dict[str, Any]] = []
+    if s.accounts.system:
+        out.append(
+            {
+                "name": GATE_SERVICE,
+                "url": gate_url(gate_port),
+                "command": [python, *GATE_COMMAND],
+                "environment": dict(
+                    base_env,
+                    SHIFTDESK_DATA_DIR=str(s.hub.state_dir / "services" / "gate"),
+                    **(
+                        {"SHIFTDESK_DAQ_ROUTERS": "local"}
+                        if s.services.daq_simulator.enabled
+                        else {}
+                    ),
+                ),
+                **as_service,
+            }
+        )
+        roles.append(
+            {
+                "name": "shiftdesk-gate",
+                "services": [GATE_SERVICE],
+                # the admin flags of users (the administrator role follows them)
+                "scopes": ["list:users", "read:users:name"],
+            }
+        )
     if s.culling.enabled:
         out.append(
             {
@@ -215,12 +272,14 @@ def services(
         )
     for slot, (name, _) in SERVICE_SLOTS.items():
         if getattr(s.services, slot).enabled:
+            jobs = slot == "job_workers"
             out.append(
                 {
                     "name": name,
                     "command": service_command(s, slot),
-                    "environment": dict(base_env),
+                    "environment": dict(base_env, **(job_accounts_environment(s) if jobs else {})),
                     # the hub restarts a managed service that exits; jobs resume from the DB
+                    **({} if jobs else as_service),
                 }
             )
             roles.append(
@@ -257,6 +316,7 @@ def services(
                     JUPYTERHUB_SINGLEUSER_APP="jupyter_server",
                 ),
                 "oauth_no_confirm": True,
+                **as_service,
             }
         )
         roles.append(
@@ -304,8 +364,29 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def spawner_options(settings: HubSettings, gate_port: int = 0) -> dict[str, Any]:
+    """The options of the user servers' spawner (see ``_hubside.shiftdesk_spawner``)."""
+    s = settings
+    options: dict[str, Any] = {"home_dir_template": str(s.hub.state_dir / "users" / "{username}")}
+    if s.accounts.system:
+        options.update(
+            account_template=s.accounts.system_user,
+            create_accounts=s.accounts.create,
+            owner_database_url=s.database_url(),
+            user_database_url=s.user_database_url(),
+            gate_url=gate_url(gate_port),
+        )
+    return options
+
+
 def config_values(
-    settings: HubSettings, *, run_dir: Path, run_id: str, hub_port: int, proxy_api_port: int
+    settings: HubSettings,
+    *,
+    run_dir: Path,
+    run_id: str,
+    hub_port: int,
+    proxy_api_port: int,
+    gate_port: int = 0,
 ) -> dict[str, Any]:
     """Every ``c.<Class>.<trait>`` the generated config sets, as ``{"Class.trait": value}``.
 
@@ -314,7 +395,7 @@ def config_values(
     """
     s = settings
     state = s.hub.state_dir
-    svc, roles = services(s, run_id)
+    svc, roles = services(s, run_id, gate_port=gate_port)
     dashboards = [
         {
             "key": key,
@@ -370,8 +451,6 @@ def config_values(
         "ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{proxy_api_port}",
         "ConfigurableHTTPProxy.pid_file": str(run_dir / "proxy.pid"),
         "ConfigurableHTTPProxy.should_start": True,
-        "JupyterHub.spawner_class": "shiftdesk.hub._hubside.ShiftdeskSpawner",
-        "SimpleLocalProcessSpawner.home_dir_template": str(state / "users" / "{username}"),
         "Spawner.cmd": [_venv_bin("jupyterhub-singleuser")],
         "Spawner.args": singleuser_args,
         "Spawner.notebook_dir": str(s.spawner.notebook_dir),
@@ -413,12 +492,23 @@ def _py(value: Any) -> str:
 
 
 def render_config(
-    settings: HubSettings, *, run_dir: Path, run_id: str, hub_port: int, proxy_api_port: int
+    settings: HubSettings,
+    *,
+    run_dir: Path,
+    run_id: str,
+    hub_port: int,
+    proxy_api_port: int,
+    gate_port: int = 0,
 ) -> str:
     """The text of ``jupyterhub_config.py`` for these settings."""
     s = settings
     values = config_values(
-        s, run_dir=run_dir, run_id=run_id, hub_port=hub_port, proxy_api_port=proxy_api_port
+        s,
+        run_dir=run_dir,
+        run_id=run_id,
+        hub_port=hub_port,
+        proxy_api_port=proxy_api_port,
+        gate_port=gate_port,
     )
     lines = [
         f"# Generated by `shiftdesk hub` from {s.where}. Do not edit: change the settings",
@@ -432,23 +522,38 @@ def render_config(
         lines.append(f"c.{key} = {_py(value)}")
     lines += [
         "",
-        "# per user: own data folder, hub groups for shiftdesk's permission checks",
+        "# per user: own data folder; without per-user accounts also the database and the",
+        "# hub groups for shiftdesk's permission checks (with them, the spawner sets the",
+        "# user's own database URL and the gate, which asks the hub for groups)",
         "c.Spawner.environment = {",
         f"    {RUN_MARKER!r}: {run_id!r},",
-        f"    'SHIFTDESK_DATABASE_URL': {s.database_url()!r},",
-        f"    'SHIFTDESK_ADMINS': {','.join(sorted(s.hub.admin_users))!r},",
+        *(
+            ()
+            if s.accounts.system
+            else (
+                f"    'SHIFTDESK_DATABASE_URL': {s.database_url()!r},",
+                f"    'SHIFTDESK_ADMINS': {','.join(sorted(s.hub.admin_users))!r},",
+            )
+        ),
         "    'PYTHONUNBUFFERED': '1',",
         f"    'SHIFTDESK_WARM_KERNELS': {str(s.spawner.warm_kernels)!r},",
         *(f"    {k!r}: {v!r}," for k, v in shared_daq_environment(s).items()),
-        # the job-worker service's folder: the dashboards offer "workers", logs() reads it
+        # the dashboards offer "workers"; logs() reads the service's folder (with
+        # per-user accounts the workers write into the owner's own data folder instead)
         *(
-            (f"    'SHIFTDESK_JOB_WORKERS': {str(s.hub.state_dir / 'services' / 'jobs')!r},",)
+            (
+                "    'SHIFTDESK_JOB_WORKERS': "
+                f"{'1' if s.accounts.system else str(s.hub.state_dir / 'services' / 'jobs')!r},",
+            )
             if s.services.job_workers.enabled
             else ()
         ),
-        f"    **_hubside.user_environment({str(s.hub.state_dir)!r}),",
+        f"    **_hubside.user_environment({str(s.hub.state_dir)!r}, "
+        f"accounts={s.accounts.system!r}),",
         "}",
     ]
+    options = _py(spawner_options(s, gate_port))
+    lines.append(f"c.JupyterHub.spawner_class = _hubside.shiftdesk_spawner(**{options})")
     if s.auth.type == "demo":
         passwords = {name: u.password for name, u in s.auth.demo.users.items()}
         lines.append(
@@ -461,7 +566,7 @@ def render_config(
 
 
 def write_run_folder(
-    settings: HubSettings, *, run_id: str, hub_port: int, proxy_api_port: int
+    settings: HubSettings, *, run_id: str, hub_port: int, proxy_api_port: int, gate_port: int = 0
 ) -> RunFolder:
     """Write ``<state_dir>/run/`` (config and start page) for one start of the hub.
 
@@ -484,7 +589,12 @@ def write_run_folder(
     (state / "users").mkdir(parents=True, exist_ok=True)
     (state / "services" / "wallboard").mkdir(parents=True, exist_ok=True)
     text = render_config(
-        settings, run_dir=run_dir, run_id=run_id, hub_port=hub_port, proxy_api_port=proxy_api_port
+        settings,
+        run_dir=run_dir,
+        run_id=run_id,
+        hub_port=hub_port,
+        proxy_api_port=proxy_api_port,
+        gate_port=gate_port,
     )
     config = run_dir / "jupyterhub_config.py"
     # write-then-rename: a crash never leaves a half-written config behind
@@ -492,13 +602,22 @@ def write_run_folder(
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(content, encoding="utf-8")
         tmp.replace(path)
-    # cookie secret and passwords: the state folder is for the hub's user only
-    os.chmod(state, 0o700)
+    # cookie secret and passwords: for the hub's user only. With per-user accounts
+    # the state folder lets them pass (0711) to their own homes below users/, and
+    # everything else in it is the hub's or the service account's alone.
+    os.chmod(state, 0o711 if settings.accounts.system else 0o700)
+    os.chmod(run_dir, 0o700)
     os.chmod(config, 0o600)
+    if settings.accounts.system:
+        os.chmod(state / "users", 0o711)
+        for name in ("jupyterhub.sqlite", "jupyterhub_cookie_secret", "hub-demo.toml"):
+            if (state / name).exists():
+                os.chmod(state / name, 0o600)
     return RunFolder(
         config=config,
         run_id=run_id,
         hub_port=hub_port,
         proxy_api_port=proxy_api_port,
         proxy_pid_file=run_dir / "proxy.pid",
+        gate_port=gate_port,
     )

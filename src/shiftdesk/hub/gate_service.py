@@ -55,8 +55,8 @@ FORGED_HEADERS = ("X-Forwarded-User", "X-Remote-User", "Remote-User", "X-Shiftde
 FORGED_KEYS = ("user", "username", "identity", "as_user", "groups", "admin")
 #: seconds a verified token is reused for ``whoami`` (never for actions)
 WHOAMI_CACHE = 1.0
-#: seconds between admin synchronisations
-ADMIN_SYNC = 2.0
+#: seconds between full admin synchronisations (a caller's own flag is synced at once)
+ADMIN_SYNC = 30.0
 #: the actor of refusals before anyone is identified
 NOBODY = "(no valid token)"
 
@@ -95,6 +95,17 @@ class GateState:
         self.resources: dict[str, Any] = {}
         self._seen: dict[str, tuple[float, Identity]] = {}
         self.http = httpclient.AsyncHTTPClient()
+        self._admins: dict[str, bool] = {}
+
+    def _sync_one(self, who: Identity) -> None:
+        from shiftdesk.storage.boundary import set_admin
+
+        try:
+            if set_admin(self.database, who.name, who.admin):
+                print(f"shiftdesk-gate: administrator role {'+' if who.admin else '-'}{who.name}")
+            self._admins[who.name] = who.admin
+        except Exception as exc:  # the periodic sync tries again
+            print(f"shiftdesk-gate: admin sync of {who.name} failed: {exc}", file=sys.stderr)
 
     async def identify(self, token: str, *, fresh: bool) -> Identity:
         """The hub's answer for ``token`` (cached briefly unless ``fresh``)."""
@@ -130,6 +141,9 @@ class GateState:
             bool(model.get("admin")),
         )
         self._seen[key] = (time.monotonic(), who)
+        if self._admins.get(who.name) is not None and self._admins[who.name] != who.admin:
+            # the hub changed this user's admin flag: the database follows now
+            asyncio.get_running_loop().run_in_executor(self.pool, self._sync_one, who)
         if len(self._seen) > 10_000:  # tokens of stopped servers: forget the oldest
             for old in sorted(self._seen, key=lambda k: self._seen[k][0])[:5_000]:
                 self._seen.pop(old, None)
@@ -157,6 +171,7 @@ class GateState:
                 return
             users = json.loads(reply.body or b"[]")
             admins = [u["name"] for u in users if u.get("admin")]
+            self._admins = {u["name"]: bool(u.get("admin")) for u in users}
             loop = asyncio.get_running_loop()
             changed = await loop.run_in_executor(self.pool, sync_admins, self.database, admins)
             for change in changed:

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from shiftdesk.hub.boundary import HubBoundary
 from shiftdesk.hub.config import (
     RUN_MARKER,
     SERVICE_SLOTS,
@@ -184,8 +185,16 @@ def _running_hub_pid(settings: HubSettings) -> int | None:
     return pid if _alive(pid) else None
 
 
-def preflight(settings: HubSettings) -> list[str]:
+def preflight(settings: HubSettings, boundary: HubBoundary | None = None) -> list[str]:
     """Every check that must pass before the hub starts.
+
+    Parameters
+    ----------
+    settings : HubSettings
+        The deployment.
+    boundary : HubBoundary, optional
+        The per-user-accounts set-up of this start (its PostgreSQL already running);
+        without one, a check-only run sets it up and stops it again.
 
     Returns
     -------
@@ -197,6 +206,13 @@ def preflight(settings: HubSettings) -> list[str]:
     HubStartError
         The first problem found, with what to do about it.
     """
+    if boundary is None and settings.accounts.system:
+        check = HubBoundary(settings)
+        try:
+            lines = check.prepare()
+            return lines + preflight(settings, check)
+        finally:
+            check.stop()
     pid = _running_hub_pid(settings)
     if pid is not None:
         raise HubStartError(
@@ -214,6 +230,8 @@ def preflight(settings: HubSettings) -> list[str]:
     check_hub_database(settings)
     db = check_database(settings)
     lines = [f"proxy: {' '.join(proxy)}", f"shiftdesk database: {db}"]
+    if boundary is not None:
+        lines += boundary.secure()
     if settings.auth.type == "ldap" and settings.auth.ldap is not None:
         ldap = settings.auth.ldap
         lines.append(f"LDAP server {ldap.server_address}:{ldap.server_port} answers")
@@ -320,6 +338,7 @@ class Hub:
         self.proc: subprocess.Popen[bytes] | None = None
         self.run: RunFolder | None = None
         self.checks: list[str] = []
+        self.boundary = HubBoundary(settings)
 
     @property
     def url(self) -> str:
@@ -336,15 +355,21 @@ class Hub:
         HubStartError
             A check failed; nothing was started.
         """
-        self.checks = preflight(self.settings)
-        if self.prepare is not None:
-            self.checks += self.prepare(self.settings)
+        try:
+            self.checks = self.boundary.prepare()
+            self.checks += preflight(self.settings, self.boundary)
+            if self.prepare is not None:
+                self.checks += self.prepare(self.settings)
+        except BaseException:
+            self.boundary.stop()
+            raise
         hub = self.settings.hub
         self.run = write_run_folder(
             self.settings,
             run_id=self.run_id,
             hub_port=hub.hub_port or free_port(),
             proxy_api_port=hub.proxy_api_port or free_port(),
+            gate_port=free_port() if self.boundary.active else 0,
         )
         env = dict(os.environ, **{RUN_MARKER: self.run_id, "PYTHONUNBUFFERED": "1"})
         # the hub's own children must not think they are in another user's server
@@ -360,6 +385,9 @@ class Hub:
             stderr=subprocess.STDOUT if out is not None else None,
             # own session: a terminal's Ctrl-C reaches us, and we stop the hub in order
             start_new_session=True,
+            # with per-user accounts, what the hub (and every server and service it
+            # starts) creates is private unless made otherwise: tokens, databases, logs
+            umask=0o077 if self.boundary.active else -1,
         )
 
     def wait_ready(self, timeout: float = 120.0) -> None:
@@ -420,6 +448,7 @@ class Hub:
         if self.run is not None:
             with contextlib.suppress(FileNotFoundError):
                 (self.run.config.parent / "jupyterhub.pid").unlink()
+        self.boundary.stop()
         return left
 
 

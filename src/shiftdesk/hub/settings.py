@@ -168,13 +168,53 @@ class AuthSection:
 
 
 @dataclass(frozen=True)
+class AccountsSection:
+    """``[accounts]``: whose operating-system account each server and service runs as.
+
+    Parameters
+    ----------
+    mode : str
+        ``system`` (default): each user's server, kernels and jobs run as that user's
+        own account, shared state lives in PostgreSQL with one role per user, and
+        changes to it go through the gate service: a user's own code cannot act as
+        anyone else. Needs the hub to run as root. ``shared``: everything runs as the
+        hub's own account with no boundary between users (one person trying the
+        dashboards; never for several people).
+    system_user : str
+        The account of hub user ``{username}``; ``"{username}"`` when the facility's
+        directory provides the accounts, ``"sd-{username}"`` in the demo.
+    create : bool
+        Create missing accounts (system accounts without login or home); the demo does.
+    service_user : str
+        The account of the gate, the DAQ services and the hub's own PostgreSQL.
+    """
+
+    mode: str = "system"
+    system_user: str = "{username}"
+    create: bool = False
+    service_user: str = "shiftdesk"
+
+    @property
+    def system(self) -> bool:
+        """Whether users run under their own accounts."""
+        return self.mode == "system"
+
+
+@dataclass(frozen=True)
 class DatabaseSection:
     """``[database]``: the shiftdesk database every user server and service shares.
 
     Parameters
     ----------
     url : str
-        SQLAlchemy URL (``postgresql+psycopg://...``); default: SQLite in ``state_dir``.
+        SQLAlchemy URL of the owner of the tables (``postgresql+psycopg://...``), used
+        by the hub and its services. Default: with ``accounts.mode = "system"`` the
+        hub's own PostgreSQL in ``state_dir/postgres``; otherwise SQLite in ``state_dir``.
+    user_url : str
+        With ``accounts.mode = "system"`` and a ``url`` of your own: the URL user
+        servers connect with, without a user name (e.g.
+        ``postgresql+psycopg:///shiftdesk?host=/run/postgresql``); the hub adds each
+        user's role, and the server must authenticate it by peer (same machine).
     create : bool
         Create (and migrate) the database at start when it does not exist yet. Off in
         production: a missing database then stops the hub with a clear error instead of
@@ -182,6 +222,7 @@ class DatabaseSection:
     """
 
     url: str = ""
+    user_url: str = ""
     create: bool = False
 
 
@@ -289,7 +330,7 @@ class HubSettings:
 
     Parameters
     ----------
-    hub, auth, database, culling, spawner, services
+    hub, auth, accounts, database, culling, spawner, services
         The sections of the same names.
     dashboards : dict
         Dashboard key → :class:`Dashboard`.
@@ -299,6 +340,7 @@ class HubSettings:
 
     hub: HubSection = field(default_factory=HubSection)
     auth: AuthSection = field(default_factory=AuthSection)
+    accounts: AccountsSection = field(default_factory=AccountsSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     culling: CullingSection = field(default_factory=CullingSection)
     spawner: SpawnerSection = field(default_factory=SpawnerSection)
@@ -311,9 +353,34 @@ class HubSettings:
         """The settings file, for messages."""
         return str(self.source) if self.source else "the hub settings"
 
+    @property
+    def embedded_postgres(self) -> bool:
+        """Whether the hub runs its own PostgreSQL (per-user accounts, no database.url)."""
+        return self.accounts.system and not self.database.url
+
     def database_url(self) -> str:
-        """The shiftdesk database URL user servers and services get."""
-        return self.database.url or f"sqlite:///{self.hub.state_dir / 'shiftdesk.sqlite'}"
+        """The URL of the shared database's owner (the hub and its services use it)."""
+        if self.database.url:
+            return self.database.url
+        if self.embedded_postgres:
+            from sqlalchemy.engine import URL
+
+            return URL.create(
+                "postgresql+psycopg",
+                username="shiftdesk",
+                database="shiftdesk",
+                query={"host": str(self.hub.state_dir / "postgres" / "socket")},
+            ).render_as_string(hide_password=False)
+        return f"sqlite:///{self.hub.state_dir / 'shiftdesk.sqlite'}"
+
+    def user_database_url(self) -> str:
+        """The URL user servers connect with, ``{role}`` standing for their role."""
+        if self.database.user_url:
+            from sqlalchemy.engine import make_url
+
+            url = make_url(self.database.user_url).set(username="ROLE")
+            return url.render_as_string(hide_password=False).replace("ROLE@", "{role}@", 1)
+        return self.database_url().replace("shiftdesk@", "{role}@", 1)
 
     def hub_db_url(self) -> str:
         """JupyterHub's own database URL."""
@@ -425,6 +492,7 @@ def _validate(s: HubSettings) -> None:
     for name in s.hub.admin_users:
         if not _NAME.match(name):
             raise _fail(w, "hub.admin_users", f"{name!r} is not a valid hub user name")
+    _validate_accounts(s)
     if s.auth.type not in ("demo", "ldap"):
         raise _fail(w, "auth.type", f'{s.auth.type!r}: use "demo" or "ldap"')
     if s.auth.type == "demo":
@@ -470,6 +538,40 @@ def _validate(s: HubSettings) -> None:
             raise _fail(w, "services.wallboard.groups", "name the groups that may open it")
     for key in ("daq_poller", "daq_simulator", "job_workers", "wallboard"):
         _check_groups(w, f"services.{key}.groups", getattr(s.services, key).groups)
+
+
+def _validate_accounts(s: HubSettings) -> None:
+    w, acc = s.where, s.accounts
+    if acc.mode not in ("system", "shared"):
+        raise _fail(w, "accounts.mode", f'{acc.mode!r}: use "system" or "shared"')
+    from shiftdesk.hub.accounts import split_template
+
+    try:
+        split_template(acc.system_user)
+    except ValueError as exc:
+        raise _fail(w, "accounts.system_user", str(exc)) from None
+    if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", acc.service_user):
+        raise _fail(w, "accounts.service_user", f"{acc.service_user!r} is not an account name")
+    if not acc.system:
+        return
+    if s.database.url.startswith("sqlite"):
+        raise _fail(
+            w,
+            "database.url",
+            'per-user accounts (accounts.mode = "system") need PostgreSQL: SQLite has no '
+            "roles to keep users apart. Remove database.url (the hub runs its own) or give "
+            "a postgresql+psycopg:// URL",
+        )
+    if s.database.url and not s.database.user_url:
+        raise _fail(
+            w,
+            "database.user_url",
+            "with a database.url of your own, give the URL user servers connect with "
+            "(without a user name; peer authentication), e.g. "
+            '"postgresql+psycopg:///shiftdesk?host=/run/postgresql"',
+        )
+    if s.database.user_url and not s.database.user_url.startswith("postgresql"):
+        raise _fail(w, "database.user_url", "must be a postgresql+psycopg:// URL")
 
 
 def _check_groups(where: str, key: str, groups: tuple[str, ...]) -> None:
@@ -592,8 +694,8 @@ DEMO_USERS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def demo_toml(port: int, state_dir: Path) -> str:
-    """The demo deployment's settings file text (loopback, demo logins, SQLite).
+def demo_toml(port: int, state_dir: Path, *, accounts: bool | None = None) -> str:
+    """The demo deployment's settings file text (loopback, demo logins).
 
     Parameters
     ----------
@@ -601,7 +703,15 @@ def demo_toml(port: int, state_dir: Path) -> str:
         Public port on 127.0.0.1.
     state_dir : Path
         Where the hub keeps its state.
+    accounts : bool, optional
+        Run every demo user under their own account (``sd-<name>``, created), with the
+        hub's own PostgreSQL and the gate. Default: when running as root, which that
+        needs; otherwise everything runs as you, on SQLite, with no boundary.
     """
+    import os
+
+    if accounts is None:
+        accounts = hasattr(os, "geteuid") and os.geteuid() == 0
     lines = [
         "# shiftdesk hub demo settings (written by `shiftdesk hub --demo`).",
         "# Loopback only: the demo logins below have fixed passwords.",
@@ -619,6 +729,23 @@ def demo_toml(port: int, state_dir: Path) -> str:
             f"[auth.demo.users.{name}]",
             f'password = "{password}"',
             "groups = [" + ", ".join(f'"{g}"' for g in groups) + "]",
+            "",
+        ]
+    if accounts:
+        lines += [
+            "# every demo user's server, kernels and jobs run as their own account (sd-<name>,",
+            "# created); shared state in the hub's own PostgreSQL, changed through the gate",
+            "[accounts]",
+            'mode = "system"',
+            'system_user = "sd-{username}"',
+            "create = true",
+            "",
+        ]
+    else:
+        lines += [
+            "# not root: every demo login runs as this account, with no boundary between them",
+            "[accounts]",
+            'mode = "shared"',
             "",
         ]
     lines += [

@@ -16,6 +16,13 @@ end) and puts jobs whose worker is gone without a result back in the queue, up t
 stops the workers and puts their jobs back in the queue: nothing is lost, they start
 again with the next service.
 
+Accounts: on a hub with per-user accounts the service (run as root) starts each job's
+worker as the job's owner: their account, their home and data folder (where the
+worker's output goes, readable by them alone), and their own database role, so the job
+can read and write nothing its submitter could not (:class:`JobAccounts`, from
+``SHIFTDESK_JOB_ACCOUNTS``, ``SHIFTDESK_JOB_HOMES`` and ``SHIFTDESK_JOB_DATABASE``).
+The service's own database connection never reaches a worker.
+
 Liveness: every :data:`HEARTBEAT` seconds the service stamps ``heartbeat_at`` on the
 queued and running jobs it looks after and rewrites a status file
 (``<data dir>/job-workers/<host>.json``); see :func:`service_alive`.
@@ -29,9 +36,11 @@ import fcntl
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -198,12 +207,120 @@ def requeue(database: Database, job_id: str, reason: str, *, crashed: bool) -> J
     return JobStatus.QUEUED
 
 
+@dataclass(frozen=True)
+class JobAccounts:
+    """How the service runs a job as its owner (hub with per-user accounts).
+
+    Parameters
+    ----------
+    account : str
+        The owner's account, ``{username}`` standing for the job's owner.
+    home : str
+        The owner's home folder (same placeholder).
+    database : str
+        The owner's database URL, ``{role}`` standing for the owner.
+    """
+
+    account: str
+    home: str
+    database: str
+
+    @classmethod
+    def from_environment(cls) -> JobAccounts | None:
+        """From the variables the hub sets for the service, or None without accounts."""
+        account = os.environ.get("SHIFTDESK_JOB_ACCOUNTS", "").strip()
+        if not account:
+            return None
+        return cls(
+            account,
+            os.environ.get("SHIFTDESK_JOB_HOMES", ""),
+            os.environ.get("SHIFTDESK_JOB_DATABASE", ""),
+        )
+
+
 class _ServiceBackend(LocalBackend):
     """The local backend's process start and watch, reporting ends to the service."""
 
-    def __init__(self, service: JobWorkerService, database: Database, *, spare: bool) -> None:
+    def __init__(
+        self,
+        service: JobWorkerService,
+        database: Database,
+        *,
+        spare: bool,
+        accounts: JobAccounts | None = None,
+    ) -> None:
         self.service = service
-        super().__init__(database, spare=spare)
+        self.accounts = accounts
+        # a spare worker would run as whoever started it; with accounts each job starts
+        # fresh as its owner
+        super().__init__(database, spare=spare and accounts is None)
+
+    def submit(self, job_id: str) -> None:
+        """Start the job's worker (as its owner, with accounts)."""
+        if self.accounts is None:
+            super().submit(job_id)
+            return
+        owner = store.read_job(job_id, self.database, SYSTEM).owner
+        proc = self._start_as(owner, job_id, self.accounts)
+        with self._lock:
+            self._processes[job_id] = proc
+            store.WATCHED_JOBS.add(job_id)
+        store.update_job(self.database, job_id, pid=proc.pid, host=store.HOST)
+        threading.Thread(
+            target=self._watch, args=(job_id, proc), name=f"shiftdesk-job-{job_id[:8]}", daemon=True
+        ).start()
+
+    def _start_as(self, owner: str, job_id: str, accounts: JobAccounts) -> subprocess.Popen[bytes]:
+        import pwd
+
+        from shiftdesk.storage.boundary import user_url
+
+        name = accounts.account.format(username=owner)
+        try:
+            account = pwd.getpwnam(name)
+        except KeyError:
+            raise OSError(f"the account {name!r} of {owner!r} does not exist") from None
+        if account.pw_uid == 0:
+            raise OSError(f"refused: the account of {owner!r} is root")
+        home = Path(accounts.home.format(username=owner))
+        data = home / ".shiftdesk"
+        logs = data / "jobs"
+        if not data.is_dir():
+            raise OSError(f"{owner!r} has no data folder {data} (their server never started)")
+        if not logs.is_dir():
+            logs.mkdir(mode=0o700)
+            os.chown(logs, account.pw_uid, account.pw_gid)
+        log = logs / f"{job_id}.log"
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchown(fd, account.pw_uid, account.pw_gid)
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": os.environ.get("LANG", "C.UTF-8"),
+                "HOME": str(home),
+                "USER": name,
+                "SHIFTDESK_DATA_DIR": str(data),
+                "SHIFTDESK_DATABASE_URL": user_url(accounts.database, owner),
+                "PYTHONUNBUFFERED": "1",
+            }
+            marker = os.environ.get("SHIFTDESK_HUB_RUN")
+            if marker:
+                env["SHIFTDESK_HUB_RUN"] = marker  # the hub stops it with everything else
+            return subprocess.Popen(
+                [sys.executable, "-m", "shiftdesk.jobs.worker", "--job", job_id],
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(home),
+                user=account.pw_uid,
+                group=account.pw_gid,
+                extra_groups=[],
+                umask=0o077,
+                start_new_session=True,
+            )
+        finally:
+            os.close(fd)
 
     def _record_exit(self, job_id: str, code: int | None) -> None:
         if self.service.stopping.is_set():
@@ -254,7 +371,8 @@ class JobWorkerService:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._last_beat = 0.0
-        self.backend = _ServiceBackend(self, database, spare=spare)
+        self.accounts = JobAccounts.from_environment()
+        self.backend = _ServiceBackend(self, database, spare=spare, accounts=self.accounts)
 
     # -- bookkeeping ---------------------------------------------------------------------
     def ended(self, job_id: str) -> None:

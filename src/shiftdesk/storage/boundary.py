@@ -369,13 +369,21 @@ def ensure_user_role(database: Any, name: str, *, admin: bool = False) -> None:
                 )
         else:
             conn.execute(text(f"CREATE ROLE {role} LOGIN IN ROLE {_ident(USERS_ROLE)}"))
-        # whatever it was given by hand: a user role gets nothing beyond its group
-        conn.execute(
+        powers = conn.execute(
             text(
-                f"ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "NOBYPASSRLS INHERIT"
+                "SELECT rolsuper OR rolreplication OR rolbypassrls FROM pg_roles WHERE rolname = :n"
+            ),
+            {"n": name},
+        ).scalar()
+        if powers:
+            raise BoundaryError(
+                f"the database role {name!r} has superuser, replication or BYPASSRLS rights, "
+                "which would put it above row-level security; the hub will not hand it to a "
+                f"user. A superuser must take them away (ALTER ROLE ... NOSUPERUSER "
+                "NOREPLICATION NOBYPASSRLS)"
             )
-        )
+        # whatever else it was given by hand: a user role gets nothing beyond its group
+        conn.execute(text(f"ALTER ROLE {role} LOGIN NOCREATEDB NOCREATEROLE INHERIT"))
         _set_admin(conn, name, admin)
 
 
@@ -385,6 +393,17 @@ def _set_admin(conn: Connection, name: str, admin: bool) -> None:
         conn.execute(text(f"GRANT {_ident(ADMINS_ROLE)} TO {_ident(name)}"))
     elif member and not admin:
         conn.execute(text(f"REVOKE {_ident(ADMINS_ROLE)} FROM {_ident(name)}"))
+
+
+def set_admin(database: Any, name: str, admin: bool) -> bool:
+    """Set one user role's administrator membership; True if it changed."""
+    with database.engine.begin() as conn:
+        if not _is_member(conn, name, USERS_ROLE):
+            return False
+        if admin == _is_member(conn, name, ADMINS_ROLE):
+            return False
+        _set_admin(conn, name, admin)
+        return True
 
 
 def sync_admins(database: Any, admins: Iterable[str]) -> list[str]:
@@ -414,6 +433,13 @@ def sync_admins(database: Any, admins: Iterable[str]) -> list[str]:
                 _set_admin(conn, name, admin)
                 changed.append(("+" if admin else "-") + name)
     return changed
+
+
+def user_url(template: str, name: str) -> str:
+    """The database URL of hub user ``name`` from a template with ``{role}``."""
+    from urllib.parse import quote
+
+    return template.replace("{role}", quote(name, safe=""))
 
 
 def connected_role(database: Any) -> str | None:
