@@ -130,6 +130,17 @@ def record(
         )
 
 
+def refused(action: str, target: str, message: str, *, database: Database | None = None) -> None:
+    """Record a refusal noticed in this process (another user's object asked for).
+
+    Best effort: the refusal itself stands when the audit trail cannot be written.
+    """
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        record(action, target, "refused", message, via="kernel", database=database)
+
+
 def entries(
     limit: int = 50,
     *,

@@ -104,11 +104,24 @@ class HubUser:
     base: str
     name: str
     password: str
-    session: requests.Session = field(default_factory=requests.Session)
+    cookies: Any = field(default_factory=requests.cookies.RequestsCookieJar)
     token: str = ""
 
+    def _session(self) -> requests.Session:
+        """A short-lived session with this user's cookies (closed by its caller)."""
+        s = requests.Session()
+        s.cookies.update(self.cookies)
+        s.headers["Connection"] = "close"  # no pooled socket outlives the call
+        return s
+
     def login(self) -> HubUser:
-        s = self.session
+        with self._session() as s:
+            self._login(s)
+            self.cookies = s.cookies
+        self.token = self.new_token(note="tests")
+        return self
+
+    def _login(self, s: requests.Session) -> None:
         s.get(f"{self.base}/hub/login", timeout=30)
         reply = s.post(
             f"{self.base}/hub/login",
@@ -121,21 +134,19 @@ class HubUser:
             allow_redirects=False,
         )
         assert reply.status_code in (302, 303), (reply.status_code, reply.text[:500])
-        self.token = self.new_token(note="tests")
-        return self
 
     def new_token(self, *, note: str, expires_in: int | None = None) -> str:
         """A fresh API token of this user (made the way a user makes one, with the cookie)."""
-        s = self.session
         body: dict[str, Any] = {"note": note}
         if expires_in is not None:
             body["expires_in"] = expires_in
-        reply = s.post(
-            f"{self.base}/hub/api/users/{self.name}/tokens",
-            json=body,
-            headers={"X-XSRFToken": s.cookies.get("_xsrf", "")},
-            timeout=30,
-        )
+        with self._session() as s:
+            reply = s.post(
+                f"{self.base}/hub/api/users/{self.name}/tokens",
+                json=body,
+                headers={"X-XSRFToken": s.cookies.get("_xsrf", "")},
+                timeout=30,
+            )
         assert reply.status_code == 201, (reply.status_code, reply.text[:500])
         return str(reply.json()["token"])
 
@@ -143,7 +154,9 @@ class HubUser:
         """A request with this user's token."""
         headers = dict(kwargs.pop("headers", {}) or {})
         headers.setdefault("Authorization", f"token {self.token}")
-        return requests.request(method, self.base + path, headers=headers, timeout=60, **kwargs)
+        headers.setdefault("Connection", "close")  # no pooled socket outlives the call
+        with requests.Session() as s:
+            return s.request(method, self.base + path, headers=headers, timeout=60, **kwargs)
 
     def start_server(self, timeout: float = 120.0) -> None:
         """Start this user's server (if needed) and wait until it answers."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -78,6 +81,14 @@ def _environ(pid: int) -> dict[str, str]:
     return {}
 
 
+def _uid(pid: int) -> int:
+    """The real user id of a process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Uid line for {pid}")
+
+
 def _cmdline(pid: int) -> str:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -126,6 +137,17 @@ def _require_proxy() -> None:
         service_missing("configurable-http-proxy is not installed: run bash scripts/setup.sh")
 
 
+def state_folder(prefix: str) -> Path:
+    """A hub state folder every account can pass through (pytest's own tmp is private).
+
+    With per-user accounts each user's server must reach its home below it; the
+    folder (and what the hub puts in it) is removed by :func:`_running_hub`.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"shiftdesk-{prefix}-", dir="/tmp"))
+    os.chmod(folder, 0o711)
+    return folder / "state"
+
+
 @contextlib.contextmanager
 def _running_hub(tmp: Path, args: list[str], port: int, state: Path) -> Iterator[RunningHub]:
     """Run ``shiftdesk hub ARGS`` until it prints that it is ready; stop it afterwards."""
@@ -152,6 +174,8 @@ def _running_hub(tmp: Path, args: list[str], port: int, state: Path) -> Iterator
     finally:
         _stop(proc)
         print(f"--- hub log ({log}) ---\n{log.read_text(errors='replace')[-8000:]}")
+        if state.parent.name.startswith("shiftdesk-") and state.parent.parent == Path("/tmp"):
+            shutil.rmtree(state.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +183,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     """``shiftdesk hub --demo --port P`` (the README's contract), shared by the module."""
     _require_proxy()
     tmp = tmp_path_factory.mktemp("hub")
-    port, state = _free_port(), tmp / "state"
+    port, state = _free_port(), state_folder("hub")
     with _running_hub(tmp, ["--demo", f"--port={port}", f"--state-dir={state}"], port, state) as h:
         yield h
 
@@ -226,7 +250,8 @@ def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
     finally:
         page.context.close()
 
-    # alice's server and kernel run with her hub identity and her own data folder
+    # alice's server and kernel run as her own account, with her own data folder and
+    # database role, and nothing in their environment names groups or administrators
     servers = [
         pid
         for pid in hub.remember_processes()
@@ -235,12 +260,18 @@ def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
     assert len(servers) == 1, [_cmdline(p) for p in servers]
     env = _environ(servers[0])
     assert env["JUPYTERHUB_USER"] == "alice"
-    assert env["SHIFTDESK_GROUPS"] == "staff"
+    assert "SHIFTDESK_GROUPS" not in env and "SHIFTDESK_ADMINS" not in env
     assert env["SHIFTDESK_DATA_DIR"] == f"{hub.state.resolve()}/users/alice/.shiftdesk"
-    assert env["SHIFTDESK_DATABASE_URL"] == f"sqlite:///{hub.state.resolve()}/shiftdesk.sqlite"
+    assert env["SHIFTDESK_DATABASE_URL"].startswith("postgresql+psycopg://alice@/shiftdesk?")
+    assert env["SHIFTDESK_GATE_URL"].startswith("http://127.0.0.1:")
+    alice = pwd.getpwnam("sd-alice")
+    assert _uid(servers[0]) == alice.pw_uid
+    home = hub.state.resolve() / "users" / "alice"
+    assert (home.stat().st_uid, home.stat().st_mode & 0o777) == (alice.pw_uid, 0o700)
     kernels = [p for p in _descendants(servers[0]) if "ipykernel" in _cmdline(p)]
     assert kernels, "the dashboard's kernel is not a child of alice's server"
     assert _environ(kernels[0])["JUPYTERHUB_USER"] == "alice"
+    assert _uid(kernels[0]) == alice.pw_uid
 
 
 @pytest.mark.e2e
@@ -332,7 +363,7 @@ def test_wallboard_is_group_only_and_refuses_code_execution(
     ignores an execute_request sent over its websocket (widget messages only)."""
     _require_proxy()
     tmp = tmp_path_factory.mktemp("wallboard")
-    port, state = _free_port(), tmp / "state"
+    port, state = _free_port(), state_folder("wallboard")
     settings = tmp / "hub.toml"
     settings.write_text(
         textwrap.dedent(
@@ -345,6 +376,9 @@ def test_wallboard_is_group_only_and_refuses_code_execution(
             groups = ["staff"]
             [auth.demo.users.viewer]
             password = "viewer-demo"
+            [accounts]
+            system_user = "sd-{{username}}"
+            create = true
             [culling]
             enabled = false
             [services.wallboard]

@@ -33,6 +33,7 @@ from tests.e2e.test_hub import (
     _login,
     _require_proxy,
     _running_hub,
+    state_folder,
 )
 
 #: runs ``code`` in a new kernel of the user's server (REST + kernel websocket, through
@@ -77,7 +78,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     """The demo hub, once its simulated ECC servers are up and polled."""
     _require_proxy()
     tmp = tmp_path_factory.mktemp("hubdaq")
-    port, state = _free_port(), tmp / "state"
+    port, state = _free_port(), state_folder("hubdaq")
     t0 = time.monotonic()
     with _running_hub(tmp, ["--demo", f"--port={port}", f"--state-dir={state}"], port, state) as h:
         print(f"hub ready after {time.monotonic() - t0:.1f} s")
@@ -255,7 +256,7 @@ def test_alice_cannot_list_or_open_bobs_fits(hub: RunningHub, browser: Any) -> N
             pages["alice"],
             "alice",
             "import os\n"
-            "from shiftdesk.errors import PermissionDenied\n"
+            "from shiftdesk.errors import NotFound, PermissionDenied\n"
             "from shiftdesk.jobs import list_jobs\n"
             "from shiftdesk.reflectometry import Library\n"
             "lib = Library()\n"
@@ -263,7 +264,7 @@ def test_alice_cannot_list_or_open_bobs_fits(hub: RunningHub, browser: Any) -> N
             "try:\n"
             f"    lib.open_fit({job!r})\n"
             "    print('OPENED')\n"
-            "except PermissionDenied as exc:\n"
+            "except (NotFound, PermissionDenied) as exc:\n"
             "    print('REFUSED', exc)\n"
             "print('DIR', os.environ['SHIFTDESK_DATA_DIR'])\n",
         )
@@ -308,7 +309,8 @@ def test_a_fit_run_from_the_dashboard_is_a_job_bobs_other_kernels_see(
 def test_the_hub_restarts_a_crashed_poller_service(hub: RunningHub) -> None:
     """JupyterHub polls its managed services (every 30 s) and starts an exited one again."""
     (old,) = _services(hub, "daq poll")
-    assert _environ(old).get("SHIFTDESK_DATABASE_URL", "").endswith("shiftdesk.sqlite")
+    url = _environ(old).get("SHIFTDESK_DATABASE_URL", "")
+    assert url.startswith("postgresql+psycopg://shiftdesk@/shiftdesk?"), url
     os.kill(old, signal.SIGKILL)
     deadline = time.monotonic() + 75
     new: list[int] = []
@@ -323,7 +325,7 @@ def test_the_hub_restarts_a_crashed_poller_service(hub: RunningHub) -> None:
     from shiftdesk.daq.poller import read_snapshot
     from shiftdesk.storage import Database
 
-    db = Database(f"sqlite:///{hub.state.resolve()}/shiftdesk.sqlite", migrate=False)
+    db = Database(url, migrate=False)  # as root: the owner role, by peer authentication
     try:
         deadline = time.monotonic() + 30
         while not read_snapshot(db).poller_alive:

@@ -215,13 +215,15 @@ class ShiftdeskSpawner(LocalProcessSpawner):
         from shiftdesk.storage import Database
         from shiftdesk.storage.boundary import BoundaryError, ensure_user_role
 
+        home = Path(self.home_dir)
+        if os.path.lexists(home) and not os.path.isdir(home):
+            self._refuse_home(f"{home} is a file, not a folder")
         try:
             account = ensure_account(
                 self.account, create=self.create_accounts, what=f"hub user {self.user.name}"
             )
             if account.pw_uid == 0:
                 raise HubStartError(f"the account {self.account!r} is root's")
-            home = Path(self.home_dir)
             private_folder(home, account)
             private_folder(home / ".shiftdesk", account)
             cls = type(self)
@@ -256,6 +258,9 @@ class ShiftdeskSpawner(LocalProcessSpawner):
                 reason = f"{home}: {exc.strerror or exc}"
             else:
                 return
+        self._refuse_home(reason)
+
+    def _refuse_home(self, reason: str) -> None:
         raise ServerStartFailed(
             self._problem(f"its folder cannot be used ({reason})"),
             reason="home-folder",

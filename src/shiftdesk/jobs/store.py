@@ -65,15 +65,20 @@ def create_job(
 
 def read_job(job_id: str, database: Database, identity: Identity | None = None) -> JobRecord:
     """The job row, if ``identity`` may see it."""
+    from shiftdesk.audit import refused
+
     who = identity or current_identity()
     with database.session() as session:
         record = session.get(JobRecord, job_id)
         if record is None:
-            raise NotFound(f"no job with id {job_id!r}")
+            # with row-level security another user's job is not there either: say both
+            message = f"no job with id {job_id!r} that {who.name!r} may see"
+            refused("jobs.open", f"job {job_id}", message, database=database)
+            raise NotFound(message)
         if not who.can_read(record.owner):
-            raise PermissionDenied(
-                f"job {job_id} belongs to {record.owner!r}; {who.name!r} may not open it"
-            )
+            message = f"job {job_id} belongs to {record.owner!r}; {who.name!r} may not open it"
+            refused("jobs.open", f"job {job_id}", message, database=database)
+            raise PermissionDenied(message)
         session.expunge(record)
     return record
 

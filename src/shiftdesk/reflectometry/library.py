@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shiftdesk.audit import refused
 from shiftdesk.display import html_repr, table
 from shiftdesk.errors import ModelError, NotFound, PermissionDenied
 from shiftdesk.identity import Identity, current_identity
@@ -62,9 +63,15 @@ class Library:
 
     def _check(self, owner: str, what: str) -> None:
         if not self.identity.can_read(owner):
-            raise PermissionDenied(
-                f"{what} belongs to {owner!r}; {self.identity.name!r} may not open it"
-            )
+            message = f"{what} belongs to {owner!r}; {self.identity.name!r} may not open it"
+            refused("library.open", what, message, database=self.database)
+            raise PermissionDenied(message)
+
+    def _missing(self, what: str) -> NotFound:
+        """Not found, or (with row-level security) not the caller's: both refused alike."""
+        message = f"no {what} of yours ({self.identity.name!r}): it does not exist or is not yours"
+        refused("library.open", what, message, database=self.database)
+        return NotFound(message)
 
     # -- data ----------------------------------------------------------------------------
     def add_data(self, content: bytes, filename: str, **load_options: Any) -> tuple[int, ReflData]:
@@ -107,7 +114,7 @@ class Library:
         with self.database.session() as session:
             record = session.get(DataFileRecord, data_id)
             if record is None:
-                raise NotFound(f"no data file with id {data_id}")
+                raise self._missing(f"data file {data_id}")
             self._check(record.owner, f"data file {data_id}")
             content, name = record.content, record.name
         return load_data(content, filename=name)
@@ -132,7 +139,7 @@ class Library:
             if model_id is not None:
                 record = session.get(SavedModelRecord, model_id)
                 if record is None:
-                    raise NotFound(f"no saved model with id {model_id}")
+                    raise self._missing(f"saved model {model_id}")
                 self._check(record.owner, f"model {model_id}")
             else:
                 record = SavedModelRecord(owner=self.identity.name, domain=DOMAIN)
@@ -166,7 +173,7 @@ class Library:
         with self.database.session() as session:
             record = session.get(SavedModelRecord, model_id)
             if record is None:
-                raise NotFound(f"no saved model with id {model_id}")
+                raise self._missing(f"saved model {model_id}")
             self._check(record.owner, f"model {model_id}")
             state = json.loads(record.model_json)
             data_file_id = record.data_file_id
@@ -184,7 +191,7 @@ class Library:
         with self.database.session() as session:
             record = session.get(SavedModelRecord, model_id)
             if record is None:
-                raise NotFound(f"no saved model with id {model_id}")
+                raise self._missing(f"saved model {model_id}")
             self._check(record.owner, f"model {model_id}")
             session.delete(record)
 
