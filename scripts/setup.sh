@@ -62,6 +62,10 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# the hub demo keeps its simulated DAQ network to the service account with iptables
+if [ "$(id -u)" -eq 0 ] && ! command -v iptables >/dev/null 2>&1 && [ ! -x /usr/sbin/iptables ]; then
+    missing+=(iptables)
+fi
 if [ ! -x .venv/bin/python ] && ! have_python_venv; then
     missing+=(python3 python3-venv)
 fi

@@ -93,7 +93,7 @@ def kernels(users: dict[str, HubUser]) -> Iterator[dict[str, Kernel]]:
 
     class Lazy(dict[str, Kernel]):
         def __missing__(self, name: str) -> Kernel:
-            made[name] = users[name].kernel()
+            made[name] = self[name] = users[name].kernel()
             return made[name]
 
     yield Lazy()
@@ -413,6 +413,35 @@ def test_other_users_folders_logs_keys_and_tokens_are_out_of_reach(
     assert "READ" not in out and "SIGNAL sent" not in out, out
     assert out.count("REFUSED /") == 5 and "REFUSED signal" in out, out
     assert "HOME 0o700" in out
+
+
+@pytest.mark.e2e
+def test_the_ecc_servers_answer_only_the_gate(
+    hub: RunningHub, kernels: dict[str, Kernel], owner: Database
+) -> None:
+    """GET ECC servers take SOAP from anyone who can connect: the demo keeps them on a
+    DAQ network (their own address) that user kernels cannot reach."""
+    assert "DAQ network: the simulated ECC servers listen on 127.0.0.2" in hub.log.read_text()
+    out = (
+        kernels["operator"]
+        .run(
+            "import urllib.request\n"
+            "from shiftdesk.daq import DAQSystem\n"
+            "daq = DAQSystem()\n"
+            "url = daq.snapshot().servers[0].url\n"
+            "print('URL', url)\n"
+            "try:\n"
+            "    urllib.request.urlopen(url, timeout=5)\n"
+            "    print('REACHED')\n"
+            "except OSError as exc:\n"
+            "    print('REFUSED', exc)\n"
+            "print('LIVE', daq.refresh().overall)\n"  # through the gate: works
+        )
+        .ok()
+    )
+    assert "URL http://127.0.0.2:" in out, out
+    assert "REACHED" not in out and "REFUSED <urlopen error [Errno 111] Connection refused>" in out
+    assert "LIVE Stale" not in out and "LIVE Offline" not in out, out
 
 
 # -- the gate ---------------------------------------------------------------------------------

@@ -41,10 +41,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
+def _listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def _alive(pid: int) -> bool:
@@ -428,12 +428,17 @@ def test_sigterm_stops_everything_the_hub_started(hub: RunningHub) -> None:
     log = hub.log.read_text(errors="replace")
     seeded = re.search(r"daq-simulator: experiment 'demo' on .*", log)
     assert seeded, "the daq-simulator service did not start its servers"
-    ecc_ports = [int(m) for m in re.findall(r"127\.0\.0\.1:(\d+)/", seeded.group(0))]
-    assert len(ecc_ports) == 3 and all(_listening(p) for p in ecc_ports), ecc_ports
+    # the demo's DAQ network: its own loopback address (only the service account and root,
+    # as this test runs, may connect to it)
+    ecc_ports = [int(m) for m in re.findall(r"127\.0\.0\.2:(\d+)/", seeded.group(0))]
+    assert len(ecc_ports) == 3 and all(_listening(p, "127.0.0.2") for p in ecc_ports), ecc_ports
     assert _stop(hub.proc) == 0
     assert "shiftdesk hub: stopped" in hub.log.read_text(errors="replace")
     left = [p for p in sorted(hub.seen) if _alive(p)]
     assert left == [], [_cmdline(p) for p in left]
     assert not any(_listening(p) for p in ports), ports
-    assert not any(_listening(p) for p in ecc_ports), ecc_ports
+    assert not any(_listening(p, "127.0.0.2") for p in ecc_ports), ecc_ports
+    # and the hub took its packet-filter rules away
+    rules = subprocess.run(["iptables", "-S", "OUTPUT"], capture_output=True, text=True)
+    assert "SHIFTDESK-DAQ" not in rules.stdout, rules.stdout
     assert not (hub.state / "run" / "jupyterhub.pid").exists()

@@ -516,7 +516,7 @@ def test_system_demo_runs_each_user_as_an_account_behind_the_gate(tmp_path: Path
     config = _load_config(text, tmp_path)
     hub = JupyterHub(config=config)
     services = {s["name"]: s for s in hub.services}
-    assert list(services)[0] == "shiftdesk-gate"
+    assert next(iter(services)) == "shiftdesk-gate"
     gate = services["shiftdesk-gate"]
     assert gate["url"] == "http://127.0.0.1:19" and gate["user"] == "shiftdesk"
     assert gate["environment"]["SHIFTDESK_DAQ_ROUTERS"] == "local"

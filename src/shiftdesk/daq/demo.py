@@ -146,7 +146,7 @@ def apply_demo_setup(system: DAQSystem, cluster: SimulatedCluster, data_folder: 
     system.apply_setup(
         easy_setup(
             n_cobos,
-            ecc_host="127.0.0.1",
+            ecc_host=urlsplit(cluster[0].url).hostname or "127.0.0.1",
             ecc_port=cluster[0].port,
             one_server_per_cobo=True,
             step="port",

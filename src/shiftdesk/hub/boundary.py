@@ -22,6 +22,8 @@ from shiftdesk.hub.accounts import (
     private_folder,
     readable_by,
 )
+from shiftdesk.hub.daqnet import ADDRESS as DAQ_ADDRESS
+from shiftdesk.hub.daqnet import DAQNetwork
 from shiftdesk.hub.postgres import EmbeddedPostgres
 from shiftdesk.hub.settings import HubSettings, HubStartError
 
@@ -35,9 +37,11 @@ class HubBoundary:
         The deployment.
     """
 
-    def __init__(self, settings: HubSettings) -> None:
+    def __init__(self, settings: HubSettings, run_id: str = "check") -> None:
         self.settings = settings
+        self.run_id = run_id
         self.postgres: EmbeddedPostgres | None = None
+        self.daq_network: DAQNetwork | None = None
 
     @property
     def active(self) -> bool:
@@ -117,6 +121,19 @@ class HubBoundary:
             f"({', '.join(accounts) or 'created at first login'}); services as "
             f"{acc.service_user}"
         ]
+        if s.services.daq_simulator.enabled:
+            network = DAQNetwork(service.pw_uid, self.run_id)
+            if network.install():
+                self.daq_network = network
+                lines.append(
+                    f"DAQ network: the simulated ECC servers listen on {DAQ_ADDRESS}, which only "
+                    f"root and {acc.service_user} may reach (iptables); users go through the gate"
+                )
+            else:
+                lines.append(
+                    f"WARNING: user kernels could send SOAP to the simulated ECC servers on "
+                    f"{DAQ_ADDRESS} directly, bypassing the gate: {network.problem}"
+                )
         if s.embedded_postgres:
             self.postgres = EmbeddedPostgres(state / "postgres", acc.service_user, acc.system_user)
             lines += self.postgres.start()
@@ -148,7 +165,10 @@ class HubBoundary:
         return lines
 
     def stop(self) -> None:
-        """Stop the hub's own PostgreSQL (after everything that used it)."""
+        """Stop the hub's own PostgreSQL (after everything that used it); drop the rules."""
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
+        if self.daq_network is not None:
+            self.daq_network.remove()
+            self.daq_network = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shiftdesk.hub.daqnet import ADDRESS as DAQ_ADDRESS
 from shiftdesk.hub.settings import HubSettings, HubStartError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -273,11 +274,15 @@ def services(
     for slot, (name, _) in SERVICE_SLOTS.items():
         if getattr(s.services, slot).enabled:
             jobs = slot == "job_workers"
+            extra = job_accounts_environment(s) if jobs else {}
+            if slot == "daq_simulator" and s.accounts.system:
+                # the demo's DAQ network: an address only the service account may reach
+                extra = {"SHIFTDESK_DAQ_SIM_HOST": DAQ_ADDRESS}
             out.append(
                 {
                     "name": name,
                     "command": service_command(s, slot),
-                    "environment": dict(base_env, **(job_accounts_environment(s) if jobs else {})),
+                    "environment": dict(base_env, **extra),
                     # the hub restarts a managed service that exits; jobs resume from the DB
                     **({} if jobs else as_service),
                 }

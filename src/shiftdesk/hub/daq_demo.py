@@ -17,6 +17,7 @@ stopped with everything else the hub started.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import signal
 import sys
@@ -46,7 +47,13 @@ OBSERVABLES = (
 )
 
 
-def start_cluster(folder: Path, n_cobos: int, durations: float) -> SimulatedCluster:
+#: where the simulated servers listen (set by the hub: its own address on a DAQ network)
+HOST_ENV = "SHIFTDESK_DAQ_SIM_HOST"
+
+
+def start_cluster(
+    folder: Path, n_cobos: int, durations: float, host: str = "127.0.0.1"
+) -> SimulatedCluster:
     """Simulated servers on consecutive free ports; configs kept in ``folder/configs``."""
     last: OSError | None = None
     for _ in range(30):
@@ -56,6 +63,7 @@ def start_cluster(folder: Path, n_cobos: int, durations: float) -> SimulatedClus
                 n_cobos,
                 mutant=True,
                 base_port=base,
+                host=host,
                 config_dir=folder / "configs",
                 data_dir=folder / "data",
                 durations=durations,
@@ -104,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cobos", type=int, default=2, help="CoBo servers (a MuTAnT on top)")
     parser.add_argument("--duration", type=float, default=0.3, help="seconds per transition")
     parser.add_argument("--folder", help="configs and GRAW files (default: data folder/daq)")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get(HOST_ENV, "127.0.0.1"),
+        help=f"address to listen on (default: ${HOST_ENV} or 127.0.0.1)",
+    )
     args = parser.parse_args(argv)
     folder = Path(args.folder) if args.folder else data_dir() / "daq"
     done = threading.Event()
@@ -113,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    cluster = start_cluster(folder, args.cobos, args.duration)
+    cluster = start_cluster(folder, args.cobos, args.duration, args.host)
     try:
         system = seed(cluster, folder, get_database())
         print(

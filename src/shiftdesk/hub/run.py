@@ -338,7 +338,7 @@ class Hub:
         self.proc: subprocess.Popen[bytes] | None = None
         self.run: RunFolder | None = None
         self.checks: list[str] = []
-        self.boundary = HubBoundary(settings)
+        self.boundary = HubBoundary(settings, self.run_id)
 
     @property
     def url(self) -> str:
