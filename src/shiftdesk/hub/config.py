@@ -301,6 +301,13 @@ def services(
                 "name": "wallboard",
                 "url": f"http://127.0.0.1:{free_port()}",
                 "command": [
+                    # a service account's passwd home may be /nonexistent, and the hub
+                    # sets HOME from it: give the page server its own folder
+                    *(
+                        ["/usr/bin/env", f"HOME={s.hub.state_dir / 'services' / 'wallboard'}"]
+                        if s.accounts.system
+                        else []
+                    ),
                     _venv_bin("jupyterhub-singleuser"),
                     *(["--allow-root"] if _is_root() else []),
                     f"--ServerApp.root_dir={s.spawner.notebook_dir}",
