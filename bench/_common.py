@@ -100,6 +100,17 @@ def interleaved(
     return times
 
 
+def hub_state_folder(prefix: str) -> Path:
+    """A fresh hub state folder every account can pass through (mode 0711).
+
+    With per-user accounts each user's server reaches its home below it, which a
+    private temporary folder (0700) would not let it do.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"shiftdesk-{prefix}-"))
+    os.chmod(folder, 0o711)
+    return folder
+
+
 def median(values: Sequence[float]) -> float:
     """The median."""
     return float(statistics.median(values))

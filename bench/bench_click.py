@@ -45,14 +45,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import isolate, machine, median, percentile, ratio_line
+from _common import hub_state_folder, isolate, machine, median, percentile, ratio_line
 
 isolate()
 
@@ -309,7 +308,7 @@ def start_fit(page: Any) -> None:
     )
 
 
-def write_settings(state: Path) -> Path:
+def write_settings(state: Path, *, accounts: bool | None = None) -> Path:
     """The demo settings, serving a copy of ``notebooks/`` plus the minimal page."""
     notebooks = state / "notebooks"
     shutil.copytree(NOTEBOOKS, notebooks)
@@ -329,7 +328,7 @@ def write_settings(state: Path) -> Path:
         "nbformat_minor": 5,
     }
     (notebooks / MINIMAL).write_text(json.dumps(notebook, indent=1))
-    path = write_demo_settings(free_port(), state)
+    path = write_demo_settings(free_port(), state, accounts=accounts)
     with open(path, "a", encoding="utf-8") as out:
         out.write(f"\n[spawner]\nnotebook_dir = {json.dumps(str(notebooks))}\n")
     return path
@@ -417,12 +416,12 @@ def measure(browser: Any, base: str, run_id: str) -> Results:
     return Results(idle, during, before, after, elapsed)
 
 
-def main() -> int:
+def run(accounts: bool) -> Results:
+    """One whole measurement on a demo hub with or without per-user accounts."""
     from playwright.sync_api import sync_playwright
 
-    state = Path(tempfile.mkdtemp(prefix="shiftdesk-bench-click-"))
-    settings = load_settings(write_settings(state))
-    print(machine())
+    state = hub_state_folder("bench-click")
+    settings = load_settings(write_settings(state, accounts=accounts))
     t0 = time.perf_counter()
     log_path = state / "hub.log"
     try:
@@ -446,13 +445,26 @@ def main() -> int:
         raise
     finally:
         shutil.rmtree(state, ignore_errors=True)
+    print(f"whole run {time.perf_counter() - t0:.0f} s; leftover processes at stop: {left}")
+    return found
+
+
+def main() -> int:
+    print(machine())
+    # with per-user accounts (the gate, PostgreSQL) and, side by side, the shared path
+    modes = [True, False] if os.geteuid() == 0 else [False]
+    results = {}
+    for accounts in modes:
+        label = "per-user accounts" if accounts else "shared account"
+        print(f"\n=== {label} ===")
+        results[accounts] = run(accounts)
+    found = results[modes[0]]
     running = found.fit_after.startswith("running")
     print(
         f"fit status when the clicks started: {found.fit_before!r}; after "
         f"{found.fit_clicks_s:.0f} s of clicks: {found.fit_after!r} "
         f"({'still running' if running else 'NOT running any more'}); then stopped with Stop"
     )
-    print(f"whole bench {time.perf_counter() - t0:.0f} s; leftover processes at stop: {left}")
     if not running:
         raise RuntimeError("the fit did not run for the whole phase: no figure during a fit")
     dashboard, minimal = (c.page_ms for c in found.idle)
@@ -462,6 +474,9 @@ def main() -> int:
     )
     # what the dashboard adds to the same kind of widget round trip
     print(ratio_line("click_vs_minimal_page", median(dashboard) / median(minimal), 1.5))
+    if len(results) == 2:
+        shared = median(results[False].idle[0].page_ms)
+        print(ratio_line("click_accounts_vs_shared", median(dashboard) / shared, 1.2))
     return 0
 
 

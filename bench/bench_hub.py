@@ -30,12 +30,11 @@ from __future__ import annotations
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, isolate, machine, ratio_line, start_voila
+from _common import ROOT, hub_state_folder, isolate, machine, ratio_line, start_voila
 
 isolate()
 
@@ -177,7 +176,7 @@ def idle_kernel_culled(browser: object, base: str) -> float:
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    state = Path(tempfile.mkdtemp(prefix="shiftdesk-bench-hub-"))
+    state = hub_state_folder("bench-hub")
     path = write_demo_settings(free_port(), state)
     # short kernel culling, to measure it (pages hold their kernels: connected ones stay)
     text = path.read_text().replace(
