@@ -9,7 +9,7 @@ table::
     host = "analysis.example.org"
     user = "fitter"
     python = "/opt/shiftdesk/bin/python"
-    bootstrap_key = "/etc/shiftdesk/admin_ed25519"
+    bootstrap_key = "/etc/shiftdesk/admin_ed25519"   # on a hub: leave it out (the gate has it)
     known_hosts = "/etc/shiftdesk/known_hosts"
     env = { NUMBA_CACHE_DIR = "/scratch/fitter/numba" }   # optional, for the worker
 
@@ -57,7 +57,8 @@ BACKEND_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
 #: Options a backend type cannot work without.
 REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {
     "local": (),
-    "ssh": ("host", "user", "python", "bootstrap_key"),
+    # bootstrap_key: optional, as on a hub the gate installs session keys with its own
+    "ssh": ("host", "user", "python"),
     "dask": ("address",),
 }
 TOP_LEVEL_KEYS = ("backends",)

@@ -10,11 +10,11 @@ action, so everything but the socket is the code the service runs.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from tests._loopback_gate import LoopbackGate
 
 from shiftdesk.audit import entries
 from shiftdesk.daq.demo import cluster_setup
@@ -23,33 +23,12 @@ from shiftdesk.daq.runsheet import RunSheet
 from shiftdesk.daq.simulator import SimulatedCluster
 from shiftdesk.daq.system import DAQSystem
 from shiftdesk.errors import NotFound, PermissionDenied
-from shiftdesk.gate import LocalGate, run_action
-from shiftdesk.gate.actions import ActionContext, known_actions
+from shiftdesk.gate import LocalGate
+from shiftdesk.gate.actions import known_actions
 from shiftdesk.identity import Identity
-from shiftdesk.storage import get_database
 
 OPERATOR = Identity("olga", groups=frozenset({"operators-g1"}))
 VIEWER = Identity("victor")
-
-
-class LoopbackGate:
-    """The gate service without its socket: runs actions as ``identity``."""
-
-    remote = True
-
-    def __init__(self, identity: Identity, resources: dict[str, Any]) -> None:
-        self.identity = identity
-        self.resources = resources
-        self.calls: list[str] = []
-
-    def whoami(self) -> Identity:
-        return self.identity
-
-    def call(self, action: str, **args: Any) -> Any:
-        self.calls.append(action)
-        wire = json.loads(json.dumps(args))  # only JSON crosses the boundary
-        ctx = ActionContext(self.identity, get_database(), self.resources)
-        return json.loads(json.dumps(run_action(action, wire, ctx, via="gate")))
 
 
 def _methods(cls: type) -> list[str]:

@@ -38,7 +38,8 @@ from typing import Any
 
 import paramiko  # type: ignore[import-untyped]
 
-from shiftdesk.errors import JobError
+from shiftdesk.errors import JobError, ShiftdeskError
+from shiftdesk.gate import Gate, get_gate
 from shiftdesk.identity import Identity
 from shiftdesk.jobs import ssh_keys, store
 from shiftdesk.jobs.heartbeat import Heartbeat
@@ -75,7 +76,7 @@ class SSHConfig:
     host: str
     user: str
     python: str
-    bootstrap_key: Path
+    bootstrap_key: Path | None = None
     port: int = 22
     known_hosts: Path | None = None
     auto_add_host_keys: bool = False
@@ -95,7 +96,9 @@ class SSHConfig:
         return cls(
             env=env,
             name=settings.name,
-            bootstrap_key=Path(opts.pop("bootstrap_key")).expanduser(),
+            bootstrap_key=(
+                Path(opts.pop("bootstrap_key")).expanduser() if "bootstrap_key" in opts else None
+            ),
             known_hosts=Path(known).expanduser() if known else None,
             where=settings.where(),
             **opts,
@@ -105,6 +108,92 @@ class SSHConfig:
     def target(self) -> str:
         """``user@host:port`` for messages."""
         return f"{self.user}@{self.host}:{self.port}"
+
+
+def open_client(cfg: SSHConfig, pkey: paramiko.PKey, what: str) -> paramiko.SSHClient:
+    """An SSH connection to ``cfg``'s worker account with ``pkey`` (errors say what to do)."""
+    client = paramiko.SSHClient()
+    try:
+        if cfg.known_hosts is not None:
+            if not cfg.known_hosts.exists() and cfg.auto_add_host_keys:
+                cfg.known_hosts.touch(mode=0o600)
+            try:
+                client.load_host_keys(str(cfg.known_hosts))
+            except OSError as exc:
+                raise SSHBackendError(
+                    f"cannot read known_hosts file {cfg.known_hosts} ({exc}); fix "
+                    f"known_hosts in {cfg.where}"
+                ) from exc
+        else:
+            client.load_system_host_keys()
+        client.set_missing_host_key_policy(
+            paramiko.AutoAddPolicy() if cfg.auto_add_host_keys else paramiko.RejectPolicy()
+        )
+        t = cfg.connect_timeout
+        client.connect(
+            cfg.host,
+            port=cfg.port,
+            username=cfg.user,
+            pkey=pkey,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=t,
+            banner_timeout=t,
+            auth_timeout=t,
+        )
+    except SSHBackendError:
+        client.close()
+        raise
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise SSHBackendError(
+            f"the host key of {cfg.host}:{cfg.port} does not match the one in "
+            f"{cfg.known_hosts or '~/.ssh/known_hosts'}: the key changed or someone is in "
+            "between. Nothing was sent. Ask the worker's administrator for the right key."
+        ) from exc
+    except paramiko.AuthenticationException as exc:
+        client.close()
+        raise SSHBackendError(
+            f"{cfg.target} refused the login with the {what} ({str(exc).rstrip('.')}). "
+            "Ask the facility "
+            f"to authorize the bootstrap key for {cfg.user!r}, or fix bootstrap_key / "
+            f"user in {cfg.where}"
+        ) from exc
+    except paramiko.SSHException as exc:
+        client.close()
+        if "known_hosts" in str(exc):
+            file = cfg.known_hosts or Path("~/.ssh/known_hosts")
+            raise SSHBackendError(
+                f"the host key of {cfg.host}:{cfg.port} is unknown: it is not in {file}. "
+                "Nothing was sent. Check its fingerprint with the worker's administrator "
+                f"and add it (ssh-keyscan -p {cfg.port} {cfg.host} >> {file}), or set "
+                f"auto_add_host_keys = true in {cfg.where}"
+            ) from exc
+        raise SSHBackendError(f"SSH to {cfg.target} failed: {exc}") from exc
+    except (OSError, EOFError) as exc:
+        client.close()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SSHBackendError(
+            f"cannot reach the SSH worker {cfg.target} ({reason or type(exc).__name__}): "
+            f"is the host up and are host/port right in {cfg.where}?"
+        ) from exc
+    return client
+
+
+def bootstrap_pkey(cfg: SSHConfig) -> paramiko.PKey:
+    """The facility's bootstrap key of ``cfg`` (it installs session keys)."""
+    path = cfg.bootstrap_key
+    if path is None:
+        raise SSHBackendError(
+            f"the backend {cfg.name!r} has no bootstrap_key in {cfg.where}: add "
+            "it, or use this backend on a hub, where the gate installs session keys"
+        )
+    try:
+        return ssh_keys.pkey_from_file(path)
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        raise SSHBackendError(
+            f"cannot load the bootstrap key {path}: {exc}. Fix bootstrap_key in {cfg.where}"
+        ) from exc
 
 
 # -- the remote process -----------------------------------------------------------------
@@ -292,87 +381,21 @@ class SSHBackend:
         return data_dir() / "ssh-sessions" / safe
 
     def _open(self, pkey: paramiko.PKey, what: str) -> paramiko.SSHClient:
-        cfg = self.config
-        client = paramiko.SSHClient()
-        try:
-            if cfg.known_hosts is not None:
-                if not cfg.known_hosts.exists() and cfg.auto_add_host_keys:
-                    cfg.known_hosts.touch(mode=0o600)
-                try:
-                    client.load_host_keys(str(cfg.known_hosts))
-                except OSError as exc:
-                    raise SSHBackendError(
-                        f"cannot read known_hosts file {cfg.known_hosts} ({exc}); fix "
-                        f"known_hosts in {cfg.where}"
-                    ) from exc
-            else:
-                client.load_system_host_keys()
-            client.set_missing_host_key_policy(
-                paramiko.AutoAddPolicy() if cfg.auto_add_host_keys else paramiko.RejectPolicy()
-            )
-            t = cfg.connect_timeout
-            client.connect(
-                cfg.host,
-                port=cfg.port,
-                username=cfg.user,
-                pkey=pkey,
-                look_for_keys=False,
-                allow_agent=False,
-                timeout=t,
-                banner_timeout=t,
-                auth_timeout=t,
-            )
-        except SSHBackendError:
-            client.close()
-            raise
-        except paramiko.BadHostKeyException as exc:
-            client.close()
-            raise SSHBackendError(
-                f"the host key of {cfg.host}:{cfg.port} does not match the one in "
-                f"{cfg.known_hosts or '~/.ssh/known_hosts'}: the key changed or someone is in "
-                "between. Nothing was sent. Ask the worker's administrator for the right key."
-            ) from exc
-        except paramiko.AuthenticationException as exc:
-            client.close()
-            raise SSHBackendError(
-                f"{cfg.target} refused the login with the {what} ({str(exc).rstrip('.')}). "
-                "Ask the facility "
-                f"to authorize the bootstrap key for {cfg.user!r}, or fix bootstrap_key / "
-                f"user in {cfg.where}"
-            ) from exc
-        except paramiko.SSHException as exc:
-            client.close()
-            if "known_hosts" in str(exc):
-                file = cfg.known_hosts or Path("~/.ssh/known_hosts")
-                raise SSHBackendError(
-                    f"the host key of {cfg.host}:{cfg.port} is unknown: it is not in {file}. "
-                    "Nothing was sent. Check its fingerprint with the worker's administrator "
-                    f"and add it (ssh-keyscan -p {cfg.port} {cfg.host} >> {file}), or set "
-                    f"auto_add_host_keys = true in {cfg.where}"
-                ) from exc
-            raise SSHBackendError(f"SSH to {cfg.target} failed: {exc}") from exc
-        except (OSError, EOFError) as exc:
-            client.close()
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise SSHBackendError(
-                f"cannot reach the SSH worker {cfg.target} ({reason or type(exc).__name__}): "
-                f"is the host up and are host/port right in {cfg.where}?"
-            ) from exc
-        return client
+        return open_client(self.config, pkey, what)
 
     def _bootstrap_pkey(self) -> paramiko.PKey:
-        path = self.config.bootstrap_key
-        try:
-            return ssh_keys.pkey_from_file(path)
-        except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise SSHBackendError(
-                f"cannot load the bootstrap key {path}: {exc}. Fix bootstrap_key in "
-                f"{self.config.where}"
-            ) from exc
+        return bootstrap_pkey(self.config)
 
     def _new_session(self) -> ssh_keys.SessionKey:
-        """Make a fresh key pair and install it on the worker with the bootstrap key."""
+        """Make a fresh key pair and install it on the worker with the bootstrap key.
+
+        On a hub (remote gate) the gate installs it: the bootstrap key, which may log in
+        as the worker account, is the gate's, never readable by users.
+        """
         cfg = self.config
+        gate = get_gate()
+        if gate.remote:
+            return self._new_session_through(gate)
         admin = self._open(self._bootstrap_pkey(), f"bootstrap key {cfg.bootstrap_key}")
         try:
             transport = admin.get_transport()
@@ -395,6 +418,27 @@ class SSHBackend:
             return key
         finally:
             admin.close()
+
+    def _new_session_through(self, gate: Gate) -> ssh_keys.SessionKey:
+        cfg = self.config
+        ssh_keys.delete_local(self.session_folder)
+        key = ssh_keys.create_session(self.session_folder, cfg.host, cfg.port, cfg.user)
+        try:
+            marker = gate.call(
+                "jobs.ssh_authorize",
+                backend=cfg.name,
+                host=cfg.host,
+                port=cfg.port,
+                user=cfg.user,
+                public_key=key.public,
+            )
+        except BaseException:
+            ssh_keys.delete_local(self.session_folder)
+            raise
+        key.marker = str(marker)
+        key.touch()
+        log.info("the gate installed session key %s on %s", key.marker, cfg.target)
+        return key
 
     def _session_key(self) -> ssh_keys.SessionKey:
         cfg = self.config
@@ -448,6 +492,10 @@ class SSHBackend:
             try:
                 client = self._open(key.pkey(), "session key")
             except SSHBackendError:
+                gate = get_gate()
+                if gate.remote:
+                    gate.call("jobs.ssh_revoke", backend=self.config.name, marker=key.marker)
+                    return
                 client = self._open(self._bootstrap_pkey(), "bootstrap key")
             try:
                 sftp = client.open_sftp()
@@ -457,7 +505,7 @@ class SSHBackend:
                     sftp.close()
             finally:
                 client.close()
-        except (SSHBackendError, OSError, paramiko.SSHException) as exc:
+        except (ShiftdeskError, OSError, paramiko.SSHException) as exc:
             log.warning("could not remove session key %s from %s: %s", key.marker, key.host, exc)
         finally:
             ssh_keys.delete_local(key.folder)
