@@ -268,6 +268,9 @@ def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
     assert _uid(servers[0]) == alice.pw_uid
     home = hub.state.resolve() / "users" / "alice"
     assert (home.stat().st_uid, home.stat().st_mode & 0o777) == (alice.pw_uid, 0o700)
+    # her account got the installation's compiled numba kernels (no 6 s recompile)
+    compiled = list((home / ".cache" / "numba").glob("*/*.nbc"))
+    assert compiled and all(p.stat().st_uid == alice.pw_uid for p in compiled)
     kernels = [p for p in _descendants(servers[0]) if "ipykernel" in _cmdline(p)]
     assert kernels, "the dashboard's kernel is not a child of alice's server"
     assert _environ(kernels[0])["JUPYTERHUB_USER"] == "alice"

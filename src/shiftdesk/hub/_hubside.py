@@ -210,7 +210,7 @@ class ShiftdeskSpawner(LocalProcessSpawner):
             The name is reserved, the account is missing or cannot be created, or the
             database refuses the role.
         """
-        from shiftdesk.hub.accounts import ensure_account, private_folder
+        from shiftdesk.hub.accounts import ensure_account, private_folder, seed_numba_cache
         from shiftdesk.hub.settings import HubStartError
         from shiftdesk.storage import Database
         from shiftdesk.storage.boundary import BoundaryError, ensure_user_role
@@ -226,6 +226,7 @@ class ShiftdeskSpawner(LocalProcessSpawner):
                 raise HubStartError(f"the account {self.account!r} is root's")
             private_folder(home, account)
             private_folder(home / ".shiftdesk", account)
+            seed_numba_cache(home, account)
             cls = type(self)
             if cls._owner_db is None:
                 cls._owner_db = Database(self.owner_database_url, migrate=False)

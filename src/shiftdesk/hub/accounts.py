@@ -134,3 +134,49 @@ def readable_by(account: pwd.struct_passwd, path: Path) -> bool:
         capture_output=True, timeout=30, check=False,
     )  # fmt: skip
     return result.returncode == 0
+
+
+def seed_numba_cache(home: Path, account: pwd.struct_passwd) -> int:
+    """Give a new account the compiled numba kernels the installation already has.
+
+    refl1d and bumps compile their numba kernels once and keep them next to their
+    sources (``scripts/setup.sh`` does that, as root). Another account cannot write
+    there, so numba ignores that cache and compiles everything again into
+    ``~/.cache/numba`` (8 s instead of 2 s for a first import here). Copying the
+    installation's files into the account's own ``~/.cache/numba`` (where numba then
+    looks) spares that; the copies are the account's, made from files only root could
+    write. Nothing is done when the folder exists already.
+
+    Returns
+    -------
+    int
+        Files copied.
+    """
+    import glob
+    import shutil
+    import sysconfig
+
+    target = home / ".cache" / "numba"
+    if target.exists():
+        return 0
+    try:
+        from numba.core.caching import _CacheLocator
+    except ImportError:  # no numba: nothing compiled to share
+        return 0
+    copied = 0
+    site = sysconfig.get_paths()["purelib"]
+    for cached in glob.glob(f"{site}/**/__pycache__/*.nb[ic]", recursive=True):
+        pycache = os.path.dirname(cached)
+        source = os.path.join(
+            os.path.dirname(pycache), os.path.basename(cached).split(".")[0] + ".py"
+        )
+        if not os.path.exists(source):
+            continue
+        folder = target / _CacheLocator.get_suitable_cache_subpath(source)
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cached, folder)
+        copied += 1
+    for root, dirs, files in os.walk(home / ".cache"):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.lchown(name, account.pw_uid, account.pw_gid)
+    return copied
