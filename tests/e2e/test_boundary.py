@@ -554,6 +554,16 @@ def test_an_operator_removed_from_the_group_is_refused_at_once(
             "    print('REFUSED', type(exc).__name__, exc)\n"
         ).ok()
         assert "REFUSED PermissionDenied 'operator' may not set the run number" in out, out
+        # the dashboard's buttons follow too (the identity cache lasts 2 s)
+        out = op.run(
+            "import time\n"
+            "for _ in range(40):\n"
+            "    if not daq.can_operate:\n"
+            "        break\n"
+            "    time.sleep(0.2)\n"
+            "print('CAN', daq.can_operate)\n"
+        ).ok()
+        assert "CAN False" in out, out
     finally:
         set_member(True)
     out = op.run("daq.set_next_run_number(daq.next_run_number)\nprint('DONE')\n").ok()

@@ -249,8 +249,13 @@ class DAQSystem:
 
     @property
     def can_operate(self) -> bool:
-        """Whether this user may send commands and edit the run sheet."""
-        return is_operator(self.identity, self._record())
+        """Whether this user may send commands and edit the run sheet.
+
+        On a hub the gate is asked (the hub's groups now, so a dashboard follows a
+        group change); the gate checks again at every command anyway.
+        """
+        who = self.gate.whoami() if self.gate.remote else self.identity
+        return is_operator(who, self._record())
 
     def _authorize(self, action: str) -> None:
         require_operator(self.identity, self._record(), action)
