@@ -151,6 +151,15 @@ def _daq_simulate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from shiftdesk.audit import entries
+
+    found = entries(args.limit, actor=args.actor, action=args.action, outcome=args.outcome)
+    for entry in reversed(found):
+        print(entry)
+    return 0
+
+
 def _daq_poll(args: argparse.Namespace) -> int:
     from shiftdesk.daq.poller import run_cli
 
@@ -178,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs = sub.add_parser("jobs", help="list my jobs")
     jobs.add_argument("--limit", type=int, default=20)
     jobs.set_defaults(func=_jobs)
+    audit = sub.add_parser(
+        "audit", help="the audit trail, oldest first (yours; everyone's for administrators)"
+    )
+    audit.add_argument("--limit", type=int, default=50, help="the newest N entries")
+    audit.add_argument("--actor", help="only this user's entries")
+    audit.add_argument("--action", help="only this action (a prefix ending in '.': a family)")
+    audit.add_argument("--outcome", choices=["ok", "refused", "failed"])
+    audit.set_defaults(func=_audit)
     hub = sub.add_parser("hub", help="start the JupyterHub deployment (demo or settings file)")
     hub.add_argument("--demo", action="store_true", help="loopback demo with demo logins")
     hub.add_argument("--settings", help="the deployment's settings file (TOML)")

@@ -141,3 +141,20 @@ def test_unknown_object_arguments_are_refused_before_sending() -> None:
     with pytest.raises(TypeError, match="cannot be sent to the gate"):
         to_json(object())
     assert to_json({"a": (1, 2)}) == {"a": [1, 2]}
+
+
+def test_the_audit_command_lists_entries_oldest_first(capsys: pytest.CaptureFixture[str]) -> None:
+    from shiftdesk import cli
+    from shiftdesk.audit import record
+
+    record("daq.start", "experiment x", "refused", "not an operator", actor="mallory")
+    record("daq.start", "experiment x", "ok", "", actor="olga")
+    assert cli.main(["audit", "--action", "daq.", "--limit", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2:4] for line in lines] == [
+        ["mallory", "daq.start"],
+        ["olga", "daq.start"],
+    ]
+    assert lines[0].endswith("refused: not an operator")
+    assert cli.main(["audit", "--outcome", "ok"]) == 0
+    assert "mallory" not in capsys.readouterr().out
