@@ -80,6 +80,22 @@ else
     say "system packages present (chromium, postgresql, openssh-server, npm)"
 fi
 
+# -- a checkout every account can run -------------------------------------------------------
+# As root the hub runs each user's server under that user's own account, and those
+# accounts run this checkout (its .venv, src/ and notebooks/). A checkout below a private
+# folder (e.g. /root) is out of their reach: give them passage only (o+x: no listing) on
+# the folders above it, and read access to it.
+if [ "$(id -u)" -eq 0 ] && command -v runuser >/dev/null 2>&1 &&
+    ! runuser -u nobody -- test -r "$PWD/pyproject.toml" 2>/dev/null; then
+    say "letting other accounts reach this checkout (the hub runs users under their own accounts)"
+    dir="$PWD"
+    while [ "$dir" != "/" ]; do
+        chmod o+x "$dir"
+        dir="$(dirname "$dir")"
+    done
+    runuser -u nobody -- test -r "$PWD/pyproject.toml" 2>/dev/null || chmod -R o+rX "$PWD"
+fi
+
 # -- virtual environment --------------------------------------------------------------------
 if [ -x .venv/bin/python ] && ! others_can_run .venv/bin/python; then
     # made before the hub ran users under their own accounts (e.g. with pyenv's Python)
