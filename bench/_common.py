@@ -7,6 +7,7 @@ database and job logs go to a throw-away folder and never to the user's data.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
 import platform
@@ -17,8 +18,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,6 +111,34 @@ def hub_state_folder(prefix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=f"shiftdesk-{prefix}-"))
     os.chmod(folder, 0o711)
     return folder
+
+
+@contextlib.contextmanager
+def running_hub(settings: Any, state: Path) -> Iterator[Any]:
+    """A ``shiftdesk.hub.Hub`` for ``settings``, answering, logging to ``state/hub.log``.
+
+    Stopped afterwards (``hub.left`` then holds the processes that had to be killed);
+    on an error the log's tail is printed, as it says why a page never came. The state
+    folder is removed at the end.
+    """
+    from shiftdesk.hub import Hub
+
+    log_path = state / "hub.log"
+    try:
+        with open(log_path, "w") as log:
+            hub = Hub(settings, log=log)
+            hub.start()
+            try:
+                hub.wait_ready()
+                yield hub
+            finally:
+                hub.left = hub.stop()
+    except BaseException:
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        print("--- hub log (tail) ---\n" + text[-6000:], file=sys.stderr)
+        raise
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def median(values: Sequence[float]) -> float:

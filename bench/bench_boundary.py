@@ -35,20 +35,28 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import hub_state_folder, isolate, machine, median, percentile, print_table, ratio_line
+from _common import (
+    hub_state_folder,
+    isolate,
+    machine,
+    median,
+    percentile,
+    print_table,
+    ratio_line,
+    running_hub,
+)
 
 FOLDER = isolate()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e._hubuser import HubUser  # noqa: E402
 
-from shiftdesk.hub import Hub, load_settings, write_demo_settings  # noqa: E402
+from shiftdesk.hub import load_settings, write_demo_settings  # noqa: E402
 from shiftdesk.hub.config import free_port  # noqa: E402
 
 ROUNDS = 15
@@ -111,48 +119,34 @@ def measure(mode: str) -> dict[str, list[float]]:
     """Start the demo in ``mode`` and time the actions."""
     state = hub_state_folder("bench-boundary")
     settings = load_settings(write_demo_settings(free_port(), state, accounts=mode == "system"))
-    log_path = state / "hub.log"
     found: dict[str, list[float]] = {}
-    try:
-        with open(log_path, "w") as log:
-            hub = Hub(settings, log=log)
-            hub.start()
-            try:
-                hub.wait_ready()
-                base = hub.url.rstrip("/")
-                deadline = time.monotonic() + 60
-                while "daq-simulator: experiment 'demo'" not in log_path.read_text():
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("no simulated ECC servers")
-                    time.sleep(0.3)
-                alice = HubUser(base, "alice", "alice-demo").login()
-                op = HubUser(base, "operator", "operator-demo").login()
-                for user in (alice, op):
-                    user.start_server()
-                kernel = alice.kernel()
-                try:
-                    kernel.run(SETUP_FIT, timeout=300).ok()
-                    fits = [json.loads(kernel.run(FIT, 300).ok()) for _ in range(ROUNDS)]
-                    found["fit submit"] = [f[0] for f in fits]
-                    found["fit to result"] = [f[1] for f in fits]
-                    found["library list"] = json.loads(kernel.run(LIBRARY, 300).ok())
-                finally:
-                    kernel.close()
-                kernel = op.kernel()
-                try:
-                    kernel.run(DAQ_SETUP, timeout=120).ok()
-                    found["DAQ action"] = json.loads(kernel.run(DAQ_ACTION, 120).ok())
-                    found["DAQ command -> state seen"] = json.loads(kernel.run(DAQ_STATE, 300).ok())
-                finally:
-                    kernel.close()
-            finally:
-                hub.stop()
-    except BaseException:
-        text = log_path.read_text(errors="replace") if log_path.exists() else ""
-        print("--- hub log (tail) ---\n" + text[-6000:], file=sys.stderr)
-        raise
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
+    with running_hub(settings, state) as hub:
+        base = hub.url.rstrip("/")
+        deadline = time.monotonic() + 60
+        while "daq-simulator: experiment 'demo'" not in (state / "hub.log").read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError("no simulated ECC servers")
+            time.sleep(0.3)
+        alice = HubUser(base, "alice", "alice-demo").login()
+        op = HubUser(base, "operator", "operator-demo").login()
+        for user in (alice, op):
+            user.start_server()
+        kernel = alice.kernel()
+        try:
+            kernel.run(SETUP_FIT, timeout=300).ok()
+            fits = [json.loads(kernel.run(FIT, 300).ok()) for _ in range(ROUNDS)]
+            found["fit submit"] = [f[0] for f in fits]
+            found["fit to result"] = [f[1] for f in fits]
+            found["library list"] = json.loads(kernel.run(LIBRARY, 300).ok())
+        finally:
+            kernel.close()
+        kernel = op.kernel()
+        try:
+            kernel.run(DAQ_SETUP, timeout=120).ok()
+            found["DAQ action"] = json.loads(kernel.run(DAQ_ACTION, 120).ok())
+            found["DAQ command -> state seen"] = json.loads(kernel.run(DAQ_STATE, 300).ok())
+        finally:
+            kernel.close()
     return found
 
 

@@ -51,11 +51,19 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import hub_state_folder, isolate, machine, median, percentile, ratio_line
+from _common import (
+    hub_state_folder,
+    isolate,
+    machine,
+    median,
+    percentile,
+    ratio_line,
+    running_hub,
+)
 
 isolate()
 
-from shiftdesk.hub import Hub, load_settings, write_demo_settings  # noqa: E402
+from shiftdesk.hub import load_settings, write_demo_settings  # noqa: E402
 from shiftdesk.hub.config import free_port  # noqa: E402
 from shiftdesk.hub.run import marked_processes  # noqa: E402
 from shiftdesk.hub.settings import NOTEBOOKS  # noqa: E402
@@ -423,29 +431,13 @@ def run(accounts: bool) -> Results:
     state = hub_state_folder("bench-click")
     settings = load_settings(write_settings(state, accounts=accounts))
     t0 = time.perf_counter()
-    log_path = state / "hub.log"
-    try:
-        with open(log_path, "w") as log:
-            hub = Hub(settings, log=log)
-            hub.start()
-            try:
-                hub.wait_ready()
-                with sync_playwright() as pw:
-                    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                    try:
-                        found = measure(browser, hub.url.rstrip("/"), hub.run_id)
-                    finally:
-                        browser.close()
-            finally:
-                left = hub.stop()
-    except BaseException:
-        # the hub's log says why a page never came; the state folder goes away below
-        text = log_path.read_text(errors="replace") if log_path.exists() else ""
-        print("--- hub log (tail) ---\n" + text[-6000:], file=sys.stderr)
-        raise
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
-    print(f"whole run {time.perf_counter() - t0:.0f} s; leftover processes at stop: {left}")
+    with running_hub(settings, state) as hub, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            found = measure(browser, hub.url.rstrip("/"), hub.run_id)
+        finally:
+            browser.close()
+    print(f"whole run {time.perf_counter() - t0:.0f} s; leftover processes at stop: {hub.left}")
     return found
 
 

@@ -65,13 +65,23 @@ class AuditEntry:
         )
 
 
+_user_roles: dict[str, bool] = {}
+
+
 def _uses_role(database: Database) -> bool:
+    """Whether ``database`` connects as a hub user's role (asked once per URL: the role
+    a URL logs in as does not change)."""
     from shiftdesk.storage.boundary import is_user_role
 
+    known = _user_roles.get(database.url)
+    if known is not None:
+        return known
     try:
-        return is_user_role(database)
+        known = is_user_role(database)
     except Exception:  # an unreachable database is reported by the write below
         return False
+    _user_roles[database.url] = known
+    return known
 
 
 def record(

@@ -15,6 +15,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -623,6 +624,37 @@ def test_the_job_workers_run_each_job_as_its_owner(
         assert (
             conn.execute(text("SELECT owner FROM jobs WHERE id = :i"), {"i": job}).scalar() == "bob"
         )
+
+
+@pytest.mark.e2e
+def test_a_link_in_a_users_folder_does_not_steer_the_job_workers(
+    hub: RunningHub, kernels: dict[str, Kernel]
+) -> None:
+    """The job-worker service (root) writes each job's log into its owner's folder; a
+    link the owner puts there must not make it write (as root) where the link points."""
+    out = (
+        kernels["bob"]
+        .run(
+            "import os, shutil\n"
+            "from shiftdesk.jobs import submit_job\n"
+            "from shiftdesk.storage import data_dir\n"
+            "jobs = data_dir() / 'jobs'\n"
+            "shutil.rmtree(jobs, ignore_errors=True)\n"
+            "os.symlink('/root', jobs)\n"
+            "job = submit_job('test.sleep', {'steps': 2, 'delay': 0.01}, backend='workers')\n"
+            "import time\n"
+            "deadline = time.monotonic() + 60\n"
+            "while not job.refresh().finished and time.monotonic() < deadline:\n"
+            "    time.sleep(0.2)\n"
+            "print('STATUS', job.status.value, '|', job.error)\n"
+            "print('ID', job.id)\n"
+            "os.unlink(jobs)\n"
+        )
+        .ok()
+    )
+    job = out.split("ID ", 1)[1].split()[0]
+    assert "STATUS failed" in out and "jobs is not a folder" in out, out
+    assert not Path(f"/root/{job}.log").exists()
 
 
 @pytest.mark.e2e

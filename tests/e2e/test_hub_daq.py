@@ -103,9 +103,13 @@ def _click_daq(browser: Any, hub: RunningHub, name: str, password: str) -> tuple
     return page, t0
 
 
-def _wait_daq(page: Any, name: str, t0: float) -> Any:
-    page.wait_for_url(re.compile(rf".*/user/{name}/voila/render/daq\.ipynb"), timeout=120_000)
-    page.wait_for_selector(".sd-daq-dashboard", timeout=120_000)
+def _wait_daq(page: Any, name: str, t0: float, hub: RunningHub) -> Any:
+    try:
+        page.wait_for_url(re.compile(rf".*/user/{name}/voila/render/daq\.ipynb"), timeout=120_000)
+        page.wait_for_selector(".sd-daq-dashboard", timeout=120_000)
+    except Exception as exc:  # the hub's log says what the page waited for
+        tail = hub.log.read_text(errors="replace")[-6000:]
+        pytest.fail(f"{name}'s DAQ dashboard did not come: {exc}\n--- hub log ---\n{tail}")
     print(f"{name}: start page link -> DAQ dashboard visible in {time.monotonic() - t0:.1f} s")
     return page
 
@@ -145,8 +149,8 @@ def test_operator_runs_the_shared_daq_and_the_viewer_only_watches(
     # both logged in at the same time; their servers spawn side by side
     op, t_op = _click_daq(browser, hub, "operator", "operator-demo")
     viewer, t_viewer = _click_daq(browser, hub, "viewer", "viewer-demo")
-    _wait_daq(op, "operator", t_op)
-    _wait_daq(viewer, "viewer", t_viewer)
+    _wait_daq(op, "operator", t_op, hub)
+    _wait_daq(viewer, "viewer", t_viewer, hub)
     errors: list[str] = []
     for page in (op, viewer):
         page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -75,8 +75,6 @@ def run_action(
         Record the outcome (``ok``, ``refused`` for a permission or state refusal,
         ``failed`` otherwise).
     """
-    from shiftdesk.errors import ShiftdeskError
-
     action = get_action(name)
     try:
         target = action.target(args)
@@ -86,14 +84,19 @@ def run_action(
         result = action.run(ctx, **args)
     except BaseException as exc:
         if audit:
-            # a rule said no (rights, state, bad argument); anything else is a failure
-            refused = isinstance(exc, ShiftdeskError | ValueError | TypeError)
-            outcome = "refused" if refused else "failed"
-            _audit(ctx, name, target, outcome, str(exc), via)
+            _audit(ctx, name, target, outcome_of(exc), str(exc), via)
         raise
     if audit:
         _audit(ctx, name, target, "ok", _summary(args), via)
     return result
+
+
+def outcome_of(exc: BaseException) -> str:
+    """The audit outcome of an action that raised ``exc``: ``refused`` when a rule said
+    no (rights, state, a bad argument), ``failed`` for anything else."""
+    from shiftdesk.errors import ShiftdeskError
+
+    return "refused" if isinstance(exc, ShiftdeskError | ValueError | TypeError) else "failed"
 
 
 def _summary(args: dict[str, Any]) -> str:
@@ -115,7 +118,7 @@ class LocalGate:
     Parameters
     ----------
     identity : Identity, optional
-        Who acts (default: :func:`~shiftdesk.identity.current_identity` at each call).
+        Who acts (default: :func:`~shiftdesk.identity.local_identity` at each call).
     audit : bool
         Record outcomes in the audit trail (the gate service records them itself).
     """

@@ -98,7 +98,7 @@ def _audited(
     kwargs: dict[str, Any],
 ) -> Any:
     from shiftdesk.audit import record
-    from shiftdesk.errors import ShiftdeskError
+    from shiftdesk.gate import outcome_of
 
     where = target(obj) if target is not None else ""
     database = getattr(obj, "database", None)
@@ -108,9 +108,7 @@ def _audited(
     try:
         result = method(obj, *args, **kwargs)
     except BaseException as exc:
-        refused = isinstance(exc, ShiftdeskError | ValueError | TypeError)
-        outcome = "refused" if refused else "failed"
-        record(action, where, outcome, str(exc), actor=actor, database=database)
+        record(action, where, outcome_of(exc), str(exc), actor=actor, database=database)
         raise
     finally:
         _depth.n -= 1

@@ -11,12 +11,14 @@ must exist already.
 
 from __future__ import annotations
 
-import grp
+import contextlib
+import errno
 import os
 import pwd
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from shiftdesk.hub.settings import HubStartError
@@ -106,59 +108,117 @@ def ensure_account(name: str, *, create: bool, what: str) -> pwd.struct_passwd:
 
 
 def private_folder(path: Path, account: pwd.struct_passwd, mode: int = 0o700) -> Path:
-    """Create ``path`` (if needed) owned by ``account`` with ``mode``; returns it."""
+    """Create ``path`` (if needed) owned by ``account`` with ``mode``; returns it.
+
+    Root runs this in folders users own (their home): ``path`` itself is never
+    followed if it is a symbolic link (a user's link to ``/etc`` would otherwise be
+    handed to them), and the folders above it must be the hub's or that account's own.
+
+    Raises
+    ------
+    OSError
+        ``path`` is a link or not a folder.
+    """
     path.mkdir(parents=True, exist_ok=True)
-    os.chown(path, account.pw_uid, account.pw_gid)
-    os.chmod(path, mode)
+    fd = _open_folder(str(path), path)
+    try:
+        os.fchown(fd, account.pw_uid, account.pw_gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
     return path
 
 
-def group_of(account: pwd.struct_passwd) -> str:
-    """The name of the account's primary group."""
-    return grp.getgrgid(account.pw_gid).gr_name
+def _open_folder(name: str, shown: Path, parent: int | None = None) -> int:
+    """A descriptor of folder ``name`` (in ``parent``), refusing links and non-folders."""
+    try:
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise OSError(exc.errno, f"{shown} is not a folder (a link or a file)") from None
+        raise
+
+
+def open_private_path(home: Path, parts: tuple[str, ...], account: pwd.struct_passwd) -> int:
+    """A descriptor of the folder ``home/<parts...>``, for root to write into safely.
+
+    Each part is made (0700, the account's) when missing, and opened without following
+    links, one below the other, and must belong to ``account``: a user who puts a link
+    anywhere on the way gets an error, not root writing where the link points.
+    """
+    fd = _open_folder(str(home), home)
+    try:
+        where = home
+        for part in parts:
+            where = where / part
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o700, dir_fd=fd)
+                os.chown(part, account.pw_uid, account.pw_gid, dir_fd=fd, follow_symlinks=False)
+            inner = _open_folder(part, where, fd)
+            os.close(fd)
+            fd = inner
+            if os.fstat(fd).st_uid != account.pw_uid:
+                raise OSError(errno.EPERM, f"{where} does not belong to {account.pw_name}")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _account_may(account: pwd.struct_passwd, test: str, path: Path) -> bool:
+    """``test(1)`` run as ``account`` (the kernel's own answer, with every folder above)."""
+    result = subprocess.run(
+        ["runuser", "-u", account.pw_name, "--", "test", test, str(path)],
+        capture_output=True, timeout=30, check=False,
+    )  # fmt: skip
+    return result.returncode == 0
 
 
 def can_enter(account: pwd.struct_passwd, path: Path) -> bool:
     """Whether ``account`` can pass through folder ``path`` (and every folder above it)."""
-    result = subprocess.run(
-        ["runuser", "-u", account.pw_name, "--", "test", "-x", str(path)],
-        capture_output=True, timeout=30, check=False,
-    )  # fmt: skip
-    return result.returncode == 0
+    return _account_may(account, "-x", path)
 
 
 def readable_by(account: pwd.struct_passwd, path: Path) -> bool:
     """Whether ``account`` can read ``path`` (and traverse every folder above it)."""
-    result = subprocess.run(
-        ["runuser", "-u", account.pw_name, "--", "test", "-r", str(path)],
-        capture_output=True, timeout=30, check=False,
-    )  # fmt: skip
-    return result.returncode == 0
+    return _account_may(account, "-r", path)
 
 
-def seed_numba_cache(home: Path, account: pwd.struct_passwd) -> int:
+def seed_numba_cache(home: Path, account: pwd.struct_passwd) -> bool:
     """Give a new account the compiled numba kernels the installation already has.
 
     refl1d and bumps compile their numba kernels once and keep them next to their
     sources (``scripts/setup.sh`` does that, as root). Another account cannot write
     there, so numba ignores that cache and compiles everything again into
-    ``~/.cache/numba`` (8 s instead of 2 s for a first import here). Copying the
-    installation's files into the account's own ``~/.cache/numba`` (where numba then
-    looks) spares that; the copies are the account's, made from files only root could
-    write. Nothing is done when the folder exists already.
+    ``~/.cache/numba`` (8 s instead of 2 s for a first import here). The installation's
+    files are copied into the account's own ``~/.cache/numba`` (where numba then looks)
+    by a process running *as the account*: the folder is the user's, so root never
+    writes into it. Nothing is done when it exists already.
 
     Returns
     -------
-    int
-        Files copied.
+    bool
+        Whether a copy ran.
     """
+    if os.path.lexists(home / ".cache" / "numba"):
+        return False
+    subprocess.run(
+        [sys.executable, "-c", "from shiftdesk.hub.accounts import copy_numba_cache as c; c()"],
+        env={"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        cwd=str(home), user=account.pw_uid, group=account.pw_gid, extra_groups=[],
+        umask=0o077, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    return True
+
+
+def copy_numba_cache(home: Path | None = None) -> int:
+    """Copy the installation's compiled numba files into ``home/.cache/numba`` (run as
+    the account that owns ``home``; see :func:`seed_numba_cache`). Returns files copied."""
     import glob
     import shutil
     import sysconfig
 
-    target = home / ".cache" / "numba"
-    if target.exists():
-        return 0
+    target = (home or Path.home()) / ".cache" / "numba"
     try:
         from numba.core.caching import _CacheLocator
     except ImportError:  # no numba: nothing compiled to share
@@ -176,7 +236,4 @@ def seed_numba_cache(home: Path, account: pwd.struct_passwd) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy2(cached, folder)
         copied += 1
-    for root, dirs, files in os.walk(home / ".cache"):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.lchown(name, account.pw_uid, account.pw_gid)
     return copied

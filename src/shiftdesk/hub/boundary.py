@@ -113,9 +113,13 @@ class HubBoundary:
         services = private_folder(state / "services", service)
         for sub in ("gate", "wallboard", "daq"):
             private_folder(services / sub, service)
+        # what an earlier run left as root (shared mode, the job workers' status) becomes
+        # the service account's; the rest is left alone
         for root, dirs, files in os.walk(services):
             for name in dirs + files:
-                os.lchown(os.path.join(root, name), service.pw_uid, service.pw_gid)
+                left = os.path.join(root, name)
+                if os.lstat(left).st_uid != service.pw_uid:
+                    os.lchown(left, service.pw_uid, service.pw_gid)
         lines = [
             f"per-user accounts: servers run as {acc.system_user} "
             f"({', '.join(accounts) or 'created at first login'}); services as "

@@ -191,7 +191,7 @@ def job_accounts_environment(settings: HubSettings) -> dict[str, str]:
         return {}
     return {
         "SHIFTDESK_JOB_ACCOUNTS": s.accounts.system_user,
-        "SHIFTDESK_JOB_HOMES": str(s.hub.state_dir / "users" / "{username}"),
+        "SHIFTDESK_JOB_HOMES": s.user_home_template,
         "SHIFTDESK_JOB_DATABASE": s.user_database_url(),
     }
 
@@ -379,7 +379,7 @@ def _is_root() -> bool:
 def spawner_options(settings: HubSettings, gate_port: int = 0) -> dict[str, Any]:
     """The options of the user servers' spawner (see ``_hubside.shiftdesk_spawner``)."""
     s = settings
-    options: dict[str, Any] = {"home_dir_template": str(s.hub.state_dir / "users" / "{username}")}
+    options: dict[str, Any] = {"home_dir_template": s.user_home_template}
     if s.accounts.system:
         options.update(
             account_template=s.accounts.system_user,

@@ -141,7 +141,7 @@ class EmbeddedPostgres:
         )
         (self.data / "pg_ident.conf").write_text(
             "# written by shiftdesk hub\n"
-            f"superuser root {'postgres'}\n"
+            "superuser root postgres\n"
             f"superuser {svc} postgres\n"
             f"service root {OWNER}\n"
             f"service {svc} {OWNER}\n"

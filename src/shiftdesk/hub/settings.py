@@ -354,6 +354,11 @@ class HubSettings:
         return str(self.source) if self.source else "the hub settings"
 
     @property
+    def user_home_template(self) -> str:
+        """Each user's home folder, ``{username}`` standing for the hub user."""
+        return str(self.hub.state_dir / "users" / "{username}")
+
+    @property
     def embedded_postgres(self) -> bool:
         """Whether the hub runs its own PostgreSQL (per-user accounts, no database.url)."""
         return self.accounts.system and not self.database.url

@@ -273,6 +273,7 @@ class _ServiceBackend(LocalBackend):
     def _start_as(self, owner: str, job_id: str, accounts: JobAccounts) -> subprocess.Popen[bytes]:
         import pwd
 
+        from shiftdesk.hub.accounts import open_private_path
         from shiftdesk.storage.boundary import user_url
 
         name = accounts.account.format(username=owner)
@@ -284,14 +285,20 @@ class _ServiceBackend(LocalBackend):
             raise OSError(f"refused: the account of {owner!r} is root")
         home = Path(accounts.home.format(username=owner))
         data = home / ".shiftdesk"
-        logs = data / "jobs"
         if not data.is_dir():
             raise OSError(f"{owner!r} has no data folder {data} (their server never started)")
-        if not logs.is_dir():
-            logs.mkdir(mode=0o700)
-            os.chown(logs, account.pw_uid, account.pw_gid)
-        log = logs / f"{job_id}.log"
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        # the folders are the owner's: walk them without following links, so a link
+        # planted there cannot make this (root) process write anywhere else
+        logs = open_private_path(home, (".shiftdesk", "jobs"), account)
+        try:
+            fd = os.open(
+                f"{job_id}.log",
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                0o600,
+                dir_fd=logs,
+            )
+        finally:
+            os.close(logs)
         try:
             os.fchown(fd, account.pw_uid, account.pw_gid)
             env = {
