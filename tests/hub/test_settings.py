@@ -522,6 +522,8 @@ def test_system_demo_runs_each_user_as_an_account_behind_the_gate(tmp_path: Path
     assert gate["environment"]["SHIFTDESK_DAQ_ROUTERS"] == "local"
     for name in ("daq-simulator", "daq-poller"):
         assert services[name]["user"] == "shiftdesk"
+    # the demo's routers are local folders: the poller checks them (as the gate does)
+    assert services["daq-poller"]["environment"]["SHIFTDESK_DAQ_ROUTERS"] == "local"
     # the job workers start as root and become each job's owner
     assert "user" not in services["job-workers"]
     jobs_env = services["job-workers"]["environment"]

@@ -13,17 +13,13 @@ everywhere else.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from shiftdesk.daq.control import get_controller
 from shiftdesk.daq.errors import DAQStateError
-from shiftdesk.daq.routers import LocalRouters, RouterAccess, SSHRouters
+from shiftdesk.daq.routers import routers_from_environment
 from shiftdesk.gate import LocalGate, register
 from shiftdesk.gate.actions import ActionContext
-
-#: how the gate reaches the data routers: ``local`` folders or ``ssh`` (default)
-ROUTERS_ENV = "SHIFTDESK_DAQ_ROUTERS"
 
 SYSTEM_METHODS = (
     "refresh",
@@ -47,10 +43,6 @@ RUNSHEET_METHODS = (
 )
 
 
-def _routers() -> RouterAccess:
-    return LocalRouters() if os.environ.get(ROUTERS_ENV) == "local" else SSHRouters()
-
-
 def system_for(ctx: ActionContext, experiment: str) -> Any:
     """The active experiment's system, acting for ``ctx.identity`` in this process.
 
@@ -65,7 +57,7 @@ def system_for(ctx: ActionContext, experiment: str) -> Any:
         ctx.database,
         ctx.identity,
         controller=ctx.resource("daq.controller", lambda: get_controller(ctx.database)),
-        routers=ctx.resource("daq.routers", _routers),
+        routers=ctx.resource("daq.routers", routers_from_environment),
         gate=LocalGate(ctx.identity, audit=False),
     )
     if system.experiment_name != experiment:

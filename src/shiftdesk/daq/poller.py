@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -407,11 +408,13 @@ class Poller:
 
 def run_cli(args: object) -> int:
     """``shiftdesk daq poll``: poll until Ctrl-C (or once with ``--once``)."""
-    from shiftdesk.daq.routers import SSHRouters
+    from shiftdesk.daq.routers import ROUTERS_ENV, routers_from_environment
 
     period = float(getattr(args, "period", 1.0))
     timeout = getattr(args, "timeout", None)
-    routers = SSHRouters() if getattr(args, "check_routers", False) else None
+    # the hub's demo tells its poller the routers are local folders: check them too
+    check = getattr(args, "check_routers", False) or os.environ.get(ROUTERS_ENV) == "local"
+    routers = routers_from_environment() if check else None
     poller = Poller(period=period, timeout=timeout, routers=routers)
     try:
         if getattr(args, "once", False):

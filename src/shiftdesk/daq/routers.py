@@ -226,3 +226,12 @@ class SSHRouters:
             for worker in self._workers.values():
                 worker.close()  # type: ignore[attr-defined]
             self._workers.clear()
+
+
+#: how a DAQ service reaches the data routers: ``local`` folders, or ``ssh`` (default)
+ROUTERS_ENV = "SHIFTDESK_DAQ_ROUTERS"
+
+
+def routers_from_environment() -> RouterAccess:
+    """The router access a DAQ service is told to use (:data:`ROUTERS_ENV`)."""
+    return LocalRouters() if os.environ.get(ROUTERS_ENV) == "local" else SSHRouters()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shiftdesk.daq.routers import ROUTERS_ENV
 from shiftdesk.hub.daqnet import ADDRESS as DAQ_ADDRESS
 from shiftdesk.hub.settings import HubSettings, HubStartError
 
@@ -233,11 +234,7 @@ def services(
                 "environment": dict(
                     base_env,
                     SHIFTDESK_DATA_DIR=str(s.hub.state_dir / "services" / "gate"),
-                    **(
-                        {"SHIFTDESK_DAQ_ROUTERS": "local"}
-                        if s.services.daq_simulator.enabled
-                        else {}
-                    ),
+                    **({ROUTERS_ENV: "local"} if s.services.daq_simulator.enabled else {}),
                 ),
                 **as_service,
             }
@@ -278,6 +275,9 @@ def services(
             if slot == "daq_simulator" and s.accounts.system:
                 # the demo's DAQ network: an address only the service account may reach
                 extra = {"SHIFTDESK_DAQ_SIM_HOST": DAQ_ADDRESS}
+            if slot == "daq_poller" and s.services.daq_simulator.enabled:
+                # the simulator's data routers are local folders: the poller checks them
+                extra = {ROUTERS_ENV: "local"}
             out.append(
                 {
                     "name": name,
