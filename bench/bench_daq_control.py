@@ -156,7 +156,7 @@ def configure_all(repeats: int = 3) -> list[tuple[float, float]]:
     """
     from sqlalchemy import select
 
-    from shiftdesk.storage.daq_records import CallRecord
+    from shiftdesk.daq.records import CallRecord
 
     out = []
     with simulated(12, "--duration", "2") as where:

@@ -14,7 +14,7 @@ from shiftdesk.daq.ecc import State
 from shiftdesk.daq.errors import CommandFailed, DAQStateError, SetupError
 from shiftdesk.daq.setup import RouterSpec, ServerSpec, SourceSpec, setup_from
 from shiftdesk.daq.simulator import SimulatedCluster
-from shiftdesk.storage.daq_records import CallRecord, ECCServerRecord
+from shiftdesk.daq.records import CallRecord, ECCServerRecord
 
 Cluster = Callable[..., SimulatedCluster]
 

@@ -165,7 +165,7 @@ def test_a_command_whose_process_died_is_closed_as_abandoned(daq: DAQSystem) -> 
     import sys
 
     from shiftdesk.daq.commands import LIVE, CommandHandle, create_command
-    from shiftdesk.storage.daq_records import CommandRecord
+    from shiftdesk.daq.records import CommandRecord
 
     command_id = create_command(daq.database, daq.experiment_id, "Configure", target="all",
                                 owner="bob", timeout_s=60, steps=["ECC_0"])  # fmt: skip

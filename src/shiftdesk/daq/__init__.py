@@ -1,51 +1,72 @@
-"""DAQ run control for GET electronics: ECC client, simulator, model and control loop."""
+"""DAQ run control for GET electronics: ECC client, simulator, model and control loop.
 
-from shiftdesk.daq.commands import CommandHandle
-from shiftdesk.daq.control import Controller
-from shiftdesk.daq.ecc import (
-    BUSY_MESSAGE,
-    ConfigId,
-    DataLink,
-    ECCBusy,
-    ECCCall,
-    ECCClient,
-    ECCCommunicationError,
-    ECCError,
-    ECCHTTPError,
-    ECCProtocolError,
-    ECCSoapFault,
-    ECCTimeout,
-    ECCUnreachable,
-    ECCValueError,
-    State,
-    Transition,
-    add_call_sink,
-    call_history,
-    parse_data_senders,
-    remove_call_sink,
-)
-from shiftdesk.daq.errors import (
-    CommandFailed,
-    DAQError,
-    DAQStateError,
-    RunSheetError,
-    SetupError,
-)
-from shiftdesk.daq.experiment import activate_experiment, create_experiment, set_operators
-from shiftdesk.daq.model import Command, RouterView, ServerView, Snapshot, SourceView
-from shiftdesk.daq.poller import Poller, ensure_poller, read_snapshot
-from shiftdesk.daq.routers import LocalRouters, RouterAccess, SSHRouters
-from shiftdesk.daq.runs import Run, RunClass
-from shiftdesk.daq.runsheet import Observable, RunSheet, ValueType
-from shiftdesk.daq.setup import RouterSpec, ServerSpec, Setup, SourceSpec, easy_setup
-from shiftdesk.daq.system import DAQSystem
-from shiftdesk.daq.worker import (
-    OrganizeResult,
-    ProcessStatus,
-    WorkerError,
-    WorkerInterface,
-)
+Names load on first use (``import shiftdesk.daq`` does not load the SOAP client).
+"""
 
+from typing import TYPE_CHECKING
+
+from shiftdesk._lazy import lazy_exports
+
+_EXPORTS = {
+    "BUSY_MESSAGE": "shiftdesk.daq.ecc",
+    "Command": "shiftdesk.daq.model",
+    "CommandFailed": "shiftdesk.daq.errors",
+    "CommandHandle": "shiftdesk.daq.commands",
+    "ConfigId": "shiftdesk.daq.ecc",
+    "Controller": "shiftdesk.daq.control",
+    "DAQError": "shiftdesk.daq.errors",
+    "DAQStateError": "shiftdesk.daq.errors",
+    "DAQSystem": "shiftdesk.daq.system",
+    "DataLink": "shiftdesk.daq.ecc",
+    "ECCBusy": "shiftdesk.daq.ecc",
+    "ECCCall": "shiftdesk.daq.ecc",
+    "ECCClient": "shiftdesk.daq.ecc",
+    "ECCCommunicationError": "shiftdesk.daq.ecc",
+    "ECCError": "shiftdesk.daq.ecc",
+    "ECCHTTPError": "shiftdesk.daq.ecc",
+    "ECCProtocolError": "shiftdesk.daq.ecc",
+    "ECCSoapFault": "shiftdesk.daq.ecc",
+    "ECCTimeout": "shiftdesk.daq.ecc",
+    "ECCUnreachable": "shiftdesk.daq.ecc",
+    "ECCValueError": "shiftdesk.daq.ecc",
+    "LocalRouters": "shiftdesk.daq.routers",
+    "Observable": "shiftdesk.daq.runsheet",
+    "OrganizeResult": "shiftdesk.daq.worker",
+    "Poller": "shiftdesk.daq.poller",
+    "ProcessStatus": "shiftdesk.daq.worker",
+    "RouterAccess": "shiftdesk.daq.routers",
+    "RouterSpec": "shiftdesk.daq.setup",
+    "RouterView": "shiftdesk.daq.model",
+    "Run": "shiftdesk.daq.runs",
+    "RunClass": "shiftdesk.daq.runs",
+    "RunSheet": "shiftdesk.daq.runsheet",
+    "RunSheetError": "shiftdesk.daq.errors",
+    "SSHRouters": "shiftdesk.daq.routers",
+    "ServerSpec": "shiftdesk.daq.setup",
+    "ServerView": "shiftdesk.daq.model",
+    "Setup": "shiftdesk.daq.setup",
+    "SetupError": "shiftdesk.daq.errors",
+    "Snapshot": "shiftdesk.daq.model",
+    "SourceSpec": "shiftdesk.daq.setup",
+    "SourceView": "shiftdesk.daq.model",
+    "State": "shiftdesk.daq.ecc",
+    "Transition": "shiftdesk.daq.ecc",
+    "ValueType": "shiftdesk.daq.runsheet",
+    "WorkerError": "shiftdesk.daq.worker",
+    "WorkerInterface": "shiftdesk.daq.worker",
+    "activate_experiment": "shiftdesk.daq.experiment",
+    "add_call_sink": "shiftdesk.daq.ecc",
+    "call_history": "shiftdesk.daq.ecc",
+    "create_experiment": "shiftdesk.daq.experiment",
+    "easy_setup": "shiftdesk.daq.setup",
+    "ensure_poller": "shiftdesk.daq.poller",
+    "parse_data_senders": "shiftdesk.daq.ecc",
+    "read_snapshot": "shiftdesk.daq.poller",
+    "remove_call_sink": "shiftdesk.daq.ecc",
+    "set_operators": "shiftdesk.daq.experiment",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
     "BUSY_MESSAGE",
     "Command",
@@ -104,3 +125,45 @@ __all__ = [
     "remove_call_sink",
     "set_operators",
 ]
+
+if TYPE_CHECKING:
+    from shiftdesk.daq.commands import CommandHandle
+    from shiftdesk.daq.control import Controller
+    from shiftdesk.daq.ecc import (
+        BUSY_MESSAGE,
+        ConfigId,
+        DataLink,
+        ECCBusy,
+        ECCCall,
+        ECCClient,
+        ECCCommunicationError,
+        ECCError,
+        ECCHTTPError,
+        ECCProtocolError,
+        ECCSoapFault,
+        ECCTimeout,
+        ECCUnreachable,
+        ECCValueError,
+        State,
+        Transition,
+        add_call_sink,
+        call_history,
+        parse_data_senders,
+        remove_call_sink,
+    )
+    from shiftdesk.daq.errors import (
+        CommandFailed,
+        DAQError,
+        DAQStateError,
+        RunSheetError,
+        SetupError,
+    )
+    from shiftdesk.daq.experiment import activate_experiment, create_experiment, set_operators
+    from shiftdesk.daq.model import Command, RouterView, ServerView, Snapshot, SourceView
+    from shiftdesk.daq.poller import Poller, ensure_poller, read_snapshot
+    from shiftdesk.daq.routers import LocalRouters, RouterAccess, SSHRouters
+    from shiftdesk.daq.runs import Run, RunClass
+    from shiftdesk.daq.runsheet import Observable, RunSheet, ValueType
+    from shiftdesk.daq.setup import RouterSpec, ServerSpec, Setup, SourceSpec, easy_setup
+    from shiftdesk.daq.system import DAQSystem
+    from shiftdesk.daq.worker import OrganizeResult, ProcessStatus, WorkerError, WorkerInterface

@@ -25,7 +25,7 @@ from shiftdesk.daq.model import now, utc
 from shiftdesk.display import escape, html_repr, table
 from shiftdesk.errors import JobTimeout, NotFound, StorageError
 from shiftdesk.storage import Database
-from shiftdesk.storage.daq_records import (
+from shiftdesk.daq.records import (
     CallRecord,
     CommandRecord,
     ExperimentRecord,

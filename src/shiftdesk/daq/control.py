@@ -32,7 +32,7 @@ from shiftdesk.daq.ecc import (
 from shiftdesk.daq.errors import DAQStateError
 from shiftdesk.daq.model import Command, ServerView, now
 from shiftdesk.storage import Database
-from shiftdesk.storage.daq_records import ECCServerRecord
+from shiftdesk.daq.records import ECCServerRecord
 
 #: ``factory(url) -> client`` (the ECC client contract; tests may pass their own).
 ClientFactory = Callable[[str], ECCClient]

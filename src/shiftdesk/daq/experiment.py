@@ -17,7 +17,7 @@ from shiftdesk.daq.errors import DAQStateError, SetupError
 from shiftdesk.errors import NotFound, PermissionDenied
 from shiftdesk.identity import Identity
 from shiftdesk.storage import Database
-from shiftdesk.storage.daq_records import ECCServerRecord, ExperimentRecord, RunRecord
+from shiftdesk.daq.records import ECCServerRecord, ExperimentRecord, RunRecord
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from shiftdesk.daq.ecc.types import STATE_MACHINE, State, Transition
 from shiftdesk.display import Markup, escape, html_repr, table
-from shiftdesk.storage.daq_records import (
+from shiftdesk.daq.records import (
     DataRouterRecord,
     DataSourceRecord,
     ECCServerRecord,

@@ -41,7 +41,7 @@ from shiftdesk.daq.routers import RouterAccess
 from shiftdesk.daq.runs import next_run_number, open_run_record
 from shiftdesk.errors import NotFound
 from shiftdesk.storage import Database, get_database
-from shiftdesk.storage.daq_records import (
+from shiftdesk.daq.records import (
     DataRouterRecord,
     DataSourceRecord,
     ECCServerRecord,

@@ -20,7 +20,7 @@ from shiftdesk.daq.errors import DAQStateError, RunSheetError
 from shiftdesk.daq.model import now, utc
 from shiftdesk.display import html_repr, table
 from shiftdesk.storage import Database
-from shiftdesk.storage.daq_records import ExperimentRecord, RunRecord
+from shiftdesk.daq.records import ExperimentRecord, RunRecord
 
 
 class RunClass(enum.StrEnum):

@@ -28,7 +28,7 @@ from shiftdesk.gate import Gate, get_gate
 from shiftdesk.gate.forward import through_gate
 from shiftdesk.identity import Identity
 from shiftdesk.storage import Database
-from shiftdesk.storage.daq_records import MeasurementRecord, ObservableRecord, RunRecord
+from shiftdesk.daq.records import MeasurementRecord, ObservableRecord, RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]

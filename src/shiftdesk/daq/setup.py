@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from shiftdesk.daq.errors import DAQStateError, SetupError
 from shiftdesk.daq.model import COBO, ECC_PORT, MUTANT, ROUTER_PORT, ROUTER_TYPES, SOURCE_KINDS
 from shiftdesk.storage import Database
-from shiftdesk.storage.daq_records import (
+from shiftdesk.daq.records import (
     CommandRecord,
     DataRouterRecord,
     DataSourceRecord,

@@ -73,7 +73,7 @@ from shiftdesk.gate import Gate, get_gate
 from shiftdesk.gate.forward import through_gate
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, get_database
-from shiftdesk.storage.daq_records import (
+from shiftdesk.daq.records import (
     CallRecord,
     CommandRecord,
     DataRouterRecord,

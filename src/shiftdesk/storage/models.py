@@ -125,4 +125,4 @@ class AuditRecord(Base):
 
 # Tables defined in other modules register on Base when imported; importing them here
 # means Base.metadata (migrations, schema checks) always sees every table.
-from shiftdesk.storage import daq_records as _daq_records  # noqa: E402, F401
+from shiftdesk.daq import records as _daq_records  # noqa: E402, F401

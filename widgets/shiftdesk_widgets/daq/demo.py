@@ -22,7 +22,7 @@ from shiftdesk.daq.simulator import SimulatedCluster
 from shiftdesk.daq.system import DAQSystem
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, data_dir, get_database
-from shiftdesk.storage.daq_records import RunRecord
+from shiftdesk.daq.records import RunRecord
 
 DEMO_EXPERIMENT = "demo"
 #: The demo's run sheet columns: (name, type, units, comment).
