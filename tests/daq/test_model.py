@@ -10,10 +10,10 @@ from tests.daq._system import daq_system
 from shiftdesk.daq.ecc import State
 from shiftdesk.daq.errors import DAQStateError, SetupError
 from shiftdesk.daq.experiment import create_experiment
-from shiftdesk.daq.model import Command, legal_commands
 from shiftdesk.daq.poller import read_snapshot
 from shiftdesk.daq.setup import RouterSpec, ServerSpec, SourceSpec, easy_setup, setup_from
 from shiftdesk.daq.simulator import SimulatedCluster
+from shiftdesk.daq.snapshot import Command, legal_commands
 from shiftdesk.daq.system import DAQSystem
 from shiftdesk.errors import NotFound
 from shiftdesk.identity import Identity

@@ -160,9 +160,9 @@ def test_the_poller_checks_the_data_routers(ecc_servers: Cluster) -> None:
 def test_the_dashboard_poller_checks_the_routers_the_way_its_system_does(
     ecc_servers: Cluster,
 ) -> None:
-    from shiftdesk.daq.model import RouterView
     from shiftdesk.daq.poller import ensure_poller
     from shiftdesk.daq.routers import LocalRouters
+    from shiftdesk.daq.snapshot import RouterView
 
     cluster = ecc_servers(2)
     # The system reaches its routers through local folders: so does the dashboard's poller.

@@ -12,10 +12,10 @@ from tests.daq._system import daq_system
 
 from shiftdesk.daq.ecc import State
 from shiftdesk.daq.errors import CommandFailed, DAQStateError, RunSheetError
-from shiftdesk.daq.model import RouterView
 from shiftdesk.daq.routers import SSHRouters
 from shiftdesk.daq.setup import RouterSpec, ServerSpec, SourceSpec, setup_from
 from shiftdesk.daq.simulator import SimulatedCluster
+from shiftdesk.daq.snapshot import RouterView
 
 Cluster = Callable[..., SimulatedCluster]
 

@@ -9,7 +9,7 @@ from shiftdesk._lazy import lazy_exports
 
 _EXPORTS = {
     "BUSY_MESSAGE": "shiftdesk.daq.ecc",
-    "Command": "shiftdesk.daq.model",
+    "Command": "shiftdesk.daq.snapshot",
     "CommandFailed": "shiftdesk.daq.errors",
     "CommandHandle": "shiftdesk.daq.commands",
     "ConfigId": "shiftdesk.daq.ecc",
@@ -31,29 +31,29 @@ _EXPORTS = {
     "ECCValueError": "shiftdesk.daq.ecc",
     "LocalRouters": "shiftdesk.daq.routers",
     "Observable": "shiftdesk.daq.runsheet",
-    "OrganizeResult": "shiftdesk.daq.worker",
+    "OrganizeResult": "shiftdesk.daq.ssh_hosts",
     "Poller": "shiftdesk.daq.poller",
-    "ProcessStatus": "shiftdesk.daq.worker",
+    "ProcessStatus": "shiftdesk.daq.ssh_hosts",
     "RouterAccess": "shiftdesk.daq.routers",
     "RouterSpec": "shiftdesk.daq.setup",
-    "RouterView": "shiftdesk.daq.model",
+    "RouterView": "shiftdesk.daq.snapshot",
     "Run": "shiftdesk.daq.runs",
     "RunClass": "shiftdesk.daq.runs",
     "RunSheet": "shiftdesk.daq.runsheet",
     "RunSheetError": "shiftdesk.daq.errors",
     "SSHRouters": "shiftdesk.daq.routers",
     "ServerSpec": "shiftdesk.daq.setup",
-    "ServerView": "shiftdesk.daq.model",
+    "ServerView": "shiftdesk.daq.snapshot",
     "Setup": "shiftdesk.daq.setup",
     "SetupError": "shiftdesk.daq.errors",
-    "Snapshot": "shiftdesk.daq.model",
+    "Snapshot": "shiftdesk.daq.snapshot",
     "SourceSpec": "shiftdesk.daq.setup",
-    "SourceView": "shiftdesk.daq.model",
+    "SourceView": "shiftdesk.daq.snapshot",
     "State": "shiftdesk.daq.ecc",
     "Transition": "shiftdesk.daq.ecc",
     "ValueType": "shiftdesk.daq.runsheet",
-    "WorkerError": "shiftdesk.daq.worker",
-    "WorkerInterface": "shiftdesk.daq.worker",
+    "WorkerError": "shiftdesk.daq.ssh_hosts",
+    "WorkerInterface": "shiftdesk.daq.ssh_hosts",
     "activate_experiment": "shiftdesk.daq.experiment",
     "add_call_sink": "shiftdesk.daq.ecc",
     "call_history": "shiftdesk.daq.ecc",
@@ -159,11 +159,11 @@ if TYPE_CHECKING:
         SetupError,
     )
     from shiftdesk.daq.experiment import activate_experiment, create_experiment, set_operators
-    from shiftdesk.daq.model import Command, RouterView, ServerView, Snapshot, SourceView
     from shiftdesk.daq.poller import Poller, ensure_poller, read_snapshot
     from shiftdesk.daq.routers import LocalRouters, RouterAccess, SSHRouters
     from shiftdesk.daq.runs import Run, RunClass
     from shiftdesk.daq.runsheet import Observable, RunSheet, ValueType
     from shiftdesk.daq.setup import RouterSpec, ServerSpec, Setup, SourceSpec, easy_setup
+    from shiftdesk.daq.snapshot import Command, RouterView, ServerView, Snapshot, SourceView
+    from shiftdesk.daq.ssh_hosts import OrganizeResult, ProcessStatus, WorkerError, WorkerInterface
     from shiftdesk.daq.system import DAQSystem
-    from shiftdesk.daq.worker import OrganizeResult, ProcessStatus, WorkerError, WorkerInterface

@@ -72,9 +72,9 @@ def to_result(value: Any) -> Any:
     """The JSON result of a DAQ method (the caller's side rebuilds the object)."""
     from shiftdesk.daq.commands import CommandHandle
     from shiftdesk.daq.ecc import ConfigId
-    from shiftdesk.daq.model import Snapshot
     from shiftdesk.daq.runs import Run
     from shiftdesk.daq.runsheet import Observable
+    from shiftdesk.daq.snapshot import Snapshot
 
     if isinstance(value, CommandHandle):
         return {"command_id": value.id}

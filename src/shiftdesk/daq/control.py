@@ -30,9 +30,9 @@ from shiftdesk.daq.ecc import (
     parse_data_senders,
 )
 from shiftdesk.daq.errors import DAQStateError
-from shiftdesk.daq.model import Command, ServerView, now
-from shiftdesk.storage import Database
 from shiftdesk.daq.records import ECCServerRecord
+from shiftdesk.daq.snapshot import Command, ServerView, now
+from shiftdesk.storage import Database
 
 #: ``factory(url) -> client`` (the ECC client contract; tests may pass their own).
 ClientFactory = Callable[[str], ECCClient]

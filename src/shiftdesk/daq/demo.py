@@ -16,7 +16,6 @@ from shiftdesk.daq.commands import active_commands
 from shiftdesk.daq.ecc import ConfigId
 from shiftdesk.daq.errors import SetupError
 from shiftdesk.daq.experiment import active_experiment, create_experiment
-from shiftdesk.daq.model import COBO, MUTANT, ROUTER_PORT
 from shiftdesk.daq.routers import LocalRouters
 from shiftdesk.daq.runs import close_run
 from shiftdesk.daq.setup import (
@@ -28,6 +27,7 @@ from shiftdesk.daq.setup import (
     setup_from,
 )
 from shiftdesk.daq.simulator import SimulatedCluster
+from shiftdesk.daq.snapshot import COBO, MUTANT, ROUTER_PORT
 from shiftdesk.daq.system import DAQSystem
 from shiftdesk.errors import NotFound
 from shiftdesk.identity import Identity, current_identity

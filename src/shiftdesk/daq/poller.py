@@ -28,7 +28,15 @@ from shiftdesk.daq.commands import active_commands
 from shiftdesk.daq.control import ClientFactory, Reading, log_offline_changes, store_readings
 from shiftdesk.daq.ecc import ECCClient
 from shiftdesk.daq.experiment import active_experiment
-from shiftdesk.daq.model import (
+from shiftdesk.daq.records import (
+    DataRouterRecord,
+    DataSourceRecord,
+    ECCServerRecord,
+    ExperimentRecord,
+)
+from shiftdesk.daq.routers import RouterAccess
+from shiftdesk.daq.runs import next_run_number, open_run_record
+from shiftdesk.daq.snapshot import (
     RouterView,
     ServerView,
     Snapshot,
@@ -37,16 +45,8 @@ from shiftdesk.daq.model import (
     source_views,
     utc,
 )
-from shiftdesk.daq.routers import RouterAccess
-from shiftdesk.daq.runs import next_run_number, open_run_record
 from shiftdesk.errors import NotFound
 from shiftdesk.storage import Database, get_database
-from shiftdesk.daq.records import (
-    DataRouterRecord,
-    DataSourceRecord,
-    ECCServerRecord,
-    ExperimentRecord,
-)
 
 log = logging.getLogger(__name__)
 

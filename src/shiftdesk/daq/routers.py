@@ -3,7 +3,7 @@
 The control loop asks a :class:`RouterAccess` two things: which GRAW files are still
 unsorted in a router's folder (a run may not start while there are any), and to move them
 into ``<experiment>/run_NNNN/`` at the end of a run. :class:`SSHRouters` does it on the DAQ
-hosts through :class:`~shiftdesk.daq.worker.WorkerInterface`; :class:`LocalRouters` does
+hosts through :class:`~shiftdesk.daq.ssh_hosts.WorkerInterface`; :class:`LocalRouters` does
 the same on folders of this machine (a router on the analysis host, or tests without SSH).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from shiftdesk.daq.errors import SetupError
-from shiftdesk.daq.model import RouterView, ServerView
+from shiftdesk.daq.snapshot import RouterView, ServerView
 
 #: ``progress(done, total)`` while files move.
 Progress = Callable[[int, int], object]
@@ -114,7 +114,7 @@ class LocalRouters:
 
 
 class SSHRouters:
-    """Routers reached over SSH with :class:`~shiftdesk.daq.worker.WorkerInterface`.
+    """Routers reached over SSH with :class:`~shiftdesk.daq.ssh_hosts.WorkerInterface`.
 
     One interface (one SSH transport) per host and user is kept and reused.
 
@@ -155,7 +155,7 @@ class SSHRouters:
 
     def worker(self, router: RouterView) -> object:
         """The (cached) WorkerInterface for a router's host."""
-        from shiftdesk.daq.worker import WorkerInterface
+        from shiftdesk.daq.ssh_hosts import WorkerInterface
 
         host = router.ssh_host or router.host
         user = router.ssh_user or self.user
@@ -196,7 +196,7 @@ class SSHRouters:
         self, server: ServerView, experiment: str, run_number: int, files: list[str]
     ) -> str:
         """Copy the run's config files on the ECC host into the backup folder there."""
-        from shiftdesk.daq.worker import WorkerInterface
+        from shiftdesk.daq.ssh_hosts import WorkerInterface
 
         if not self.user:
             raise SetupError(

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shiftdesk.daq.errors import DAQStateError, RunSheetError
-from shiftdesk.daq.model import now, utc
+from shiftdesk.daq.records import ExperimentRecord, RunRecord
+from shiftdesk.daq.snapshot import now, utc
 from shiftdesk.display import html_repr, table
 from shiftdesk.storage import Database
-from shiftdesk.daq.records import ExperimentRecord, RunRecord
 
 
 class RunClass(enum.StrEnum):

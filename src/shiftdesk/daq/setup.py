@@ -17,8 +17,6 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from shiftdesk.daq.errors import DAQStateError, SetupError
-from shiftdesk.daq.model import COBO, ECC_PORT, MUTANT, ROUTER_PORT, ROUTER_TYPES, SOURCE_KINDS
-from shiftdesk.storage import Database
 from shiftdesk.daq.records import (
     CommandRecord,
     DataRouterRecord,
@@ -26,6 +24,8 @@ from shiftdesk.daq.records import (
     ECCServerRecord,
     RunRecord,
 )
+from shiftdesk.daq.snapshot import COBO, ECC_PORT, MUTANT, ROUTER_PORT, ROUTER_TYPES, SOURCE_KINDS
+from shiftdesk.storage import Database
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$")  # fmt: skip

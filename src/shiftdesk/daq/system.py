@@ -54,25 +54,7 @@ from shiftdesk.daq.experiment import (
     is_operator,
     require_operator,
 )
-from shiftdesk.daq.model import (
-    RESET_COMMAND,
-    Command,
-    RouterView,
-    ServerView,
-    Snapshot,
-    legal_commands,
-    now,
-    utc,
-)
 from shiftdesk.daq.poller import read_snapshot, use_routers
-from shiftdesk.daq.routers import RouterAccess, SSHRouters
-from shiftdesk.daq.runs import Run, RunClass
-from shiftdesk.daq.runsheet import RunSheet
-from shiftdesk.daq.setup import Setup, apply_setup, easy_setup
-from shiftdesk.gate import Gate, get_gate
-from shiftdesk.gate.forward import through_gate
-from shiftdesk.identity import Identity, current_identity
-from shiftdesk.storage import Database, get_database
 from shiftdesk.daq.records import (
     CallRecord,
     CommandRecord,
@@ -82,6 +64,24 @@ from shiftdesk.daq.records import (
     LogRecord,
     RunRecord,
 )
+from shiftdesk.daq.routers import RouterAccess, SSHRouters
+from shiftdesk.daq.runs import Run, RunClass
+from shiftdesk.daq.runsheet import RunSheet
+from shiftdesk.daq.setup import Setup, apply_setup, easy_setup
+from shiftdesk.daq.snapshot import (
+    RESET_COMMAND,
+    Command,
+    RouterView,
+    ServerView,
+    Snapshot,
+    legal_commands,
+    now,
+    utc,
+)
+from shiftdesk.gate import Gate, get_gate
+from shiftdesk.gate.forward import through_gate
+from shiftdesk.identity import Identity, current_identity
+from shiftdesk.storage import Database, get_database
 
 #: Servers driving a MuTAnT go first for these commands, last for the others (notes §1.6).
 MUTANT_FIRST = frozenset({Command.PREPARE, Command.STOP})

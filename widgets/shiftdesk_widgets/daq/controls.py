@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
-from shiftdesk.daq.model import RESET_COMMAND, Snapshot
+from shiftdesk.daq.snapshot import RESET_COMMAND, Snapshot
 from shiftdesk_widgets.daq._common import classed
 
 #: (command, label, icon, style) in panel order.

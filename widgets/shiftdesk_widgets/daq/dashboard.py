@@ -16,9 +16,9 @@ from typing import Any
 import ipywidgets as w
 
 from shiftdesk.daq.commands import CommandHandle
-from shiftdesk.daq.model import Snapshot
 from shiftdesk.daq.poller import Poller as StatePoller
 from shiftdesk.daq.poller import ensure_poller
+from shiftdesk.daq.snapshot import Snapshot
 from shiftdesk.daq.system import DAQSystem
 from shiftdesk_widgets._async import Poller
 from shiftdesk_widgets.daq._common import Background, classed, error_text, message_html

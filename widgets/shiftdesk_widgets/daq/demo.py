@@ -15,14 +15,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from shiftdesk.daq.demo import apply_demo_setup, open_demo_experiment, select_demo_configs
-from shiftdesk.daq.model import now
 from shiftdesk.daq.poller import Poller as StatePoller
+from shiftdesk.daq.records import RunRecord
 from shiftdesk.daq.routers import LocalRouters
 from shiftdesk.daq.simulator import SimulatedCluster
+from shiftdesk.daq.snapshot import now
 from shiftdesk.daq.system import DAQSystem
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, data_dir, get_database
-from shiftdesk.daq.records import RunRecord
 
 DEMO_EXPERIMENT = "demo"
 #: The demo's run sheet columns: (name, type, units, comment).

@@ -6,7 +6,7 @@ import html
 
 import ipywidgets as w
 
-from shiftdesk.daq.model import RouterView, Snapshot
+from shiftdesk.daq.snapshot import RouterView, Snapshot
 from shiftdesk_widgets.daq._common import badge, classed, css_name
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
-from shiftdesk.daq.model import Snapshot, utc
 from shiftdesk.daq.runs import RunClass, duration_string
+from shiftdesk.daq.snapshot import Snapshot, utc
 from shiftdesk_widgets.daq._common import badge, classed
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import ipywidgets as w
 
 from shiftdesk.daq.commands import CommandHandle
-from shiftdesk.daq.model import RESET_COMMAND, Command, ServerView, Snapshot, now
+from shiftdesk.daq.snapshot import RESET_COMMAND, Command, ServerView, Snapshot, now
 from shiftdesk.daq.system import LogEntry
 from shiftdesk_widgets.daq._common import SPINNER, badge, classed, css_name
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shiftdesk.daq.ecc.types import STATE_MACHINE, State, Transition
-from shiftdesk.display import Markup, escape, html_repr, table
 from shiftdesk.daq.records import (
     DataRouterRecord,
     DataSourceRecord,
     ECCServerRecord,
 )
+from shiftdesk.display import Markup, escape, html_repr, table
 
 #: Source kinds, classified by type (never by matching names, notes §1.9.3).
 COBO = "CoBo"

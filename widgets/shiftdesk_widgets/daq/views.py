@@ -1,0 +1,15 @@
+"""The views of the DAQ's objects (registered when the domain's views load)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shiftdesk.daq import DAQSystem
+from shiftdesk_widgets.daq.dashboard import DAQDashboard
+from shiftdesk_widgets.registry import register_view
+
+
+@register_view(DAQSystem)
+def system_view(system: DAQSystem, **kwargs: Any) -> DAQDashboard:
+    """A DAQ system opens in the shift dashboard."""
+    return DAQDashboard(system, **kwargs)
