@@ -18,16 +18,15 @@ Grammar (nothing else is accepted):
 * calls of ``min``, ``max``, ``abs``, ``sqrt``, ``exp`` and ``log``;
 * one relation: ``=`` (or ``==``), ``<``, ``<=``, ``>``, ``>=``.
 
-The text is parsed into a syntax tree with :func:`ast.parse` and that tree is walked
-by :func:`parse`, which builds shiftdesk's own small expression tree from the allowed
-node types and refuses everything else. User text is never compiled to code, executed
-or evaluated by Python: values are computed by :func:`evaluate` from the tree, and fits
-get bumps expressions built from it (:func:`to_bumps`).
+The grammar is :mod:`shiftdesk.expressions` (domain-free): :func:`parse` reads the text
+into its small expression tree, refusing everything else, and this module binds the
+names to the model's parameters (:class:`Var`). User text is never compiled to code,
+executed or evaluated by Python: values are computed by :func:`evaluate` from the tree,
+and fits get bumps expressions built from it (:func:`to_bumps`).
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
 import math
 import operator
@@ -36,143 +35,82 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shiftdesk import expressions
 from shiftdesk.errors import ConstraintError
+from shiftdesk.expressions import (
+    BINARY_OPERATIONS,
+    FUNCTIONS,
+    MAX_DEPTH,
+    MAX_LENGTH,
+    MAX_NODES,
+    MAX_PARENTHESES,
+    RELATIONS,
+    Binary,
+    Bound,
+    Call,
+    ExpressionError,
+    Node,
+    Num,
+    Unary,
+    walk,
+)
+from shiftdesk.expressions import Name as Ref
+from shiftdesk.expressions import Relation as Parsed
 
 if TYPE_CHECKING:
     from shiftdesk.reflectometry.parameter import Parameter
     from shiftdesk.reflectometry.problem import FitProblem
 
-#: Longest constraint text accepted (characters).
-MAX_LENGTH = 1000
-#: Deepest nesting of parentheses accepted before parsing.
-MAX_PARENTHESES = 20
-#: Deepest expression tree accepted (operators and calls nested in each other).
-MAX_DEPTH = 40
-#: Most nodes (numbers, names, operators) in one constraint.
-MAX_NODES = 300
+__all__ = [
+    "FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NODES",
+    "MAX_PARENTHESES",
+    "RELATIONS",
+    "TOLERANCE",
+    "Binary",
+    "Call",
+    "Constraint",
+    "ConstraintSet",
+    "Node",
+    "Num",
+    "Parsed",
+    "Ref",
+    "Unary",
+    "Var",
+    "evaluate",
+    "parse",
+    "texts_of",
+    "to_bumps",
+    "to_text",
+    "walk",
+]
+
 #: Relative tolerance within which an inequality counts as satisfied (fits approach a
 #: constraint's boundary to within their own tolerance).
 TOLERANCE = 1e-4
-#: Callable functions and their (min, max) number of arguments (None: no maximum).
-FUNCTIONS: dict[str, tuple[int, int | None]] = {
-    "min": (2, None),
-    "max": (2, None),
-    "abs": (1, 1),
-    "sqrt": (1, 1),
-    "exp": (1, 1),
-    "log": (1, 1),
-}
-RELATIONS = ("=", "<", "<=", ">", ">=")
-_COMPARE = {ast.Eq: "=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
-_UNARY = {ast.USub: "-", ast.UAdd: "+"}
-#: What refused node types are called in messages.
-_REFUSED = {
-    "Lambda": "a lambda",
-    "ListComp": "a comprehension",
-    "SetComp": "a comprehension",
-    "DictComp": "a comprehension",
-    "GeneratorExp": "a comprehension",
-    "Subscript": "indexing (subscripts)",
-    "Slice": "a slice",
-    "JoinedStr": "a string",
-    "FormattedValue": "a string",
-    "List": "a list",
-    "Tuple": "a tuple (or a stray comma)",
-    "Set": "a set",
-    "Dict": "a dict",
-    "IfExp": "an if-expression",
-    "BoolOp": "'and'/'or'",
-    "Compare": "a second comparison",
-    "NamedExpr": "':='",
-    "Await": "'await'",
-    "Yield": "'yield'",
-    "YieldFrom": "'yield'",
-    "Starred": "'*' unpacking",
-}
-_LONE_EQUALS = re.compile(r"(?<![<>=!])=(?!=)")
-
-
-# -- expression tree ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Num:
-    """A number."""
-
-    value: float
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A parameter name as written (``"A.thickness"``), not yet looked up."""
-
-    name: str
-    column: int
+#: How constraint text is named in messages, and the parameter names it takes.
+GRAMMAR = expressions.Grammar(
+    label="constraint",
+    article="a",
+    example="B.thickness = 0.08 * A.thickness",
+    max_name_parts=3,
+    name_kind="parameter name",
+    name_example="'A.thickness'",
+    name_form="'Layer.param' or 'dataset.Layer.param'",
+)
 
 
 @dataclass(frozen=True, eq=False)
-class Var:
+class Var(Bound):
     """A parameter found in a data set's model."""
 
     dataset: FitProblem
     param: Parameter
 
-
-@dataclass(frozen=True)
-class Unary:
-    """``-x`` or ``+x``."""
-
-    op: str
-    operand: Node
-
-
-@dataclass(frozen=True)
-class Binary:
-    """``a op b`` for op in + - * / **."""
-
-    op: str
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True)
-class Call:
-    """A call of one of :data:`FUNCTIONS`."""
-
-    func: str
-    args: tuple[Node, ...]
-
-
-Node = Num | Ref | Var | Unary | Binary | Call
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A parsed but unbound constraint: ``left relation right``."""
-
-    relation: str
-    left: Node
-    right: Node
-
-
-def walk(node: Node) -> Iterator[Node]:
-    """Every node of a tree (depth-first)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        yield item
-        if isinstance(item, Unary):
-            stack.append(item.operand)
-        elif isinstance(item, Binary):
-            stack.extend((item.right, item.left))
-        elif isinstance(item, Call):
-            stack.extend(reversed(item.args))
-
-
-# -- parsing ------------------------------------------------------------------------------
-def _error(text: str, message: str, column: int | None = None) -> ConstraintError:
-    where = f" at column {column}" if column is not None else ""
-    shown = text if len(text) <= 80 else text[:77] + "..."
-    return ConstraintError(f"constraint {shown!r}: {message}{where}", column=column)
+    def value(self) -> float:
+        return float(self.param.value)
 
 
 def parse(text: object) -> Parsed:
@@ -183,182 +121,10 @@ def parse(text: object) -> Parsed:
     ConstraintError
         For anything outside the grammar, with the column (1-based) where possible.
     """
-    if not isinstance(text, str):
-        raise ConstraintError(f"a constraint must be text, not {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ConstraintError(
-            f"the constraint is {len(text)} characters long; at most {MAX_LENGTH} are accepted"
-        )
-    source = text.strip()
-    if not source:
-        raise ConstraintError(
-            "the constraint is empty: write e.g. 'B.thickness = 0.08 * A.thickness'"
-        )
-    for i, char in enumerate(source):
-        if not char.isprintable():
-            raise _error(source, f"it contains the control character {char!r}", i + 1)
-    depth = 0
-    for i, char in enumerate(source):
-        if char in "([{":
-            depth += 1
-            if depth > MAX_PARENTHESES:
-                raise _error(
-                    source, f"parentheses are nested deeper than {MAX_PARENTHESES} levels", i + 1
-                )
-        elif char in ")]}":
-            depth -= 1
-    # '=' reads better than '==' for "is derived as"; the Python grammar wants '=='
-    lone = [m.start() for m in _LONE_EQUALS.finditer(source)]
-    if len(lone) > 1:
-        raise _error(source, "it has more than one '='; write one relation", lone[1] + 1)
-    shift_at = lone[0] if lone else None
-    python = source if shift_at is None else source[:shift_at] + "=" + source[shift_at:]
-
-    def column(python_col: int) -> int:
-        """1-based column in the user's text of a 0-based character index into ``python``."""
-        if shift_at is not None and python_col > shift_at:
-            python_col -= 1
-        return python_col + 1
-
-    def node_column(node: ast.AST) -> int:
-        byte_col = getattr(node, "col_offset", 0)
-        chars = len(python.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
-        return column(chars)
-
     try:
-        tree = ast.parse(python, mode="eval")
-    except SyntaxError as exc:
-        reason = (exc.msg or "invalid syntax").split(" (")[0]
-        offset = exc.offset
-        if not offset or offset < 1 or offset > len(python):
-            # Python reports "0" when the text stops in the middle of an expression
-            reason += "; the expression is incomplete"
-            offset = len(python)
-        raise _error(source, f"syntax error ({reason})", column(offset - 1)) from None
-    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
-        raise _error(source, f"it cannot be read ({type(exc).__name__})") from None
-
-    nodes = 0
-
-    def convert(node: ast.AST, depth: int) -> Node:
-        nonlocal nodes
-        nodes += 1
-        if nodes > MAX_NODES:
-            raise _error(source, f"it has more than {MAX_NODES} terms")
-        if depth > MAX_DEPTH:
-            raise _error(source, f"it is nested deeper than {MAX_DEPTH} levels")
-        col = node_column(node)
-        if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                what = "a string" if isinstance(value, str | bytes) else repr(value)
-                raise _error(source, f"{what} is not allowed; use numbers", col)
-            try:
-                number = float(value)
-            except OverflowError:
-                raise _error(source, "a number is too large", col) from None
-            if not math.isfinite(number):
-                raise _error(source, "a number is too large", col)
-            return Num(number)
-        if isinstance(node, ast.UnaryOp):
-            op = _UNARY.get(type(node.op))
-            if op is None:
-                raise _error(source, "only unary '-' and '+' are allowed", col)
-            return Unary(op, convert(node.operand, depth + 1))
-        if isinstance(node, ast.BinOp):
-            op = _BINARY.get(type(node.op))
-            if op is None:
-                raise _error(
-                    source, "only the operators + - * / ** are allowed", node_column(node.right)
-                )
-            return Binary(op, convert(node.left, depth + 1), convert(node.right, depth + 1))
-        if isinstance(node, ast.Name | ast.Attribute):
-            return Ref(_dotted(source, node, col), col)
-        if isinstance(node, ast.Call):
-            func = node.func
-            if not isinstance(func, ast.Name) or func.id not in FUNCTIONS:
-                raise _error(
-                    source,
-                    "only min, max, abs, sqrt, exp and log can be called",
-                    col,
-                )
-            if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
-                raise _error(source, f"{func.id}() takes plain arguments only", col)
-            least, most = FUNCTIONS[func.id]
-            count = len(node.args)
-            if count < least or (most is not None and count > most):
-                wanted = f"{least}" if least == most else f"at least {least}"
-                raise _error(source, f"{func.id}() takes {wanted} argument(s), not {count}", col)
-            return Call(func.id, tuple(convert(a, depth + 1) for a in node.args))
-        kind = _REFUSED.get(type(node).__name__, f"'{type(node).__name__}'")
-        raise _error(source, f"{kind} is not allowed in a constraint", col)
-
-    body = tree.body
-    if not isinstance(body, ast.Compare):
-        convert(body, 0)  # refuses anything outside the grammar first, with its column
-        raise _error(
-            source,
-            "it needs a relation: '=' (derived), '<', '<=', '>' or '>=' between two "
-            "expressions, e.g. 'B.thickness = 0.08 * A.thickness'",
-        )
-    if len(body.ops) != 1:
-        raise _error(source, "write one relation per constraint (no chains like a < b < c)")
-    relation = _COMPARE.get(type(body.ops[0]))
-    if relation is None:
-        raise _error(
-            source,
-            "the relation must be '=', '<', '<=', '>' or '>=' ('!=', 'in' and 'is' are "
-            "not supported)",
-            node_column(body.comparators[0]),
-        )
-    left = convert(body.left, 0)
-    right = convert(body.comparators[0], 0)
-    return Parsed(relation, left, right)
-
-
-def _dotted(source: str, node: ast.AST, col: int) -> str:
-    parts: list[str] = []
-    current = node
-    while isinstance(current, ast.Attribute):
-        parts.append(current.attr)
-        current = current.value
-    if not isinstance(current, ast.Name):
-        raise _error(
-            source,
-            "attribute access is only allowed in parameter names like 'A.thickness'",
-            col,
-        )
-    parts.append(current.id)
-    parts.reverse()
-    for part in parts:
-        if part.startswith("_"):
-            raise _error(source, f"names starting with '_' ({part!r}) are not allowed", col)
-    if len(parts) > 3:
-        raise _error(
-            source,
-            f"{'.'.join(parts)!r} is not a parameter name: use 'Layer.param' or "
-            "'dataset.Layer.param'",
-            col,
-        )
-    return ".".join(parts)
-
-
-# -- evaluation ---------------------------------------------------------------------------
-_FLOAT_OPS: dict[str, Callable[[float, float], float]] = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": operator.truediv,
-    "**": math.pow,  # float power: no huge integers, no complex results
-}
-_FLOAT_FUNCS: dict[str, Callable[..., float]] = {
-    "min": min,
-    "max": max,
-    "abs": abs,
-    "sqrt": math.sqrt,
-    "exp": math.exp,
-    "log": math.log,
-}
+        return expressions.parse_relation(text, GRAMMAR)
+    except ExpressionError as exc:
+        raise ConstraintError(str(exc), column=exc.column) from None
 
 
 def evaluate(node: Node, value_of: Callable[[Var], float] | None = None) -> float:
@@ -369,18 +135,15 @@ def evaluate(node: Node, value_of: Callable[[Var], float] | None = None) -> floa
     ArithmeticError, ValueError
         On division by zero, overflow, log or sqrt of a negative number, ...
     """
-    if isinstance(node, Num):
-        return node.value
-    if isinstance(node, Var):
-        return float(node.param.value) if value_of is None else value_of(node)
-    if isinstance(node, Unary):
-        inner = evaluate(node.operand, value_of)
-        return -inner if node.op == "-" else inner
-    if isinstance(node, Binary):
-        return _FLOAT_OPS[node.op](evaluate(node.left, value_of), evaluate(node.right, value_of))
-    if isinstance(node, Call):
-        return float(_FLOAT_FUNCS[node.func](*(evaluate(a, value_of) for a in node.args)))
-    raise TypeError(f"unbound name {node!r}")  # Ref: bind() first
+    if value_of is None:
+        return expressions.evaluate(node)
+
+    def leaf(item: Ref | Bound) -> float:
+        if not isinstance(item, Var):
+            raise TypeError(f"unbound name {item!r}")  # Ref: bind() first
+        return value_of(item)
+
+    return expressions.evaluate(node, leaf)
 
 
 def to_bumps(node: Node, lookup: Callable[[Parameter], Any]) -> Any:
@@ -399,7 +162,7 @@ def to_bumps(node: Node, lookup: Callable[[Parameter], Any]) -> Any:
         left, right = to_bumps(node.left, lookup), to_bumps(node.right, lookup)
         if node.op == "**":
             return left**right
-        return _FLOAT_OPS[node.op](left, right)
+        return BINARY_OPERATIONS[node.op](left, right)
     if isinstance(node, Call):
         args = [to_bumps(a, lookup) for a in node.args]
         funcs: dict[str, Callable[..., Any]] = {
@@ -416,28 +179,12 @@ def to_bumps(node: Node, lookup: Callable[[Parameter], Any]) -> Any:
 
 def to_text(node: Node, name_of: Callable[[Var], str]) -> str:
     """The expression as text, parameters named by ``name_of``."""
-    return ast.unparse(_to_ast(node, name_of))
 
+    def name(leaf: Bound) -> str:
+        assert isinstance(leaf, Var)
+        return name_of(leaf)
 
-def _to_ast(node: Node, name_of: Callable[[Var], str]) -> ast.expr:
-    if isinstance(node, Num):
-        value = node.value
-        number: float | int = int(value) if value.is_integer() and abs(value) < 1e15 else value
-        return ast.Constant(number)
-    if isinstance(node, Ref | Var):
-        name = node.name if isinstance(node, Ref) else name_of(node)
-        parts = name.split(".")
-        expr: ast.expr = ast.Name(parts[0], ast.Load())
-        for part in parts[1:]:
-            expr = ast.Attribute(expr, part, ast.Load())
-        return expr
-    if isinstance(node, Unary):
-        op: ast.unaryop = ast.USub() if node.op == "-" else ast.UAdd()
-        return ast.UnaryOp(op, _to_ast(node.operand, name_of))
-    if isinstance(node, Binary):
-        ops = {v: k for k, v in _BINARY.items()}
-        return ast.BinOp(_to_ast(node.left, name_of), ops[node.op](), _to_ast(node.right, name_of))
-    return ast.Call(ast.Name(node.func, ast.Load()), [_to_ast(a, name_of) for a in node.args], [])
+    return expressions.to_text(node, name)
 
 
 # -- constraints bound to a problem ------------------------------------------------------
@@ -578,24 +325,15 @@ class ConstraintSet:
         raise ConstraintError(f"unknown parameter {name!r}{hint}")
 
     def _bind(self, node: Node, default: FitProblem, text: str) -> Node:
-        if isinstance(node, Ref):
+        def resolve(ref: Ref) -> Node:
             try:
-                return self.resolve(node.name, default)
+                return self.resolve(ref.name, default)
             except ConstraintError as exc:
                 raise ConstraintError(
-                    f"constraint {text!r}: {exc} (column {node.column})", column=node.column
+                    f"constraint {text!r}: {exc} (column {ref.column})", column=ref.column
                 ) from None
-        if isinstance(node, Unary):
-            return Unary(node.op, self._bind(node.operand, default, text))
-        if isinstance(node, Binary):
-            return Binary(
-                node.op,
-                self._bind(node.left, default, text),
-                self._bind(node.right, default, text),
-            )
-        if isinstance(node, Call):
-            return Call(node.func, tuple(self._bind(a, default, text) for a in node.args))
-        return node
+
+        return expressions.bind(node, resolve)
 
     # -- adding and removing -------------------------------------------------------------
     def add(self, text: object, default: FitProblem | None = None) -> Constraint:
