@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
+# The test domain (tests/plugins): the job kinds that exercise the job machinery and the
+# smallest real domain; installed for the tests only, never by setup.sh.
+.venv/bin/python -m pip install --quiet --no-deps -e tests/plugins/shiftdesk-testdomain
 
 if [ "${CI:-}" = "true" ]; then
     # In CI a missing service (PostgreSQL, browser) is an error, never a skip.

@@ -15,7 +15,7 @@ from tests._services import service_missing
 from shiftdesk.errors import SchemaTooNewError, StorageError
 from shiftdesk.storage import Base, Database, DataFileRecord, JobRecord, SavedModelRecord
 
-TABLES = {"data_files", "saved_models", "jobs", "audit_log"} | {
+TABLES = {"data_files", "saved_models", "jobs", "audit_log", "test_tallies"} | {
     f"daq_{name}"
     for name in (
         "experiments",

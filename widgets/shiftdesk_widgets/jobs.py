@@ -8,8 +8,10 @@ import ipywidgets as w
 
 from shiftdesk.jobs import Job
 from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets.registry import register_view
 
 
+@register_view(Job)
 class JobView(w.VBox):
     """Progress bar, status line, log and a Stop button for a :class:`~shiftdesk.jobs.Job`."""
 

@@ -3,9 +3,10 @@
 An action is a function ``f(ctx, **args) -> JSON`` registered under a dotted name
 (``daq.start``). It receives an :class:`ActionContext` whose identity the gate verified
 (on a hub: from the caller's hub token, with the hub's live groups) and returns plain
-JSON. Domains register their actions in a module named by the entry point group
-``shiftdesk.gate_actions`` (see ``pyproject.toml``), imported when an action is first
-looked up, so a new domain plugs in without editing this file.
+JSON. Domains name the modules registering their actions in their
+:class:`~shiftdesk.domains.Domain` (``gate_actions``); they are imported when an action is
+first looked up, so a new domain plugs in without editing this file. The core's own
+actions (jobs) are in :data:`CORE_ACTION_MODULES`.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
 from shiftdesk.errors import NotFound
 from shiftdesk.identity import Identity
 from shiftdesk.storage import Database
 
-#: entry point group naming the modules that register actions
-ENTRY_POINT_GROUP = "shiftdesk.gate_actions"
+#: modules of the core (not of a domain) that register actions
+CORE_ACTION_MODULES = ("shiftdesk.jobs.actions",)
 
 
 @dataclass
@@ -96,8 +96,10 @@ def _load() -> None:
     with _load_lock:
         if _loaded:
             return
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            importlib.import_module(ep.value)
+        from shiftdesk.domains import gate_action_modules
+
+        for module in (*CORE_ACTION_MODULES, *gate_action_modules()):
+            importlib.import_module(module)
         _loaded = True
 
 

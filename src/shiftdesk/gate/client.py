@@ -32,16 +32,17 @@ class GateRefused(PermissionDenied):
 
 
 def _error_classes() -> dict[str, type[BaseException]]:
-    """Exception kinds the gate may send back, by class name."""
-    import shiftdesk.daq.errors as daq_errors
-    import shiftdesk.errors as errors
+    """Exception kinds the gate may send back, by class name.
 
+    Every :class:`~shiftdesk.errors.ShiftdeskError` subclass loaded in this process: a
+    caller of a domain's action has loaded that domain's errors.
+    """
     found: dict[str, type[BaseException]] = {}
-    for module in (errors, daq_errors):
-        for name in dir(module):
-            obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, ShiftdeskError):
-                found[name] = obj
+    pending: list[type[BaseException]] = [ShiftdeskError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
     found["ValueError"] = ValueError
     found["TypeError"] = TypeError
     found["GateRefused"] = GateRefused

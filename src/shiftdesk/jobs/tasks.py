@@ -1,7 +1,8 @@
 """What each job kind runs and how its result is read back.
 
 Kinds name their functions as ``"module:attribute"`` strings so that importing the
-job machinery stays cheap and a worker imports only what its job needs.
+job machinery stays cheap and a worker imports only what its job needs. Each domain
+declares its kinds in its :class:`~shiftdesk.domains.Domain`.
 """
 
 from __future__ import annotations
@@ -57,35 +58,31 @@ _KINDS: dict[str, TaskKind] = {}
 
 
 def register(kind: TaskKind) -> TaskKind:
-    """Make a job kind known (idempotent)."""
+    """Make a job kind known in this process (domains declare theirs in their
+    :class:`~shiftdesk.domains.Domain`, which every process sees; this is for tests)."""
     _KINDS[kind.name] = kind
     return kind
 
 
+def known_kinds() -> dict[str, TaskKind]:
+    """Every job kind: the domains' and those registered in this process."""
+    from shiftdesk.domains import job_kinds
+
+    return {**job_kinds(), **_KINDS}
+
+
 def get_kind(name: str) -> TaskKind:
     """Look a job kind up."""
+    kinds = known_kinds()
     try:
-        return _KINDS[name]
+        return kinds[name]
     except KeyError:
-        raise KeyError(f"unknown job kind {name!r}; known: {', '.join(sorted(_KINDS))}") from None
+        raise KeyError(
+            f"unknown job kind {name!r}; known: {', '.join(sorted(kinds))} "
+            "(a kind comes with the domain that declares it: is that package installed here?)"
+        ) from None
 
 
 def preload_modules() -> list[str]:
     """Modules a spare worker imports ahead of time."""
-    return sorted({m for kind in _KINDS.values() for m in kind.preload})
-
-
-register(
-    TaskKind(
-        name="reflectometry.fit",
-        run="shiftdesk.reflectometry.fitting:run_fit_task",
-        decode="shiftdesk.reflectometry.fitting:FitResult.from_dict",
-        preload=("shiftdesk.reflectometry.fitting", "refl1d.names", "bumps.fitters"),
-    )
-)
-register(
-    TaskKind(
-        name="test.sleep",
-        run="shiftdesk.jobs.testing_tasks:sleep_task",
-    )
-)
+    return sorted({m for kind in known_kinds().values() for m in kind.preload})

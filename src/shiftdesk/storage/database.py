@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from sqlalchemy import create_engine, event, inspect, text
@@ -136,6 +137,9 @@ class Database:
                 lambda conn, record: _sqlite_pragmas(conn, record, busy_timeout),
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        from shiftdesk.domains import load_records
+
+        load_records()  # every domain's tables, before any query or schema check
         try:
             self.ensure_schema(migrate=migrate)
         except BaseException:
@@ -149,56 +153,75 @@ class Database:
     def _alembic_config(self) -> object:
         from alembic.config import Config
 
+        from shiftdesk.domains import migration_folders
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
+        # The core's history plus each domain's own branch of revisions.
+        folders = [MIGRATIONS / "versions", *migration_folders()]
+        cfg.set_main_option("path_separator", "os")
+        cfg.set_main_option("version_locations", os.pathsep.join(str(f) for f in folders))
         return cfg
 
-    def head_revision(self) -> str:
-        """The newest migration this version of shiftdesk knows."""
+    def _script(self) -> Any:
         from alembic.script import ScriptDirectory
 
-        script = ScriptDirectory.from_config(self._alembic_config())  # type: ignore[arg-type]
-        head = script.get_current_head()
-        assert head is not None
-        return head
+        return ScriptDirectory.from_config(self._alembic_config())  # type: ignore[arg-type]
 
-    def current_revision(self) -> str | None:
-        """The migration the database is at, or ``None`` for an empty database."""
+    def head_revisions(self) -> frozenset[str]:
+        """The newest migrations this installation knows (the core's and each domain's)."""
+        return frozenset(self._script().get_heads())
+
+    def head_revision(self) -> str:
+        """The newest migrations this installation knows, as one text (``a+b`` for several
+        branches); compare with :meth:`current_revision`."""
+        return "+".join(sorted(self.head_revisions()))
+
+    def current_revisions(self) -> frozenset[str]:
+        """The migrations the database is at (empty for an empty database)."""
         try:
             with self.engine.connect() as conn:
                 if not inspect(conn).has_table("alembic_version"):
-                    return None
-                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-                return row[0] if row else None
+                    return frozenset()
+                rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+                return frozenset(row[0] for row in rows)
         except (OperationalError, ProgrammingError) as exc:
             raise translate_error(exc, self.url) from exc
 
+    def current_revision(self) -> str | None:
+        """The migrations the database is at (as :meth:`head_revision` writes them), or
+        ``None`` for an empty database."""
+        current = self.current_revisions()
+        return "+".join(sorted(current)) if current else None
+
     def ensure_schema(self, *, migrate: bool = True) -> None:
         """Check the schema version and upgrade it when allowed."""
-        from alembic.script import ScriptDirectory
-
-        current = self.current_revision()
-        head = self.head_revision()
-        if current == head:
+        current = self.current_revisions()
+        heads = self.head_revisions()
+        if current == heads:
             return
-        script = ScriptDirectory.from_config(self._alembic_config())  # type: ignore[arg-type]
+        script = self._script()
         known = {rev.revision for rev in script.walk_revisions()}
-        if current is not None and current not in known:
+        unknown = sorted(current - known)
+        if unknown:
             raise SchemaTooNewError(
-                f"The database {_describe(self.url)} has schema version {current!r}, which this "
-                f"shiftdesk ({head!r} is its newest) does not know: it was written by a newer "
-                "shiftdesk. Upgrade shiftdesk (pip install -U shiftdesk) rather than using an "
-                "older one on it; nothing was changed."
+                f"The database {_describe(self.url)} has schema version {'+'.join(unknown)!r}, "
+                f"which this shiftdesk ({self.head_revision()!r} is its newest) does not know: "
+                "it was written by a newer shiftdesk, or by a domain package not installed "
+                "here. Upgrade shiftdesk (pip install -U shiftdesk) or install that package "
+                "rather than using this installation on it; nothing was changed."
             )
         if not migrate:
             raise StorageError(
-                f"The database {_describe(self.url)} is at schema {current!r} but this shiftdesk "
-                f"needs {head!r}. Run `shiftdesk db upgrade` (back it up first)."
+                f"The database {_describe(self.url)} is at schema {self.current_revision()!r} "
+                f"but this shiftdesk needs {self.head_revision()!r}. Run `shiftdesk db "
+                "upgrade` (back it up first)."
             )
         self.upgrade()
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Apply migrations up to ``revision`` (``alembic upgrade``)."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Apply migrations up to ``revision`` (``alembic upgrade``; default: every
+        branch's newest)."""
         from alembic import command
 
         cfg = self._alembic_config()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
+from shiftdesk.domains import load_records
 from shiftdesk.storage.models import Base
+
+load_records()  # every domain's tables, for autogenerate's comparison
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - the CLI path always passes a connection

@@ -1,4 +1,4 @@
-"""Small tasks that exercise the job machinery itself (used by tests and health checks)."""
+"""Tasks that exercise the job machinery itself: progress, cancel, and faults on request."""
 
 from __future__ import annotations
 
