@@ -11,22 +11,41 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from shiftdesk.hub.settings import HubSettings
+    from shiftdesk.identity import Identity
+    from shiftdesk.storage import Database
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-DASHBOARDS = ("reflectometry", "daq")
+
+
+def _dashboards() -> list[str]:
+    """Every domain's dashboard notebooks."""
+    from shiftdesk.domains import all_domains
+
+    return [name for domain in all_domains().values() for name in domain.dashboards]
+
+
+def _seed_demo(database: Database, identity: Identity) -> list[str]:
+    """Every domain's demo data for ``identity``: what each did."""
+    from shiftdesk.domains import all_domains, load
+
+    return [
+        load(domain.seed_demo)(database, identity)
+        for domain in all_domains().values()
+        if domain.seed_demo
+    ]
 
 
 def _demo(args: argparse.Namespace) -> int:
     from shiftdesk.hub.config import VOILA_ARGS
-    from shiftdesk.reflectometry.demo import seed
+    from shiftdesk.identity import current_identity
     from shiftdesk.storage import get_database
 
     db = get_database()
-    data_id, model_id = seed()
-    print(f"shiftdesk: database {db!r}; demo data #{data_id}, demo model #{model_id}")
+    done = _seed_demo(db, current_identity())
+    print(f"shiftdesk: database {db!r}; {'; '.join(done) or 'no demo data'}")
     if args.seed_only:
         return 0
-    dashboards = DASHBOARDS if args.dashboard == "all" else (args.dashboard,)
+    dashboards = _dashboards() if args.dashboard == "all" else [args.dashboard]
     for name in dashboards:
         if not (NOTEBOOKS / f"{name}.ipynb").exists():
             print(f"shiftdesk: no dashboard notebook at {NOTEBOOKS / name}.ipynb", file=sys.stderr)
@@ -79,24 +98,22 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _seed_demo_hub(settings: HubSettings) -> list[str]:
-    """Put the reflectometry demo data and model into each demo user's library.
+    """Put every domain's demo data in place for each demo user.
 
     Seeded into the database the user servers share, as each demo user, before anyone
     logs in: a first dashboard or notebook finds them already there. Idempotent.
     """
     from shiftdesk.identity import Identity
-    from shiftdesk.reflectometry.demo import seed
-    from shiftdesk.reflectometry.library import Library
     from shiftdesk.storage import Database
 
     db = Database(settings.database_url())
     try:
         users = settings.auth.demo.users
         for name, user in users.items():
-            seed(Library(db, Identity(name, groups=frozenset(user.groups))))
+            _seed_demo(db, Identity(name, groups=frozenset(user.groups)))
     finally:
         db.dispose()
-    return [f"demo data: reflectometry demo data and model for {', '.join(users)}"]
+    return [f"demo data: every dashboard's demo data for {', '.join(users)}"]
 
 
 def _demo_roles(settings: HubSettings) -> list[str]:
@@ -145,12 +162,6 @@ def _hub(args: argparse.Namespace) -> int:
     return hub.run_hub(settings, banner=banner, prepare=_seed_demo_hub if args.demo else None)
 
 
-def _daq_simulate(args: argparse.Namespace) -> int:
-    from shiftdesk.daq.simulator.cli import run
-
-    return run(args)
-
-
 def _audit(args: argparse.Namespace) -> int:
     from shiftdesk.audit import entries
 
@@ -158,12 +169,6 @@ def _audit(args: argparse.Namespace) -> int:
     for entry in reversed(found):
         print(entry)
     return 0
-
-
-def _daq_poll(args: argparse.Namespace) -> int:
-    from shiftdesk.daq.poller import run_cli
-
-    return run_cli(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "dashboard",
         nargs="?",
-        choices=["all", *DASHBOARDS],
+        choices=["all", *_dashboards()],
         default="all",
         help="which dashboard (default all; daq: run control on simulated ECC servers)",
     )
@@ -202,26 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     hub.add_argument("--state-dir", help="demo state folder (default: data folder/hub-demo)")
     hub.add_argument("--check", action="store_true", help="check settings and services, then exit")
     hub.set_defaults(func=_hub)
-    daq = sub.add_parser("daq", help="GET DAQ tools")
-    daq_sub = daq.add_subparsers(dest="daq_command", required=True)
-    sim = daq_sub.add_parser("simulate", help="run simulated GET ECC servers (Ctrl-C stops)")
-    sim.add_argument("--servers", type=int, default=1, help="number of CoBo ECC servers")
-    sim.add_argument("--mutant", action="store_true", help="add a MuTAnT ECC server")
-    sim.add_argument("--base-port", type=int, default=8083, help="port of the first (0: any)")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--config-dir", help="config repository (default: a temporary one)")
-    sim.add_argument("--data-dir", help="GRAW files go to <data-dir>/data<i> while running")
-    sim.add_argument("--duration", type=float, help="seconds per transition (default 0)")
-    sim.add_argument("--realistic", action="store_true", help="slow, realistic transitions")
-    sim.add_argument("--drop-prefixed", action="store_true", help="ignore ns0: parameters")
-    sim.add_argument("--graw-interval", type=float, default=0.5, help="s between GRAW files")
-    sim.set_defaults(func=_daq_simulate)
-    poll = daq_sub.add_parser("poll", help="refresh the ECC servers' state into the database")
-    poll.add_argument("--period", type=float, default=1.0, help="seconds between sweeps")
-    poll.add_argument("--timeout", type=float, help="GetState timeout (default: min(period, 1))")
-    poll.add_argument("--once", action="store_true", help="one sweep, print the state, exit")
-    poll.add_argument("--check-routers", action="store_true", help="check routers over SSH")
-    poll.set_defaults(func=_daq_poll)
+    from shiftdesk.domains import all_domains, load
+
+    for domain in all_domains().values():
+        if domain.commands:
+            load(domain.commands)(sub.add_parser(domain.name, help=f"{domain.title or domain.name} tools"))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

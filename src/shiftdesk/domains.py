@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from shiftdesk.jobs.tasks import TaskKind
 
@@ -39,6 +40,8 @@ class Domain:
     ----------
     name : str
         Short name; job kinds and gate actions of the domain start with ``name + "."``.
+    title : str
+        What the domain is, in a few words (``shiftdesk --help`` shows it).
     package : str
         The domain's Python package; objects whose class is defined below it get their
         views from :attr:`views`.
@@ -56,15 +59,28 @@ class Domain:
     views : str, optional
         Module of a widget package registering the views of the domain's objects (with
         ``shiftdesk_widgets.register_view``); the core never imports it.
+    dashboards : tuple of str
+        Names of the domain's dashboard notebooks (``notebooks/<name>.ipynb``), which
+        ``shiftdesk demo`` serves.
+    seed_demo : str, optional
+        ``"module:function"``; ``function(database, identity)`` puts the domain's demo
+        data in place for that user (idempotent) and returns a line saying what it did.
+    commands : str, optional
+        ``"module:function"``; ``function(parser)`` adds the domain's subcommands to the
+        ``shiftdesk <name>`` command (an ``argparse.ArgumentParser``).
     """
 
     name: str
     package: str
+    title: str = ""
     records: tuple[str, ...] = ()
     migrations: str | None = None
     job_kinds: tuple[TaskKind, ...] = ()
     gate_actions: tuple[str, ...] = ()
     views: str | None = None
+    dashboards: tuple[str, ...] = ()
+    seed_demo: str | None = None
+    commands: str | None = None
 
     def __post_init__(self) -> None:
         for kind in self.job_kinds:
@@ -105,6 +121,15 @@ def register(domain: Domain) -> Domain:
             )
         _DOMAINS[domain.name] = domain
     return domain
+
+
+def load(ref: str) -> Any:
+    """The object a ``"module:attribute"`` reference of a declaration names."""
+    module, _, attribute = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _discover() -> None:

@@ -180,3 +180,20 @@ def test_loading_the_domains_stays_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_cli_takes_commands_dashboards_and_demo_data_from_the_domains(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shiftdesk import cli
+    from shiftdesk.reflectometry.library import Library
+
+    assert cli.main(["demo", "--seed-only"]) == 0
+    out = capsys.readouterr().out
+    assert "reflectometry demo data #" in out
+    assert [m.title for m in Library().list_models()] != []
+    assert set(cli._dashboards()) >= {"daq", "reflectometry"}
+    with pytest.raises(SystemExit) as info:
+        cli.main(["daq", "poll", "--help"])
+    assert info.value.code == 0
+    assert "--check-routers" in capsys.readouterr().out

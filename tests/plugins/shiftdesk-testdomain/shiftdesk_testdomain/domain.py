@@ -5,6 +5,7 @@ from shiftdesk.jobs.tasks import TaskKind
 
 DOMAIN = Domain(
     name="test",
+    title="a test domain: tallies",
     package="shiftdesk_testdomain",
     records=("shiftdesk_testdomain.records",),
     migrations="shiftdesk_testdomain.migrations",
