@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for domain in all_domains().values():
         if domain.commands:
-            load(domain.commands)(sub.add_parser(domain.name, help=f"{domain.title or domain.name} tools"))
+            load(domain.commands)(
+                sub.add_parser(domain.name, help=f"{domain.title or domain.name} tools")
+            )
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
