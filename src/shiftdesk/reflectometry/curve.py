@@ -1,9 +1,13 @@
-"""The result of evaluating a model: R(Q), the SLD profile and χ² against data."""
+"""The result of evaluating a model: R(Q), the SLD profile and χ² against data.
+
+:class:`ReflectivityCurve` is one model on one Q grid; :class:`Curves` holds every data
+set's curve of a problem, as :meth:`FitProblem.curves` computes (and keeps) them.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,3 +96,51 @@ class ReflectivityCurve:
             rows.append(("χ²", f"{self.chi2:.4g}"))
         title = self.data.name if self.data is not None else "model"
         return html_repr("ReflectivityCurve", title, repr(self), table(rows))
+
+
+@dataclass(frozen=True, eq=False)
+class Curves(Mapping[str, ReflectivityCurve]):
+    """Every data set's model curve, by data set name (first data set first).
+
+    Returned by :meth:`~shiftdesk.reflectometry.FitProblem.curves`, which computes it
+    once per ``revision`` of the problem (every edit makes a new revision).
+    """
+
+    revision: int
+    by_name: dict[str, ReflectivityCurve]
+
+    def __getitem__(self, name: str) -> ReflectivityCurve:
+        return self.by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_name)
+
+    def __len__(self) -> int:
+        return len(self.by_name)
+
+    @property
+    def first(self) -> ReflectivityCurve:
+        """The first data set's curve."""
+        return next(iter(self.by_name.values()))
+
+    @property
+    def chi2(self) -> dict[str, float | None]:
+        """χ² of each data set (``None`` for one without data)."""
+        return {name: curve.chi2 for name, curve in self.by_name.items()}
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{name}: {curve!r}" for name, curve in self.by_name.items())
+        return f"<Curves revision {self.revision}: {parts}>"
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (
+                name,
+                curve.data.name if curve.data is not None else "model only",
+                curve.q.size,
+                f"{curve.chi2:.4g}" if curve.chi2 is not None else "",
+            )
+            for name, curve in self.by_name.items()
+        ]
+        body = table(rows, ["data set", "data", "points", "χ²"])
+        return html_repr("Curves", f"revision {self.revision}", repr(self), body)

@@ -10,10 +10,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shiftdesk.display import Markup, escape, html_repr, table
-from shiftdesk.errors import ConstraintError, ModelError
+from shiftdesk.errors import ConstraintError, ModelError, ShiftdeskError
 from shiftdesk.reflectometry.constraints import FUNCTIONS as FUNCTION_NAMES
 from shiftdesk.reflectometry.constraints import Constraint, ConstraintSet
-from shiftdesk.reflectometry.curve import ReflectivityCurve
+from shiftdesk.reflectometry.curve import Curves, ReflectivityCurve
 from shiftdesk.reflectometry.data import DEFAULT_DQ_FRACTION, SIGMA_TO_FWHM, ReflData
 from shiftdesk.reflectometry.engine import CompiledModel, auto_oversampling
 from shiftdesk.reflectometry.layers import RESERVED_NAMES, Layer, LayerList, Medium, _Slab
@@ -22,6 +22,7 @@ from shiftdesk.reflectometry.parameter import Parameter, format_value
 if TYPE_CHECKING:
     from shiftdesk.jobs import Job, JobBackend
     from shiftdesk.reflectometry.fitting import FitResult
+    from shiftdesk.reflectometry.tools import SLDResult
 
 #: Written when a model uses constraints or several data sets.
 SCHEMA = "shiftdesk.reflectometry.model/2"
@@ -31,6 +32,10 @@ SCHEMA_V1 = "shiftdesk.reflectometry.model/1"
 #: Name of the first data set until the user names it.
 FIRST_DATASET = "d1"
 Listener = Callable[[str], None]
+#: Called with no arguments when :meth:`FitProblem.curves` would give new curves.
+CurvesListener = Callable[[], None]
+#: Q grid (1/Å) on which a data set without data is drawn (:meth:`FitProblem.curves`).
+MODEL_GRID = np.linspace(0.005, 0.3, 300)
 Oversampling = int | str | None
 
 
@@ -92,6 +97,11 @@ class FitProblem:
         notes: str = "",
     ) -> None:
         self._listeners: list[Listener] = []
+        # curves(): computed once per revision (any change of any data set bumps the
+        # first data set's revision), and who wants to hear when they change
+        self._revision = 0
+        self._curves: Curves | None = None
+        self._curve_listeners: list[CurvesListener] = []
         self._compiled: dict[tuple[Any, ...], CompiledModel] = {}
         self._muted = False
         # simultaneous fits: the first data set (the root) keeps the others and the
@@ -169,6 +179,7 @@ class FitProblem:
     def _changed(self, what: str) -> None:
         if what in ("structure", "data", "settings"):
             self._compiled.clear()
+        self._top()._revision += 1  # (muted too: the cached curves are stale either way)
         if self._muted:
             return
         if self._root is not None:
@@ -180,6 +191,9 @@ class FitProblem:
             self._apply_constraints()
         for listener in list(self._listeners):
             listener(what)
+        if what != "range":  # (free/fixed and limits leave R, the profile and χ² alone)
+            for curves_listener in list(self._curve_listeners):
+                curves_listener()
 
     def _apply_constraints(self) -> None:
         """Recompute derived parameters (their own change events are held back)."""
@@ -209,10 +223,108 @@ class FitProblem:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
+    def observe_curves(self, listener: CurvesListener) -> None:
+        """Call ``listener()`` whenever an edit of any data set changes :meth:`curves`.
+
+        The listener is called after derived parameters were updated; it calls
+        :meth:`curves` when it wants them (computed once, however many listen).
+        Changing only whether parameters are free, or their limits, does not call it.
+        """
+        self._top()._curve_listeners.append(listener)
+
+    def unobserve_curves(self, listener: CurvesListener) -> None:
+        """Stop calling ``listener`` (see :meth:`observe_curves`)."""
+        listeners = self._top()._curve_listeners
+        if listener in listeners:
+            listeners.remove(listener)
+
     def rename(self, slab: _Slab | str, new_name: str) -> None:
         """Rename a layer or medium (by object or current name)."""
         target = self._slab(slab) if isinstance(slab, str) else slab
         target.name = new_name
+
+    def use_sld(
+        self, layer: str | Layer | Medium, sld: SLDResult | float, isld: float | None = None
+    ) -> Layer | Medium:
+        """Set a layer's (or medium's) SLD, e.g. from the SLD calculator.
+
+        Parameters
+        ----------
+        layer : str or Layer or Medium
+            The layer, or its name (``"front"`` and ``"back"`` name the media).
+        sld : SLDResult or float
+            A calculator result (:func:`shiftdesk.reflectometry.tools.sld`): its SLD and
+            iSLD, rounded to 4 and 6 decimals; or the SLD in 10⁻⁶/Å².
+        isld : float, optional
+            With a number for ``sld``: the iSLD too (default: left as it is).
+
+        Returns
+        -------
+        Layer or Medium
+            The changed layer.
+
+        Raises
+        ------
+        ModelError
+            For an unknown layer, a value that is not a finite number or is refused by
+            the parameter; :class:`~shiftdesk.errors.ConstraintError` when a parameter
+            to set is derived (follows a constraint). Nothing is changed then.
+        """
+        slab = self._layer_of(layer)
+        if isinstance(sld, int | float | np.number) and not isinstance(sld, bool):
+            values = [(slab.sld, _finite(sld, "the SLD"))]
+            if isld is not None:
+                values.append((slab.isld, _finite(isld, "the iSLD")))
+        elif hasattr(sld, "sld") and hasattr(sld, "isld"):
+            if isld is not None:
+                raise ModelError("give isld only with a number for sld, not with an SLD result")
+            values = [
+                (slab.sld, round(_finite(sld.sld, "the SLD"), 4)),
+                (slab.isld, round(_finite(sld.isld, "the iSLD"), 6)),
+            ]
+        else:
+            raise ModelError(
+                f"sld must be a number or an SLD result (tools.sld), not {type(sld).__name__}"
+            )
+        derived = [p for p, _ in values if p.derived]
+        if derived:
+            raise ConstraintError(
+                f"{', '.join(p.path for p in derived)} follows a constraint "
+                f"({'; '.join(p.constraint.text for p in derived if p.constraint)}); "
+                "remove it first"
+            )
+        old = [(param, param.value, param.error) for param, _ in values]
+        muted, self._muted = self._muted, True  # one change event for both values
+        try:
+            for param, value in values:
+                param.value = value
+        except ShiftdeskError:
+            for param, value, error in old:  # nothing half-applied
+                param.value = value
+                param.error = error
+            raise
+        finally:
+            self._muted = muted
+        self._changed("values")
+        return slab
+
+    def _layer_of(self, layer: str | Layer | Medium) -> Layer | Medium:
+        slabs = [slab for slab in self._slabs() if isinstance(slab, Layer | Medium)]
+        if isinstance(layer, str):
+            for slab in slabs:
+                if slab.name == layer:
+                    return slab
+            if layer in ("front", "back"):
+                return self.front if layer == "front" else self.back
+            raise ModelError(
+                f"no layer {layer!r} in the model; pick one of {', '.join(s.name for s in slabs)}"
+            )
+        if any(slab is layer for slab in slabs):
+            return layer
+        raise ModelError(
+            f"{getattr(layer, 'name', layer)!r} is not a layer of this model; pick one of "
+            f"{', '.join(s.name for s in slabs)}"
+        )
 
     def _slab(self, name: str) -> _Slab:
         if name == "front":
@@ -232,9 +344,22 @@ class FitProblem:
 
     @data.setter
     def data(self, data: ReflData | None) -> None:
-        if data is not None and not isinstance(data, ReflData):
-            raise ModelError(f"data must be ReflData (see load_data), not {type(data).__name__}")
-        self._data = data
+        self._data = _checked_data(data)
+        self._changed("data")
+
+    def set_data(
+        self, data: ReflData | None, q_min: float | None = None, q_max: float | None = None
+    ) -> None:
+        """Use other data, with the fit Q range ``[q_min, q_max]`` (default: all of it).
+
+        Unlike assigning :attr:`data` (which keeps the Q range), the range starts anew:
+        it belongs to the data it was chosen for. Nothing changes when the data or the
+        range is refused (:class:`~shiftdesk.errors.ModelError`).
+        """
+        checked = _checked_data(data)
+        lo, hi = _checked_q_range(q_min, q_max, checked)
+        self._data = checked
+        self._q_min, self._q_max = lo, hi
         self._changed("data")
 
     @property
@@ -248,33 +373,17 @@ class FitProblem:
         return self._q_max
 
     def set_q_range(self, q_min: float | None = None, q_max: float | None = None) -> None:
-        """Set the Q range used for χ² and fitting; ``None`` leaves that end open."""
-        lo = None if q_min is None else float(q_min)
-        hi = None if q_max is None else float(q_max)
-        for value in (lo, hi):
-            if value is not None and not np.isfinite(value):
-                raise ModelError("the Q range limits must be finite numbers")
-        if lo is not None and hi is not None and lo >= hi:
-            raise ModelError(f"Q min ({lo:g}) must be below Q max ({hi:g})")
-        self._q_min, self._q_max = lo, hi
-        if self._data is not None and not self.fit_mask().any():
-            raise ModelError(
-                f"no data point lies in the Q range [{lo}, {hi}]; the data covers "
-                f"{self._data.q[0]:.4g} – {self._data.q[-1]:.4g} 1/Å"
-            )
+        """Set the Q range used for χ² and fitting; ``None`` leaves that end open.
+
+        Raises :class:`~shiftdesk.errors.ModelError` (and changes nothing) for limits
+        that are not finite, negative, or not increasing, or that leave no data point.
+        """
+        self._q_min, self._q_max = _checked_q_range(q_min, q_max, self._data)
         self._changed("settings")
 
     def fit_mask(self) -> NDArray[np.bool_]:
         """Which data points are inside the fit Q range."""
-        if self._data is None:
-            return np.zeros(0, dtype=bool)
-        q = self._data.q
-        mask = np.ones(q.size, dtype=bool)
-        if self._q_min is not None:
-            mask &= q >= self._q_min
-        if self._q_max is not None:
-            mask &= q <= self._q_max
-        return mask
+        return _q_mask(self._data, self._q_min, self._q_max)
 
     @property
     def oversampling(self) -> Oversampling:
@@ -491,8 +600,7 @@ class FitProblem:
             raise ModelError(f"model must be a FitProblem, not {type(source).__name__}")
         # the model alone: its own data sets and constraints stay where they are
         child = FitProblem._from_model_state(source._model_dict(include_data=False))
-        child._q_min = child._q_max = None
-        child.data = data
+        child.set_data(data)
         child._dataset_name = name
         child._root = root
         root._children.append(child)
@@ -673,12 +781,47 @@ class FitProblem:
         dict
             Data set name → :class:`ReflectivityCurve`, first data set first.
         """
+        if resolution:
+            return dict(self.curves())
+        return self._evaluate_datasets(resolution=False)
+
+    def curves(self) -> Curves:
+        """Every data set's model curve, computed once per edit of the problem.
+
+        Each data set is evaluated on its data (χ² included), or on :data:`MODEL_GRID`
+        when it has none, with the Q resolution. The result is kept until the problem
+        (any data set, parameter, constraint, data or setting) changes; views that show
+        it subscribe with :meth:`observe_curves`. Called on any data set, it gives the
+        curves of the whole problem.
+
+        Returns
+        -------
+        Curves
+            Data set name → :class:`ReflectivityCurve` (``.q``, ``.r``, ``.data``,
+            ``.residuals``, ``.profile``, ``.chi2``), first data set first.
+
+        Raises
+        ------
+        ModelError
+            When a model cannot be evaluated (nothing is cached then).
+        """
+        root = self._top()
+        cached = root._curves
+        revision = root._revision
+        if cached is not None and cached.revision == revision:
+            return cached
+        result = Curves(revision, root._evaluate_datasets(resolution=True))
+        if root._revision == revision:
+            root._curves = result
+        return result
+
+    def _evaluate_datasets(self, *, resolution: bool) -> dict[str, ReflectivityCurve]:
         curves: dict[str, ReflectivityCurve] = {}
         for name, ds in self.datasets.items():
             if ds.data is not None:
                 curves[name] = ds.evaluate(resolution=resolution)
             else:
-                curves[name] = ds.evaluate(q=np.linspace(0.005, 0.3, 300), resolution=resolution)
+                curves[name] = ds.evaluate(q=MODEL_GRID, resolution=resolution)
         return curves
 
     # -- fitting ------------------------------------------------------------------------
@@ -801,8 +944,7 @@ class FitProblem:
         if data is True:
             copy.data = self._data
         elif isinstance(data, ReflData):
-            copy._q_min = copy._q_max = None
-            copy.data = data
+            copy.set_data(data)
         return copy
 
     # -- serialisation ------------------------------------------------------------------
@@ -992,3 +1134,60 @@ class FitProblem:
         from shiftdesk._views import view
 
         return view(self)
+
+
+def _checked_data(data: object) -> ReflData | None:
+    if data is not None and not isinstance(data, ReflData):
+        raise ModelError(f"data must be ReflData (see load_data), not {type(data).__name__}")
+    return data
+
+
+def _finite(value: object, what: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ModelError(f"{what} must be a number, not {value!r}") from None
+    if not np.isfinite(number):
+        raise ModelError(f"{what} must be a finite number, not {number}")
+    return number
+
+
+def _checked_q_range(
+    q_min: object, q_max: object, data: ReflData | None
+) -> tuple[float | None, float | None]:
+    """The Q range as floats, checked against ``data``; raises ModelError."""
+    limits: list[float | None] = []
+    for value, end in ((q_min, "Q min"), (q_max, "Q max")):
+        if value is None:
+            limits.append(None)
+            continue
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ModelError(f"{end} must be a number, not {value!r}") from None
+        if not np.isfinite(number):
+            raise ModelError("the Q range limits must be finite numbers")
+        if number < 0:
+            raise ModelError(f"{end} ({number:g}) cannot be negative: Q is above 0")
+        limits.append(number)
+    lo, hi = limits
+    if lo is not None and hi is not None and lo >= hi:
+        raise ModelError(f"Q min ({lo:g}) must be below Q max ({hi:g})")
+    if data is not None and not _q_mask(data, lo, hi).any():
+        raise ModelError(
+            f"no data point lies in the Q range [{lo}, {hi}]; the data covers "
+            f"{data.q[0]:.4g} – {data.q[-1]:.4g} 1/Å"
+        )
+    return lo, hi
+
+
+def _q_mask(data: ReflData | None, lo: float | None, hi: float | None) -> NDArray[np.bool_]:
+    if data is None:
+        return np.zeros(0, dtype=bool)
+    q = data.q
+    mask = np.ones(q.size, dtype=bool)
+    if lo is not None:
+        mask &= q >= lo
+    if hi is not None:
+        mask &= q <= hi
+    return mask
