@@ -7,7 +7,6 @@ declares its kinds in its :class:`~shiftdesk.domains.Domain`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,11 +46,9 @@ class TaskKind:
 
 
 def _load(ref: str) -> Any:
-    module, _, attr = ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+    from shiftdesk.domains import load  # not at the top: the domains module imports this one
+
+    return load(ref)
 
 
 _KINDS: dict[str, TaskKind] = {}
