@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shiftdesk.display import Markup, escape, html_repr, table
+from shiftdesk.display import escape, html_repr
 from shiftdesk.errors import FitError
 from shiftdesk.reflectometry.parameter import format_value
 from shiftdesk.reflectometry.uncertainty import Uncertainty, dream_uncertainty
@@ -473,22 +473,38 @@ class FitResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        return html_repr("FitResult", self.method, repr(self), self._html_body())
+
+    def _html_body(self) -> str:
+        """The rich view's body: χ² and status, fitted and derived values, warnings.
+
+        The dashboard's result panel shows it too, so the two never differ.
+        """
         rows = []
         for row in self.parameters:
             value = escape(format_value(row["value"], row["error"]))
             if row["at_limit"]:
-                value = Markup(f"<span class='sd-warn'>{value} (on limit)</span>")
-            rows.append((row["path"], value, f"[{row['min']:g}, {row['max']:g}]"))
+                value = f"<span class='sd-warn'>{value} (on limit)</span>"
+            rows.append(
+                f"<tr><td>{escape(row['path'])}</td><td class='sd-fitted'>{value}</td>"
+                f"<td>[{row['min']:g}, {row['max']:g}]</td></tr>"
+            )
+        for row in self.derived:
+            rows.append(
+                f"<tr class='sd-derived'><td>{escape(row['path'])}</td>"
+                f"<td>{escape(format_value(row['value'], row['error']))} "
+                f"<small>({escape(row['constraint'])})</small></td><td>derived</td></tr>"
+            )
+        header = "<tr><th>parameter</th><th>value ± error</th><th>range</th></tr>"
         status = (
             "<span class='sd-ok'>converged</span>"
             if self.converged
             else "<span class='sd-bad'>did not converge</span>"
         )
         warnings_html = "".join(f"<div class='sd-warn'>⚠ {escape(w)}</div>" for w in self.warnings)
-        body = (
+        return (
             f"<div>χ² = {self.chi2:.4g} · {status} · {self.steps} steps · "
             f"{self.elapsed:.2f} s</div>"
-            + table(rows, ["parameter", "value ± error", "range"])
+            f"<table class='sd-table sd-result-table'>{header}{''.join(rows)}</table>"
             + warnings_html
         )
-        return html_repr("FitResult", self.method, repr(self), body)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -11,26 +10,23 @@ from numpy.typing import NDArray
 
 from shiftdesk.display import Markup, escape, html_repr, table
 from shiftdesk.errors import ConstraintError, ModelError, ShiftdeskError
-from shiftdesk.reflectometry.constraints import FUNCTIONS as FUNCTION_NAMES
+from shiftdesk.reflectometry import datasets as _datasets
+from shiftdesk.reflectometry import serialisation as _serialisation
 from shiftdesk.reflectometry.constraints import Constraint, ConstraintSet
 from shiftdesk.reflectometry.curve import Curves, ReflectivityCurve
 from shiftdesk.reflectometry.data import DEFAULT_DQ_FRACTION, SIGMA_TO_FWHM, ReflData
 from shiftdesk.reflectometry.engine import CompiledModel, auto_oversampling
-from shiftdesk.reflectometry.layers import RESERVED_NAMES, Layer, LayerList, Medium, _Slab
+from shiftdesk.reflectometry.layers import Layer, LayerList, Medium, _Slab
 from shiftdesk.reflectometry.parameter import Parameter, format_value
+from shiftdesk.reflectometry.serialisation import FIRST_DATASET, SCHEMA, SCHEMA_V1
+
+__all__ = ["FIRST_DATASET", "MODEL_GRID", "SCHEMA", "SCHEMA_V1", "FitProblem"]
 
 if TYPE_CHECKING:
     from shiftdesk.jobs import Job, JobBackend
     from shiftdesk.reflectometry.fitting import FitResult
     from shiftdesk.reflectometry.tools import SLDResult
 
-#: Written when a model uses constraints or several data sets.
-SCHEMA = "shiftdesk.reflectometry.model/2"
-#: Written for models without them, so older shiftdesk versions (and workers) still read
-#: them; read as before.
-SCHEMA_V1 = "shiftdesk.reflectometry.model/1"
-#: Name of the first data set until the user names it.
-FIRST_DATASET = "d1"
 Listener = Callable[[str], None]
 #: Called with no arguments when :meth:`FitProblem.curves` would give new curves.
 CurvesListener = Callable[[], None]
@@ -518,39 +514,15 @@ class FitProblem:
 
     @dataset_name.setter
     def dataset_name(self, name: str) -> None:
-        if name == self._dataset_name:
-            return
-        root = self._top()
-        root._check_dataset_name(name)
-        uses = root._constraints.uses_dataset(self) if self is not root else []
-        if uses:
-            raise ModelError(
-                f"data set {self._dataset_name!r} is named in constraints "
-                f"({'; '.join(c.text for c in uses)}); remove them before renaming it"
-            )
-        self._dataset_name = name
-        root._changed("structure")
+        _datasets.rename(self, name)
 
     def _check_dataset_name(self, name: object) -> str:
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise ModelError(
-                f"data set name {name!r} cannot be used: start with a letter and use only "
-                "letters, digits and _ (it is written in constraints, e.g. h2o.film.sld)"
-            )
-        if len(name) > 40 or name.lower() in RESERVED_NAMES or name in FUNCTION_NAMES:
-            raise ModelError(f"data set name {name!r} is reserved or too long; choose another")
-        if name in self.datasets:
-            raise ModelError(f"there is already a data set named {name!r}")
-        return name
+        return _datasets.check_name(self._top(), name)
 
     @property
     def datasets(self) -> dict[str, FitProblem]:
         """Every data set's model by name, the first (this problem's root) first."""
-        root = self._top()
-        found = {root._dataset_name: root}
-        for child in root._children:
-            found[child._dataset_name] = child
-        return found
+        return _datasets.by_name(self._top())
 
     def dataset(self, name: str) -> FitProblem:
         """One data set's model by name."""
@@ -586,43 +558,11 @@ class FitProblem:
             The new data set's model; edit it like any model. Fitting it fits all
             data sets.
         """
-        root = self._top()
-        if not isinstance(data, ReflData):
-            raise ModelError(f"data must be ReflData (see load_data), not {type(data).__name__}")
-        if name is None:
-            i = len(root._children) + 2
-            while f"d{i}" in root.datasets:
-                i += 1
-            name = f"d{i}"
-        root._check_dataset_name(name)
-        source = model if model is not None else root
-        if not isinstance(source, FitProblem):
-            raise ModelError(f"model must be a FitProblem, not {type(source).__name__}")
-        # the model alone: its own data sets and constraints stay where they are
-        child = FitProblem._from_model_state(source._model_dict(include_data=False))
-        child.set_data(data)
-        child._dataset_name = name
-        child._root = root
-        root._children.append(child)
-        root._changed("structure")
-        return child
+        return _datasets.add(self._top(), data, name, model)
 
     def remove_dataset(self, name: str) -> FitProblem:
         """Remove a data set added with :meth:`add_dataset` (not the first one)."""
-        root = self._top()
-        child = root.dataset(name)
-        if child is root:
-            raise ModelError("the first data set cannot be removed; it holds the others")
-        uses = root._constraints.uses_dataset(child)
-        if uses:
-            raise ModelError(
-                f"data set {name!r} is named in constraints "
-                f"({'; '.join(c.text for c in uses)}); remove them first"
-            )
-        root._children.remove(child)
-        child._root = None
-        root._changed("structure")
-        return child
+        return _datasets.remove(self._top(), name)
 
     def tie(self, path: str, *datasets: str) -> list[Constraint]:
         """Share a parameter between data sets: they all follow the first data set's.
@@ -642,33 +582,7 @@ class FitProblem:
             One equality per tied data set, e.g. ``h2o.film.thickness = film.thickness``.
             A tied parameter that was free is fixed first (it follows the source now).
         """
-        root = self._top()
-        names = list(datasets) or [n for n in root.datasets if n != root._dataset_name]
-        if not names:
-            raise ModelError("there is only one data set: add one with add_dataset(...) first")
-        source_name = root._dataset_name
-        if names[0] in root.datasets and names[0] != source_name and len(datasets) > 1:
-            source_name, names = names[0], names[1:]
-        source = root.dataset(source_name)
-        if path not in source.parameters():
-            root._constraints.resolve(path, source)  # raises with suggestions
-        made: list[Constraint] = []
-        prefix = "" if source is root else f"{source_name}."
-        try:
-            for name in names:
-                target = root.dataset(name)
-                if target is source:
-                    continue
-                param = target.parameter(path)
-                if param.free and param.constraint is None:
-                    param.fix()
-                made.append(root._constraints.add(f"{name}.{path} = {prefix}{path}"))
-        except (ConstraintError, KeyError):
-            for constraint in made:
-                root._constraints.remove(constraint)
-            raise
-        root._changed("values")
-        return made
+        return _datasets.tie(self._top(), path, datasets)
 
     # -- evaluation ---------------------------------------------------------------------
     def _compiled_for(
@@ -956,35 +870,10 @@ class FitProblem:
         (unless ``child_data=False``) since they have no other home. Called on another
         data set's model, returns the whole problem.
         """
-        root = self._top()
-        if root is not self:
-            return root.to_dict(include_data=include_data, child_data=child_data)
-        state = self._model_dict(include_data=include_data)
-        if self._children or len(self._constraints) or self._dataset_name != FIRST_DATASET:
-            state["schema"] = SCHEMA
-            state["dataset_name"] = self._dataset_name
-            state["datasets"] = [
-                {"name": child._dataset_name, **child._model_dict(include_data=child_data)}
-                for child in self._children
-            ]
-            state["constraints"] = self._constraints.texts
-        return state
+        return _serialisation.to_dict(self, include_data=include_data, child_data=child_data)
 
     def _model_dict(self, *, include_data: bool = True) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA_V1,
-            "title": self.title,
-            "notes": self.notes,
-            "front": self.front.to_dict(),
-            "layers": [layer.to_dict() for layer in self.layers],
-            "back": self.back.to_dict(),
-            "scale": self.scale.to_dict(),
-            "background": self.background.to_dict(),
-            "q_min": self._q_min,
-            "q_max": self._q_max,
-            "oversampling": self._oversampling,
-            "data": self._data.to_dict() if include_data and self._data is not None else None,
-        }
+        return _serialisation.model_dict(self, include_data=include_data)
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> FitProblem:
@@ -992,81 +881,21 @@ class FitProblem:
 
         Reads both schema versions (``/1``: one data set, no constraints).
         """
-        schema = state.get("schema") if isinstance(state, dict) else None
-        if schema not in (SCHEMA, SCHEMA_V1):
-            raise ModelError(
-                f"not a shiftdesk reflectometry model (schema {schema!r}, expected {SCHEMA!r})"
-            )
-        problem = cls._from_model_state(state)
-        if schema == SCHEMA_V1:
-            return problem
-        try:
-            name = state.get("dataset_name", FIRST_DATASET)
-            if name != FIRST_DATASET:
-                problem._check_dataset_name(name)
-                problem._dataset_name = name
-            for entry in state.get("datasets") or []:
-                child = cls._from_model_state(entry)
-                problem._check_dataset_name(entry["name"])
-                child._dataset_name = entry["name"]
-                child._root = problem
-                problem._children.append(child)
-            constraints = state.get("constraints") or []
-            if not isinstance(constraints, list):
-                raise TypeError("constraints must be a list of text")
-            for text in constraints:
-                problem._constraints.add(text)
-            problem._apply_constraints()
-        except ConstraintError as exc:
-            raise ModelError(f"the model's constraints cannot be restored: {exc}") from exc
-        except (KeyError, TypeError, AttributeError, IndexError) as exc:
-            raise ModelError(
-                f"the model is incomplete or malformed ({type(exc).__name__}: {exc})"
-            ) from exc
-        return problem
+        return _serialisation.from_dict(cls, state)
 
     @classmethod
     def _from_model_state(cls, state: dict[str, Any]) -> FitProblem:
         """One model (no data sets, no constraints) from its JSON state."""
-        try:
-            front = Medium.from_dict(state["front"])
-            back = Medium.from_dict(state["back"])
-            layers = [Layer.from_dict(item) for item in state.get("layers", [])]
-            data = ReflData.from_dict(state["data"]) if state.get("data") else None
-            problem = cls(
-                front=front,
-                layers=layers,
-                back=back,
-                data=data,
-                oversampling=state.get("oversampling", "auto"),
-                title=state.get("title", ""),
-                notes=state.get("notes", ""),
-            )
-            problem.scale.update_from_dict(state["scale"])
-            problem.background.update_from_dict(state["background"])
-            if data is not None:
-                problem.set_q_range(state.get("q_min"), state.get("q_max"))
-            else:
-                problem._q_min, problem._q_max = state.get("q_min"), state.get("q_max")
-        except (KeyError, TypeError, AttributeError, IndexError) as exc:
-            # a hand-edited or truncated file: say so instead of a bare KeyError
-            raise ModelError(
-                f"the model is incomplete or malformed ({type(exc).__name__}: {exc})"
-            ) from exc
-        return problem
+        return _serialisation.from_model_state(cls, state)
 
     def to_json(self, *, include_data: bool = True, indent: int | None = 2) -> str:
         """The model as JSON text (download, save)."""
-        return json.dumps(self.to_dict(include_data=include_data), indent=indent)
+        return _serialisation.to_json(self, include_data=include_data, indent=indent)
 
     @classmethod
     def from_json(cls, text: str) -> FitProblem:
         """Inverse of :meth:`to_json`."""
-        try:
-            state = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"not valid JSON: {exc}") from exc
-        return cls.from_dict(state)
+        return _serialisation.from_json(cls, text)
 
     # -- exports ------------------------------------------------------------------------
     def to_refl1d_script(self) -> str:
