@@ -14,12 +14,10 @@ import html
 from typing import Any
 
 import ipywidgets as w
-import numpy as np
 
 from shiftdesk.errors import ShiftdeskError
 from shiftdesk.reflectometry import FitProblem, FitResult, Layer, Library, Medium, ReflData
-from shiftdesk.reflectometry.data import data_url
-from shiftdesk.reflectometry.parameter import format_value
+from shiftdesk.reflectometry.problem import MODEL_GRID  # noqa: F401  (kept importable here)
 from shiftdesk.reflectometry.tools import SLDResult
 from shiftdesk_widgets.jobs_panel import JobsPanel
 from shiftdesk_widgets.reflectometry import _warmup
@@ -28,12 +26,11 @@ from shiftdesk_widgets.reflectometry.dataserver_panel import DataServerPanel
 from shiftdesk_widgets.reflectometry.datasets_panel import DatasetsPanel
 from shiftdesk_widgets.reflectometry.fit_panel import FitPanel
 from shiftdesk_widgets.reflectometry.model_table import ModelTable
+from shiftdesk_widgets.reflectometry.panels import DownloadsPanel, LibraryPanel, ResultPanel
 from shiftdesk_widgets.reflectometry.plots import PlotEntry, ProfilePlot, ReflectivityPlot
 from shiftdesk_widgets.reflectometry.tools_panel import ToolsPanel
 from shiftdesk_widgets.reflectometry.uncertainty_view import UncertaintyView
 
-#: Q grid used to draw a model that has no data yet.
-MODEL_GRID = np.linspace(0.005, 0.3, 300)
 _COLORS = {"info": "#1b5e20", "warning": "#a15c00", "error": "#b00020"}
 #: Tab titles of the built-in panels (tests and notebooks look them up by title).
 TOOLS_TAB = "Tools"
@@ -127,37 +124,28 @@ class ReflectometryDashboard(w.VBox):
 
         # fit
         self.fit_panel = FitPanel(lambda: self.problem, self.show_result, self.message, backend)
-        self.result_box = w.HTML()
-        self.result_box.add_class("sd-result")
+        self.result_panel = ResultPanel()
+        self.result_box = self.result_panel.box
 
         # plots
         self.plot = ReflectivityPlot()
         self.profile = ProfilePlot()
 
-        # library
-        self.title = w.Text(description="title", placeholder="a title for this model")
-        self.notes = w.Textarea(description="notes", layout=w.Layout(width="100%", height="60px"))
-        self.save_button = w.Button(description="Save model", icon="save")
-        self.save_button.add_class("sd-save")
-        self.save_button.on_click(lambda _b: self.save_model())
-        self.saved_models = w.Dropdown(description="my models", layout=w.Layout(width="360px"))
-        self.open_model_button = w.Button(description="Open")
-        self.open_model_button.on_click(lambda _b: self.open_model(apply_to_data=False))
-        self.apply_model_button = w.Button(description="Apply to current data")
-        self.apply_model_button.on_click(lambda _b: self.open_model(apply_to_data=True))
-        self.my_fits = w.Dropdown(description="my fits", layout=w.Layout(width="360px"))
-        self.open_fit_button = w.Button(description="Reopen fit")
-        self.open_fit_button.on_click(lambda _b: self.open_fit())
-        self.refresh_button = w.Button(
-            icon="refresh", tooltip="refresh the lists", layout=w.Layout(width="40px")
+        # library and downloads
+        self.library_panel = LibraryPanel(
+            self.save_model, self.open_model, self.open_fit, self.refresh_lists
         )
-        self.refresh_button.on_click(lambda _b: self.refresh_lists())
-
-        # downloads
-        self.downloads = w.HTML()
-        self.downloads.add_class("sd-downloads")
-        self.prepare_downloads = w.Button(description="Prepare downloads", icon="download")
-        self.prepare_downloads.on_click(lambda _b: self.update_downloads())
+        lp = self.library_panel
+        self.title, self.notes, self.save_button = lp.title, lp.notes, lp.save_button
+        self.saved_models, self.my_fits = lp.saved_models, lp.my_fits
+        self.open_model_button, self.apply_model_button = (
+            lp.open_model_button,
+            lp.apply_model_button,
+        )
+        self.open_fit_button, self.refresh_button = lp.open_fit_button, lp.refresh_button
+        self.downloads_panel = DownloadsPanel(lambda: self.problem, lambda: self.curve)
+        self.downloads = self.downloads_panel.links
+        self.prepare_downloads = self.downloads_panel.prepare
 
         left = w.VBox(
             [
@@ -170,25 +158,17 @@ class ReflectometryDashboard(w.VBox):
                 self.model_tools,
                 w.HTML("<h3>Fit</h3>"),
                 self.fit_panel,
-                self.result_box,
+                self.result_panel,
             ],
             layout=w.Layout(width="58%"),
         )
         right = w.VBox([self.plot, self.profile], layout=w.Layout(width="42%"))
-        library_tab = w.VBox(
-            [
-                w.HBox([self.title, self.save_button]),
-                self.notes,
-                w.HBox([self.saved_models, self.open_model_button, self.apply_model_button]),
-                w.HBox([self.my_fits, self.open_fit_button, self.refresh_button]),
-            ]
-        )
         # further panels (tools, jobs, ...) are added with add_panel()
         self.tabs = w.Tab()
         self.tabs.add_class("sd-dashboard-tabs")
         self.panels: dict[str, w.Widget] = _Panels(self)
-        self.add_panel("My models and fits", library_tab)
-        self.add_panel("Downloads", w.VBox([self.prepare_downloads, self.downloads]))
+        self.add_panel("My models and fits", self.library_panel)
+        self.add_panel("Downloads", self.downloads_panel)
 
         # Tools, Facility data and My jobs are built on first use (their tab picked, or
         # the attribute read): ~130 widgets and a settings read fewer before the page shows.
@@ -216,7 +196,7 @@ class ReflectometryDashboard(w.VBox):
             ]
         )
         self.add_class("sd-reflectometry-dashboard")
-        self.problem.observe(self._on_problem)
+        self.problem.observe_curves(self._on_curves)
         self.refresh_lists()
         self._after_first_curve: list[Any] = []
         # In a running kernel the model curve waits for the engine to load in the
@@ -427,18 +407,18 @@ class ReflectometryDashboard(w.VBox):
 
     def set_problem(self, problem: FitProblem) -> None:
         """Show and edit another model."""
-        self.problem.unobserve(self._on_problem)
+        self.problem.unobserve_curves(self._on_curves)
         self.problem = problem
-        problem.observe(self._on_problem)
+        problem.observe_curves(self._on_curves)
         self.table.set_problem(problem)
         self.datasets_panel.set_problem(problem)
         self.constraints_editor.set_problem(problem)
         self.title.value, self.notes.value = problem.title, problem.notes
         self.refresh()
 
-    def _on_problem(self, what: str) -> None:
-        if what != "range":
-            self.refresh()
+    def _on_curves(self) -> None:
+        """The problem's curves changed (an edit): draw the new ones."""
+        self.refresh()
 
     def _edit_dataset(self, dataset: FitProblem) -> None:
         """Let the table edit one data set's model."""
@@ -472,17 +452,15 @@ class ReflectometryDashboard(w.VBox):
             )
 
     def refresh(self) -> None:
-        """Recompute every data set's curve and profile and redraw."""
-        entries: list[PlotEntry] = []
+        """Draw every data set's curve and profile (``problem.curves()``, computed once)."""
         try:
-            for name, ds in self.problem.datasets.items():
-                curve = ds.evaluate() if ds.data is not None else ds.evaluate(q=MODEL_GRID)
-                entries.append(PlotEntry(name, ds.data, curve))
+            curves = self.problem.curves()
         except ShiftdeskError as exc:
             self.message("error", str(exc))
             return
         self.curve_pending = False
-        self._draw(entries)
+        datasets = self.problem.datasets
+        self._draw([PlotEntry(name, datasets[name].data, curve) for name, curve in curves.items()])
 
     def _draw_data_only(self) -> None:
         """The data sets without their model curves (while the engine loads)."""
@@ -577,23 +555,10 @@ class ReflectometryDashboard(w.VBox):
             self.message("warning", "calculate an SLD in the Tools panel first")
             return
         name = layer or self.sld_target.value
-        edited = self.edited
-        slabs = {s.name: s for s in (edited.front, *edited.layers, edited.back)}
-        if name not in slabs:
-            self.message("error", f"no layer {name!r} in the model; pick one of {', '.join(slabs)}")
-            return
-        slab = slabs[name]
-        derived = [p.path for p in (slab.sld, slab.isld) if p.derived]
-        if derived:
-            self.message("error", f"{', '.join(derived)} follows a constraint; remove it first")
-            return
-        old = (slab.sld.value, slab.isld.value)
         try:
-            slab.sld.value = round(result.sld, 4)
-            slab.isld.value = round(result.isld, 6)
+            slab = self.edited.use_sld(name, result)
         except ShiftdeskError as exc:
-            slab.sld.value, slab.isld.value = old  # nothing half-applied
-            self.message("error", f"{name}: {exc}")
+            self.message("error", str(exc))
             return
         self.message(
             "info",
@@ -602,9 +567,7 @@ class ReflectometryDashboard(w.VBox):
         )
 
     def _use_data(self, data: Any) -> None:
-        edited = self.edited  # the data set being edited gets the data
-        edited._q_min = edited._q_max = None  # a new data set: whole range
-        edited.data = data
+        self.edited.set_data(data)  # the data set being edited; its whole Q range
 
     # -- fits ----------------------------------------------------------------------------
     def show_result(self, result: FitResult) -> None:
@@ -612,30 +575,7 @@ class ReflectometryDashboard(w.VBox):
         self.last_result = result
         if result.problem is not self.problem:
             self.problem.apply_result(result)
-        rows = "".join(
-            f"<tr><td>{html.escape(r['path'])}</td>"
-            f"<td class='sd-fitted'>{html.escape(format_value(r['value'], r['error']))}</td></tr>"
-            for r in result.parameters
-        )
-        rows += "".join(
-            f"<tr class='sd-derived'><td>{html.escape(r['path'])}</td>"
-            f"<td>{html.escape(format_value(r['value'], r['error']))} "
-            f"<small>({html.escape(r['constraint'])})</small></td></tr>"
-            for r in result.derived
-        )
-        state = (
-            "<span style='color:#1b7a1b'>converged</span>"
-            if result.converged
-            else "<span style='color:#b00020'>did NOT converge</span>"
-        )
-        warnings = "".join(
-            f"<div style='color:#a15c00'>⚠ {html.escape(text)}</div>" for text in result.warnings
-        )
-        self.result_box.value = (
-            f"<div><b>{html.escape(result.method)}</b>: χ² = {result.chi2:.5g}, {state}, "
-            f"{result.steps} steps, {result.elapsed:.2f} s</div>"
-            f"<table class='sd-result-table'>{rows}</table>{warnings}"
-        )
+        self.result_panel.show(result)
         self._show_uncertainty(result)
         if result.converged and not result.warnings:
             self.message("info", f"fit done: χ² = {result.chi2:.4g}")
@@ -721,26 +661,7 @@ class ReflectometryDashboard(w.VBox):
     # -- downloads -----------------------------------------------------------------------
     def update_downloads(self) -> None:
         """Build the download links for the current model (and data)."""
-        p = self.problem
-        stem = (p.title or (p.data.name if p.data is not None else "model")).replace(" ", "_")
-        links = [
-            (f"{stem}_refl1d.py", p.to_refl1d_script(), "text/x-python", "refl1d script"),
-            (f"{stem}_model.json", p.to_json(), "application/json", "model (JSON)"),
-            (f"{stem}_parameters.csv", p.parameters_csv(), "text/csv", "parameters (CSV)"),
-        ]
-        if self.curve is not None and p.data is not None:
-            links.append(
-                (f"{stem}_data_theory.txt", self.curve.to_text(), "text/plain", "data with theory")
-            )
-        self.downloads.value = (
-            "<ul>"
-            + "".join(
-                f"<li><a download='{html.escape(name)}' href='{data_url(text, mime)}'>"
-                f"{html.escape(label)}</a> <small>{html.escape(name)}</small></li>"
-                for name, text, mime, label in links
-            )
-            + "</ul>"
-        )
+        self.downloads_panel.update()
 
 
 def _subtree(root: w.Widget) -> list[w.Widget]:
