@@ -281,10 +281,8 @@ def parse_expression(text: object, grammar: Grammar = EXPRESSION) -> Node:
 def parse_relation(text: object, grammar: Grammar = EXPRESSION) -> Relation:
     """Parse ``left relation right`` (``=`` or ``==``, ``<``, ``<=``, ``>``, ``>=``).
 
-    Raises
-    ------
-    ExpressionError
-        For anything outside the grammar, with the column (1-based) where possible.
+    Refuses text as :func:`parse_expression` does, and a missing, chained or unknown
+    relation (:class:`ExpressionError`, with the column where possible).
     """
     parser = _Parser(text, grammar, relation=True)
     source = parser.source

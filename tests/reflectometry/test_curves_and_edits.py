@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.reflectometry.test_constraints import model  # air | A | B | Si
 
 from shiftdesk.errors import ConstraintError, ModelError
-from shiftdesk.reflectometry import FitProblem, Layer, Medium, ReflData
+from shiftdesk.reflectometry import Layer, ReflData
 from shiftdesk.reflectometry.curve import Curves
 from shiftdesk.reflectometry.problem import MODEL_GRID
 from shiftdesk.reflectometry.tools import sld
 
 Q = np.linspace(0.01, 0.2, 80)
-
-
-def model() -> FitProblem:
-    return FitProblem(
-        front=Medium("air", sld=0.0),
-        layers=[
-            Layer("A", thickness=120.0, sld=4.0, roughness=3.0),
-            Layer("B", thickness=40.0, sld=2.0, roughness=2.0),
-        ],
-        back=Medium("Si", sld=2.07, roughness=3.0),
-    )
 
 
 def data(name: str = "made", shift: float = 0.0) -> ReflData:

@@ -17,7 +17,7 @@ from shiftdesk.reflectometry.curve import Curves, ReflectivityCurve
 from shiftdesk.reflectometry.data import DEFAULT_DQ_FRACTION, SIGMA_TO_FWHM, ReflData
 from shiftdesk.reflectometry.engine import CompiledModel, auto_oversampling
 from shiftdesk.reflectometry.layers import Layer, LayerList, Medium, _Slab
-from shiftdesk.reflectometry.parameter import Parameter, format_value
+from shiftdesk.reflectometry.parameter import Parameter, _finite, format_value
 from shiftdesk.reflectometry.serialisation import FIRST_DATASET, SCHEMA, SCHEMA_V1
 
 __all__ = ["FIRST_DATASET", "MODEL_GRID", "SCHEMA", "SCHEMA_V1", "FitProblem"]
@@ -969,16 +969,6 @@ def _checked_data(data: object) -> ReflData | None:
     if data is not None and not isinstance(data, ReflData):
         raise ModelError(f"data must be ReflData (see load_data), not {type(data).__name__}")
     return data
-
-
-def _finite(value: object, what: str) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ModelError(f"{what} must be a number, not {value!r}") from None
-    if not np.isfinite(number):
-        raise ModelError(f"{what} must be a finite number, not {number}")
-    return number
 
 
 def _checked_q_range(
