@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 import shiftdesk.jobs
+from shiftdesk import tracking
 from shiftdesk.errors import JobError, JobTimeout, NotFound, PermissionDenied
 from shiftdesk.identity import Identity
 from shiftdesk.jobs import Job, JobStatus, list_jobs, submit_job
-from shiftdesk.jobs import store as job_store
 from shiftdesk.storage import Database
 
 
@@ -160,7 +160,7 @@ def test_failing_task_reports_the_exception_and_traceback() -> None:
     logs = job.logs()
     assert "Traceback (most recent call last)" in logs
     assert "RuntimeError: the task failed on purpose" in logs
-    assert "testing_tasks.py" in logs
+    assert "shiftdesk_testdomain" in logs
     # the error raised to the caller carries the reason and the end of the log
     assert "the task failed on purpose" in str(info.value)
     assert "end of log" in str(info.value)
@@ -228,7 +228,7 @@ def test_worker_killed_while_no_kernel_watches(orphan_pids: list[int]) -> None:
     assert job.refresh().status is JobStatus.RUNNING  # alive: reconcile leaves it alone
 
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not job_store.pid_alive(pid), 10, "the worker to die")
+    wait_until(lambda: not tracking.pid_alive(pid), 10, "the worker to die")
 
     reopened = Job(job_id).refresh()
     assert reopened.status is JobStatus.FAILED

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from shiftdesk import tracking
 from shiftdesk.identity import Identity
 from shiftdesk.jobs import Job, JobStatus, store, submit_job
 from shiftdesk.jobs import queue as q
@@ -109,7 +110,7 @@ def test_a_job_runs_on_the_service_as_its_owner(
     assert job.backend == "workers"
     assert job.result(timeout=30) == {"steps": 4}
     assert job.owner == "bob"
-    assert job._record.host == store.HOST
+    assert job._record.host == tracking.HOST
     assert q.service_alive(db, folder=svc.folder / "job-workers")
     # a second service on the same host and data folder would adopt the first one's jobs
     env = dict(os.environ, SHIFTDESK_DATABASE_URL=db.url, SHIFTDESK_DATA_DIR=str(svc.folder))
@@ -145,7 +146,7 @@ def test_cancel_queued_and_running(db: Database, service: Callable[[int], Servic
     wait_for(lambda: long.refresh().finished, 15, lambda: long.message)
     assert long.status is JobStatus.CANCELLED
     worker = long._record.pid or 0
-    wait_for(lambda: not store.pid_alive(worker), 10, lambda: f"worker {worker} still runs")
+    wait_for(lambda: not tracking.pid_alive(worker), 10, lambda: f"worker {worker} still runs")
 
 
 def test_a_killed_service_adopts_or_resumes_its_jobs(
@@ -160,7 +161,7 @@ def test_a_killed_service_adopts_or_resumes_its_jobs(
     svc.proc.wait()
     # while the service is down, the orphan's worker dies too (as in a machine-wide OOM)
     os.killpg(orphan._record.pid or 0, signal.SIGKILL)
-    wait_for(lambda: not store.pid_alive(orphan._record.pid or 0), 10, lambda: "worker")
+    wait_for(lambda: not tracking.pid_alive(orphan._record.pid or 0), 10, lambda: "worker")
     svc.start()
     assert "adopted 1 running job(s), re-queued 1" in svc.text()
     assert adopted.result(timeout=40) == {"steps": 200}
@@ -180,7 +181,7 @@ def test_sigterm_stops_cleanly_and_requeues(
     assert svc.proc is not None
     svc.proc.send_signal(signal.SIGTERM)
     assert svc.proc.wait(timeout=20) == 0
-    assert not store.pid_alive(worker)
+    assert not tracking.pid_alive(worker)
     job.refresh()
     assert job.status is JobStatus.QUEUED
     assert job._record.host is None
@@ -193,9 +194,9 @@ def test_sigterm_stops_cleanly_and_requeues(
 def test_a_job_that_keeps_losing_its_service_fails_after_max_attempts(db: Database) -> None:
     job = submit(db, steps=1)
     for _run in range(q.MAX_ATTEMPTS - 1):
-        store.update_job(db, job.id, host=store.HOST, status="running")
+        store.update_job(db, job.id, host=tracking.HOST, status="running")
         assert q.requeue(db, job.id, "test", crashed=True) is JobStatus.QUEUED
-    store.update_job(db, job.id, host=store.HOST, status="running")
+    store.update_job(db, job.id, host=tracking.HOST, status="running")
     assert q.requeue(db, job.id, "test", crashed=True) is JobStatus.FAILED
     assert f"started {q.MAX_ATTEMPTS} times" in (job.refresh().error or "")
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from tests._sshd import SSHServer
 
+from shiftdesk import tracking
 from shiftdesk.errors import JobError
 from shiftdesk.jobs import Job, JobStatus, end_session, get_backend, submit_job
 from shiftdesk.jobs import store as job_store
@@ -323,6 +324,6 @@ def test_cancel_kills_the_remote_process(configure: Callable[..., str]) -> None:
     job.cancel()
     job.wait(timeout=30)
     assert job.status is JobStatus.CANCELLED
-    wait_until(lambda: not job_store.pid_alive(pid), what="the remote process to end")
+    wait_until(lambda: not tracking.pid_alive(pid), what="the remote process to end")
     with pytest.raises(JobError, match="cancelled"):
         job.result()

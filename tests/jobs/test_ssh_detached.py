@@ -20,6 +20,7 @@ import tests.jobs.test_ssh_backend as ssh_tests
 from tests._sshd import SSHServer
 from tests.jobs.test_ssh_backend import HOSTILE, backend, remote_pid_running, wait_until
 
+from shiftdesk import tracking
 from shiftdesk.errors import JobError
 from shiftdesk.jobs import Job, JobStatus, shutdown_backends, submit_job
 from shiftdesk.jobs import store as job_store
@@ -53,7 +54,7 @@ def test_job_survives_the_kernel_and_a_new_one_gets_the_result(
     assert job.id not in job_store.WATCHED_JOBS
     step = remote_step(ssh_server, job)
     wait_until(lambda: remote_step(ssh_server, job) > step, what="the runner to go on")
-    assert job_store.pid_alive(pid)
+    assert tracking.pid_alive(pid)
     # the job row was not failed meanwhile, and a fresh backend picks the job up
     again = Job(job.id, get_database())
     assert again.status is not JobStatus.FAILED
@@ -72,11 +73,11 @@ def test_cancel_a_detached_job_from_a_fresh_backend(
     job = submit_job("test.sleep", LONG, title=HOSTILE, backend=name)
     pid = remote_pid_running(job)
     shutdown_backends()
-    assert job_store.pid_alive(pid)
+    assert tracking.pid_alive(pid)
     Job(job.id, get_database()).cancel()
     again = Job(job.id, get_database()).wait(timeout=30)
     assert again.status is JobStatus.CANCELLED
-    wait_until(lambda: not job_store.pid_alive(pid), what="the runner to stop")
+    wait_until(lambda: not tracking.pid_alive(pid), what="the runner to stop")
     wait_until(lambda: not job_folder(ssh_server, job).exists(), what="the folder removal")
     with pytest.raises(JobError, match="cancelled"):
         again.result()
@@ -90,7 +91,7 @@ def test_vanished_runner_of_a_detached_job_is_reported(
     pid = remote_pid_running(job)
     shutdown_backends()
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not job_store.pid_alive(pid), what="the runner to die")
+    wait_until(lambda: not tracking.pid_alive(pid), what="the runner to die")
     again = Job(job.id, get_database())
     with pytest.raises(JobError, match=rf"pid {pid} .*ended without reporting a result"):
         again.result(timeout=30)

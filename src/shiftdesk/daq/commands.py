@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,33 +20,23 @@ from sqlalchemy import select
 
 from shiftdesk.daq.errors import CommandFailed, DAQStateError
 from shiftdesk.daq.model import now, utc
-from shiftdesk.display import escape, html_repr, table
-from shiftdesk.errors import JobTimeout, NotFound, StorageError
-from shiftdesk.storage import Database
 from shiftdesk.daq.records import (
     CallRecord,
     CommandRecord,
     ExperimentRecord,
     LogRecord,
 )
+from shiftdesk.display import escape, html_repr, table
+from shiftdesk.errors import NotFound, StorageError
+from shiftdesk.storage import Database
+from shiftdesk.tracking import HOST, TrackedHandle, pid_alive
 
-HOST = socket.gethostname()
 #: Commands run by threads of this process (a crashed owner leaves its rows "running").
 LIVE: set[str] = set()
 _live_lock = threading.Lock()
 ACTIVE = ("queued", "running")
 #: Grace added to a command's own timeout before an observer declares it abandoned.
 ABANDON_GRACE_S = 60.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def create_command(
@@ -334,7 +322,7 @@ def reconcile(database: Database, record: CommandRecord) -> bool:
         if record.pid == os.getpid():
             if record.id not in LIVE:
                 reason = "its controller in this process stopped before it finished"
-        elif not _pid_alive(record.pid):
+        elif not pid_alive(record.pid):
             reason = f"the process that ran it (pid {record.pid}) ended before it finished"
     started = utc(record.started_at or record.created_at)
     if reason is None and started is not None:
@@ -383,7 +371,7 @@ class Step:
     message: str
 
 
-class CommandHandle:
+class CommandHandle(TrackedHandle[CommandRecord]):
     """A command as stored: follow it from any process; :meth:`wait` blocks until it ends.
 
     Parameters
@@ -407,13 +395,20 @@ class CommandHandle:
             session.expunge(record)
         return record
 
+    def _reconcile(self, record: CommandRecord) -> CommandRecord:
+        if record.status in ACTIVE and not reconcile(self.database, record):
+            return self._read()
+        return record
+
+    def _label(self) -> str:
+        return f"DAQ command {self.command} ({self.id[:8]})"
+
+    def _repr_head(self) -> str:
+        return f"DAQ command {self.command} → {self.target}"
+
     def refresh(self) -> CommandHandle:
         """Re-read the stored command (and notice an owner that died)."""
-        record = self._read()
-        if record.status in ACTIVE and not reconcile(self.database, record):
-            record = self._read()
-        self._record = record
-        return self
+        return super().refresh()
 
     @property
     def command(self) -> str:
@@ -436,29 +431,9 @@ class CommandHandle:
         return self._record.status
 
     @property
-    def finished(self) -> bool:
-        """Done or failed."""
-        return self.status not in ACTIVE
-
-    @property
     def ok(self) -> bool:
         """Finished without error."""
         return self.status == "done"
-
-    @property
-    def progress(self) -> float:
-        """Fraction of steps finished."""
-        return float(self._record.progress or 0.0)
-
-    @property
-    def message(self) -> str:
-        """The latest progress message."""
-        return self._record.message or ""
-
-    @property
-    def error(self) -> str | None:
-        """Why it failed."""
-        return self._record.error
 
     @property
     def run_number(self) -> int | None:
@@ -471,17 +446,9 @@ class CommandHandle:
         raw: dict[str, dict[str, Any]] = json.loads(self._record.steps_json or "{}")
         return [Step(k, v.get("status", ""), v.get("message", "")) for k, v in raw.items()]
 
-    @property
-    def created_at(self) -> datetime | None:
-        """When it was asked for (UTC)."""
-        return utc(self._record.created_at)
-
-    @property
-    def finished_at(self) -> datetime | None:
-        """When it ended (UTC)."""
-        return utc(self._record.finished_at)
-
-    def wait(self, timeout: float | None = None, *, check: bool = True) -> CommandHandle:
+    def wait(
+        self, timeout: float | None = None, poll: float = 0.05, *, check: bool = True
+    ) -> CommandHandle:
         """Block until the command has finished (for scripts and tests).
 
         Raises
@@ -491,16 +458,7 @@ class CommandHandle:
         JobTimeout
             If it is still running after ``timeout`` seconds.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.005
-        while not self.refresh().finished:
-            if deadline is not None and time.monotonic() > deadline:
-                raise JobTimeout(
-                    f"DAQ command {self.command} ({self.id[:8]}) is still {self.status} after "
-                    f"{timeout:g} s: {self.message}"
-                )
-            time.sleep(delay)
-            delay = min(0.05, delay * 2)
+        super().wait(timeout, poll)
         if check and not self.ok:
             failed = [f"{s.name}: {s.message}" for s in self.steps if s.status == "failed"]
             raise CommandFailed(
@@ -508,12 +466,6 @@ class CommandHandle:
                 + ("\n  " + "\n  ".join(failed) if failed else "")
             )
         return self
-
-    def __repr__(self) -> str:
-        return (
-            f"<DAQ command {self.command} → {self.target} {self.status} {self.progress:.0%}"
-            f"{': ' + self.message if self.message else ''}>"
-        )
 
     def _repr_html_(self) -> str:
         rows = [(s.name, s.status, s.message) for s in self.steps]

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import datetime
 from typing import Any
 
 from shiftdesk.display import html_repr, table
-from shiftdesk.errors import JobError, JobTimeout
+from shiftdesk.errors import JobError
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.jobs import store
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.jobs.tasks import get_kind
 from shiftdesk.storage import Database, JobRecord, get_database
+from shiftdesk.tracking import TrackedHandle
 
 
-class Job:
+class Job(TrackedHandle[JobRecord]):
     """A job stored in the database, seen from any kernel.
 
     Parameters
@@ -51,21 +50,29 @@ class Job:
         return job
 
     # -- state ---------------------------------------------------------------------------
+    def _read(self) -> JobRecord:
+        return store.read_job(self.id, self.database, self.identity)
+
+    def _reconcile(self, record: JobRecord) -> JobRecord:
+        return store.reconcile(self.database, record)
+
+    def _label(self) -> str:
+        return f"job {self.id}"
+
+    def _repr_head(self) -> str:
+        return f"Job {self.id[:8]} {self.kind}"
+
+    def _timeout_hint(self) -> str:
+        return "wait longer or cancel() it"
+
     def refresh(self) -> Job:
         """Re-read the job from the database (and notice a vanished worker)."""
-        record = store.read_job(self.id, self.database, self.identity)
-        self._record = store.reconcile(self.database, record)
-        return self
+        return super().refresh()
 
     @property
     def status(self) -> JobStatus:
         """The status as of the last :meth:`refresh`."""
         return JobStatus(self._record.status)
-
-    @property
-    def finished(self) -> bool:
-        """True when done, failed or cancelled."""
-        return self.status.finished
 
     @property
     def kind(self) -> str:
@@ -88,55 +95,14 @@ class Job:
         return self._record.backend
 
     @property
-    def progress(self) -> float:
-        """Progress in [0, 1]."""
-        return float(self._record.progress or 0.0)
-
-    @property
-    def message(self) -> str:
-        """The latest progress message."""
-        return self._record.message or ""
-
-    @property
     def metrics(self) -> dict[str, float]:
         """Latest numbers reported by the task (e.g. ``chi2``, ``step``)."""
         return dict(json.loads(self._record.metrics_json or "{}"))
 
     @property
-    def error(self) -> str | None:
-        """Why the job failed."""
-        return self._record.error
-
-    @property
     def spec(self) -> dict[str, Any]:
         """What the job was asked to do (the JSON sent to the worker)."""
         return dict(json.loads(self._record.spec_json))
-
-    @property
-    def created_at(self) -> datetime | None:
-        """When it was submitted (UTC)."""
-        return store.as_datetime(self._record.created_at)
-
-    @property
-    def started_at(self) -> datetime | None:
-        """When a worker took it (UTC)."""
-        return store.as_datetime(self._record.started_at)
-
-    @property
-    def finished_at(self) -> datetime | None:
-        """When it reached a final state (UTC)."""
-        return store.as_datetime(self._record.finished_at)
-
-    @property
-    def runtime(self) -> float | None:
-        """Seconds between start and finish (or now, while running)."""
-        start = self.started_at
-        if start is None:
-            return None
-        from shiftdesk.storage.models import utcnow
-
-        end = self.finished_at or utcnow()
-        return (end - start).total_seconds()
 
     def logs(self) -> str:
         """The job's log: messages from the task and the worker's output."""
@@ -179,16 +145,14 @@ class Job:
         )
 
     def wait(self, timeout: float | None = None, poll: float = 0.05) -> Job:
-        """Block until the job is finished (or ``timeout`` seconds pass)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.refresh().finished:
-            if deadline is not None and time.monotonic() > deadline:
-                raise JobTimeout(
-                    f"job {self.id} is still {self.status.value} after {timeout:g} s "
-                    f"({self.progress:.0%}: {self.message}); wait longer or cancel() it"
-                )
-            time.sleep(poll)
-        return self
+        """Block until the job is finished (or ``timeout`` seconds pass).
+
+        Raises
+        ------
+        JobTimeout
+            If it is still queued or running after ``timeout`` seconds.
+        """
+        return super().wait(timeout, poll)
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the job and return its result object.
@@ -214,12 +178,6 @@ class Job:
         return self._decoded
 
     # -- display -------------------------------------------------------------------------
-    def __repr__(self) -> str:
-        return (
-            f"<Job {self.id[:8]} {self.kind} {self.status.value} {self.progress:.0%}"
-            f"{': ' + self.message if self.message else ''}>"
-        )
-
     def _repr_html_(self) -> str:
         runtime = self.runtime
         rows = [

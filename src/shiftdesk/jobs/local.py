@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from shiftdesk import tracking
 from shiftdesk.identity import Identity
 from shiftdesk.jobs import store
 from shiftdesk.jobs.status import JobStatus
@@ -125,7 +126,7 @@ class LocalBackend:
                     proc.stdin.close()
             self._processes[job_id] = proc
             store.WATCHED_JOBS.add(job_id)
-            store.update_job(self.database, job_id, pid=proc.pid, host=store.HOST)
+            store.update_job(self.database, job_id, pid=proc.pid, host=tracking.HOST)
             if self.use_spare:
                 self._start_spare()
         threading.Thread(
@@ -148,7 +149,7 @@ class LocalBackend:
 
         def watch() -> None:
             try:
-                while store.pid_alive(pid):
+                while tracking.pid_alive(pid):
                     time.sleep(poll)
                 self._record_exit(job_id, None)
             finally:
@@ -192,7 +193,7 @@ class LocalBackend:
         if JobStatus(record.status).finished:
             return
         pid = record.pid
-        if pid is None or record.host != store.HOST:
+        if pid is None or record.host != tracking.HOST:
             if record.status == JobStatus.QUEUED.value:
                 store.finish_job(self.database, job_id, JobStatus.CANCELLED)
             return
@@ -201,7 +202,7 @@ class LocalBackend:
         def escalate() -> None:
             deadline = time.monotonic() + CANCEL_GRACE
             while time.monotonic() < deadline:
-                if not store.pid_alive(pid):
+                if not tracking.pid_alive(pid):
                     return
                 time.sleep(0.1)
             _signal(pid, signal.SIGKILL)

@@ -47,6 +47,7 @@ from typing import IO, Any
 
 from sqlalchemy import or_, select, update
 
+from shiftdesk import tracking
 from shiftdesk.jobs import store
 from shiftdesk.jobs.local import SYSTEM, LocalBackend, _signal, log_path
 from shiftdesk.jobs.status import JobStatus
@@ -79,7 +80,7 @@ def workers_configured() -> bool:
 
 def status_path(folder: Path | None = None) -> Path:
     """The service's status file on this host (in ``folder``, default the data dir)."""
-    return (folder or data_dir() / "job-workers") / f"{store.HOST}.json"
+    return (folder or data_dir() / "job-workers") / f"{tracking.HOST}.json"
 
 
 def service_alive(database: Database, *, folder: Path | None = None) -> bool:
@@ -265,7 +266,7 @@ class _ServiceBackend(LocalBackend):
         with self._lock:
             self._processes[job_id] = proc
             store.WATCHED_JOBS.add(job_id)
-        store.update_job(self.database, job_id, pid=proc.pid, host=store.HOST)
+        store.update_job(self.database, job_id, pid=proc.pid, host=tracking.HOST)
         threading.Thread(
             target=self._watch, args=(job_id, proc), name=f"shiftdesk-job-{job_id[:8]}", daemon=True
         ).start()
@@ -410,7 +411,7 @@ class JobWorkerService:
                 select(JobRecord.id, JobRecord.pid)
                 .where(JobRecord.backend.in_(self.names))
                 .where(JobRecord.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)))
-                .where(JobRecord.host == store.HOST)
+                .where(JobRecord.host == tracking.HOST)
             ).all()
         adopted: list[str] = []
         requeued: list[str] = []
@@ -454,8 +455,8 @@ class JobWorkerService:
                     .where(JobRecord.status == JobStatus.QUEUED.value)
                     .where(JobRecord.host.is_(None))
                     .values(
-                        host=store.HOST,
-                        message=f"starting on the job worker at {store.HOST}",
+                        host=tracking.HOST,
+                        message=f"starting on the job worker at {tracking.HOST}",
                         heartbeat_at=utcnow(),
                     )
                 )
@@ -528,7 +529,7 @@ class JobWorkerService:
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "pid": os.getpid(),
-            "host": store.HOST,
+            "host": tracking.HOST,
             "slots": self.slots,
             "running": sorted(running),
             "at": time.time(),
@@ -541,7 +542,7 @@ class JobWorkerService:
         """Recover, then run jobs until :meth:`stop` (or SIGTERM/SIGINT in :func:`serve`)."""
         adopted, requeued = self.recover()
         _say(
-            f"job-worker service on {store.HOST} (pid {os.getpid()}), {self.slots} slot(s), "
+            f"job-worker service on {tracking.HOST} (pid {os.getpid()}), {self.slots} slot(s), "
             f"backends {', '.join(self.names)}; adopted {len(adopted)} running job(s), "
             f"re-queued {len(requeued)}"
         )
@@ -581,7 +582,7 @@ class JobWorkerService:
 
 def _is_worker(pid: int) -> bool:
     """A live shiftdesk worker process (not a recycled pid)."""
-    if not store.pid_alive(pid):
+    if not tracking.pid_alive(pid):
         return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
@@ -597,7 +598,7 @@ def _say(text: str) -> None:
 def _lock_service(folder: Path) -> IO[Any]:
     """One service per host and data folder: a second one would adopt the first's jobs."""
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / f"{store.HOST}.lock", "a+")  # noqa: SIM115 - held for the run
+    handle = open(folder / f"{tracking.HOST}.lock", "a+")  # noqa: SIM115 - held for the run
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -605,7 +606,7 @@ def _lock_service(folder: Path) -> IO[Any]:
         other = handle.read().strip() or "?"
         handle.close()
         raise SystemExit(
-            f"another job-worker service (pid {other}) already runs on {store.HOST} with the "
+            f"another job-worker service (pid {other}) already runs on {tracking.HOST} with the "
             f"data folder {folder.parent}; stop it first"
         ) from None
     handle.truncate(0)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,9 +12,8 @@ from shiftdesk.errors import NotFound, PermissionDenied
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.storage import Database, JobRecord, get_database
-from shiftdesk.storage.models import utcnow
+from shiftdesk.tracking import HOST, as_utc, pid_alive, utcnow
 
-HOST = socket.gethostname()
 #: Longest log kept in the database; older lines are cut from the front.
 MAX_LOG_CHARS = 200_000
 #: Jobs whose worker is a child of this process: a LocalBackend thread waits for it and
@@ -171,21 +167,6 @@ def finish_job(
     return True
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (and is not a zombie)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def reconcile(database: Database, record: JobRecord) -> JobRecord:
     """Mark a job failed when nothing will ever finish it.
 
@@ -243,7 +224,7 @@ def _reattach(database: Database, record: JobRecord) -> JobRecord:
 
 
 def _reconcile_remote(database: Database, record: JobRecord) -> JobRecord:
-    last = as_datetime(record.heartbeat_at or record.started_at or record.created_at)
+    last = as_utc(record.heartbeat_at or record.started_at or record.created_at)
     if last is None or (utcnow() - last).total_seconds() < REMOTE_STALE:
         return record
     if record.cancel_requested:
@@ -288,12 +269,3 @@ def backend_type(name: str) -> str | None:
             types = {}
         _types_cache = (stamp, types)
     return _types_cache[1].get(name)
-
-
-def as_datetime(value: datetime | None) -> datetime | None:
-    """SQLite drops time zones; treat naive stored times as UTC."""
-    if value is not None and value.tzinfo is None:
-        from datetime import UTC
-
-        return value.replace(tzinfo=UTC)
-    return value

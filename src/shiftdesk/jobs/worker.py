@@ -19,6 +19,7 @@ import traceback
 from types import FrameType
 from typing import Any
 
+from shiftdesk import tracking
 from shiftdesk.identity import Identity
 from shiftdesk.jobs import store
 from shiftdesk.jobs.status import JobStatus
@@ -107,7 +108,7 @@ def run_job(job_id: str, database: Database) -> int:
         job_id,
         status=JobStatus.RUNNING.value,
         pid=os.getpid(),
-        host=store.HOST,
+        host=tracking.HOST,
         started_at=utcnow(),
         heartbeat_at=utcnow(),
         message="running",

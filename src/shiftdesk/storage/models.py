@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     DateTime,
-    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -17,10 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    """Timezone-aware now, the only clock the storage layer uses."""
-    return datetime.now(UTC)
+from shiftdesk.tracking import HeartbeatColumn, TrackedColumns
+from shiftdesk.tracking import utcnow as utcnow  # the one clock, importable from here too
 
 
 def table_access(kind: str, *constraints: Any) -> tuple[Any, ...]:
@@ -73,7 +70,7 @@ class SavedModelRecord(Base):
     )
 
 
-class JobRecord(Base):
+class JobRecord(TrackedColumns, HeartbeatColumn, Base):
     """A persisted job: what to run (spec), where, how far it got, and what came out."""
 
     __tablename__ = "jobs"
@@ -84,21 +81,11 @@ class JobRecord(Base):
     owner: Mapped[str] = mapped_column(String(255), index=True)
     title: Mapped[str] = mapped_column(String(255), default="")
     backend: Mapped[str] = mapped_column(String(32), default="local")
-    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    message: Mapped[str] = mapped_column(Text, default="")
     metrics_json: Mapped[str] = mapped_column(Text, default="{}")
     log: Mapped[str] = mapped_column(Text, default="")
     spec_json: Mapped[str] = mapped_column(Text)
     result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class AuditRecord(Base):
