@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from shiftdesk.daq.ecc import clear_call_history, forget_clients
+from shiftdesk.daq.execution import stop_executors
 from shiftdesk.daq.simulator import SimulatedCluster, SimulatedECC
 
 
@@ -26,6 +27,8 @@ def _fresh_ecc_clients() -> Iterator[None]:
     forget_clients()
     clear_call_history()
     yield
+    for executor in stop_executors():  # the command executors this test's systems started
+        executor.database.dispose()  # it may have reconnected after the test disposed it
     forget_clients()
     clear_call_history()
 

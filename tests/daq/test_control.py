@@ -12,9 +12,9 @@ from tests.daq._system import daq_system
 
 from shiftdesk.daq.ecc import State
 from shiftdesk.daq.errors import CommandFailed, DAQStateError, SetupError
+from shiftdesk.daq.records import CallRecord, ECCServerRecord
 from shiftdesk.daq.setup import RouterSpec, ServerSpec, SourceSpec, setup_from
 from shiftdesk.daq.simulator import SimulatedCluster
-from shiftdesk.daq.records import CallRecord, ECCServerRecord
 
 Cluster = Callable[..., SimulatedCluster]
 

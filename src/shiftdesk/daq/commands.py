@@ -2,8 +2,10 @@
 
 A command (a transition of one or all servers, a run start or stop, the end-of-run file
 organisation) is stored before anything is sent, updated per server as the calls return,
-and finished once. Any process can follow it from the database; the one that runs it
-keeps its id in :data:`LIVE` so a command whose owner died is recognised and closed.
+and finished once. Any process can follow it from the database. A command stored with a
+plan is run by the process that executes commands (:mod:`shiftdesk.daq.execution`),
+whatever becomes of the one that stored it; the process running a command keeps its id
+in :data:`LIVE`, so a command whose runner died is recognised and closed.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from typing import Any
 from sqlalchemy import select
 
 from shiftdesk.daq.errors import CommandFailed, DAQStateError
-from shiftdesk.daq.model import now, utc
 from shiftdesk.daq.records import (
     CallRecord,
     CommandRecord,
     ExperimentRecord,
     LogRecord,
 )
+from shiftdesk.daq.snapshot import now, utc
 from shiftdesk.display import escape, html_repr, table
 from shiftdesk.errors import NotFound, StorageError
 from shiftdesk.storage import Database
@@ -49,8 +51,13 @@ def create_command(
     timeout_s: float,
     steps: list[str],
     run_number: int | None = None,
+    plan: dict[str, Any] | None = None,
 ) -> str:
     """Store a queued command with one pending step per server (or router) name.
+
+    With a ``plan`` (see :mod:`shiftdesk.daq.execution`) the command belongs to the
+    executor from the start; without one, this process drives it (a
+    :class:`CommandWriter`) and counts as its owner.
 
     The steps are the devices the command needs to itself. The caller checked that no
     other command holds them; one that another process stored meanwhile is caught here,
@@ -60,12 +67,18 @@ def create_command(
     """
     command_id = uuid.uuid4().hex
     claimed = set(steps)
+    if plan is not None:
+        _store_command(
+            database, experiment_id, command_id, command, target, owner, timeout_s, steps,
+            run_number, claimed, json.dumps(plan),
+        )  # fmt: skip
+        return command_id
     with _live_lock:
         LIVE.add(command_id)
     try:
         _store_command(
             database, experiment_id, command_id, command, target, owner, timeout_s, steps,
-            run_number, claimed,
+            run_number, claimed, "",
         )  # fmt: skip
     except BaseException:
         with _live_lock:
@@ -85,6 +98,7 @@ def _store_command(
     steps: list[str],
     run_number: int | None,
     claimed: set[str],
+    plan_json: str,
 ) -> None:
     with database.session() as session:
         # The claim check below must see every command stored before this one commits.
@@ -111,8 +125,10 @@ def _store_command(
                 steps_json=json.dumps({name: {"status": "pending"} for name in steps}),
                 run_number=run_number,
                 timeout_s=timeout_s,
-                host=HOST,
-                pid=os.getpid(),
+                plan_json=plan_json,
+                # a planned command's process is its executor's, set when it is claimed
+                host="" if plan_json else HOST,
+                pid=None if plan_json else os.getpid(),
             )
         )
         session.flush()
@@ -314,16 +330,24 @@ def write_log(
 
 
 def reconcile(database: Database, record: CommandRecord) -> bool:
-    """Close a command whose owner is gone; True if it is still active."""
+    """Close a command whose owner is gone; True if it is still active.
+
+    A planned command is over when no process executes commands to claim it, or the one
+    that claimed it ended or stopped reporting (:func:`~shiftdesk.daq.execution.executor_problem`);
+    its sender's fate does not matter. Any command is over after its timeout.
+    """
     if record.status not in ACTIVE:
         return False
     reason = None
-    if record.host == HOST and record.pid is not None:
-        if record.pid == os.getpid():
-            if record.id not in LIVE:
-                reason = "its controller in this process stopped before it finished"
-        elif not pid_alive(record.pid):
-            reason = f"the process that ran it (pid {record.pid}) ended before it finished"
+    if record.host == HOST and record.pid is not None and record.pid == os.getpid():
+        if record.id not in LIVE:
+            reason = "its controller in this process stopped before it finished"
+    elif record.plan_json:
+        from shiftdesk.daq.execution import executor_problem
+
+        reason = executor_problem(database, record)
+    elif record.host == HOST and record.pid is not None and not pid_alive(record.pid):
+        reason = f"the process that ran it (pid {record.pid}) ended before it finished"
     started = utc(record.started_at or record.created_at)
     if reason is None and started is not None:
         limit = timedelta(seconds=record.timeout_s + ABANDON_GRACE_S)

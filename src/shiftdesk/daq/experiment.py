@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from shiftdesk.daq.errors import DAQStateError, SetupError
+from shiftdesk.daq.records import ECCServerRecord, ExperimentRecord, RunRecord
 from shiftdesk.errors import NotFound, PermissionDenied
 from shiftdesk.identity import Identity
 from shiftdesk.storage import Database
-from shiftdesk.daq.records import ECCServerRecord, ExperimentRecord, RunRecord
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 

@@ -1,10 +1,12 @@
-"""The poller: one owner refreshes every ECC server and data router into the database.
+"""The poll service: the one owner of the hardware, reading it and running commands.
 
 Every period it sends GetState to all servers of the active experiment at once (a thread
 pool, a short per-call timeout), writes the answers as they come (a hung server never
 holds back the others' readings), marks a server Offline after a failed poll, and leaves a
-heartbeat so readers can tell a reading older than two periods is stale. Run it as
-``shiftdesk daq poll`` or in-process (``with Poller(db): ...``).
+heartbeat so readers can tell a reading older than two periods is stale. Running, it
+also executes the stored commands (an :class:`~shiftdesk.daq.execution.Executor`), so a
+command outlives the kernel that sent it. Run it as ``shiftdesk daq poll`` or in-process
+(``with Poller(db): ...``).
 
 Dashboards never talk to the hardware: they call :func:`read_snapshot`, which reads the
 stored state and judges staleness.
@@ -27,6 +29,7 @@ from sqlalchemy import select, update
 from shiftdesk.daq.commands import active_commands
 from shiftdesk.daq.control import ClientFactory, Reading, log_offline_changes, store_readings
 from shiftdesk.daq.ecc import ECCClient
+from shiftdesk.daq.execution import Executor, local_executor
 from shiftdesk.daq.experiment import active_experiment
 from shiftdesk.daq.records import (
     DataRouterRecord,
@@ -156,6 +159,9 @@ class Poller:
         Calls in flight at once. GetState is short, so a few threads serve many servers;
         more threads only fight over the interpreter lock (measured: 16 beats 128 for 100
         servers), and a hung server holds one thread for at most ``timeout``.
+    execute : bool
+        While running (:meth:`start`, :meth:`run_forever`), also execute the stored
+        commands of the active experiment (default).
     """
 
     def __init__(
@@ -168,6 +174,7 @@ class Poller:
         routers: RouterAccess | None = None,
         router_period: float = 15.0,
         max_workers: int = 16,
+        execute: bool = True,
     ) -> None:
         if period <= 0:
             raise ValueError(f"poll period {period!r} must be > 0 seconds")
@@ -189,6 +196,8 @@ class Poller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sweeps = 0
+        self.execute = execute
+        self.executor: Executor | None = None
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -370,10 +379,22 @@ class Poller:
                 row.checked_at = now()
 
     # -- running -------------------------------------------------------------------------
+    def _start_executor(self) -> None:
+        if not self.execute or (self.executor is not None and self.executor.running):
+            return
+        local = local_executor(self.database)
+        if local is not None:  # one a system of this process started: keep it for good
+            local.idle_stop = None
+            if local.routers is None:
+                local.routers = self.routers
+            return
+        self.executor = Executor(self.database, routers=self.routers).start()
+
     def start(self) -> Poller:
-        """Poll in a background thread until :meth:`stop`."""
+        """Poll (and execute commands) in a background thread until :meth:`stop`."""
         if self.running:
             return self
+        self._start_executor()
         self._stop.clear()
         self._thread = threading.Thread(target=self.run_forever, name="daq-poller", daemon=True)
         self._thread.start()
@@ -381,6 +402,7 @@ class Poller:
 
     def run_forever(self) -> None:
         """Sweep every period until :meth:`stop` (errors are logged, never fatal)."""
+        self._start_executor()
         while not self._stop.is_set():
             t0 = time.monotonic()
             try:
@@ -392,8 +414,12 @@ class Poller:
             self._stop.wait(max(0.0, self.period - (time.monotonic() - t0)))
 
     def stop(self) -> None:
-        """Stop the background thread and the pool (calls in flight end on their timeout)."""
+        """Stop the background thread, the executor and the pool (calls in flight end on
+        their timeout)."""
         self._stop.set()
+        if self.executor is not None:
+            self.executor.stop()
+            self.executor = None
         if self._thread is not None:
             self._thread.join(self.period + 2 * self.timeout + 1)
             self._thread = None
@@ -440,6 +466,18 @@ _router_access: dict[str, RouterAccess] = {}
 #: Seconds between router checks when they go over SSH (a directory listing on a remote
 #: host per router): slower than the GetState sweep. Local folders are checked every sweep.
 REMOTE_ROUTER_PERIOD_S = 15.0
+
+
+def router_access(database: Database) -> RouterAccess:
+    """How this process reaches ``database``'s data routers: as its last
+    :class:`~shiftdesk.daq.system.DAQSystem` does, else as the environment says."""
+    with _local_lock:
+        access = _router_access.get(database.url)
+    if access is not None:
+        return access
+    from shiftdesk.daq.routers import routers_from_environment
+
+    return routers_from_environment()
 
 
 def use_routers(database: Database, routers: RouterAccess) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shiftdesk.storage.models import Base, table_access, utcnow
+from shiftdesk.tracking import TrackedColumns
 
 
 class ExperimentRecord(Base):
@@ -42,6 +43,13 @@ class ExperimentRecord(Base):
     next_run_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     poll_period_s: Mapped[float] = mapped_column(Float, default=2.0)
     poller_heartbeat_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    #: The process executing the experiment's commands (the poll service, or a
+    #: standalone process when none runs) and when it last said it is alive.
+    executor_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    executor_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    executor_heartbeat_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -182,11 +190,14 @@ class MeasurementRecord(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-class CommandRecord(Base):
+class CommandRecord(TrackedColumns, Base):
     """A command sent to the DAQ (a transition, a run start/stop, an end-of-run step).
 
-    Rows are written by the process that owns the hardware calls and read by every
-    dashboard: status, progress and the per-server outcome (``steps_json``).
+    Stored ``queued`` with its ``plan_json`` by whoever may send it (the gate on a hub,
+    the caller's process standalone), then claimed, run and reported on by the one
+    process that owns the hardware (``host``, ``pid``; it refreshes ``heartbeat_at``).
+    Every dashboard reads status, progress and the per-server outcome (``steps_json``).
+    Commands without a plan are driven by the process that stored them.
     """
 
     __tablename__ = "daq_commands"
@@ -199,18 +210,13 @@ class CommandRecord(Base):
     command: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(255), default="")
     owner: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    message: Mapped[str] = mapped_column(Text, default="")
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     steps_json: Mapped[str] = mapped_column(Text, default="{}")
     run_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timeout_s: Mapped[float] = mapped_column(Float, default=300.0)
-    host: Mapped[str] = mapped_column(String(255), default="")
-    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    host: Mapped[str] = mapped_column(String(255), default="")  # not null here
+    #: What to do, for the executing process (see :mod:`shiftdesk.daq.execution`).
+    plan_json: Mapped[str] = mapped_column(Text, default="", server_default="")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class CallRecord(Base):

@@ -22,13 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shiftdesk.daq.errors import RunSheetError
+from shiftdesk.daq.records import MeasurementRecord, ObservableRecord, RunRecord
 from shiftdesk.daq.runs import Run, RunClass, check_run_number
 from shiftdesk.display import html_repr, table
 from shiftdesk.gate import Gate, get_gate
 from shiftdesk.gate.forward import through_gate
 from shiftdesk.identity import Identity
 from shiftdesk.storage import Database
-from shiftdesk.daq.records import MeasurementRecord, ObservableRecord, RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]

@@ -1,23 +1,18 @@
 """The DAQ system of the active experiment: the API shift crews and dashboards use.
 
-:class:`DAQSystem` reads the stored setup, state and runs, and sends commands through the
-process's :class:`~shiftdesk.daq.control.Controller`. Every command returns a
-:class:`~shiftdesk.daq.commands.CommandHandle` at once; the work runs on the controller's
-threads and is recorded in the database for every observer.
+:class:`DAQSystem` reads the stored setup, state and runs, and sends commands. A command
+is judged on the stored snapshot by the rules of :mod:`shiftdesk.daq.rules`, stored with
+its plan and run by the one process that owns the hardware (the poll service, or this
+process standing in for it: :mod:`shiftdesk.daq.execution`). Every command returns a
+:class:`~shiftdesk.daq.commands.CommandHandle` at once; its progress is recorded in the
+database for every observer, and it goes on when the process that sent it ends.
 
-Rules it enforces (notes §1.6, §1.9):
+Besides the state rules, it enforces:
 
-* one step at a time (Describe, Prepare, Configure, Start, Stop, Breakup, Undo; Reset
-  steps back one state);
-* system-wide commands only when every server is online, fresh, idle and in the same
-  state, and no other command is in flight;
 * the caller never waits on the hardware: a command is judged on the poller's stored
   readings when they are at most two poll periods old (else on a parallel GetState with
-  the short state timeout), and reads every server back live as its first background
-  step, failing without sending anything when the states moved meanwhile;
-* ordering by source type: Prepare and Stop go to the MuTAnT's server first, Describe,
-  Configure and Start to the CoBos' servers first, each phase waiting for the previous
-  one's replies;
+  the short state timeout), and reads every server back live as its first step when it
+  runs, failing without sending anything when the states moved meanwhile;
 * a run is recorded only when every server reports Running, and closed only when every
   one has stopped; Start is refused while a data router holds unsorted GRAW files;
 * only operators of the experiment may send commands or edit the run sheet.
@@ -27,7 +22,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,18 +30,19 @@ from typing import Any, cast
 
 from sqlalchemy import select
 
+from shiftdesk.daq import rules
 from shiftdesk.daq import runs as runs_
-from shiftdesk.daq.commands import CommandHandle, CommandWriter, create_command
+from shiftdesk.daq.commands import CommandHandle, create_command
 from shiftdesk.daq.control import (
     Controller,
     Plan,
-    ServerCall,
     get_controller,
     log_offline_changes,
     store_readings,
 )
-from shiftdesk.daq.ecc import ConfigId, DataLink, ECCCall, State, call_history
+from shiftdesk.daq.ecc import ConfigId, ECCCall, State, call_history
 from shiftdesk.daq.errors import DAQStateError, SetupError
+from shiftdesk.daq.execution import dispatch, plan_spec, store_organize
 from shiftdesk.daq.experiment import (
     active_experiment,
     create_experiment,
@@ -58,23 +53,18 @@ from shiftdesk.daq.poller import read_snapshot, use_routers
 from shiftdesk.daq.records import (
     CallRecord,
     CommandRecord,
-    DataRouterRecord,
     ECCServerRecord,
     ExperimentRecord,
     LogRecord,
-    RunRecord,
 )
 from shiftdesk.daq.routers import RouterAccess, SSHRouters
 from shiftdesk.daq.runs import Run, RunClass
 from shiftdesk.daq.runsheet import RunSheet
 from shiftdesk.daq.setup import Setup, apply_setup, easy_setup
 from shiftdesk.daq.snapshot import (
-    RESET_COMMAND,
     Command,
-    RouterView,
     ServerView,
     Snapshot,
-    legal_commands,
     now,
     utc,
 )
@@ -82,10 +72,6 @@ from shiftdesk.gate import Gate, get_gate
 from shiftdesk.gate.forward import through_gate
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, get_database
-
-#: Servers driving a MuTAnT go first for these commands, last for the others (notes §1.6).
-MUTANT_FIRST = frozenset({Command.PREPARE, Command.STOP})
-COBO_FIRST = frozenset({Command.DESCRIBE, Command.CONFIGURE, Command.START})
 
 
 def _experiment(system: DAQSystem) -> str:
@@ -101,24 +87,6 @@ class LogEntry:
     source: str
     message: str
     user: str
-
-
-def _as_config(config: ConfigId | str | Sequence[str]) -> ConfigId:
-    if isinstance(config, ConfigId):
-        return config
-    if isinstance(config, str):
-        parts = config.split("/")
-        if len(parts) == 1:
-            return ConfigId.same(config)
-        if len(parts) == 3:
-            return ConfigId(*parts)
-        raise SetupError(
-            f"config {config!r}: give one name, 'describe/prepare/configure', or a ConfigId"
-        )
-    parts = list(config)
-    if len(parts) != 3:
-        raise SetupError(f"config {config!r} needs three names: describe, prepare, configure")
-    return ConfigId(*parts)
 
 
 class DAQSystem:
@@ -376,7 +344,7 @@ class DAQSystem:
         not have is refused.
         """
         self._authorize("select configs")
-        chosen = _as_config(config)
+        chosen = rules.as_config(config)
         servers = self._servers(server)
         if any(not s.available_configs for s in servers):
             self.refresh_configs(server)
@@ -419,110 +387,54 @@ class DAQSystem:
         The poller's stored readings when every server concerned (all, or ``server``)
         was read within the last two poll periods; otherwise a live GetState of those
         servers, in parallel with the short state timeout. Either way the command reads
-        the states again as its first step in the background (:attr:`Plan.verify`).
+        the states again as its first step when it runs (:attr:`Plan.verify`).
         """
         snap = self.snapshot()
         views = list(snap.servers) if server is None else [snap.server(server)]
-        if views and all(self._recent(snap, s) for s in views):
+        if views and all(rules.recent(snap, s) for s in views):
             return snap
         readings = self.controller.read_states(views)
         changes = store_readings(self.database, self.experiment_id, readings, now())
         log_offline_changes(self.database, self.experiment_id, changes)
         return self.snapshot()
 
-    @staticmethod
-    def _recent(snap: Snapshot, server: ServerView) -> bool:
-        polled = utc(server.polled_at)
-        if polled is None or (server.online and server.stale):
-            return False
-        return (snap.taken_at - polled).total_seconds() <= 2 * snap.poll_period_s
-
-    def _links(self, snap: Snapshot, server: ServerView) -> tuple[DataLink, ...]:
-        routers = {r.name: r for r in snap.routers}
-        return tuple(
-            DataLink(
-                sender=src.sender,
-                ip=routers[src.router].host,
-                port=routers[src.router].port,
-                type=routers[src.router].link_type,
-            )
-            for src in server.sources
-        )
-
-    def _call(self, snap: Snapshot, server: ServerView, command: Command) -> ServerCall:
-        if not command.needs_config:
-            return ServerCall(server)
-        if server.config is None:
-            raise DAQStateError(
-                f"ECC server {server.name} has no config selected: "
-                "select one with select_config() first"
-            )
-        links = self._links(snap, server) if command is Command.CONFIGURE else ()
-        return ServerCall(server, ConfigId(*server.config), links)
-
-    def _phases(self, snap: Snapshot, command: Command) -> list[list[ServerCall]]:
-        mutant = [self._call(snap, s, command) for s in snap.servers if s.has_mutant]
-        cobos = [self._call(snap, s, command) for s in snap.servers if not s.has_mutant]
-        if command in MUTANT_FIRST:
-            order = [mutant, cobos]
-        elif command in COBO_FIRST:
-            order = [cobos, mutant]
-        else:
-            order = [cobos + mutant]
-        return [phase for phase in order if phase]
-
     def _check_system(self, command: Command) -> Snapshot:
         snap = self._fresh()
-        busy = sorted({s.busy_command for s in snap.servers if s.busy_command})
-        if busy:
-            raise DAQStateError(
-                f"{command} refused: {', '.join(busy)} is still in flight; wait for it to finish"
-            )
-        if not snap.consistent:
-            detail = ", ".join(f"{s.name}: {s.status}" for s in snap.servers)
-            raise DAQStateError(
-                f"{command} refused: the servers do not agree ({snap.overall}: {detail}). "
-                "Bring them to the same state with per-server commands first"
-            )
-        state = snap.state
-        assert state is not None
-        if command not in legal_commands(state):
-            legal = ", ".join(c.value for c in snap.legal) or "none"
-            raise DAQStateError(
-                f"{command} is not possible while the system is {state.label} "
-                f"(one step at a time); possible now: {legal}"
-            )
+        rules.check_system(snap, command)
         return snap
 
-    @staticmethod
-    def _expect(snap: Snapshot, server: ServerView | None = None) -> dict[str, State]:
-        """What the command was judged on: each server's state, read back before sending."""
-        views = list(snap.servers) if server is None else [server]
-        return {s.name: s.state for s in views if s.state is not None}
+    def _store(self, label: str, target: str, steps: list[str], timeout_s: float,
+               plan: dict[str, Any], run_number: int | None = None) -> CommandHandle:  # fmt: skip
+        """Store the command (claiming its devices) and see that the hardware owner runs it."""
+        command_id = create_command(
+            self.database, self.experiment_id, label, target=target, owner=self.identity.name,
+            timeout_s=timeout_s, steps=steps, run_number=run_number, plan=plan,
+        )  # fmt: skip
+        dispatch(
+            self.database, self.experiment_id, command_id,
+            controller=self.controller, routers=self.routers,
+        )  # fmt: skip
+        return CommandHandle(command_id, self.database)
 
     def _launch(
         self,
         plan: Plan,
         target: str,
         run_number: int | None = None,
+        kind: str = "transition",
+        **extra: Any,
     ) -> CommandHandle:
-        steps = [c.server.name for phase in plan.phases for c in phase]
         label = {Command.START: "Start run", Command.STOP: "Stop run"}.get(
             plan.command, plan.command.value
         )
-        command_id = create_command(
-            self.database,
-            self.experiment_id,
+        return self._store(
             label,
-            target=target,
-            owner=self.identity.name,
-            timeout_s=self.controller.transition_timeout * max(1, len(plan.phases)) + 30,
-            steps=steps,
-            run_number=run_number,
+            target,
+            [c.server.name for phase in plan.phases for c in phase],
+            self.controller.transition_timeout * max(1, len(plan.phases)) + 30,
+            plan_spec(plan, kind, **extra),
+            run_number,
         )
-        writer = CommandWriter(self.database, command_id, self.experiment_id, self.identity.name)
-        self.controller.launch(writer, plan)
-        return CommandHandle(command_id, self.database)
 
     @through_gate("daq.command", target=_experiment)
     def command(self, command: Command | str) -> CommandHandle:
@@ -543,7 +455,10 @@ class DAQSystem:
                     f"{cmd} refused: run {snap.run_number} is open; Stop it first (Stop "
                     "closes the run and organises its files)"
                 )
-            plan = Plan(cmd, self._phases(snap, cmd), cmd.target(state), verify=self._expect(snap))
+            plan = Plan(
+                cmd, rules.phases(snap, cmd), cmd.target(state),
+                verify=rules.expected_states(snap),
+            )  # fmt: skip
             return self._launch(plan, "all")
 
     def describe(self) -> CommandHandle:
@@ -570,14 +485,7 @@ class DAQSystem:
     def reset(self) -> CommandHandle:
         """Step the whole system back one state (Stop, Breakup or Undo as fits)."""
         self._authorize("send Reset")
-        snap = self._fresh()
-        state = snap.state
-        if state is None or state not in RESET_COMMAND:
-            raise DAQStateError(
-                f"Reset refused: the system is {snap.overall}; Reset needs every server in the "
-                "same state above Idle (use per-server commands otherwise)"
-            )
-        return self.command(RESET_COMMAND[state])
+        return self.command(rules.reset_command(self._fresh()))
 
     @through_gate("daq.server_command", target=_experiment)
     def server_command(self, server: str, command: Command | str) -> CommandHandle:
@@ -586,26 +494,13 @@ class DAQSystem:
         with self._lock:
             snap = self._fresh(server)
             view = snap.server(server)
-            if view.busy_command is not None:
-                raise DAQStateError(f"{server} is busy with {view.busy_command}")
-            if not view.online or view.state is None:
-                raise DAQStateError(f"{server} is {view.status}: it must answer first")
-            if str(command).lower() == "reset":
-                if view.state not in RESET_COMMAND:
-                    raise DAQStateError(f"{server} is {view.state.label}: nothing to reset")
-                cmd = RESET_COMMAND[view.state]
-            else:
-                cmd = Command(command) if not isinstance(command, Command) else command
-            if view.state not in cmd.allowed_from:
-                raise DAQStateError(
-                    f"{cmd} is not possible on {server} while it is {view.state.label}; "
-                    f"possible: {', '.join(c.value for c in legal_commands(view.state))}"
-                )
+            cmd = rules.check_server(view, command)
+            assert view.state is not None
             plan = Plan(
                 cmd,
-                [[self._call(snap, view, cmd)]],
+                [[rules.server_call(snap, view, cmd)]],
                 cmd.target(view.state),
-                verify=self._expect(snap, view),
+                verify=rules.expected_states(snap, view),
             )
             return self._launch(plan, server)
 
@@ -646,71 +541,15 @@ class DAQSystem:
                 if snap.run_number is not None:
                     raise DAQStateError(f"run {snap.run_number} is still open: stop it first")
             configs = ", ".join(sorted({s.config[2] for s in snap.servers if s.config}))
-            routers = list(snap.routers)
-
-            def before(writer: CommandWriter) -> None:
-                self._require_clean_routers(writer, routers)
-
-            def after(writer: CommandWriter) -> str:
-                runs_.open_run(
-                    self.database,
-                    self.experiment_id,
-                    number,
-                    title=title,
-                    run_class=cls,
-                    config_names=configs,
-                    user=self.identity.name,
-                )
-                writer.log(f"run {number} started ({cls.value}: {title})", "info", "run")
-                return f"run {number} started"
-
             plan = Plan(
                 Command.START,
-                self._phases(snap, Command.START),
+                rules.phases(snap, Command.START),
                 State.RUNNING,
-                before=before,
-                after=after,
-                verify=self._expect(snap),
+                verify=rules.expected_states(snap),
             )
-            return self._launch(plan, "all", run_number=number)
-
-    def _require_clean_routers(self, writer: CommandWriter, routers: list[RouterView]) -> None:
-        def check(router: RouterView) -> tuple[RouterView, list[str] | BaseException]:
-            try:
-                return router, self.routers.unsorted_files(router)
-            except Exception as exc:
-                return router, exc
-
-        writer.progress("checking the data routers for unsorted files")
-        with ThreadPoolExecutor(max_workers=min(32, max(1, len(routers)))) as pool:
-            results = list(pool.map(check, routers))
-        problems = []
-        with self.database.session() as session:
-            rows = {
-                r.name: r
-                for r in session.scalars(
-                    select(DataRouterRecord).where(
-                        DataRouterRecord.experiment_id == self.experiment_id
-                    )
-                )
-            }
-            for router, result in results:
-                row = rows.get(router.name)
-                if isinstance(result, BaseException):
-                    problems.append(f"{router.name}: cannot check its folder ({result})")
-                    if row is not None:
-                        row.online, row.error, row.checked_at = False, str(result), now()
-                    continue
-                if result:
-                    problems.append(
-                        f"{router.name} holds {len(result)} unsorted GRAW files (e.g. {result[0]})"
-                    )
-                if row is not None:
-                    row.online, row.clean, row.error, row.checked_at = True, not result, None, now()
-        if problems:
-            raise DAQStateError(
-                "Start refused: " + "; ".join(problems) + ". Organise the previous run's files "
-                "first (organize_files(run_number)) or move them away"
+            run = {"number": number, "title": title, "class": cls.value, "configs": configs}
+            return self._launch(
+                plan, "all", number, "start", run=run, routers=[r.name for r in snap.routers]
             )
 
     @through_gate("daq.stop", target=_experiment)
@@ -721,31 +560,21 @@ class DAQSystem:
         as its own command in the background.
         """
         self._authorize("stop runs")
-
-        def after(writer: CommandWriter) -> str:
-            number = runs_.close_run(self.database, self.experiment_id)
-            if number is None:
-                return "stopped (no run was open)"
-            writer.log(f"run {number} stopped", "info", "run")
-            self.organize_files(number, backup_configs=True)
-            return f"run {number} stopped; organising its files"
-
         with self._lock:
             snap = self._fresh()
             if snap.run_number is not None and snap.state is State.READY:
                 # Every server already stopped (a failed Stop finished by hand): confirm
                 # their state and close the run without sending anything.
-                plan = Plan(Command.STOP, [], State.READY, after=after, servers=list(snap.servers))
-                return self._launch(plan, "all", run_number=snap.run_number)
+                plan = Plan(Command.STOP, [], State.READY, servers=list(snap.servers))
+                return self._launch(plan, "all", snap.run_number, "stop")
             snap = self._check_system(Command.STOP)
             plan = Plan(
                 Command.STOP,
-                self._phases(snap, Command.STOP),
+                rules.phases(snap, Command.STOP),
                 State.READY,
-                after=after,
-                verify=self._expect(snap),
+                verify=rules.expected_states(snap),
             )
-            return self._launch(plan, "all", run_number=snap.run_number)
+            return self._launch(plan, "all", snap.run_number, "stop")
 
     @through_gate("daq.organize_files", target=_experiment)
     def organize_files(self, run_number: int, *, backup_configs: bool = False) -> CommandHandle:
@@ -762,113 +591,14 @@ class DAQSystem:
             raise DAQStateError(
                 f"run {run_number} is still being taken: its files are organised after Stop"
             )
-        routers = list(snap.routers)
-        backups: list[ServerView] = []
-        if backup_configs and hasattr(self.routers, "backup_configs"):
-            backups = [s for s in snap.servers if s.config_files()]
-        command_id = create_command(
-            self.database,
-            self.experiment_id,
-            "Organize files",
-            target="routers",
-            owner=self.identity.name,
-            timeout_s=600.0,
-            steps=[r.name for r in routers] + [f"{s.name} configs" for s in backups],
-            run_number=run_number,
+        command_id = store_organize(
+            self.database, snap, self.identity.name, run_number, self.routers, backup_configs
         )
-        writer = CommandWriter(self.database, command_id, self.experiment_id, self.identity.name)
-        self.controller.launch_task(
-            writer, lambda w: self._organize(w, routers, run_number, backups)
-        )
+        dispatch(
+            self.database, self.experiment_id, command_id,
+            controller=self.controller, routers=self.routers,
+        )  # fmt: skip
         return CommandHandle(command_id, self.database)
-
-    def _backup(self, writer: CommandWriter, servers: list[ServerView], run_number: int) -> bool:
-        """Copy each server's config files; True when every copy worked."""
-        ok = True
-        backup = self.routers.backup_configs  # type: ignore[attr-defined]
-        for server in servers:
-            step = f"{server.name} configs"
-            try:
-                where = backup(server, self.experiment_name, run_number, server.config_files())
-                writer.step(step, "done", f"copied to {where}")
-            except Exception as exc:  # reported in the step; the files stay where they were
-                writer.step(step, "failed", str(exc))
-                ok = False
-        return ok
-
-    def _organize(
-        self,
-        writer: CommandWriter,
-        routers: list[RouterView],
-        run_number: int,
-        backups: list[ServerView],
-    ) -> str:
-        def one(router: RouterView) -> tuple[int, bool] | BaseException:
-            last = [0.0]
-
-            def progress(done: int, total: int) -> object:
-                # Throttled: a progress row per file would cost more than the move.
-                if done == total or time.monotonic() - last[0] > 0.2:
-                    last[0] = time.monotonic()
-                    writer.step(router.name, "running", f"{done}/{total} files moved")
-                return None
-
-            try:
-                writer.step(router.name, "running", "moving files")
-                result = self.routers.organize(router, self.experiment_name, run_number, progress)
-            except Exception as exc:
-                writer.step(router.name, "failed", str(exc))
-                return exc
-            writer.step(
-                router.name,
-                "done" if result[1] else "failed",
-                f"{result[0]} files moved" + ("" if result[1] else "; files are left over"),
-            )
-            return result
-
-        with ThreadPoolExecutor(max_workers=min(32, max(1, len(routers)))) as pool:
-            results = list(pool.map(one, routers))
-        with self.database.session() as session:
-            rows = {
-                r.name: r
-                for r in session.scalars(
-                    select(DataRouterRecord).where(
-                        DataRouterRecord.experiment_id == self.experiment_id
-                    )
-                )
-            }
-            for router, result in zip(routers, results, strict=True):
-                row = rows.get(router.name)
-                if row is None:
-                    continue
-                row.checked_at = now()
-                if isinstance(result, BaseException):
-                    row.error = str(result)
-                else:
-                    row.online, row.clean, row.error = True, result[1], None
-            ok = all(not isinstance(r, BaseException) and r[1] for r in results)
-            run = session.scalars(
-                select(RunRecord).where(
-                    RunRecord.experiment_id == self.experiment_id,
-                    RunRecord.run_number == run_number,
-                )
-            ).first()
-            if run is not None and ok:
-                run.files_organized = True
-        moved = sum(r[0] for r in results if not isinstance(r, BaseException))
-        if backups and not self._backup(writer, backups, run_number):
-            raise DAQStateError(
-                f"run {run_number}: {moved} files moved, but some config files could not be "
-                "backed up (see the steps)"
-            )
-        if not ok:
-            bad = [rt.name for rt, r in zip(routers, results, strict=True)
-                   if isinstance(r, BaseException) or not r[1]]  # fmt: skip
-            raise DAQStateError(
-                f"run {run_number}: {moved} files moved, but {', '.join(bad)} are not clean; "
-                "run organize_files again once the problem is fixed (nothing is lost)"
-            )
-        return f"run {run_number}: {moved} files moved; routers clean"
 
     def runs(self) -> list[Run]:
         """Every run of the experiment with its measurements."""
