@@ -47,13 +47,21 @@ class JobTimeout(JobError, TimeoutError):
     """A job did not finish within the time the caller was willing to wait."""
 
 
-class ConstraintError(ModelError):
-    """A constraint between parameters is refused (syntax, unknown name, cycle, ...).
+class ExpressionError(ShiftdeskError, ValueError):
+    """Expression text is refused (syntax, a construct outside the grammar, ...).
 
-    ``column`` is the 1-based position in the constraint text the message refers to,
-    when there is one.
+    ``column`` is the 1-based position in the text the message refers to, when there
+    is one. :mod:`shiftdesk.expressions` raises it; domains raise their own kinds of it.
     """
 
     def __init__(self, message: str, *, column: int | None = None) -> None:
         super().__init__(message)
         self.column = column
+
+
+class ConstraintError(ModelError, ExpressionError):
+    """A constraint between parameters is refused (syntax, unknown name, cycle, ...).
+
+    ``column`` is the 1-based position in the constraint text the message refers to,
+    when there is one.
+    """

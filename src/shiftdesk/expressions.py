@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from shiftdesk.errors import ShiftdeskError
+from shiftdesk.errors import ExpressionError
 
 #: Longest text accepted (characters).
 MAX_LENGTH = 1000
@@ -101,18 +101,6 @@ FUNCTION_IMPLEMENTATIONS: dict[str, Callable[..., float]] = {
     "exp": math.exp,
     "log": math.log,
 }
-
-
-class ExpressionError(ShiftdeskError, ValueError):
-    """Expression text is refused (syntax, a construct outside the grammar, ...).
-
-    ``column`` is the 1-based position in the text the message refers to, when there
-    is one.
-    """
-
-    def __init__(self, message: str, *, column: int | None = None) -> None:
-        super().__init__(message)
-        self.column = column
 
 
 @dataclass(frozen=True)

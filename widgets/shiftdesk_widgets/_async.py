@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 
 
-class Poller:
+class Ticker:
     """Call ``tick()`` every ``interval`` seconds until it returns False.
 
     Parameters
@@ -50,3 +50,7 @@ class Poller:
     def running(self) -> bool:
         """True while a polling task is alive."""
         return self._task is not None and not self._task.done()
+
+
+# TEMPORARY: the DAQ views still say Poller while they are being reworked; removed below
+Poller = Ticker

@@ -7,7 +7,7 @@ import html
 import ipywidgets as w
 
 from shiftdesk.jobs import Job
-from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets._async import Ticker
 from shiftdesk_widgets.registry import register_view
 
 
@@ -25,7 +25,7 @@ class JobView(w.VBox):
         self.stop_button.on_click(lambda _b: self.job.cancel())
         super().__init__([w.HBox([self.progress, self.stop_button]), self.status, self.log_box])
         self.add_class("sd-job-view")
-        self.poller = Poller(self.update, interval)
+        self.poller = Ticker(self.update, interval)
         self.update()
         self.poller.start()
 

@@ -2,7 +2,7 @@
 
 The list comes from :func:`shiftdesk.jobs.list_jobs`, which returns only the current
 user's jobs (the core enforces it, not this view). The panel re-reads the database on
-the kernel's event loop (:class:`~shiftdesk_widgets._async.Poller`); under pytest there
+the kernel's event loop (:class:`~shiftdesk_widgets._async.Ticker`); under pytest there
 is no loop and tests call :meth:`JobsPanel.refresh` themselves.
 
 "Open result" does not decide what opening means: it calls the callbacks registered with
@@ -21,7 +21,7 @@ import ipywidgets as w
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.jobs import Job, JobStatus, list_jobs
 from shiftdesk.storage import Database, get_database
-from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets._async import Ticker
 
 ResultCallback = Callable[[Job, Any], None]
 
@@ -118,7 +118,7 @@ class JobsPanel(w.VBox):
             ]
         )
         self.add_class("sd-jobs-panel")
-        self.poller = Poller(self.refresh, interval)
+        self.poller = Ticker(self.refresh, interval)
         self.refresh()
         self.poller.start()
 

@@ -1,7 +1,7 @@
 """Load a reduced run from the facility data server: instrument, run number, Load.
 
 The download runs in a background thread so the Load callback returns at once; the
-widget is only updated from the kernel's loop by the :class:`Poller` (tests call
+widget is only updated from the kernel's loop by the :class:`Ticker` (tests call
 :meth:`DataServerPanel.poll` by hand).
 """
 
@@ -17,7 +17,7 @@ from shiftdesk.errors import ShiftdeskError
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.reflectometry import Library, ReflData, load_data
 from shiftdesk.reflectometry.dataserver import DataServer, check_run
-from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets._async import Ticker
 
 
 class DataServerPanel(w.VBox):
@@ -65,7 +65,7 @@ class DataServerPanel(w.VBox):
         self.load_button.on_click(lambda _b: self.load())
         self.status = w.HTML()
         self.status.add_class("sd-ds-status")
-        self.poller = Poller(self.poll, 0.2)
+        self.poller = Ticker(self.poll, 0.2)
         self.server: DataServer | None
         try:
             self.server = server if server is not None else DataServer()

@@ -20,7 +20,7 @@ from shiftdesk.jobs import Job
 from shiftdesk.jobs.queue import BACKEND_NAME, workers_configured
 from shiftdesk.reflectometry import METHODS, FitProblem, FitResult, method_settings
 from shiftdesk.settings import load_settings
-from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets._async import Ticker
 from shiftdesk_widgets.reflectometry import _warmup
 
 #: Options shown per fitter (the rest keep bumps' defaults).
@@ -107,7 +107,7 @@ class FitPanel(w.VBox):
         self.status.add_class("sd-fit-status")
         self.fit_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop())
-        self.poller = Poller(self.poll, 0.3)
+        self.poller = Ticker(self.poll, 0.3)
         # the options' defaults come from bumps: in a running kernel once it is loaded
         # in the background (a Fit pressed before that uses bumps' defaults anyway)
         if not _warmup.when_ready(self._build_options):
