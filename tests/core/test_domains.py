@@ -172,8 +172,8 @@ def test_loading_the_domains_stays_cheap() -> None:
         "import sys\n"
         "from shiftdesk.domains import all_domains, load_records\n"
         "all_domains(); load_records()\n"
-        "heavy = [m for m in ('zeep', 'numpy', 'refl1d', 'bumps', 'ipywidgets', 'shiftdesk_widgets')"
-        " if m in sys.modules]\n"
+        "heavy = ('zeep', 'numpy', 'refl1d', 'bumps', 'ipywidgets', 'shiftdesk_widgets')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run(
