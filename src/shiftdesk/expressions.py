@@ -175,7 +175,7 @@ class Unary:
 
 @dataclass(frozen=True)
 class Binary:
-    """``a op b`` for op in + - * / **."""
+    """``a op b`` for op in ``+ - * / **``."""
 
     op: str
     left: Node
