@@ -56,6 +56,9 @@ class Identity:
         return self.name + (" (admin)" if self.admin else "")
 
 
+#: The system itself (job backends and workers): reads and writes any job it runs.
+SYSTEM = Identity("shiftdesk-system", admin=True)
+
 #: variables a hub user server never gets from the hub: setting one is a claim
 CLAIM_VARIABLES = ("SHIFTDESK_GROUPS", "SHIFTDESK_ADMINS")
 

@@ -1,6 +1,6 @@
 """The ``workers`` backend and the job-worker service, with real processes.
 
-The service runs as ``python -m shiftdesk.jobs.queue`` in a subprocess against a
+The service runs as ``python -m shiftdesk.jobs.job_worker_service`` in a subprocess against a
 temporary SQLite database and its own data folder (as the hub runs it); jobs are
 submitted from the test process as a user, with ``backend="workers"``.
 """
@@ -19,11 +19,11 @@ import pytest
 
 from shiftdesk import tracking
 from shiftdesk.identity import Identity
-from shiftdesk.jobs import Job, JobStatus, store, submit_job
-from shiftdesk.jobs import queue as q
+from shiftdesk.jobs import Job, JobStatus, store, submit_job, workers_backend
+from shiftdesk.jobs import job_worker_service as jws
 from shiftdesk.storage import Database
 
-SERVICE = (sys.executable, "-m", "shiftdesk.jobs.queue")
+SERVICE = (sys.executable, "-m", "shiftdesk.jobs.job_worker_service")
 ALICE = Identity("alice")
 BOB = Identity("bob")
 
@@ -90,7 +90,7 @@ def service(db: Database, tmp_path: Path) -> Iterator[Callable[[int], Service]]:
                 proc.kill()
                 proc.wait()
     for record in store.list_jobs(db, Identity("admin", admin=True), all_users=True):
-        if record.pid is not None and q._is_worker(record.pid):
+        if record.pid is not None and jws._is_worker(record.pid):
             os.kill(record.pid, signal.SIGKILL)
 
 
@@ -111,7 +111,7 @@ def test_a_job_runs_on_the_service_as_its_owner(
     assert job.result(timeout=30) == {"steps": 4}
     assert job.owner == "bob"
     assert job._record.host == tracking.HOST
-    assert q.service_alive(db, folder=svc.folder / "job-workers")
+    assert jws.service_alive(db, folder=svc.folder / "job-workers")
     # a second service on the same host and data folder would adopt the first one's jobs
     env = dict(os.environ, SHIFTDESK_DATABASE_URL=db.url, SHIFTDESK_DATA_DIR=str(svc.folder))
     second = subprocess.run(
@@ -127,7 +127,7 @@ def test_jobs_wait_for_a_service_and_a_free_slot(
     first = submit(db, steps=8, delay=0.05)
     second = submit(db, steps=8, delay=0.05)
     assert first.refresh().status is JobStatus.QUEUED
-    assert first.message == q.WAITING
+    assert first.message == workers_backend.WAITING
     service(1)
     assert first.result(timeout=30) == second.result(timeout=30) == {"steps": 8}
     assert first.started_at is not None and first.finished_at is not None
@@ -165,9 +165,9 @@ def test_a_killed_service_adopts_or_resumes_its_jobs(
     svc.start()
     assert "adopted 1 running job(s), re-queued 1" in svc.text()
     assert adopted.result(timeout=40) == {"steps": 200}
-    assert q.RESUMED not in adopted.logs()
+    assert jws.RESUMED not in adopted.logs()
     assert orphan.result(timeout=30) == {"steps": 40}
-    assert q.RESUMED in orphan.logs()
+    assert jws.RESUMED in orphan.logs()
     assert orphan.owner == "alice"
 
 
@@ -186,19 +186,19 @@ def test_sigterm_stops_cleanly_and_requeues(
     assert job.status is JobStatus.QUEUED
     assert job._record.host is None
     assert "1 job(s) back in the queue" in svc.text()
-    assert q.RESUMED not in job.logs()  # a clean stop does not count as a failed run
+    assert jws.RESUMED not in job.logs()  # a clean stop does not count as a failed run
     svc.start()  # nothing was lost: the next service runs it
     assert job.result(timeout=30) == {"steps": 60}
 
 
 def test_a_job_that_keeps_losing_its_service_fails_after_max_attempts(db: Database) -> None:
     job = submit(db, steps=1)
-    for _run in range(q.MAX_ATTEMPTS - 1):
+    for _run in range(jws.MAX_ATTEMPTS - 1):
         store.update_job(db, job.id, host=tracking.HOST, status="running")
-        assert q.requeue(db, job.id, "test", crashed=True) is JobStatus.QUEUED
+        assert jws.requeue(db, job.id, "test", crashed=True) is JobStatus.QUEUED
     store.update_job(db, job.id, host=tracking.HOST, status="running")
-    assert q.requeue(db, job.id, "test", crashed=True) is JobStatus.FAILED
-    assert f"started {q.MAX_ATTEMPTS} times" in (job.refresh().error or "")
+    assert jws.requeue(db, job.id, "test", crashed=True) is JobStatus.FAILED
+    assert f"started {jws.MAX_ATTEMPTS} times" in (job.refresh().error or "")
 
 
 def test_bad_slots_is_one_clear_line() -> None:
@@ -218,7 +218,7 @@ def test_fit_panel_offers_workers_when_the_hub_runs_the_service(
 ) -> None:
     from shiftdesk_widgets.reflectometry.fit_panel import backend_choices
 
-    monkeypatch.delenv(q.ENV_VAR, raising=False)
+    monkeypatch.delenv(workers_backend.ENV_VAR, raising=False)
     assert "workers" not in [name for _label, name in backend_choices()[0]]
-    monkeypatch.setenv(q.ENV_VAR, "1")
+    monkeypatch.setenv(workers_backend.ENV_VAR, "1")
     assert "workers" in [name for _label, name in backend_choices()[0]]

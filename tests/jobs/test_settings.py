@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shiftdesk.jobs import LocalBackend, get_backend, submit_job
+from shiftdesk.jobs.heartbeat import REMOTE_STALE
 from shiftdesk.settings import SettingsError, load_settings, settings_path
 from shiftdesk.storage import data_dir, get_database
 
@@ -110,12 +111,12 @@ def _remote_job(heartbeat_age: float, cancel: bool = False) -> str:
 def test_remote_jobs_nobody_follows_fail_after_the_heartbeat_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shiftdesk.jobs import Job, JobStatus, store
+    from shiftdesk.jobs import Job, JobStatus
 
     write(tmp_path, monkeypatch, '[backends.cluster]\ntype = "dask"\naddress = "tcp://x:1"\n')
     followed = Job(_remote_job(heartbeat_age=5)).refresh()
-    orphan = Job(_remote_job(heartbeat_age=store.REMOTE_STALE + 60)).refresh()
-    cancelled = Job(_remote_job(heartbeat_age=store.REMOTE_STALE + 60, cancel=True)).refresh()
+    orphan = Job(_remote_job(heartbeat_age=REMOTE_STALE + 60)).refresh()
+    cancelled = Job(_remote_job(heartbeat_age=REMOTE_STALE + 60, cancel=True)).refresh()
     assert followed.status is JobStatus.RUNNING
     assert orphan.status is JobStatus.FAILED
     assert "no kernel has followed this cluster job" in (orphan.error or "")
@@ -130,6 +131,6 @@ def test_jobs_of_backends_plugged_in_by_code_are_left_alone() -> None:
 
     db = get_database()
     job_id = store.create_job("test.sleep", {"steps": 1}, backend="custom", database=db)
-    old = utcnow() - timedelta(seconds=store.REMOTE_STALE * 2)
+    old = utcnow() - timedelta(seconds=REMOTE_STALE * 2)
     store.update_job(db, job_id, status="running", heartbeat_at=old)
     assert Job(job_id).refresh().status is JobStatus.RUNNING

@@ -23,7 +23,7 @@ from tests.jobs.test_ssh_backend import HOSTILE, backend, remote_pid_running, wa
 from shiftdesk import tracking
 from shiftdesk.errors import JobError
 from shiftdesk.jobs import Job, JobStatus, shutdown_backends, submit_job
-from shiftdesk.jobs import store as job_store
+from shiftdesk.jobs.backend import WATCHED
 from shiftdesk.storage import get_database
 
 # the settings fixture of the SSH backend tests (one ssh backend named "worker")
@@ -51,7 +51,7 @@ def test_job_survives_the_kernel_and_a_new_one_gets_the_result(
     job = submit_job("test.sleep", {"steps": 40, "delay": 0.05}, backend=name)
     pid = remote_pid_running(job)
     shutdown_backends()  # the kernel goes away: connection closed, nobody follows
-    assert job.id not in job_store.WATCHED_JOBS
+    assert job.id not in WATCHED
     step = remote_step(ssh_server, job)
     wait_until(lambda: remote_step(ssh_server, job) > step, what="the runner to go on")
     assert tracking.pid_alive(pid)

@@ -1,24 +1,35 @@
 """The seam between jobs and where they run.
 
-A backend starts a stored job somewhere, can say how it is doing, can stop it and can
-fetch its logs. ``local`` (a process per job on this machine) and ``workers`` (the
-queue of the shared job-worker service, :mod:`shiftdesk.jobs.queue`) are built in. Other names
-come from the settings file (:mod:`shiftdesk.settings`): a ``[backends.<name>]`` table
-says which backend type (``local``, ``ssh``, ``dask``) runs jobs sent to that name and
-how to reach it. Code can also plug in names with :func:`register_backend`.
+A backend starts a stored job somewhere, can stop it and can fetch its logs; its type
+knows how to notice one of its jobs that nothing will finish any more (:func:`reconcile`,
+called by :meth:`shiftdesk.jobs.Job.refresh`). ``local`` (a process per job on this
+machine) and ``workers`` (the queue of the shared job-worker service,
+:mod:`shiftdesk.jobs.workers_backend`) are built in. Other names come from the settings
+file (:mod:`shiftdesk.settings`): a ``[backends.<name>]`` table says which backend type
+(``local``, ``ssh``, ``dask``) runs jobs sent to that name and how to reach it. Code can
+also plug in names with :func:`register_backend`.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from shiftdesk.identity import SYSTEM
+from shiftdesk.jobs import store
 from shiftdesk.jobs.status import JobStatus
-from shiftdesk.storage import Database
+from shiftdesk.storage import Database, JobRecord
 
 if TYPE_CHECKING:
     from shiftdesk.settings import BackendSettings
+
+#: Jobs whose end a thread of this process watches (a local worker's waiter, an SSH
+#: follower, a remote job's heartbeat): :func:`reconcile` leaves them to it.
+WATCHED: set[str] = set()
+#: Seconds a cancelled job gets to stop by itself before it is killed.
+CANCEL_GRACE = 5.0
 
 
 @runtime_checkable
@@ -30,9 +41,6 @@ class JobBackend(Protocol):
     def submit(self, job_id: str) -> None:
         """Start the stored job ``job_id``; return without waiting for it."""
 
-    def status(self, job_id: str) -> JobStatus:
-        """The job's current status."""
-
     def cancel(self, job_id: str) -> None:
         """Stop the job; it ends as cancelled."""
 
@@ -40,23 +48,132 @@ class JobBackend(Protocol):
         """Everything the job wrote."""
 
 
+class BackendBase:
+    """What every built-in backend shares: the cancel preamble, ``logs()``, failing a job."""
+
+    name: str
+    database: Database
+
+    def _begin_cancel(self, job_id: str) -> JobRecord | None:
+        """Flag the job as asked to stop; its row, or None if it already ended."""
+        store.update_job(self.database, job_id, cancel_requested=True)
+        record = store.read_job(job_id, self.database, SYSTEM)
+        return None if JobStatus(record.status).finished else record
+
+    def _read(self, job_id: str) -> JobRecord:
+        return store.read_job(job_id, self.database, SYSTEM)
+
+    def _fail(self, job_id: str, reason: str) -> None:
+        """Fail the job with ``reason`` (also added to its log)."""
+        store.finish_job(
+            self.database, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
+        )
+
+    def _output(self, job_id: str) -> str:
+        """Process output kept outside the database ('' for none)."""
+        return ""
+
+    def logs(self, job_id: str) -> str:
+        """Messages stored by the task, plus the process output where this side has it."""
+        text = self._read(job_id).log or ""
+        output = self._output(job_id)
+        if output.strip():
+            text += ("\n" if text and not text.endswith("\n") else "") + output
+        return text
+
+
+def escalate(
+    stopped: Callable[[], bool], kill: Callable[[], None], grace: float = CANCEL_GRACE
+) -> None:
+    """In a thread: give a job asked to stop ``grace`` seconds, then ``kill()`` it."""
+
+    def run() -> None:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if stopped():
+                return
+            time.sleep(0.1)
+        kill()
+
+    threading.Thread(target=run, name="shiftdesk-cancel", daemon=True).start()
+
+
 BackendFactory = Callable[[Database], JobBackend]
 #: A backend type builds a backend from its ``[backends.<name>]`` settings table.
 BackendTypeFactory = Callable[["BackendSettings", Database], JobBackend]
+#: A backend type's recovery: the row of an unfinished job nobody here watches, after
+#: noticing that nothing will finish it (or re-attaching to it).
+Reconciler = Callable[[Database, JobRecord], JobRecord]
 _factories: dict[str, BackendFactory] = {}
 _types: dict[str, BackendTypeFactory] = {}
+_name_reconcilers: dict[str, Reconciler] = {}
+_type_reconcilers: dict[str, Reconciler] = {}
 _instances: dict[tuple[str, str], JobBackend] = {}
 _lock = threading.Lock()
 
 
-def register_backend(name: str, factory: BackendFactory) -> None:
-    """Make a backend available by name (``factory(database) -> JobBackend``)."""
+def register_backend(
+    name: str, factory: BackendFactory, *, reconcile: Reconciler | None = None
+) -> None:
+    """Make a backend available by name (``factory(database) -> JobBackend``).
+
+    ``reconcile(database, record)`` recovers its unfinished jobs (default: none needed).
+    """
     _factories[name] = factory
+    if reconcile is not None:
+        _name_reconcilers[name] = reconcile
 
 
-def register_backend_type(kind: str, factory: BackendTypeFactory) -> None:
-    """Make a backend type usable in settings (``type = "<kind>"``)."""
+def register_backend_type(
+    kind: str, factory: BackendTypeFactory, *, reconcile: Reconciler | None = None
+) -> None:
+    """Make a backend type usable in settings (``type = "<kind>"``).
+
+    ``reconcile(database, record)`` recovers its unfinished jobs (default: none needed).
+    """
     _types[kind] = factory
+    if reconcile is not None:
+        _type_reconcilers[kind] = reconcile
+
+
+def reconcile(database: Database, record: JobRecord) -> JobRecord:
+    """The job's row, after its backend type noticed that nothing will finish it.
+
+    Jobs that ended, and jobs a thread of this process watches (:data:`WATCHED`), are
+    returned as they are; others go to the recovery of their backend's type.
+    """
+    if JobStatus(record.status).finished or record.id in WATCHED:
+        return record
+    kind = configured_type(record.backend)
+    recover = (
+        _type_reconcilers.get(kind) if kind is not None else _name_reconcilers.get(record.backend)
+    )
+    return record if recover is None else recover(database, record)
+
+
+_types_cache: tuple[object, dict[str, str]] | None = None
+
+
+def configured_type(name: str) -> str | None:
+    """The type of the ``[backends.<name>]`` table (None: not in the settings).
+
+    The settings file is re-read only when it changes (this runs on every refresh).
+    """
+    global _types_cache
+    from shiftdesk.settings import SettingsError, load_settings, settings_path
+
+    path = settings_path()
+    try:
+        stamp: object = (path, path.stat().st_mtime_ns)
+    except OSError:
+        stamp = (path, None)
+    if _types_cache is None or _types_cache[0] != stamp:
+        try:
+            types = {n: b.type for n, b in load_settings().backends.items()}
+        except SettingsError:
+            types = {}
+        _types_cache = (stamp, types)
+    return _types_cache[1].get(name)
 
 
 def get_backend(name: str, database: Database) -> JobBackend:
@@ -123,8 +240,14 @@ def _local_type(settings: BackendSettings, database: Database) -> JobBackend:
     return backend
 
 
+def _local_reconcile(database: Database, record: JobRecord) -> JobRecord:
+    from shiftdesk.jobs.local import reconcile
+
+    return reconcile(database, record)
+
+
 def _workers_factory(database: Database) -> JobBackend:
-    from shiftdesk.jobs.queue import WorkersBackend
+    from shiftdesk.jobs.workers_backend import WorkersBackend
 
     return WorkersBackend(database)
 
@@ -135,14 +258,26 @@ def _ssh_type(settings: BackendSettings, database: Database) -> JobBackend:
     return SSHBackend.from_settings(settings, database)
 
 
+def _ssh_reconcile(database: Database, record: JobRecord) -> JobRecord:
+    from shiftdesk.jobs.ssh import reconcile
+
+    return reconcile(database, record)
+
+
 def _dask_type(settings: BackendSettings, database: Database) -> JobBackend:
     from shiftdesk.jobs.dask_backend import DaskBackend
 
     return DaskBackend.from_settings(settings, database)
 
 
-register_backend("local", _local_factory)
+def _remote_reconcile(database: Database, record: JobRecord) -> JobRecord:
+    from shiftdesk.jobs.heartbeat import fail_if_unfollowed
+
+    return fail_if_unfollowed(database, record)
+
+
+register_backend("local", _local_factory, reconcile=_local_reconcile)
 register_backend("workers", _workers_factory)
-register_backend_type("local", _local_type)
-register_backend_type("ssh", _ssh_type)
-register_backend_type("dask", _dask_type)
+register_backend_type("local", _local_type, reconcile=_local_reconcile)
+register_backend_type("ssh", _ssh_type, reconcile=_ssh_reconcile)
+register_backend_type("dask", _dask_type, reconcile=_remote_reconcile)

@@ -22,22 +22,20 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from shiftdesk.errors import JobError
-from shiftdesk.identity import Identity
+from shiftdesk.identity import SYSTEM
 from shiftdesk.jobs import store
+from shiftdesk.jobs.backend import BackendBase, escalate
+from shiftdesk.jobs.context import ThrottledContext
 from shiftdesk.jobs.heartbeat import Heartbeat
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.jobs.tasks import get_kind
 from shiftdesk.storage import Database
-from shiftdesk.storage.models import utcnow
+from shiftdesk.tracking import utcnow
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
     from shiftdesk.settings import BackendSettings
-
-SYSTEM = Identity("shiftdesk-dask-backend", admin=True)
-#: Seconds a cancelled task gets to stop by itself before its future is cancelled.
-CANCEL_GRACE = 5.0
 
 
 class DaskBackendError(JobError):
@@ -57,18 +55,17 @@ def cancel_event_for(job_id: str) -> str:
 # -- on the worker ----------------------------------------------------------------------
 
 
-class DaskTaskContext:
+class DaskTaskContext(ThrottledContext):
     """The task's line back to the submitting client, via worker events."""
 
     def __init__(self, job_id: str, cancel_name: str, interval: float = 0.25) -> None:
         from distributed import get_worker
 
+        super().__init__(interval)
         self.worker = get_worker()
         self.job_id = job_id
         self.cancel_name = cancel_name
-        self.interval = interval
         self.lines: list[str] = []
-        self._last = 0.0
         # the first check waits a second: most short fits never ask the scheduler
         self._last_check = time.monotonic()
         self._event: Any = None
@@ -79,19 +76,8 @@ class DaskTaskContext:
         with contextlib.suppress(Exception):
             self.worker.log_event(TOPIC, {"job": self.job_id, "event": event, **fields})
 
-    def progress(self, fraction: float, message: str = "", **metrics: float) -> None:
-        """Send progress at most every ``interval`` seconds (and always at 100 %)."""
-        now = time.monotonic()
-        if now - self._last < self.interval and fraction < 1.0:
-            return
-        self._last = now
-        clean = {k: float(v) for k, v in metrics.items() if v is not None}
-        self.emit(
-            "progress",
-            fraction=max(0.0, min(1.0, float(fraction))),
-            message=message[:500],
-            metrics=clean,
-        )
+    def _report(self, fraction: float, message: str, metrics: dict[str, float]) -> None:
+        self.emit("progress", fraction=fraction, message=message, metrics=metrics)
 
     def log(self, text: str) -> None:
         """Keep a log line (returned with the result) and send it at once."""
@@ -138,16 +124,10 @@ def _is_progress(event: Any) -> bool:
     return _event_kind(event) == "progress"
 
 
-def _fail(database: Database, job_id: str, reason: str) -> None:
-    store.finish_job(
-        database, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
-    )
-
-
 # -- in the kernel ------------------------------------------------------------------------
 
 
-class DaskBackend:
+class DaskBackend(BackendBase):
     """Run jobs on a dask.distributed scheduler.
 
     Parameters
@@ -271,9 +251,7 @@ class DaskBackend:
                     f"{type(exc).__name__}: {exc}"
                 )
             )
-            store.finish_job(
-                db, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
-            )
+            self._fail(job_id, reason)
             return
         try:
             done = False
@@ -341,10 +319,7 @@ class DaskBackend:
             if record.cancel_requested:
                 store.finish_job(db, job_id, JobStatus.CANCELLED)
                 return
-            reason = self._explain(exc)
-            store.finish_job(
-                db, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
-            )
+            self._fail(job_id, self._explain(exc))
             return
         answer = json.loads(raw)
         # the result carries the whole log: it replaces the lines streamed live (some of
@@ -375,44 +350,25 @@ class DaskBackend:
             )
         return f"the Dask task failed: {text}"
 
-    def status(self, job_id: str) -> JobStatus:
-        """The job's current status."""
-        return JobStatus(store.read_job(job_id, self.database, SYSTEM).status)
-
     def cancel(self, job_id: str) -> None:
         """Ask the task to stop (a distributed Event it polls); cancel its future after a grace."""
         from distributed import Event
 
-        db = self.database
-        store.update_job(db, job_id, cancel_requested=True)
-        record = store.read_job(job_id, db, SYSTEM)
-        if JobStatus(record.status).finished:
+        record = self._begin_cancel(job_id)
+        if record is None:
             return
         with self._lock:
             future = self._futures.get(job_id)
         if future is None:
             if record.status == JobStatus.QUEUED.value or job_id not in self._futures:
-                store.finish_job(db, job_id, JobStatus.CANCELLED)
+                store.finish_job(self.database, job_id, JobStatus.CANCELLED)
             return
         try:
             Event(cancel_event_for(job_id), client=self.client()).set()
         except Exception:
             future.cancel()
             return
-
-        def escalate() -> None:
-            deadline = time.monotonic() + CANCEL_GRACE
-            while time.monotonic() < deadline:
-                if future.done():
-                    return
-                time.sleep(0.1)
-            future.cancel()
-
-        threading.Thread(target=escalate, daemon=True).start()
-
-    def logs(self, job_id: str) -> str:
-        """The task's log lines."""
-        return store.read_job(job_id, self.database, SYSTEM).log or ""
+        escalate(future.done, future.cancel)
 
     def close(self) -> None:
         """Close the connection to the scheduler (running tasks go on there)."""

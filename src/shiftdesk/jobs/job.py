@@ -9,6 +9,7 @@ from shiftdesk.display import html_repr, table
 from shiftdesk.errors import JobError
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.jobs import store
+from shiftdesk.jobs.backend import get_backend, reconcile
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.jobs.tasks import get_kind
 from shiftdesk.storage import Database, JobRecord, get_database
@@ -46,7 +47,7 @@ class Job(TrackedHandle[JobRecord]):
     def _from_record(cls, record: JobRecord, database: Database, identity: Identity) -> Job:
         """A handle on a row already read (and permission-checked) by a listing."""
         job = cls.__new__(cls)
-        job._bind(store.reconcile(database, record), database, identity)
+        job._bind(reconcile(database, record), database, identity)
         return job
 
     # -- state ---------------------------------------------------------------------------
@@ -54,7 +55,7 @@ class Job(TrackedHandle[JobRecord]):
         return store.read_job(self.id, self.database, self.identity)
 
     def _reconcile(self, record: JobRecord) -> JobRecord:
-        return store.reconcile(self.database, record)
+        return reconcile(self.database, record)
 
     def _label(self) -> str:
         return f"job {self.id}"
@@ -106,8 +107,6 @@ class Job(TrackedHandle[JobRecord]):
 
     def logs(self) -> str:
         """The job's log: messages from the task and the worker's output."""
-        from shiftdesk.jobs.backend import get_backend
-
         self.refresh()
         try:
             backend = get_backend(self.backend, self.database)
@@ -118,8 +117,6 @@ class Job(TrackedHandle[JobRecord]):
     # -- control -------------------------------------------------------------------------
     def cancel(self) -> None:
         """Ask the job to stop; it ends as cancelled (keeping any partial log)."""
-        from shiftdesk.jobs.backend import get_backend
-
         if self.refresh().finished:
             return
         get_backend(self.backend, self.database).cancel(self.id)

@@ -20,14 +20,9 @@ from pathlib import Path
 from shiftdesk import tracking
 from shiftdesk.identity import Identity
 from shiftdesk.jobs import store
+from shiftdesk.jobs.backend import WATCHED, BackendBase, escalate
 from shiftdesk.jobs.status import JobStatus
-from shiftdesk.storage import Database, data_dir
-
-#: The backend acts for the system: it reads any job it runs.
-SYSTEM = Identity("shiftdesk-backend", admin=True)
-
-#: Seconds a cancelled worker gets to stop by itself before it is killed.
-CANCEL_GRACE = 5.0
+from shiftdesk.storage import Database, JobRecord, data_dir
 
 
 def log_path(job_id: str) -> Path:
@@ -46,7 +41,26 @@ def read_local_log(job_id: str) -> str:
         return ""
 
 
-class LocalBackend:
+def reconcile(database: Database, record: JobRecord) -> JobRecord:
+    """Fail a local job whose worker process vanished without reporting.
+
+    This is how a kernel that did not start the job, or started it before a restart,
+    learns that the worker was killed. Only a worker on this host can be checked.
+    """
+    if tracking.owner_alive(record.host, record.pid) is not False:
+        return record
+    if record.cancel_requested:
+        store.finish_job(database, record.id, JobStatus.CANCELLED)
+    else:
+        reason = (
+            f"the worker process (pid {record.pid}) ended without reporting a result: it "
+            "was killed or crashed (out of memory?). See the log"
+        )
+        store.finish_job(database, record.id, JobStatus.FAILED, error=reason)
+    return store.read_job(record.id, database, Identity(record.owner))
+
+
+class LocalBackend(BackendBase):
     """Run each job in a fresh process on this machine.
 
     Parameters
@@ -125,7 +139,7 @@ class LocalBackend:
                 if proc.stdin is not None:
                     proc.stdin.close()
             self._processes[job_id] = proc
-            store.WATCHED_JOBS.add(job_id)
+            WATCHED.add(job_id)
             store.update_job(self.database, job_id, pid=proc.pid, host=tracking.HOST)
             if self.use_spare:
                 self._start_spare()
@@ -138,7 +152,7 @@ class LocalBackend:
         try:
             self._record_exit(job_id, proc.wait())
         finally:
-            store.WATCHED_JOBS.discard(job_id)
+            WATCHED.discard(job_id)
 
     def adopt(self, job_id: str, pid: int, poll: float = 0.5) -> None:
         """Watch a worker this object did not start (e.g. before a restart) until it ends.
@@ -153,9 +167,9 @@ class LocalBackend:
                     time.sleep(poll)
                 self._record_exit(job_id, None)
             finally:
-                store.WATCHED_JOBS.discard(job_id)
+                WATCHED.discard(job_id)
 
-        store.WATCHED_JOBS.add(job_id)
+        WATCHED.add(job_id)
         threading.Thread(target=watch, name=f"shiftdesk-job-{job_id[:8]}", daemon=True).start()
 
     def _record_exit(self, job_id: str, code: int | None) -> None:
@@ -163,7 +177,7 @@ class LocalBackend:
         with self._lock:
             self._processes.pop(job_id, None)
         try:
-            record = store.read_job(job_id, self.database, SYSTEM)
+            record = self._read(job_id)
         except Exception:  # the database went away with the interpreter; nothing to record
             return
         if JobStatus(record.status).finished:
@@ -177,20 +191,12 @@ class LocalBackend:
             reason = f"the worker process was killed by signal {-code} ({_signal_name(-code)})"
         else:
             reason = f"the worker process exited with code {code} without reporting a result"
-        store.finish_job(
-            self.database, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
-        )
-
-    def status(self, job_id: str) -> JobStatus:
-        """Current status, noticing a vanished worker."""
-        record = store.read_job(job_id, self.database, SYSTEM)
-        return JobStatus(store.reconcile(self.database, record).status)
+        self._fail(job_id, reason)
 
     def cancel(self, job_id: str) -> None:
         """Ask the worker to stop (SIGTERM), and kill it if it has not within a few seconds."""
-        store.update_job(self.database, job_id, cancel_requested=True)
-        record = store.read_job(job_id, self.database, SYSTEM)
-        if JobStatus(record.status).finished:
+        record = self._begin_cancel(job_id)
+        if record is None:
             return
         pid = record.pid
         if pid is None or record.host != tracking.HOST:
@@ -198,25 +204,10 @@ class LocalBackend:
                 store.finish_job(self.database, job_id, JobStatus.CANCELLED)
             return
         _signal(pid, signal.SIGTERM)
+        escalate(lambda: not tracking.pid_alive(pid), lambda: _signal(pid, signal.SIGKILL))
 
-        def escalate() -> None:
-            deadline = time.monotonic() + CANCEL_GRACE
-            while time.monotonic() < deadline:
-                if not tracking.pid_alive(pid):
-                    return
-                time.sleep(0.1)
-            _signal(pid, signal.SIGKILL)
-
-        threading.Thread(target=escalate, daemon=True).start()
-
-    def logs(self, job_id: str) -> str:
-        """Messages stored by the task plus the process output."""
-        record = store.read_job(job_id, self.database, SYSTEM)
-        output = read_local_log(job_id)
-        text = record.log or ""
-        if output.strip():
-            text += ("\n" if text and not text.endswith("\n") else "") + output
-        return text
+    def _output(self, job_id: str) -> str:
+        return read_local_log(job_id)
 
     def close(self) -> None:
         """Stop the spare worker (running jobs go on)."""

@@ -37,12 +37,12 @@ import signal
 import socket
 import sys
 import threading
-import time
 import traceback
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from shiftdesk.jobs.context import ThrottledContext
 from shiftdesk.jobs.tasks import get_kind, preload_modules
 
 #: Where job folders live, relative to the worker account's home.
@@ -79,19 +79,13 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class RemoteContext:
+class RemoteContext(ThrottledContext):
     """The task's line back to the job folder (progress writes throttled)."""
 
     def __init__(self, folder: Path, interval: float = 0.25) -> None:
+        super().__init__(interval)
         self.folder = folder
-        self.interval = interval
-        self._last = 0.0
-        self._cancel = threading.Event()
         self.last_metrics: dict[str, float] = {}
-
-    def request_cancel(self) -> None:
-        """Set from the SIGTERM handler."""
-        self._cancel.set()
 
     def write_status(self, fraction: float, message: str, metrics: dict[str, float]) -> None:
         """Replace ``status.json``."""
@@ -99,22 +93,12 @@ class RemoteContext:
         status = {"state": "running", "progress": fraction, "message": message}
         write_atomic(self.folder / "status.json", json.dumps({**status, "metrics": metrics}))
 
-    def progress(self, fraction: float, message: str = "", **metrics: float) -> None:
-        """Store progress at most every ``interval`` seconds (and always at 100 %)."""
-        now = time.monotonic()
-        if now - self._last < self.interval and fraction < 1.0:
-            return
-        self._last = now
-        clean = {k: float(v) for k, v in metrics.items() if v is not None}
-        self.write_status(max(0.0, min(1.0, float(fraction))), message[:500], clean)
+    def _report(self, fraction: float, message: str, metrics: dict[str, float]) -> None:
+        self.write_status(fraction, message, metrics)
 
     def log(self, text: str) -> None:
         """Append a line to the job's log (stderr is ``log.txt``)."""
         print(text.rstrip("\n"), file=sys.stderr, flush=True)
-
-    def cancelled(self) -> bool:
-        """True once SIGTERM arrived."""
-        return self._cancel.is_set()
 
 
 def _run_detached(folder: Path, kind_name: str, spec: Any, launcher: int) -> int:

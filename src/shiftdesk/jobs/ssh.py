@@ -6,9 +6,9 @@ runner in its own session under ``~/.shiftdesk/jobs/<job id>/`` and reports its 
 job then no longer depends on this kernel: closing the connection does not stop it. A
 follower thread reads the job folder over SFTP and makes the same job row updates a
 local worker makes, so :class:`~shiftdesk.jobs.Job` works unchanged. Any kernel of the
-owner re-attaches (:meth:`SSHBackend.attach`, called by
-:func:`shiftdesk.jobs.store.reconcile`), can cancel by pid, and fails the job if its
-runner is gone without a result. The folder is removed once the result is stored.
+owner re-attaches (:meth:`SSHBackend.attach`), can cancel by pid, and fails the job if its
+runner is gone without a result (:func:`reconcile`, this backend type's recovery). The
+folder is removed once the result is stored.
 
 To keep the start of a short fit fast, the backend holds one SSH connection and keeps
 one *spare* remote worker that has already imported refl1d and bumps; each remote
@@ -31,7 +31,6 @@ import logging
 import re
 import shlex
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,19 +39,17 @@ import paramiko  # type: ignore[import-untyped]
 
 from shiftdesk.errors import JobError, ShiftdeskError
 from shiftdesk.gate import Gate, get_gate
-from shiftdesk.identity import Identity
+from shiftdesk.identity import SYSTEM, Identity
 from shiftdesk.jobs import ssh_keys, store
-from shiftdesk.jobs.heartbeat import Heartbeat
+from shiftdesk.jobs.backend import WATCHED, BackendBase, escalate, get_backend
+from shiftdesk.jobs.heartbeat import Heartbeat, fail_if_unfollowed
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.settings import BackendSettings
-from shiftdesk.storage import Database, data_dir
-from shiftdesk.storage.models import utcnow
+from shiftdesk.storage import Database, JobRecord, data_dir
+from shiftdesk.tracking import utcnow
 
 log = logging.getLogger(__name__)
 
-SYSTEM = Identity("shiftdesk-ssh-backend", admin=True)
-#: Seconds a cancelled remote worker gets to stop by itself before its group is killed.
-CANCEL_GRACE = 5.0
 #: How often a backend looks for an idle session key to remove.
 IDLE_CHECK_INTERVAL = 600.0
 REMOTE_MODULE = "shiftdesk.jobs.remote"
@@ -334,7 +331,29 @@ class _RemoteProcess:
 # -- the backend -------------------------------------------------------------------------
 
 
-class SSHBackend:
+def reconcile(database: Database, record: JobRecord) -> JobRecord:
+    """An SSH job nothing in this process follows: re-attach to it, or fail it.
+
+    A job that reached its worker runs detached there: any kernel of the owner follows
+    it again (a thread reads its folder: progress, or the result, or that the process is
+    gone) and this returns at once with the stored row. A job that never reached its
+    worker is followed only by the kernel that submitted it (its heartbeat).
+    """
+    if record.pid is None:
+        return fail_if_unfollowed(database, record)
+    from shiftdesk.settings import SettingsError
+
+    try:
+        backend = get_backend(record.backend, database)
+    except (KeyError, SettingsError):
+        return record  # the backend is no longer configured here: nothing to ask
+    if not isinstance(backend, SSHBackend):
+        return record
+    backend.attach(record.id)
+    return store.read_job(record.id, database, Identity(record.owner))
+
+
+class SSHBackend(BackendBase):
     """Run jobs on a worker host over SSH.
 
     Parameters
@@ -658,10 +677,7 @@ class SSHBackend:
                 reason = (
                     f"could not start the job on {self.config.target}: {type(exc).__name__}: {exc}"
                 )
-
-            store.finish_job(
-                db, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n"
-            )
+            self._fail(job_id, reason)
 
     def _process_ended(self, proc: _RemoteProcess, code: int) -> None:
         """A remote process ended: record why, if its job did not say so itself."""
@@ -686,8 +702,7 @@ class SSHBackend:
         if record.cancel_requested:
             store.finish_job(db, job_id, JobStatus.CANCELLED)
             return
-        reason = self._explain(proc, code)
-        store.finish_job(db, job_id, JobStatus.FAILED, error=reason, log=f"[shiftdesk] {reason}\n")
+        self._fail(job_id, self._explain(proc, code))
 
     def _explain(self, proc: _RemoteProcess, code: int) -> str:
         cfg = self.config
@@ -716,45 +731,32 @@ class SSHBackend:
             "it was killed or crashed (out of memory?). See the log"
         )
 
-    def status(self, job_id: str) -> JobStatus:
-        """The job's current status."""
-        return JobStatus(store.read_job(job_id, self.database, SYSTEM).status)
-
     def cancel(self, job_id: str) -> None:
         """Stop the remote job: SIGTERM to its process group, SIGKILL after a grace time.
 
         Works from any kernel of the owner: the pid is in the job row (and in the job's
         folder on the worker); a follower in this process then stores how it ended.
         """
-        db = self.database
-        store.update_job(db, job_id, cancel_requested=True)
-        record = store.read_job(job_id, db, SYSTEM)
-        if JobStatus(record.status).finished:
+        record = self._begin_cancel(job_id)
+        if record is None:
             return
         pid = record.pid
         if pid is None:
             with self._lock:
                 starting = job_id in self._processes
             if not starting:
-                store.finish_job(db, job_id, JobStatus.CANCELLED)
+                store.finish_job(self.database, job_id, JobStatus.CANCELLED)
             # else: _detached sees cancel_requested and stops the runner at once
             return
         self._stop_runner(job_id, pid)
         self.attach(job_id)
 
     def _stop_runner(self, job_id: str, pid: int) -> None:
-        db = self.database
         self._kill(pid, "TERM")
-
-        def escalate() -> None:
-            deadline = time.monotonic() + CANCEL_GRACE
-            while time.monotonic() < deadline:
-                if JobStatus(store.read_job(job_id, db, SYSTEM).status).finished:
-                    return
-                time.sleep(0.1)
-            self._kill(pid, "KILL")
-
-        threading.Thread(target=escalate, daemon=True).start()
+        escalate(
+            lambda: JobStatus(self._read(job_id).status).finished,
+            lambda: self._kill(pid, "KILL"),
+        )
 
     def _exec(self, command: str) -> str:
         """Run a (fully quoted) command on the worker and return its stdout."""
@@ -803,11 +805,10 @@ class SSHBackend:
 
         Starts a thread that reads the job's folder on the worker at once and then
         keeps following it, storing progress and the result in the database. Called by
-        :func:`shiftdesk.jobs.store.reconcile` when any kernel of the owner looks at
-        the job; it returns at once, because that look may come from a dashboard's
-        poll on the kernel's event loop, and connecting to a slow or unreachable worker
-        must not freeze the page (the thread records "cannot reach the worker" and
-        retries).
+        :func:`reconcile` when any kernel of the owner looks at the job; it returns at
+        once, because that look may come from a dashboard's poll on the kernel's event
+        loop, and connecting to a slow or unreachable worker must not freeze the page
+        (the thread records "cannot reach the worker" and retries).
         """
         if self._closed.is_set():
             return
@@ -830,7 +831,7 @@ class SSHBackend:
                 daemon=True,
             )
             self._followers[job_id] = thread
-        store.WATCHED_JOBS.add(job_id)
+        WATCHED.add(job_id)
         thread.start()
 
     def _follow_loop(self, job_id: str) -> None:
@@ -857,7 +858,7 @@ class SSHBackend:
             with self._lock:
                 if self._followers.get(job_id) is threading.current_thread():
                     del self._followers[job_id]
-            store.WATCHED_JOBS.discard(job_id)
+            WATCHED.discard(job_id)
             if finished:
                 self._job_over()
 
@@ -1022,10 +1023,6 @@ class SSHBackend:
         except SSHBackendError as exc:
             log.warning("could not remove %s on %s: %s", folder, self.config.host, exc)
 
-    def logs(self, job_id: str) -> str:
-        """Messages from the task and the remote process's output."""
-        return store.read_job(job_id, self.database, SYSTEM).log or ""
-
     def close(self) -> None:
         """Stop the spare and following, close the connection; remote jobs run on.
 
@@ -1039,7 +1036,7 @@ class SSHBackend:
         with self._lock:
             followed = dict(self._followers)
         for job_id, thread in followed.items():
-            store.WATCHED_JOBS.discard(job_id)
+            WATCHED.discard(job_id)
             # let a read in progress finish (it may be storing a result right now)
             thread.join(timeout=self.config.connect_timeout)
         with self._conn_lock:
@@ -1056,7 +1053,6 @@ def end_session(database: Database | None = None) -> None:
 
     The hub calls this when the user logs out; it is safe to call when no session exists.
     """
-    from shiftdesk.jobs.backend import get_backend
     from shiftdesk.settings import load_settings
     from shiftdesk.storage import get_database
 

@@ -12,18 +12,10 @@ from shiftdesk.errors import NotFound, PermissionDenied
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.storage import Database, JobRecord, get_database
-from shiftdesk.tracking import HOST, as_utc, pid_alive, utcnow
+from shiftdesk.tracking import utcnow
 
 #: Longest log kept in the database; older lines are cut from the front.
 MAX_LOG_CHARS = 200_000
-#: Jobs whose worker is a child of this process: a LocalBackend thread waits for it and
-#: records the exit code or signal, so :func:`reconcile` leaves them alone.
-WATCHED_JOBS: set[str] = set()
-#: Remote backends (SSH, Dask) refresh ``heartbeat_at`` of the jobs they watch at least
-#: this often (seconds) ...
-REMOTE_HEARTBEAT = 30.0
-#: ... so a remote job whose heartbeat is older than this has no kernel watching it.
-REMOTE_STALE = 300.0
 
 
 def create_job(
@@ -165,107 +157,3 @@ def finish_job(
         if log:
             record.log = (record.log or "") + log
     return True
-
-
-def reconcile(database: Database, record: JobRecord) -> JobRecord:
-    """Mark a job failed when nothing will ever finish it.
-
-    A local job whose worker process vanished without reporting is failed (this is how
-    a kernel that did not start the job, or started it before a restart, learns that
-    the worker was killed). An SSH job runs detached on its worker: any kernel of the
-    owner re-attaches to it here (reads its progress or result, or fails it if its
-    remote process is gone without a result). A Dask job, or an SSH job that never
-    reached its worker, is followed by the kernel that submitted it; when that kernel's
-    heartbeat stops for :data:`REMOTE_STALE` seconds, it is failed too.
-    """
-    if JobStatus(record.status).finished:
-        return record
-    if record.id in WATCHED_JOBS:
-        return record  # our own child: its watcher knows how it ended and says so
-    kind = backend_type(record.backend)
-    if kind == "ssh" and record.pid is not None:
-        return _reattach(database, record)
-    if kind in ("ssh", "dask"):
-        return _reconcile_remote(database, record)
-    if kind != "local":
-        return record  # a backend plugged in by code: it knows its own jobs
-    if record.host != HOST or record.pid is None or pid_alive(record.pid):
-        return record
-    reason = (
-        "cancelled; the worker process was stopped"
-        if record.cancel_requested
-        else f"the worker process (pid {record.pid}) ended without reporting a result: it "
-        "was killed or crashed (out of memory?). See the log"
-    )
-    status = JobStatus.CANCELLED if record.cancel_requested else JobStatus.FAILED
-    finish_job(database, record.id, status, error=None if record.cancel_requested else reason)
-    return read_job(record.id, database, Identity(record.owner))
-
-
-def _reattach(database: Database, record: JobRecord) -> JobRecord:
-    """An SSH job runs detached on its worker: follow it from this process too.
-
-    The backend starts a thread that reads the job's folder there (progress, or the
-    result, or that the process is gone) and stores what it finds; this returns at
-    once with the stored record. See :meth:`shiftdesk.jobs.ssh.SSHBackend.attach`.
-    """
-    from shiftdesk.jobs.backend import get_backend
-    from shiftdesk.settings import SettingsError
-
-    try:
-        backend = get_backend(record.backend, database)
-    except (KeyError, SettingsError):
-        return record  # the backend is no longer configured here: nothing to ask
-    attach = getattr(backend, "attach", None)
-    if attach is None:
-        return record
-    attach(record.id)
-    return read_job(record.id, database, Identity(record.owner))
-
-
-def _reconcile_remote(database: Database, record: JobRecord) -> JobRecord:
-    last = as_utc(record.heartbeat_at or record.started_at or record.created_at)
-    if last is None or (utcnow() - last).total_seconds() < REMOTE_STALE:
-        return record
-    if record.cancel_requested:
-        finish_job(database, record.id, JobStatus.CANCELLED)
-    else:
-        finish_job(
-            database,
-            record.id,
-            JobStatus.FAILED,
-            error=(
-                f"no kernel has followed this {record.backend} job for "
-                f"{REMOTE_STALE / 60:g} minutes (the kernel that submitted it stopped), so "
-                "its result cannot arrive; resubmit it (job.resubmit())"
-            ),
-        )
-    return read_job(record.id, database, Identity(record.owner))
-
-
-_types_cache: tuple[object, dict[str, str]] | None = None
-
-
-def backend_type(name: str) -> str | None:
-    """``"local"``, ``"ssh"`` or ``"dask"`` for a backend name (None if unknown).
-
-    ``"local"`` is built in; other names come from the settings file, re-read only
-    when it changes.
-    """
-    global _types_cache
-    if name == "local":
-        return "local"
-    from shiftdesk.settings import SettingsError, load_settings, settings_path
-
-    path = settings_path()
-    try:
-        stamp: object = (path, path.stat().st_mtime_ns)
-    except OSError:
-        stamp = (path, None)
-    if _types_cache is None or _types_cache[0] != stamp:
-        try:
-            types = {n: b.type for n, b in load_settings().backends.items()}
-        except SettingsError:
-            types = {}
-        _types_cache = (stamp, types)
-    return _types_cache[1].get(name)

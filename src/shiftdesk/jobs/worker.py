@@ -13,24 +13,22 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from types import FrameType
 from typing import Any
 
 from shiftdesk import tracking
-from shiftdesk.identity import Identity
+from shiftdesk.identity import SYSTEM
 from shiftdesk.jobs import store
+from shiftdesk.jobs.context import ThrottledContext
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.jobs.tasks import get_kind, preload_modules
 from shiftdesk.storage import Database
-from shiftdesk.storage.models import utcnow
-
-SYSTEM = Identity("shiftdesk-worker", admin=True)
+from shiftdesk.tracking import utcnow
 
 
-class WorkerContext:
+class WorkerContext(ThrottledContext):
     """The task's line back to its job row, with writes throttled.
 
     Parameters
@@ -44,30 +42,18 @@ class WorkerContext:
     """
 
     def __init__(self, database: Database, job_id: str, interval: float = 0.25) -> None:
+        super().__init__(interval)
         self.database = database
         self.job_id = job_id
-        self.interval = interval
-        self._last_write = 0.0
         self._last_cancel_check = 0.0
-        self._cancel = threading.Event()
 
-    def request_cancel(self) -> None:
-        """Set from the SIGTERM handler."""
-        self._cancel.set()
-
-    def progress(self, fraction: float, message: str = "", **metrics: float) -> None:
-        """Store progress at most every ``interval`` seconds (and always at 100 %)."""
-        now = time.monotonic()
-        if now - self._last_write < self.interval and fraction < 1.0:
-            return
-        self._last_write = now
-        clean = {k: float(v) for k, v in metrics.items() if v is not None}
+    def _report(self, fraction: float, message: str, metrics: dict[str, float]) -> None:
         store.update_job(
             self.database,
             self.job_id,
-            progress=max(0.0, min(1.0, float(fraction))),
-            message=message[:500],
-            metrics_json=json.dumps(clean),
+            progress=fraction,
+            message=message,
+            metrics_json=json.dumps(metrics),
             heartbeat_at=utcnow(),
         )
 
