@@ -25,6 +25,7 @@ _EXPORTS = {
     "ECCError": "shiftdesk.daq.ecc",
     "ECCHTTPError": "shiftdesk.daq.ecc",
     "ECCProtocolError": "shiftdesk.daq.ecc",
+    "ECCServer": "shiftdesk.daq.ecc_server",
     "ECCSoapFault": "shiftdesk.daq.ecc",
     "ECCTimeout": "shiftdesk.daq.ecc",
     "ECCUnreachable": "shiftdesk.daq.ecc",
@@ -85,6 +86,7 @@ __all__ = [
     "ECCError",
     "ECCHTTPError",
     "ECCProtocolError",
+    "ECCServer",
     "ECCSoapFault",
     "ECCTimeout",
     "ECCUnreachable",
@@ -151,6 +153,7 @@ if TYPE_CHECKING:
         parse_data_senders,
         remove_call_sink,
     )
+    from shiftdesk.daq.ecc_server import ECCServer
     from shiftdesk.daq.errors import (
         CommandFailed,
         DAQError,

@@ -41,6 +41,7 @@ from shiftdesk.daq.control import (
     store_readings,
 )
 from shiftdesk.daq.ecc import ConfigId, ECCCall, State, call_history
+from shiftdesk.daq.ecc_server import ECCServer
 from shiftdesk.daq.errors import DAQStateError, SetupError
 from shiftdesk.daq.execution import dispatch, plan_spec, store_organize
 from shiftdesk.daq.experiment import (
@@ -238,6 +239,16 @@ class DAQSystem:
                 f"{self.experiment_name!r}: make a new DAQSystem"
             )
         return snap
+
+    @property
+    def servers(self) -> dict[str, ECCServer]:
+        """Every ECC server of the setup as an :class:`~shiftdesk.daq.ecc_server.ECCServer`,
+        by name, in setup order."""
+        return {view.name: ECCServer(self, view.name) for view in self.snapshot().servers}
+
+    def server(self, name: str) -> ECCServer:
+        """One ECC server by name (KeyError if the setup has none of that name)."""
+        return ECCServer(self, name)
 
     @through_gate("daq.refresh", target=_experiment)
     def refresh(self) -> Snapshot:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiftdesk.daq import DAQSystem
+from shiftdesk.daq import DAQSystem, ECCServer
 from shiftdesk_widgets.daq.dashboard import DAQDashboard
+from shiftdesk_widgets.daq.server_view import ECCServerView
 from shiftdesk_widgets.registry import register_view
 
 
@@ -13,3 +14,9 @@ from shiftdesk_widgets.registry import register_view
 def system_view(system: DAQSystem, **kwargs: Any) -> DAQDashboard:
     """A DAQ system opens in the shift dashboard."""
     return DAQDashboard(system, **kwargs)
+
+
+@register_view(ECCServer)
+def server_view(server: ECCServer, **kwargs: Any) -> ECCServerView:
+    """One ECC server opens in its dashboard row (commands, config, log)."""
+    return ECCServerView(server, **kwargs)
