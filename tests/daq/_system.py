@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from shiftdesk.daq.control import Controller
@@ -26,9 +27,11 @@ def daq_system(
     transition_timeout: float = 30.0,
     state_timeout: float = 1.0,
     select: bool = True,
+    database: Database | None = None,
 ) -> Iterator[DAQSystem]:
-    """An experiment whose setup is ``cluster``, configs selected, controller closed after."""
-    db = Database()
+    """An experiment whose setup is ``cluster``, configs selected, controller closed after
+    (in ``database``, default: the test's own SQLite file; disposed after)."""
+    db = database or Database()
     controller = Controller(db, transition_timeout=transition_timeout, state_timeout=state_timeout)
     try:
         system = DAQSystem.create(
@@ -48,3 +51,11 @@ def daq_system(
     finally:
         controller.close(wait=False)
         db.dispose()
+
+
+def until(check: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait until ``check()`` holds (fail the test after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from tests.daq._system import daq_system
+from tests.daq._system import until as _until
 
 from shiftdesk.daq.commands import CommandHandle, create_command
 from shiftdesk.daq.ecc import State
@@ -51,13 +52,6 @@ def _process(code: str) -> Iterator[subprocess.Popen[str]]:
             if proc.poll() is None:
                 proc.kill()
             proc.wait(10)
-
-
-def _until(check: Callable[[], object], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_a_command_outlives_the_kernel_that_sent_it(ecc_servers: Cluster) -> None:
@@ -146,32 +140,17 @@ def test_a_queued_command_nobody_runs_is_closed_clearly(ecc_servers: Cluster) ->
 def test_commands_run_by_the_executor_on_postgresql(
     postgres_url: str, ecc_servers: Cluster
 ) -> None:
-    from shiftdesk.daq.control import Controller
-    from shiftdesk.daq.demo import cluster_setup
-    from shiftdesk.daq.routers import LocalRouters
-    from shiftdesk.daq.system import DAQSystem
-    from shiftdesk.identity import Identity
     from shiftdesk.storage import Database
 
     cluster = ecc_servers(2)
-    db = Database(postgres_url)
-    controller = Controller(db)
-    try:
-        daq = DAQSystem.create("e1", operators=["alice"], database=db, identity=Identity("alice"),
-                               controller=controller, routers=LocalRouters())  # fmt: skip
-        daq.apply_setup(cluster_setup(cluster))
-        for i, config in enumerate(cluster.configs):
-            daq.select_config(config, server=f"ECC_{i}")
-        poller = Poller(db, period=0.3).start()
+    with daq_system(cluster, database=Database(postgres_url)) as daq:
+        poller = Poller(daq.database, period=0.3).start()
         try:
             for step in (daq.describe, daq.prepare, daq.configure):
                 handle = step().wait(10)
-                with db.session() as session:
+                with daq.database.session() as session:
                     row = session.get(CommandRecord, handle.id)
                     assert row is not None and row.heartbeat_at is not None
             assert daq.servers["ECC_1"].state is State.READY
         finally:
             poller.stop()
-    finally:
-        controller.close(wait=False)
-        db.dispose()

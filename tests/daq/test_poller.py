@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from tests.daq._system import daq_system
+from tests.daq._system import until as _until
 
 from shiftdesk.cli import main
 from shiftdesk.daq.ecc import State, Transition
@@ -14,13 +15,6 @@ from shiftdesk.daq.poller import Poller, read_snapshot
 from shiftdesk.daq.simulator import SimulatedCluster
 
 Cluster = Callable[..., SimulatedCluster]
-
-
-def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def test_a_sweep_stores_every_servers_state(ecc_servers: Cluster) -> None:

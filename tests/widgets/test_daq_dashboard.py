@@ -17,6 +17,7 @@ import pytest
 from tests.daq._system import OPERATOR, VISITOR, daq_system
 
 from shiftdesk.daq.ecc import State, clear_call_history, forget_clients
+from shiftdesk.daq.execution import stop_executors
 from shiftdesk.daq.poller import Poller as StatePoller
 from shiftdesk.daq.routers import LocalRouters
 from shiftdesk.daq.simulator import SimulatedCluster
@@ -44,6 +45,8 @@ def _fresh_ecc_clients() -> Iterator[None]:
     forget_clients()
     clear_call_history()
     yield
+    for executor in stop_executors():  # the command executors this test's systems started
+        executor.database.dispose()
     forget_clients()
     clear_call_history()
 
@@ -373,3 +376,28 @@ def test_start_shows_the_configured_experiment_read_only_to_others(
             poller = ensure_poller(daq.database)  # the one start() left running here
             if poller is not None:
                 poller.stop()
+
+
+def test_one_server_shows_in_its_own_row_and_takes_commands(cluster: SimulatedCluster) -> None:
+    from shiftdesk_widgets.daq.server_view import ECCServerView
+
+    with daq_system(cluster) as daq:
+        daq.refresh()
+        server = daq.servers["ECC_0"]
+        row = ECCServerView(server)
+        try:
+            assert text(row.row.status.value) == "Idle"
+            assert row.row.buttons["Describe"].disabled is False
+            assert row.row.buttons["Prepare"].disabled is True
+            row.row.buttons["Describe"].click()
+            daq.commands()[0].wait(10)
+            row.refresh()
+            assert text(row.row.status.value) == "Described"
+            assert "Describe" in text(row.row.log_box.value)
+        finally:
+            row.close()
+        visitor = ECCServerView(DAQSystem(daq.database, VISITOR).servers["ECC_0"])
+        try:
+            assert all(b.disabled for b in visitor.row.buttons.values())
+        finally:
+            visitor.close()

@@ -13,11 +13,9 @@ from typing import Any
 import ipywidgets as w
 
 from shiftdesk.daq.ecc_server import ECCServer
-from shiftdesk.daq.snapshot import now
-from shiftdesk.daq.system import LogEntry
 from shiftdesk_widgets._async import Poller
 from shiftdesk_widgets.daq._common import classed, error_text, message_html
-from shiftdesk_widgets.daq.servers import ServerRow
+from shiftdesk_widgets.daq.servers import ServerRow, server_log
 
 
 class ECCServerView(w.VBox):
@@ -72,20 +70,7 @@ class ECCServerView(w.VBox):
     def refresh(self) -> None:
         """Read the stored state once and show it."""
         view = self.server.view
-        log = [e for e in self.server.system.log(40) if e.source == view.name]
-        log += [
-            LogEntry(
-                c.created_at or now(),
-                "error" if step.status == "failed" else "info",
-                step.name,
-                f"{c.command}: {step.status} {step.message}".strip(),
-                c.owner,
-            )
-            for c in self.server.commands(5)
-            for step in c.steps
-            if step.name == view.name and step.status
-        ]
-        log = sorted(log, key=lambda e: e.at, reverse=True)[:8]
+        log = server_log(view.name, self.server.system.log(40), self.server.commands(5))
         self.row.update(view, self.can_operate, True, log)
 
     def tick(self) -> bool:

@@ -215,18 +215,26 @@ class ServerTable(w.VBox):
             self.rows = {name: ServerRow(name, *self._callbacks) for name in names}
             self.children = [self.header, *self.rows.values()]
         for server in snap.servers:
-            mine = [e for e in log if e.source == server.name]
-            mine += [
-                LogEntry(
-                    c.created_at or now(),
-                    "error" if step.status == "failed" else "info",
-                    step.name,
-                    f"{c.command}: {step.status} {step.message}".strip(),
-                    c.owner,
-                )
-                for c in commands
-                for step in c.steps
-                if step.name == server.name and step.status
-            ]
-            mine = sorted(mine, key=lambda e: e.at, reverse=True)[:8]
-            self.rows[server.name].update(server, can_operate, expert, mine)
+            self.rows[server.name].update(
+                server, can_operate, expert, server_log(server.name, log, commands)
+            )
+
+
+def server_log(
+    name: str, log: Sequence[LogEntry], commands: Sequence[CommandHandle], most: int = 8
+) -> list[LogEntry]:
+    """A server's log tail: its shift-log entries and its steps of ``commands``, newest first."""
+    mine = [e for e in log if e.source == name]
+    mine += [
+        LogEntry(
+            c.created_at or now(),
+            "error" if step.status == "failed" else "info",
+            step.name,
+            f"{c.command}: {step.status} {step.message}".strip(),
+            c.owner,
+        )
+        for c in commands
+        for step in c.steps
+        if step.name == name and step.status
+    ]
+    return sorted(mine, key=lambda e: e.at, reverse=True)[:most]
