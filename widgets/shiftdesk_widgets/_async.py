@@ -50,7 +50,3 @@ class Ticker:
     def running(self) -> bool:
         """True while a polling task is alive."""
         return self._task is not None and not self._task.done()
-
-
-# TEMPORARY: the DAQ views still say Poller while they are being reworked; removed below
-Poller = Ticker

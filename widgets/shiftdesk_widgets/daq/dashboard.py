@@ -1,7 +1,7 @@
 """The DAQ shift dashboard: run information, ECC servers, data routers, log, system buttons.
 
 Everything shown comes from the stored state (:meth:`DAQSystem.snapshot`), read by an
-asyncio :class:`~shiftdesk_widgets._async.Poller` on the kernel's loop; the hardware is
+asyncio :class:`~shiftdesk_widgets._async.Ticker` on the kernel's loop; the hardware is
 polled by the core's poller, never by the view. Buttons hand their call to a background
 thread and return at once; the outcome is shown by the next tick.
 """
@@ -20,7 +20,7 @@ from shiftdesk.daq.poller import Poller as StatePoller
 from shiftdesk.daq.poller import ensure_poller
 from shiftdesk.daq.snapshot import Snapshot
 from shiftdesk.daq.system import DAQSystem
-from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets._async import Ticker
 from shiftdesk_widgets.daq._common import Background, classed, error_text, message_html
 from shiftdesk_widgets.daq.controls import SystemButtons
 from shiftdesk_widgets.daq.demo import Demo
@@ -110,7 +110,7 @@ class DAQDashboard(w.VBox):
                 "you may watch this experiment; only its operators may send commands "
                 "or edit the run sheet",
             )
-        self.poller = Poller(self.tick, interval)
+        self.poller = Ticker(self.tick, interval)
         self.tick()
         self.poller.start()
 

@@ -13,7 +13,7 @@ from typing import Any
 import ipywidgets as w
 
 from shiftdesk.daq.ecc_server import ECCServer
-from shiftdesk_widgets._async import Poller
+from shiftdesk_widgets._async import Ticker
 from shiftdesk_widgets.daq._common import classed, error_text, message_html
 from shiftdesk_widgets.daq.servers import ServerRow, server_log
 
@@ -39,7 +39,7 @@ class ECCServerView(w.VBox):
         classed(self, "sd-daq-server-view")
         self.can_operate = server.can_operate
         self.refresh()
-        self.poller = Poller(self.tick, interval)
+        self.poller = Ticker(self.tick, interval)
         self.poller.start()
 
     def message(self, kind: str, text: str) -> None:
