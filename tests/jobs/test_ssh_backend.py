@@ -238,16 +238,16 @@ def test_worker_that_dies_before_it_gets_the_job_fails_the_job(
 ) -> None:
     """A wrong python ends the remote process at once, often before the job is handed
     over; the job must fail with the reason, not stay queued at "connecting"."""
-    from shiftdesk.jobs.ssh import _RemoteProcess
+    from shiftdesk.jobs.ssh import RemoteProcess
 
-    original = _RemoteProcess.bind
+    original = RemoteProcess.bind
 
-    def bind_late(self: _RemoteProcess, *args: Any, **kwargs: Any) -> bool:
+    def bind_late(self: RemoteProcess, *args: Any, **kwargs: Any) -> bool:
         assert self.ended.wait(30), "the remote process should have ended by itself"
         wait_until(lambda: self._end_code is not None, 10, "the reader to see the end")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_RemoteProcess, "bind", bind_late)
+    monkeypatch.setattr(RemoteProcess, "bind", bind_late)
     name = configure(python="/nonexistent/python3")
     job = submit_job("test.sleep", {"steps": 1}, backend=name)
     with pytest.raises(JobError, match="was not found"):

@@ -19,7 +19,7 @@ Logins use a per-session key (:mod:`shiftdesk.jobs.ssh_keys`): made and installe
 the configured bootstrap key on first use, removed by :func:`end_session` (logout) or
 after ``session_idle_hours`` without use. Host keys are checked against the configured
 ``known_hosts``; unknown hosts are refused unless ``auto_add_host_keys = true``. Every
-remote command argument goes through :func:`shlex.quote`; job titles, data file names
+remote command argument goes through :func:`shiftdesk.ssh.quote`; job titles, data file names
 and specs never reach a shell at all.
 """
 
@@ -29,20 +29,21 @@ import contextlib
 import json
 import logging
 import re
-import shlex
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paramiko  # type: ignore[import-untyped]
 
-from shiftdesk.errors import JobError, ShiftdeskError
+from shiftdesk import ssh
+from shiftdesk.errors import ShiftdeskError
 from shiftdesk.gate import Gate, get_gate
 from shiftdesk.identity import SYSTEM, Identity
 from shiftdesk.jobs import ssh_keys, store
 from shiftdesk.jobs.backend import WATCHED, BackendBase, escalate, get_backend
 from shiftdesk.jobs.heartbeat import Heartbeat, fail_if_unfollowed
+from shiftdesk.jobs.ssh_connection import SSHBackendError, SSHConfig, bootstrap_pkey, open_client
+from shiftdesk.jobs.ssh_process import RemoteProcess
 from shiftdesk.jobs.status import JobStatus
 from shiftdesk.settings import BackendSettings
 from shiftdesk.storage import Database, JobRecord, data_dir
@@ -59,273 +60,6 @@ JOBS_FOLDER = ".shiftdesk/jobs"
 POLL_INTERVAL = 0.25
 #: Seconds between attempts while the worker cannot be reached.
 RETRY_INTERVAL = 5.0
-
-
-class SSHBackendError(JobError):
-    """The worker host cannot be used (unreachable, refused login, unknown host key, ...)."""
-
-
-@dataclass(frozen=True)
-class SSHConfig:
-    """How to reach one worker account (the ``[backends.<name>]`` table of type ssh)."""
-
-    name: str
-    host: str
-    user: str
-    python: str
-    bootstrap_key: Path | None = None
-    port: int = 22
-    known_hosts: Path | None = None
-    auto_add_host_keys: bool = False
-    from_host: str | None = None
-    session_idle_hours: float = 24.0
-    connect_timeout: float = 10.0
-    spare: bool = True
-    env: tuple[tuple[str, str], ...] = ()
-    where: str = "the settings"
-
-    @classmethod
-    def from_settings(cls, settings: BackendSettings) -> SSHConfig:
-        """Build from a checked settings table."""
-        opts = dict(settings.options)
-        known = opts.pop("known_hosts", None)
-        env = tuple(sorted(dict(opts.pop("env", {})).items()))
-        return cls(
-            env=env,
-            name=settings.name,
-            bootstrap_key=(
-                Path(opts.pop("bootstrap_key")).expanduser() if "bootstrap_key" in opts else None
-            ),
-            known_hosts=Path(known).expanduser() if known else None,
-            where=settings.where(),
-            **opts,
-        )
-
-    @property
-    def target(self) -> str:
-        """``user@host:port`` for messages."""
-        return f"{self.user}@{self.host}:{self.port}"
-
-
-def open_client(cfg: SSHConfig, pkey: paramiko.PKey, what: str) -> paramiko.SSHClient:
-    """An SSH connection to ``cfg``'s worker account with ``pkey`` (errors say what to do)."""
-    client = paramiko.SSHClient()
-    try:
-        if cfg.known_hosts is not None:
-            if not cfg.known_hosts.exists() and cfg.auto_add_host_keys:
-                cfg.known_hosts.touch(mode=0o600)
-            try:
-                client.load_host_keys(str(cfg.known_hosts))
-            except OSError as exc:
-                raise SSHBackendError(
-                    f"cannot read known_hosts file {cfg.known_hosts} ({exc}); fix "
-                    f"known_hosts in {cfg.where}"
-                ) from exc
-        else:
-            client.load_system_host_keys()
-        client.set_missing_host_key_policy(
-            paramiko.AutoAddPolicy() if cfg.auto_add_host_keys else paramiko.RejectPolicy()
-        )
-        t = cfg.connect_timeout
-        client.connect(
-            cfg.host,
-            port=cfg.port,
-            username=cfg.user,
-            pkey=pkey,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=t,
-            banner_timeout=t,
-            auth_timeout=t,
-        )
-    except SSHBackendError:
-        client.close()
-        raise
-    except paramiko.BadHostKeyException as exc:
-        client.close()
-        raise SSHBackendError(
-            f"the host key of {cfg.host}:{cfg.port} does not match the one in "
-            f"{cfg.known_hosts or '~/.ssh/known_hosts'}: the key changed or someone is in "
-            "between. Nothing was sent. Ask the worker's administrator for the right key."
-        ) from exc
-    except paramiko.AuthenticationException as exc:
-        client.close()
-        raise SSHBackendError(
-            f"{cfg.target} refused the login with the {what} ({str(exc).rstrip('.')}). "
-            "Ask the facility "
-            f"to authorize the bootstrap key for {cfg.user!r}, or fix bootstrap_key / "
-            f"user in {cfg.where}"
-        ) from exc
-    except paramiko.SSHException as exc:
-        client.close()
-        if "known_hosts" in str(exc):
-            file = cfg.known_hosts or Path("~/.ssh/known_hosts")
-            raise SSHBackendError(
-                f"the host key of {cfg.host}:{cfg.port} is unknown: it is not in {file}. "
-                "Nothing was sent. Check its fingerprint with the worker's administrator "
-                f"and add it (ssh-keyscan -p {cfg.port} {cfg.host} >> {file}), or set "
-                f"auto_add_host_keys = true in {cfg.where}"
-            ) from exc
-        raise SSHBackendError(f"SSH to {cfg.target} failed: {exc}") from exc
-    except (OSError, EOFError) as exc:
-        client.close()
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SSHBackendError(
-            f"cannot reach the SSH worker {cfg.target} ({reason or type(exc).__name__}): "
-            f"is the host up and are host/port right in {cfg.where}?"
-        ) from exc
-    return client
-
-
-def bootstrap_pkey(cfg: SSHConfig) -> paramiko.PKey:
-    """The facility's bootstrap key of ``cfg`` (it installs session keys)."""
-    path = cfg.bootstrap_key
-    if path is None:
-        raise SSHBackendError(
-            f"the backend {cfg.name!r} has no bootstrap_key in {cfg.where}: add "
-            "it, or use this backend on a hub, where the gate installs session keys"
-        )
-    try:
-        return ssh_keys.pkey_from_file(path)
-    except (OSError, paramiko.SSHException, ValueError) as exc:
-        raise SSHBackendError(
-            f"cannot load the bootstrap key {path}: {exc}. Fix bootstrap_key in {cfg.where}"
-        ) from exc
-
-
-# -- the remote process -----------------------------------------------------------------
-
-
-class _RemoteProcess:
-    """One remote worker process (one exec channel) and the thread reading it."""
-
-    def __init__(self, backend: SSHBackend, channel: paramiko.Channel) -> None:
-        self.backend = backend
-        self.channel = channel
-        self.pid: int | None = None
-        self.job_id: str | None = None
-        self.ended = threading.Event()
-        self.ready = threading.Event()
-        self.finished_job = False  # detached (the follower takes over) or an error event
-        self.detached = False
-        self._end_code: int | None = None  # set once the end was seen (reported if bound)
-        self._stderr: list[str] = []
-        self._lock = threading.Lock()
-        self._stderr_thread = threading.Thread(
-            target=self._read_stderr, name="shiftdesk-ssh-stderr", daemon=True
-        )
-        self._stderr_thread.start()
-        threading.Thread(target=self._read_stdout, name="shiftdesk-ssh-job", daemon=True).start()
-
-    @property
-    def alive(self) -> bool:
-        return not self.ended.is_set() and not self.channel.closed
-
-    # -- handing over a job ----------------------------------------------------------------
-    def bind(self, job_id: str, order: bytes, *, even_if_ended: bool = False) -> bool:
-        """Give this process the job; False if it had already ended.
-
-        With ``even_if_ended`` (a process spawned for this very job) the job is bound
-        anyway, so a process that died at once (a wrong ``python``) fails the job with
-        the reason instead of leaving it queued.
-        """
-        db = self.backend.database
-        with self._lock:
-            if self.ended.is_set() and not even_if_ended:
-                return False
-            self.job_id = job_id
-            early = "".join(self._stderr)
-            # the reader thread already saw the end with no job bound: report it here
-            end_code = self._end_code
-        if early.strip():
-            store.append_log(db, job_id, early)
-        if self.pid is not None:
-            store.update_job(db, job_id, pid=self.pid, host=self.backend.config.host)
-        if end_code is not None:
-            self.backend._process_ended(self, end_code)
-            return True
-        # if the process died meanwhile, its reader sees the end and says why
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            self.channel.sendall(order)
-        return True
-
-    def stderr_tail(self, lines: int = 15) -> str:
-        with self._lock:
-            text = "".join(self._stderr)
-        return "\n".join(text.strip().splitlines()[-lines:])
-
-    # -- reading -------------------------------------------------------------------------
-    def _read_stderr(self) -> None:
-        stream = self.channel.makefile_stderr("rb")
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            for raw in stream:
-                line = raw.decode("utf-8", errors="replace")
-                with self._lock:
-                    job_id = self.job_id
-                    # kept for diagnosis (bounded), and logged once the job is known
-                    self._stderr.append(line)
-                    del self._stderr[:-200]
-                if job_id is not None:
-                    with contextlib.suppress(Exception):
-                        store.append_log(self.backend.database, job_id, line)
-
-    def _read_stdout(self) -> None:
-        stream = self.channel.makefile("rb")
-        try:
-            for raw in stream:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue  # not ours (the protocol stream is kept clean; be lenient)
-                if isinstance(event, dict):
-                    self._handle(event)
-        except (OSError, EOFError, paramiko.SSHException):
-            pass
-        finally:
-            self._on_end()
-
-    def _handle(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        db = self.backend.database
-        if kind == "hello":
-            self.pid = int(event["pid"])
-            with self._lock:
-                job_id = self.job_id
-            if job_id is not None:
-                store.update_job(db, job_id, pid=self.pid, host=self.backend.config.host)
-            return
-        if kind == "ready":
-            self.ready.set()
-            return
-        job_id = self.job_id
-        if job_id is None:
-            return
-        if kind == "detached":
-            # the job now runs on its own on the worker; a follower reads its folder
-            self.detached = True
-            self.finished_job = True
-            self.backend._detached(job_id, int(event["pid"]))
-        elif kind == "error":
-            self.finished_job = True
-            store.finish_job(
-                db,
-                job_id,
-                JobStatus.FAILED,
-                error=str(event.get("error", "the remote task failed")),
-                log=str(event.get("traceback", "")),
-            )
-
-    def _on_end(self) -> None:
-        with self._lock:
-            self.ended.set()
-        self._stderr_thread.join(timeout=5)
-        code = self.channel.recv_exit_status() if self.channel.exit_status_ready() else -1
-        with self._lock:
-            # exactly one of this thread and bind() reports the end of a bound job
-            self._end_code = code
-            job_id = self.job_id
-        if job_id is not None:
-            self.backend._process_ended(self, code)
 
 
 # -- the backend -------------------------------------------------------------------------
@@ -370,9 +104,9 @@ class SSHBackend(BackendBase):
         self.database = database
         self._client: paramiko.SSHClient | None = None
         self._retired: list[paramiko.SSHClient] = []
-        self._spare: _RemoteProcess | None = None
+        self._spare: RemoteProcess | None = None
         # job id -> its process (None while it is being started)
-        self._processes: dict[str, _RemoteProcess | None] = {}
+        self._processes: dict[str, RemoteProcess | None] = {}
         self._conn_lock = threading.RLock()
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -492,7 +226,7 @@ class SSHBackend(BackendBase):
             try:
                 client = self._open(key.pkey(), "session key")
             except SSHBackendError as exc:
-                if not isinstance(exc.__cause__, paramiko.AuthenticationException):
+                if not isinstance(exc.__cause__, ssh.SSHAuthError):
                     raise
                 # the worker forgot our key (admin cleanup): start a new session once
                 ssh_keys.delete_local(self.session_folder)
@@ -570,11 +304,11 @@ class SSHBackend(BackendBase):
     # -- remote processes ------------------------------------------------------------------
     def _command(self) -> str:
         """The remote command line; every configured value is quoted for the shell."""
-        env = "".join(f"{shlex.quote(f'{k}={v}')} " for k, v in self.config.env)
+        env = "".join(f"{ssh.quote(f'{k}={v}')} " for k, v in self.config.env)
         prefix = f"env {env}" if env else ""
-        return f"exec {prefix}{shlex.quote(self.config.python)} -m {shlex.quote(REMOTE_MODULE)}"
+        return f"exec {prefix}{ssh.quote(self.config.python)} -m {ssh.quote(REMOTE_MODULE)}"
 
-    def _spawn(self) -> _RemoteProcess:
+    def _spawn(self) -> RemoteProcess:
         client = self.connect()
         transport = client.get_transport()
         assert transport is not None
@@ -585,9 +319,9 @@ class SSHBackend(BackendBase):
             raise SSHBackendError(
                 f"could not start a worker process on {self.config.target}: {exc}"
             ) from exc
-        return _RemoteProcess(self, channel)
+        return RemoteProcess(self, channel)
 
-    def _take_spare(self) -> _RemoteProcess | None:
+    def _take_spare(self) -> RemoteProcess | None:
         with self._lock:
             spare, self._spare = self._spare, None
         return spare if spare is not None and spare.alive else None
@@ -679,7 +413,7 @@ class SSHBackend(BackendBase):
                 )
             self._fail(job_id, reason)
 
-    def _process_ended(self, proc: _RemoteProcess, code: int) -> None:
+    def _process_ended(self, proc: RemoteProcess, code: int) -> None:
         """A remote process ended: record why, if its job did not say so itself."""
         job_id = proc.job_id
         if job_id is None:
@@ -704,7 +438,7 @@ class SSHBackend(BackendBase):
             return
         self._fail(job_id, self._explain(proc, code))
 
-    def _explain(self, proc: _RemoteProcess, code: int) -> str:
+    def _explain(self, proc: RemoteProcess, code: int) -> str:
         cfg = self.config
         tail = proc.stderr_tail()
         if "No module named" in tail and "shiftdesk" in tail:
@@ -773,8 +507,8 @@ class SSHBackend(BackendBase):
 
     def _kill(self, pid: int, sig: str) -> None:
         """Signal the remote runner's process group (it leads its own session)."""
-        group = shlex.quote(f"-{int(pid)}")
-        single = shlex.quote(str(int(pid)))
+        group = ssh.quote(f"-{int(pid)}")
+        single = ssh.quote(str(int(pid)))
         command = f"kill -{sig} -- {group} 2>/dev/null || kill -{sig} {single}"
         try:
             self._exec(command)
@@ -909,7 +643,7 @@ class SSHBackend(BackendBase):
 
     def _remote_alive(self, pid: int) -> bool:
         """Whether ``pid`` runs on the worker (a zombie counts as gone)."""
-        q = shlex.quote(str(int(pid)))
+        q = ssh.quote(str(int(pid)))
         command = (
             f"if kill -0 {q} 2>/dev/null; then s=$(ps -o stat= -p {q} 2>/dev/null); "
             'case "$s" in Z*) echo gone;; *) echo alive;; esac; else echo gone; fi'
@@ -1017,7 +751,7 @@ class SSHBackend(BackendBase):
 
     def _remove_folder(self, job_id: str) -> None:
         """Delete the job's folder on the worker (its log is in the database now)."""
-        folder = shlex.quote(f"{JOBS_FOLDER}/{job_id}")
+        folder = ssh.quote(f"{JOBS_FOLDER}/{job_id}")
         try:
             self._exec(f"rm -rf -- {folder}")
         except SSHBackendError as exc:
@@ -1062,3 +796,15 @@ def end_session(database: Database | None = None) -> None:
             backend = get_backend(name, db)
             if isinstance(backend, SSHBackend):
                 backend.end_session()
+
+
+__all__ = [
+    "RemoteProcess",
+    "SSHBackend",
+    "SSHBackendError",
+    "SSHConfig",
+    "bootstrap_pkey",
+    "end_session",
+    "open_client",
+    "reconcile",
+]

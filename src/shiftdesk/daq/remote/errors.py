@@ -7,59 +7,42 @@ unknown host key, wrong folder) and from a remote failure (permissions, conflict
 
 from __future__ import annotations
 
-from shiftdesk.errors import ShiftdeskError
+from shiftdesk.ssh.errors import (
+    ConnectionLost,
+    HostKeyError,
+    RemoteCommandError,
+    SSHAuthError,
+    SSHConnectionError,
+    SSHError,
+    UnknownHostKeyError,
+)
 
-
-class WorkerError(ShiftdeskError):
-    """Base class of every error the DAQ worker interface raises on purpose."""
-
-
-class WorkerConnectionError(WorkerError, ConnectionError):
-    """The host cannot be reached over SSH (refused, timed out, not an SSH server)."""
-
-
-class ConnectionLost(WorkerConnectionError):
-    """The SSH connection dropped in the middle of an operation.
-
-    For file moves nothing is lost (each move is an atomic rename); run the operation
-    again to finish it.
-    """
-
-
-class WorkerAuthError(WorkerError, PermissionError):
-    """The SSH server refused the key, or the key file cannot be used."""
-
-
-class HostKeyError(WorkerError):
-    """The host's key is not in ``known_hosts`` or does not match it."""
-
-
-class UnknownHostKeyError(HostKeyError):
-    """The host's key is not in ``known_hosts`` (the connection is refused, never trusted)."""
+#: Base class of every error the DAQ worker interface raises on purpose (the SSH
+#: layer's errors are the connection and command ones below).
+WorkerError = SSHError
+#: The host cannot be reached over SSH (refused, timed out, not an SSH server).
+WorkerConnectionError = SSHConnectionError
+#: The SSH server refused the key, or the key file cannot be used.
+WorkerAuthError = SSHAuthError
+__all__ = [
+    "ConnectionLost",
+    "DataRouterNotFound",
+    "HostKeyError",
+    "InvalidNameError",
+    "NotADataRouterFolder",
+    "OrganizeConflict",
+    "RemoteCommandError",
+    "RemotePathError",
+    "RemotePermissionError",
+    "UnknownHostKeyError",
+    "WorkerAuthError",
+    "WorkerConnectionError",
+    "WorkerError",
+]
 
 
 class InvalidNameError(WorkerError, ValueError):
     """An experiment name, run number or path cannot be used as given."""
-
-
-class RemoteCommandError(WorkerError):
-    """A command run on the host failed.
-
-    Attributes
-    ----------
-    command : str
-        The command line that ran.
-    exit_status : int
-        Its exit status.
-    stderr : str
-        What it printed on standard error.
-    """
-
-    def __init__(self, message: str, command: str = "", exit_status: int = -1, stderr: str = ""):
-        super().__init__(message)
-        self.command = command
-        self.exit_status = exit_status
-        self.stderr = stderr
 
 
 class RemotePathError(WorkerError, FileNotFoundError):
