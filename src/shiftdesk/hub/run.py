@@ -36,6 +36,7 @@ from shiftdesk.hub.config import (
 )
 from shiftdesk.hub.config import _venv_bin as venv_bin
 from shiftdesk.hub.settings import HubSettings, HubStartError
+from shiftdesk.tracking import pid_alive as _alive
 
 # -- checks before start ---------------------------------------------------------------------
 
@@ -239,21 +240,6 @@ def preflight(settings: HubSettings, boundary: HubBoundary | None = None) -> lis
 
 
 # -- processes -------------------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie is dead for our purpose (it holds no port, its parent will reap it)
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        if fields and fields[0] == "Z":
-            return False
-    return True
 
 
 def marked_processes(run_id: str) -> list[int]:

@@ -34,7 +34,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sys
 import threading
 import traceback
@@ -44,6 +43,7 @@ from typing import Any, TextIO
 
 from shiftdesk.jobs.context import ThrottledContext
 from shiftdesk.jobs.tasks import get_kind, preload_modules
+from shiftdesk.tracking import HOST
 
 #: Where job folders live, relative to the worker account's home.
 JOBS_FOLDER = ".shiftdesk/jobs"
@@ -109,10 +109,7 @@ def _run_detached(folder: Path, kind_name: str, spec: Any, launcher: int) -> int
         ctx.request_cancel()
 
     signal.signal(signal.SIGTERM, on_term)
-    ctx.log(
-        f"[shiftdesk] runner pid {os.getpid()} on {socket.gethostname()} (started by "
-        f"worker pid {launcher})"
-    )
+    ctx.log(f"[shiftdesk] runner pid {os.getpid()} on {HOST} (started by worker pid {launcher})")
     ctx.write_status(0.0, "running", {})
     outcome: dict[str, Any]
     try:
@@ -177,7 +174,7 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     emit = Emitter(protocol)
-    emit("hello", pid=os.getpid(), host=socket.gethostname(), python=sys.executable)
+    emit("hello", pid=os.getpid(), host=HOST, python=sys.executable)
     for module in preload_modules():
         with contextlib.suppress(ImportError):  # the job reports a missing module itself
             importlib.import_module(module)
@@ -195,9 +192,7 @@ def main() -> int:
     try:
         return _detach(emit, protocol_fd, str(job_id), str(kind_name), spec)
     except OSError as exc:
-        emit(
-            "error", error=f"could not start the job on {socket.gethostname()}: {exc}", traceback=""
-        )
+        emit("error", error=f"could not start the job on {HOST}: {exc}", traceback="")
         return 1
 
 
