@@ -108,8 +108,3 @@ class AuditRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="")
     via: Mapped[str] = mapped_column(String(16), default="local")
-
-
-# Tables defined in other modules register on Base when imported; importing them here
-# means Base.metadata (migrations, schema checks) always sees every table.
-from shiftdesk.daq import records as _daq_records  # noqa: E402, F401
