@@ -215,7 +215,7 @@ class CommandRecord(TrackedColumns, Base):
     timeout_s: Mapped[float] = mapped_column(Float, default=300.0)
     host: Mapped[str] = mapped_column(String(255), default="")  # not null here
     #: What to do, for the executing process (see :mod:`shiftdesk.daq.execution`).
-    plan_json: Mapped[str] = mapped_column(Text, default="", server_default="")
+    plan_json: Mapped[str] = mapped_column(Text, default="")
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

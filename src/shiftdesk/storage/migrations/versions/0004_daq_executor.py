@@ -23,6 +23,9 @@ def upgrade() -> None:
     with op.batch_alter_table("daq_commands") as batch:
         batch.add_column(sa.Column("plan_json", sa.Text(), nullable=False, server_default=""))
         batch.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
+    # The default only fills the rows already there; new rows always say what they do.
+    with op.batch_alter_table("daq_commands") as batch:
+        batch.alter_column("plan_json", existing_type=sa.Text(), server_default=None)
     with op.batch_alter_table("daq_experiments") as batch:
         batch.add_column(sa.Column("executor_host", sa.String(length=255), nullable=True))
         batch.add_column(sa.Column("executor_pid", sa.Integer(), nullable=True))
