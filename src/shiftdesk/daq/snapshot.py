@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shiftdesk.daq.ecc.types import STATE_MACHINE, State, Transition
 from shiftdesk.daq.records import (
@@ -19,6 +19,8 @@ from shiftdesk.daq.records import (
     ECCServerRecord,
 )
 from shiftdesk.display import Markup, escape, html_repr, table
+from shiftdesk.tracking import as_utc as utc
+from shiftdesk.tracking import utcnow as now
 
 #: Source kinds, classified by type (never by matching names, notes §1.9.3).
 COBO = "CoBo"
@@ -29,18 +31,6 @@ ROUTER_TYPES = ("ICE", "TCP", "FDT", "ZBUF")
 #: Default GET ports.
 ECC_PORT = 8083
 ROUTER_PORT = 46005
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """SQLite drops time zones: read naive stored times as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def now() -> datetime:
-    """The timezone-aware clock every DAQ record uses."""
-    return datetime.now(UTC)
 
 
 def ecc_url(host: str, port: int) -> str:

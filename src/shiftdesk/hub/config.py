@@ -57,7 +57,7 @@ SERVICE_SLOTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # the simulator first: it seeds the demo experiment the poller then polls
     "daq_simulator": ("daq-simulator", ("-m", "shiftdesk.hub.daq_demo")),
     "daq_poller": ("daq-poller", ("daq", "poll")),
-    "job_workers": ("job-workers", ("-m", "shiftdesk.jobs.queue")),
+    "job_workers": ("job-workers", ("-m", "shiftdesk.jobs.job_worker_service")),
 }
 
 

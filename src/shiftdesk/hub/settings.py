@@ -296,8 +296,8 @@ class ServiceSlot:
         Run it.
     command : tuple of str
         The program to run; default: the slot's own (``shiftdesk daq poll`` for the DAQ
-        poller, ``python -m shiftdesk.jobs.queue`` for the job workers). The hub restarts
-        it when it exits.
+        poller, ``python -m shiftdesk.jobs.job_worker_service`` for the job workers). The
+        hub restarts it when it exits.
     groups : tuple of str
         Groups that may open it in a browser (only for services with a web page).
     notebook : str

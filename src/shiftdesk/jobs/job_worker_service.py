@@ -3,7 +3,7 @@
 A kernel that submits with ``backend="workers"`` (:mod:`shiftdesk.jobs.workers_backend`)
 only stores the job: it stays queued until this **job-worker service** claims it. The
 service (``python -m shiftdesk.jobs.job_worker_service [--slots N]``, also started as
-``python -m shiftdesk.jobs.queue``; run once for everyone by the hub) takes
+``python -m shiftdesk.jobs.job_worker_service``; run once for everyone by the hub) takes
 the oldest queued job with one conditional ``UPDATE`` (two services never take the same
 job, on SQLite or PostgreSQL), runs it in its own process with
 :mod:`shiftdesk.jobs.worker` exactly as the local backend does, at most ``N`` at once,

@@ -17,7 +17,7 @@ import ipywidgets as w
 
 from shiftdesk.errors import ShiftdeskError
 from shiftdesk.jobs import Job
-from shiftdesk.jobs.queue import BACKEND_NAME, workers_configured
+from shiftdesk.jobs.workers_backend import BACKEND_NAME, workers_configured
 from shiftdesk.reflectometry import METHODS, FitProblem, FitResult, method_settings
 from shiftdesk.settings import load_settings
 from shiftdesk_widgets._async import Ticker
@@ -37,9 +37,9 @@ def backend_choices() -> tuple[list[tuple[str, str]], str | None]:
     """``(label, name)`` of every backend a fit can go to, and a settings error if any.
 
     ``local`` is always there; ``workers`` (the hub's shared job-worker service,
-    :mod:`shiftdesk.jobs.queue`) when the hub says it runs one; the others come from the
-    settings file, labelled with their type (``cluster (ssh)``). A broken settings file
-    leaves only ``local`` (and ``workers``) and says why.
+    :mod:`shiftdesk.jobs.job_worker_service`) when the hub says it runs one; the others
+    come from the settings file, labelled with their type (``cluster (ssh)``). A broken
+    settings file leaves only ``local`` (and ``workers``) and says why.
     """
     choices = [("local", "local")]
     if workers_configured():

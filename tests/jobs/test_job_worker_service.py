@@ -115,7 +115,10 @@ def test_a_job_runs_on_the_service_as_its_owner(
     # a second service on the same host and data folder would adopt the first one's jobs
     env = dict(os.environ, SHIFTDESK_DATABASE_URL=db.url, SHIFTDESK_DATA_DIR=str(svc.folder))
     second = subprocess.run(
-        [sys.executable, "-m", "shiftdesk.jobs.queue"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "shiftdesk.jobs.job_worker_service"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert second.returncode != 0
     assert "another job-worker service" in second.stderr
@@ -203,7 +206,7 @@ def test_a_job_that_keeps_losing_its_service_fails_after_max_attempts(db: Databa
 
 def test_bad_slots_is_one_clear_line() -> None:
     bad = subprocess.run(
-        [sys.executable, "-m", "shiftdesk.jobs.queue", "--slots", "0"],
+        [sys.executable, "-m", "shiftdesk.jobs.job_worker_service", "--slots", "0"],
         capture_output=True,
         text=True,
     )
