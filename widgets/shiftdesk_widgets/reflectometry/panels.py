@@ -14,13 +14,14 @@ from typing import Any
 
 import ipywidgets as w
 
-from shiftdesk.reflectometry import FitProblem, FitResult, ReflectivityCurve
+from shiftdesk.reflectometry import METHODS, FitProblem, FitResult, ReflectivityCurve
 from shiftdesk.reflectometry.data import data_url
 
 #: Colours of the result's status and warnings (the notebook view's CSS is not loaded).
 _RESULT_STYLE = (
     "<style>.sd-result .sd-ok {color: #1b7a1b;} .sd-result .sd-bad {color: #b00020;} "
-    ".sd-result .sd-warn {color: #a15c00;}</style>"
+    ".sd-result .sd-warn {color: #a15c00;} "
+    ".sd-result td, .sd-result th {padding: 2px 12px 2px 0; text-align: left;}</style>"
 )
 
 
@@ -34,8 +35,10 @@ class ResultPanel(w.VBox):
 
     def show(self, result: FitResult) -> None:
         """Show ``result`` (χ², status, fitted and derived values ± errors, warnings)."""
+        method = METHODS.get(result.method, result.method)
         self.box.value = (
-            f"{_RESULT_STYLE}<div><b>{html.escape(result.method)}</b></div>" + result._html_body()
+            f"{_RESULT_STYLE}<div><b>Fit result</b> · {html.escape(method)}</div>"
+            + result._html_body()
         )
 
 
