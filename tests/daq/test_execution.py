@@ -18,7 +18,7 @@ from tests.daq._system import until as _until
 
 from shiftdesk.daq.commands import CommandHandle, create_command
 from shiftdesk.daq.ecc import State
-from shiftdesk.daq.execution import STALE_S, executor_elsewhere, stop_executors
+from shiftdesk.daq.execution import STALE_S, Executor, executor_elsewhere, stop_executors
 from shiftdesk.daq.poller import Poller
 from shiftdesk.daq.records import CommandRecord
 from shiftdesk.daq.simulator import SimulatedCluster
@@ -134,6 +134,48 @@ def test_a_queued_command_nobody_runs_is_closed_clearly(ecc_servers: Cluster) ->
         handle = CommandHandle(command_id, daq.database).refresh()
         assert handle.status == "failed"
         assert "no process executes DAQ commands" in (handle.error or "")
+
+
+def test_an_executor_that_comes_late_does_not_run_a_command_already_given_up(
+    ecc_servers: Cluster,
+) -> None:
+    # Observers told the operator it was abandoned; a poll service restarted later must
+    # not send that Describe out of the blue.
+    cluster = ecc_servers(1)
+    with daq_system(cluster) as daq:
+        stop_executors()
+        command_id = create_command(
+            daq.database, daq.experiment_id, "Describe", target="all", owner="alice",
+            timeout_s=300, steps=["ECC_0"], plan={"kind": "transition"},
+        )  # fmt: skip
+        with daq.database.session() as session:
+            row = session.get(CommandRecord, command_id)
+            assert row is not None
+            row.created_at = now() - timedelta(seconds=STALE_S + 1)
+        assert Executor(daq.database).run_pending() == []
+        handle = CommandHandle(command_id, daq.database).refresh()
+        assert handle.status == "failed"
+        assert "send it again" in (handle.error or "")
+
+
+def test_a_stopped_executor_keeps_its_running_command_alive(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1, durations=8.0)
+    with daq_system(cluster) as daq:
+        stop_executors()
+        executor = Executor(daq.database).start()
+        handle = daq.describe()
+        _until(lambda: handle.refresh().status == "running", 10)
+        executor.stop()  # stops taking commands; the Describe goes on to its end
+        stopped = now()
+        time.sleep(2.5)
+        # its heartbeat goes on, so observers elsewhere do not take it for abandoned
+        with daq.database.session() as session:
+            row = session.get(CommandRecord, handle.id)
+            assert row is not None and row.status == "running"
+            beat = row.heartbeat_at
+        assert beat is not None and beat.replace(tzinfo=stopped.tzinfo) > stopped
+        assert handle.wait(30).status == "done", handle.error
+        assert daq.servers["ECC_0"].state is State.DESCRIBED
 
 
 @pytest.mark.postgres

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shiftdesk.daq.errors import CommandFailed, DAQStateError
 from shiftdesk.daq.records import (
@@ -356,13 +356,24 @@ def reconcile(database: Database, record: CommandRecord) -> bool:
     if reason is None:
         return True
     try:
+        # Only the row as judged: a claim or a heartbeat that landed meanwhile wins.
         with database.session() as session:
-            row = session.get(CommandRecord, record.id)
-            if row is not None and row.status in ACTIVE:
-                row.status = "failed"
-                row.finished_at = now()
-                row.error = f"abandoned: {reason}"
-                row.message = "abandoned"
+            session.execute(
+                update(CommandRecord)
+                .where(
+                    CommandRecord.id == record.id,
+                    CommandRecord.status == record.status,
+                    CommandRecord.host == record.host,
+                    CommandRecord.pid == record.pid
+                    if record.pid is not None
+                    else CommandRecord.pid.is_(None),
+                    CommandRecord.heartbeat_at == record.heartbeat_at
+                    if record.heartbeat_at is not None
+                    else CommandRecord.heartbeat_at.is_(None),
+                )
+                .values(status="failed", finished_at=now(), error=f"abandoned: {reason}",
+                        message="abandoned")
+            )  # fmt: skip
     except StorageError:
         # an observer whose account may not write the DAQ (a hub user server): the
         # gate or the poller closes it; for this observer it is over either way

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -277,6 +277,8 @@ class Executor:
         self._experiment_id: int | None = None
         self._last_heartbeat = 0.0
         self._last_busy = time.monotonic()
+        #: commands this executor claimed and may still be running
+        self._claimed: set[str] = set()
         self.executed = 0
 
     def __repr__(self) -> str:
@@ -322,10 +324,29 @@ class Executor:
                     .order_by(CommandRecord.created_at)
                 )
             )
+        queued = [command_id for command_id in queued if not self._too_late(command_id)]
         started = [command_id for command_id in queued if self._claim(command_id)]
         if started:
             self._last_busy = time.monotonic()
         return started
+
+    def _too_late(self, command_id: str) -> bool:
+        """Close a command queued longer than observers wait for an executor (they have
+        told the operator it was abandoned; running it now would surprise them)."""
+        cutoff = now() - timedelta(seconds=STALE_S)
+        with self.database.session() as session:
+            closed = session.execute(
+                update(CommandRecord)
+                .where(
+                    CommandRecord.id == command_id,
+                    CommandRecord.status == "queued",
+                    CommandRecord.created_at < cutoff,
+                )
+                .values(status="failed", finished_at=now(), message="abandoned",
+                        error=f"abandoned: no process executed it within {STALE_S:g} s; "
+                        "send it again if it is still wanted")
+            )  # fmt: skip
+        return bool(_rows(closed))
 
     def _claim(self, command_id: str) -> bool:
         LIVE.add(command_id)  # before the row says so: an observer here must not abandon it
@@ -343,6 +364,7 @@ class Executor:
         if record is None:
             LIVE.discard(command_id)
             return False
+        self._claimed.add(command_id)
         with _lock:
             hint = _hints.pop(command_id, None)
         writer = CommandWriter(self.database, command_id, record.experiment_id, record.owner)
@@ -388,12 +410,13 @@ class Executor:
                     CommandRecord.status == "running",
                     CommandRecord.host == HOST,
                     CommandRecord.pid == os.getpid(),
-                    CommandRecord.plan_json != "",
+                    CommandRecord.id.in_(list(LIVE)),
                 )
                 .values(heartbeat_at=at)
             )
         if _rows(mine):
             self._last_busy = time.monotonic()
+        self._claimed = {record_id for record_id in self._claimed if record_id in LIVE}
 
     def _step(self) -> None:
         if time.monotonic() - self._last_heartbeat >= HEARTBEAT_S:
@@ -411,11 +434,37 @@ class Executor:
                 log.exception("DAQ command executor: a look for commands failed")
             idle = time.monotonic() - self._last_busy
             if self.idle_stop is not None and idle > self.idle_stop:
+                # Leave the registry first, then look once more: a sender in this
+                # process either saw this executor and is taken now, or starts another.
+                with _lock:
+                    if _executors.get(self.database.url) is self:
+                        del _executors[self.database.url]
+                self.run_pending()
                 break
             self._wake.wait(LOOK_S)
             self._wake.clear()
         self._stop.set()
         self._release()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Keep the heartbeat of the commands still running here until they end, so no
+        observer takes a stopped executor's running command for abandoned."""
+        while any(record_id in LIVE for record_id in self._claimed):
+            try:
+                self._beat_own()
+            except Exception:
+                log.exception("DAQ command executor: a heartbeat failed")
+            time.sleep(HEARTBEAT_S)
+
+    def _beat_own(self) -> None:
+        mine = [record_id for record_id in self._claimed if record_id in LIVE]
+        with self.database.session() as session:
+            session.execute(
+                update(CommandRecord)
+                .where(CommandRecord.id.in_(mine), CommandRecord.status == "running")
+                .values(heartbeat_at=now())
+            )
 
     def _release(self) -> None:
         """Leave the experiment's executor columns to the next one."""
