@@ -24,6 +24,18 @@ def scripts() -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
+    # bench_remote runs the test domain's "test.sleep" jobs: install it for this run only
+    # (as scripts/test.sh does), so that no hub or demo database gets its table.
+    pip = [sys.executable, "-m", "pip", "--quiet"]
+    plugin = HERE.parent / "tests" / "plugins" / "shiftdesk-testdomain"
+    subprocess.run([*pip, "install", "--no-deps", "-e", str(plugin)], check=True)
+    try:
+        return _run_all(argv)
+    finally:
+        subprocess.run([*pip, "uninstall", "--yes", "shiftdesk-testdomain"], check=False)
+
+
+def _run_all(argv: list[str]) -> int:
     verbose = "-v" in argv or "--verbose" in argv
     ratios: list[str] = []
     failed = False

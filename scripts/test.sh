@@ -8,8 +8,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
 # The test domain (tests/plugins): the job kinds that exercise the job machinery and the
-# smallest real domain; installed for the tests only, never by setup.sh.
+# smallest real domain; installed for the tests only and removed after them, so that a
+# hub or demo served from this environment never adds its table to their databases.
 .venv/bin/python -m pip install --quiet --no-deps -e tests/plugins/shiftdesk-testdomain
+trap '.venv/bin/python -m pip uninstall --quiet --yes shiftdesk-testdomain' EXIT
 
 if [ "${CI:-}" = "true" ]; then
     # In CI a missing service (PostgreSQL, browser) is an error, never a skip.

@@ -26,6 +26,22 @@ import pytest
 from tests._services import service_missing
 from tests._sshd import SSHDUnavailable, SSHServer, start_sshd
 
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The test domain (tests/plugins) holds the job kinds that exercise the job machinery
+    # and the smallest real domain; scripts/test.sh installs it for the run only.
+    from importlib.metadata import entry_points
+
+    if not any(ep.name == "test" for ep in entry_points(group="shiftdesk.domains")):
+        pytest.exit(
+            "the test domain is not installed: run scripts/test.sh, or "
+            ".venv/bin/python -m pip install --no-deps -e tests/plugins/shiftdesk-testdomain "
+            "(and uninstall shiftdesk-testdomain before serving a hub or the demo from "
+            "this environment: its table would be added to their databases)",
+            returncode=4,
+        )
+
+
 PG_USER = "postgres"
 
 

@@ -61,7 +61,8 @@ def pid_alive(pid: int) -> bool:
         return True  # it exists, under another account
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
+            # the name (in parentheses) may itself hold ") ": the state follows the last
+            return handle.read().rsplit(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return True
 

@@ -5,7 +5,8 @@ Each method of :class:`~shiftdesk.daq.system.DAQSystem` and
 :func:`~shiftdesk.gate.forward.through_gate` is an action here of the same name
 (``daq.start``, ``daq.runsheet.update``, ...). The action builds the system of the
 active experiment for the verified caller, with this process's controller and router
-access (one of each per process: the gate is the one owner of the hardware on a hub),
+access (one of each per process; on a hub the poll service executes the commands the
+gate stores, and the gate stands in only while no poll service runs),
 checks that the experiment is the one the caller's system was made for, and calls the
 method, whose own checks (operators only, one step at a time, ...) then apply as
 everywhere else.

@@ -5,7 +5,10 @@ is judged on the stored snapshot by the rules of :mod:`shiftdesk.daq.rules`, sto
 its plan and run by the one process that owns the hardware (the poll service, or this
 process standing in for it: :mod:`shiftdesk.daq.execution`). Every command returns a
 :class:`~shiftdesk.daq.commands.CommandHandle` at once; its progress is recorded in the
-database for every observer, and it goes on when the process that sent it ends.
+database for every observer, and it goes on when the process that sent it ends (unless
+that process was itself standing in for the poll service). The ``controller`` and
+``routers`` given to a system apply only to commands this process executes; those a
+poll service executes use its own.
 
 Besides the state rules, it enforces:
 
