@@ -445,6 +445,58 @@ def test_the_ecc_servers_answer_only_the_gate(
     assert "LIVE Stale" not in out and "LIVE Offline" not in out, out
 
 
+COMMAND_ATTACKS = """
+import json
+from sqlalchemy import text
+from shiftdesk.daq.execution import Executor
+from shiftdesk.storage import get_database
+db = get_database()
+plan = json.dumps({'kind': 'transition', 'phases': []})
+attacks = {
+    'store a command': "INSERT INTO daq_commands (id, experiment_id, command, target, owner, "
+        "status, progress, message, steps_json, timeout_s, host, pid, plan_json, created_at) "
+        "SELECT 'forged', id, 'Start', 'all', 'operator', 'queued', 0, 'queued', '{}', 60, "
+        "'h', 1, :plan, now() FROM daq_experiments LIMIT 1",
+    'rewrite a plan': "UPDATE daq_commands SET plan_json = :plan, status = 'queued'",
+    'pose as the executor': "UPDATE daq_experiments SET executor_pid = 1, "
+        "executor_heartbeat_at = now()",
+}
+for name, sql in attacks.items():
+    try:
+        with db.engine.begin() as conn:
+            done = conn.execute(text(sql), {'plan': plan}).rowcount
+        print('DONE', name, done)
+    except Exception as exc:
+        print('REFUSED', name, type(exc).__name__)
+# an executor in the kernel: claiming (the conditional UPDATE the poll service makes) is
+# refused whether or not a command is queued
+for name, call in (('claim commands', lambda: Executor(db)._claim('any-command')),
+                   ('heartbeat', lambda: Executor(db).heartbeat())):
+    try:
+        call()
+        print('DONE', name)
+    except Exception as exc:
+        print('REFUSED', name, type(exc).__name__)
+"""
+
+
+@pytest.mark.e2e
+def test_an_operator_cannot_store_rewrite_or_run_commands_past_the_gate(
+    kernels: dict[str, Kernel], owner: Database
+) -> None:
+    """Commands are rows the poll service runs: an operator's own kernel can neither store
+    nor rewrite one, nor pose as the executor; only the gate, after its checks, stores."""
+    before = _count(owner, "SELECT count(*) FROM daq_commands WHERE status = 'queued'")
+    out = kernels["operator"].run(COMMAND_ATTACKS).ok()
+    assert "DONE" not in out, out
+    for name in ("store a command", "rewrite a plan", "pose as the executor"):
+        assert f"REFUSED {name}" in out, out
+    assert "REFUSED claim commands" in out and "REFUSED heartbeat" in out, out
+    assert _count(owner, "SELECT count(*) FROM daq_commands WHERE id = 'forged'") == 0
+    after = _count(owner, "SELECT count(*) FROM daq_commands WHERE status = 'queued'")
+    assert after == before
+
+
 # -- the gate ---------------------------------------------------------------------------------
 
 
