@@ -31,12 +31,11 @@ from shiftdesk.daq.snapshot import now, utc
 from shiftdesk.display import escape, html_repr, table
 from shiftdesk.errors import NotFound, StorageError
 from shiftdesk.storage import Database
-from shiftdesk.tracking import HOST, TrackedHandle, pid_alive
+from shiftdesk.tracking import ACTIVE, HOST, TrackedHandle, pid_alive
 
 #: Commands run by threads of this process (a crashed owner leaves its rows "running").
 LIVE: set[str] = set()
 _live_lock = threading.Lock()
-ACTIVE = ("queued", "running")
 #: Grace added to a command's own timeout before an observer declares it abandoned.
 ABANDON_GRACE_S = 60.0
 

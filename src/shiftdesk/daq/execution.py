@@ -38,10 +38,10 @@ from shiftdesk.daq.errors import DAQStateError
 from shiftdesk.daq.experiment import active_experiment
 from shiftdesk.daq.records import CommandRecord, ExperimentRecord
 from shiftdesk.daq.routers import RouterAccess
-from shiftdesk.daq.snapshot import Command, ServerView, Snapshot, now, utc
+from shiftdesk.daq.snapshot import Command, ServerView, Snapshot, now
 from shiftdesk.errors import NotFound
 from shiftdesk.storage import Database
-from shiftdesk.tracking import HOST, pid_alive
+from shiftdesk.tracking import HOST, owner_alive, seconds_since
 
 log = logging.getLogger(__name__)
 
@@ -528,10 +528,8 @@ def executor_elsewhere(database: Database, experiment_id: int) -> bool:
 
 
 def _alive(host: str | None, pid: int | None, heartbeat: datetime | None) -> bool:
-    beat = utc(heartbeat)
-    if beat is None or (now() - beat).total_seconds() > STALE_S:
-        return False
-    return not (host == HOST and pid is not None and not pid_alive(pid))
+    age = seconds_since(heartbeat)
+    return age is not None and age <= STALE_S and owner_alive(host, pid) is not False
 
 
 def dispatch(
@@ -584,25 +582,20 @@ def executor_problem(database: Database, record: CommandRecord) -> str | None:
         return None
     if record.status == "running":
         mine = record.pid == os.getpid()
-        if (
-            record.host == HOST
-            and record.pid is not None
-            and not mine
-            and not pid_alive(record.pid)
-        ):
+        if not mine and owner_alive(record.host, record.pid) is False:
             return (
                 f"the process executing it (pid {record.pid}, the DAQ poll service or "
                 "the process standing in for it) ended before it finished"
             )
-        beat = utc(record.heartbeat_at or record.started_at)
-        if beat is not None and (now() - beat).total_seconds() > STALE_S:
+        silent = seconds_since(record.heartbeat_at or record.started_at)
+        if silent is not None and silent > STALE_S:
             return (
                 f"the process executing it on {record.host} (pid {record.pid}) stopped "
-                f"reporting {(now() - beat).total_seconds():.0f} s ago"
+                f"reporting {silent:.0f} s ago"
             )
         return None
-    created = utc(record.created_at)
-    if created is None or (now() - created).total_seconds() <= STALE_S:
+    waiting = seconds_since(record.created_at)
+    if waiting is None or waiting <= STALE_S:
         return None
     if local_executor(database) is not None or executor_elsewhere(database, record.experiment_id):
         return None
