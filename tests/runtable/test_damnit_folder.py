@@ -400,3 +400,44 @@ def test_complex_blob_round_trip(v4: DamnitFolder) -> None:
     cell = v4.value(2, "phase")
     assert cell is not None and cell.blob == struct.pack("<dd", 2.0, -2.0)
     assert cell.value == complex(2, -2)
+
+
+def test_odd_cells_are_read_without_failing(tmp_path: Path) -> None:
+    from tests.runtable.damnit_fixture import npy_bytes
+
+    folder = make_damnit_folder(tmp_path / "amore", runs=2, with_h5=False)
+    rows = [
+        ("deleted", None, None, None),  # DAMNIT "deletes" a value by NULLing the row
+        ("line", npy_bytes(np.array([3.0, 1.0, 2.0])), "numpy", None),
+        ("zero_d", npy_bytes(np.array(2.5)), "numpy", None),
+        ("opaque", b"\x00\x01\x02", None, None),
+        ("bad_json", 7, None, "{not json"),
+        ("huge_time", 1e300, None, None),
+    ]
+    with sqlite3.connect(folder / "runs.sqlite") as conn:
+        conn.executemany(
+            "INSERT INTO run_variables (proposal, run, name, version, value, timestamp, "
+            "summary_type, attributes) VALUES (1234, 1, ?, 1, ?, ?, ?, ?)",
+            [(name, value, 1e300 if name == "huge_time" else WRITTEN_AT, st, attrs)
+             for name, value, st, attrs in rows],
+        )  # fmt: skip
+        conn.execute(
+            "INSERT INTO run_variables (proposal, run, name, version, value) "
+            "VALUES (999, 1, 'other_proposal', 1, 1.0)"
+        )
+    conn.close()
+    got = read_damnit_folder(folder)
+    kinds = {name: got.value(1, name) for name, *_ in rows}
+    assert {name: v.kind for name, v in kinds.items() if v} == {
+        "deleted": "empty",
+        "line": "sparkline",
+        "zero_d": "number",
+        "opaque": "text",
+        "bad_json": "integer",
+        "huge_time": "number",
+    }
+    np.testing.assert_array_equal(kinds["line"].value, [[0, 1, 2], [3, 1, 2]])  # type: ignore[union-attr]
+    assert kinds["opaque"].text == "<3 bytes>"  # type: ignore[union-attr]
+    assert kinds["bad_json"].attributes == {"unparsed": "{not json"}  # type: ignore[union-attr]
+    assert kinds["huge_time"].timestamp is None  # type: ignore[union-attr]
+    assert got.value(1, "other_proposal") is None

@@ -281,13 +281,16 @@ class DamnitFolder:
     h5_files: dict[int, Path]
     time_comments: list[DamnitTimeComment]
     metameta: dict[str, Any] = field(default_factory=dict)
+    _cells: dict[tuple[int, str], DamnitValue] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def value(self, run: int, name: str) -> DamnitValue | None:
         """The cell (``run``, ``name``), or None when DAMNIT has none."""
-        for v in self.values:
-            if v.run == run and v.name == name:
-                return v
-        return None
+        if len(self._cells) != len(self.values):
+            self._cells.clear()
+            self._cells.update(((v.run, v.name), v) for v in self.values)
+        return self._cells.get((run, name))
 
     def variable(self, name: str) -> DamnitVariable:
         """The variable called ``name`` (KeyError if there is none)."""
@@ -540,7 +543,10 @@ def _value(run: int, name: str, row: tuple[Any, ...], user_type: str | None) -> 
     attrs = {} if attrs_text is None else _json(attrs_text)
     if max_diff is not None and type(max_diff) is not float:
         max_diff = _float_or_none(max_diff)
-    stamp = datetime.fromtimestamp(ts, UTC) if type(ts) is float else _utc(ts)
+    if type(ts) is float and -1e11 < ts < 1e11:
+        stamp: datetime | None = datetime.fromtimestamp(ts, UTC)
+    else:
+        stamp = _utc(ts)
     if type(version) is not int:
         version = _int_or_none(version) or 1
     method = method or None
