@@ -350,8 +350,8 @@ def _db_rows(run: int, name: str, version: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _write_h5(path: Path, run: int) -> None:
-    """One run's ``extracted_data/p<prop>_r<run>.h5`` in DAMNIT's layout."""
+def _write_h5(path: Path, run: int, names: Sequence[str]) -> None:
+    """One run's ``extracted_data/p<prop>_r<run>.h5`` in DAMNIT's layout (``names`` only)."""
     import h5py
     import xarray as xr
 
@@ -405,6 +405,10 @@ def _write_h5(path: Path, run: int) -> None:
             m = red.create_dataset("motor_scan", data=run * 0.5)
             m.attrs["bold"] = True
             f.create_dataset("motor_scan/data", data=run * 0.5)
+        for name in set(COMPUTED) - set(names):
+            for where in (f".reduced/{name}", f".errors/{name}", name):
+                if where in f:
+                    del f[where]
 
 
 def make_damnit_folder(
@@ -473,7 +477,7 @@ def make_damnit_folder(
     if with_h5 and version >= 1:
         (folder / "extracted_data").mkdir(exist_ok=True)
         for run in _computed_runs(runs):
-            _write_h5(folder / "extracted_data" / f"p{proposal}_r{run}.h5", run)
+            _write_h5(folder / "extracted_data" / f"p{proposal}_r{run}.h5", run, names)
     return folder
 
 

@@ -441,3 +441,17 @@ def test_odd_cells_are_read_without_failing(tmp_path: Path) -> None:
     assert kinds["bad_json"].attributes == {"unparsed": "{not json"}  # type: ignore[union-attr]
     assert kinds["huge_time"].timestamp is None  # type: ignore[union-attr]
     assert got.value(1, "other_proposal") is None
+
+
+def test_a_subset_of_variables(tmp_path: Path) -> None:
+    import h5py
+
+    folder = make_damnit_folder(tmp_path / "amore", runs=2, variables=["xgm_energy", "bad"])
+    got = read_damnit_folder(folder)
+    computed = {v.name for v in got.variables if v.type is None}
+    assert computed == {"xgm_energy", "bad"}
+    with h5py.File(got.h5_files[1], "r") as f:
+        assert set(f) == {".reduced", ".errors", "xgm_energy"}
+        assert set(f[".reduced"]) == {"xgm_energy"} and set(f[".errors"]) == {"bad"}
+    with pytest.raises(ValueError, match="unknown fixture variables"):
+        make_damnit_folder(tmp_path / "other", variables=["nope"])
