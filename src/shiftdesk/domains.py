@@ -68,6 +68,10 @@ class Domain:
     commands : str, optional
         ``"module:function"``; ``function(parser)`` adds the domain's subcommands to the
         ``shiftdesk <name>`` command (an ``argparse.ArgumentParser``).
+    listeners : tuple of (str, str)
+        ``(event, "module:function")`` pairs: ``function(**payload)`` is called when
+        another domain emits ``event`` (see :func:`emit`), e.g. the run table listens
+        to the DAQ's ``daq.run_closed``.
     """
 
     name: str
@@ -81,6 +85,7 @@ class Domain:
     dashboards: tuple[str, ...] = ()
     seed_demo: str | None = None
     commands: str | None = None
+    listeners: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for kind in self.job_kinds:
@@ -203,3 +208,26 @@ def migration_folders() -> list[Path]:
     """The domains' own Alembic revision folders (beside the core's)."""
     folders = (d.migrations_folder() for d in all_domains().values())
     return [folder for folder in folders if folder is not None]
+
+
+def emit(event: str, **payload: Any) -> list[str]:
+    """Tell the domains listening to ``event`` that it happened.
+
+    Listeners run in the caller's thread, one after the other; one that fails does not
+    stop the others nor the caller (the emitter's own work is done by then).
+
+    Returns
+    -------
+    list of str
+        One line per listener that failed, for the caller's log.
+    """
+    failures: list[str] = []
+    for domain in all_domains().values():
+        for name, ref in domain.listeners:
+            if name != event:
+                continue
+            try:
+                load(ref)(**payload)
+            except Exception as exc:  # a listener's fault must not undo the emitter's work
+                failures.append(f"{domain.name} ({ref}) could not handle {event}: {exc}")
+    return failures

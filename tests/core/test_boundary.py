@@ -59,7 +59,7 @@ def _ids(suffix: str) -> dict[str, Identity]:
 
 def test_every_table_declares_access_and_has_row_level_security(postgres_url: str) -> None:
     for name, table in Base.metadata.tables.items():
-        assert table.info.get("access") in ("owner", "shared", "audit"), name
+        assert table.info.get("access") in ("owner", "member", "shared", "audit"), name
     db = Database(postgres_url)
     try:
         with db.engine.connect() as conn:

@@ -164,6 +164,10 @@ def _stop_hooks(plan: Plan, ctx: Context) -> None:
             return "stopped (no run was open)"
         writer.log(f"run {number} stopped", "info", "run")
         from shiftdesk.daq.poller import read_snapshot
+        from shiftdesk.daq.runsheet import announce_run
+
+        for failure in announce_run(ctx.database, ctx.experiment_id, number, "daq.run_closed"):
+            writer.log(failure, "warning", "run")
 
         store_organize(
             ctx.database, read_snapshot(ctx.database), ctx.owner, number, ctx.routers, True

@@ -335,6 +335,7 @@ class RunSheet:
                     )
                 else:
                     current.value = repr(value) if isinstance(value, float) else str(value)
+        announce_run(self.database, self.experiment_id, run_number, "daq.run_updated")
         return self.run(run_number)
 
     def previous_values(self, run_number: int) -> dict[str, Any]:
@@ -437,3 +438,40 @@ class RunSheet:
     def _repr_html_(self) -> str:
         header, rows = self._rows()
         return html_repr("Run sheet", f"{len(rows)} runs", repr(self), table(rows[-50:], header))
+
+
+def announce_run(database: Database, experiment_id: int, number: int, event: str) -> list[str]:
+    """Tell the other domains about run ``number`` (``daq.run_closed``, ``daq.run_updated``).
+
+    The payload carries what a listener needs without reading the DAQ's tables: the
+    database, the experiment's name, the run's number, title, class, start and stop, and
+    its run-sheet values with their units. Returns the listeners' failures (for the log).
+    """
+    from shiftdesk.daq.records import ExperimentRecord
+    from shiftdesk.domains import emit
+
+    with database.session() as session:
+        experiment = session.get(ExperimentRecord, experiment_id)
+        name = experiment.name if experiment is not None else ""
+        observables = list(
+            session.scalars(
+                select(ObservableRecord).where(ObservableRecord.experiment_id == experiment_id)
+            )
+        )
+    sheet = RunSheet(database, experiment_id, lambda _what: None, experiment=name)
+    try:
+        run = sheet.run(number)
+    except RunSheetError:
+        return []
+    return emit(
+        event,
+        database=database,
+        experiment=name,
+        run=run.number,
+        title=run.title,
+        run_class=run.run_class,
+        started_at=run.started_at,
+        stopped_at=run.stopped_at,
+        values=dict(run.values),
+        units={o.name: o.units for o in observables if o.units},
+    )

@@ -12,6 +12,10 @@ security then decides what that role sees and changes:
 ``shared`` tables (the DAQ)
     Every user reads them; nobody but the table owner writes them. Changes go through
     the shiftdesk gate service, which checks the caller's hub groups and acts for them.
+``member`` tables (run tables)
+    Like ``owner`` tables, and members read them too: the migration names a
+    ``member_check`` (a SQL condition, usually a ``SECURITY DEFINER`` function of the
+    row's table id) that says whether ``session_user`` is a member.
 ``audit`` (the audit log)
     A user reads their own entries (administrators all of them) and adds entries only
     through :func:`shiftdesk_audit`, which stamps the connection's role as the actor.
@@ -41,7 +45,7 @@ USERS_ROLE = "shiftdesk_users"
 #: members of this role are shiftdesk administrators (hub admins)
 ADMINS_ROLE = "shiftdesk_admins"
 #: access classes a table may declare in ``Table.info["access"]``
-ACCESS_CLASSES = ("owner", "shared", "audit")
+ACCESS_CLASSES = ("owner", "member", "shared", "audit")
 #: role names a hub user may never take (PostgreSQL's own and ours)
 _RESERVED = re.compile(r"^(pg_.*|postgres|public|none|current_user|session_user|shiftdesk.*)$")
 
@@ -114,7 +118,9 @@ END $$
     ]
 
 
-def protect_table(conn: Connection, table: str, access: str) -> None:
+def protect_table(
+    conn: Connection, table: str, access: str, *, member_check: str | None = None
+) -> None:
     """Enable row-level security on ``table`` with the policies of its access class.
 
     Called by migrations (PostgreSQL only; a no-op elsewhere).
@@ -126,7 +132,9 @@ def protect_table(conn: Connection, table: str, access: str) -> None:
     table : str
         Table name.
     access : str
-        ``"owner"``, ``"shared"`` or ``"audit"`` (see the module docstring).
+        ``"owner"``, ``"member"``, ``"shared"`` or ``"audit"`` (see the module docstring).
+    member_check : str, optional
+        For ``"member"`` tables: the SQL condition that lets a member read a row.
     """
     if conn.dialect.name != "postgresql":
         return
@@ -135,9 +143,14 @@ def protect_table(conn: Connection, table: str, access: str) -> None:
     t = _ident(table)
     statements = [f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY"]
     mine = "owner = session_user::text"
-    if access == "owner":
+    if access == "member" and not member_check:
+        raise BoundaryError(f"member table {table!r} needs a member_check condition")
+    if access in ("owner", "member"):
+        readers = f"{mine} OR shiftdesk_is_admin()"
+        if access == "member":
+            readers += f" OR ({member_check})"
         statements += [
-            f"CREATE POLICY owner_read ON {t} FOR SELECT USING ({mine} OR shiftdesk_is_admin())",
+            f"CREATE POLICY owner_read ON {t} FOR SELECT USING ({readers})",
             f"CREATE POLICY owner_insert ON {t} FOR INSERT WITH CHECK ({mine})",
             f"CREATE POLICY owner_update ON {t} FOR UPDATE "
             f"USING ({mine} OR shiftdesk_is_admin()) WITH CHECK ({mine} OR shiftdesk_is_admin())",
@@ -305,7 +318,7 @@ def secure(database: Any) -> list[str]:
         ]
         for name, access in sorted(tables.items()):
             t = _ident(name)
-            if access == "owner":
+            if access in ("owner", "member"):
                 statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {users}")
             else:
                 statements.append(f"GRANT SELECT ON {t} TO {users}")
@@ -319,7 +332,7 @@ def secure(database: Any) -> list[str]:
             )
         ).all()
         for seq, table in sequences:
-            if tables.get(table) == "owner":
+            if tables.get(table) in ("owner", "member"):
                 statements.append(f"GRANT USAGE ON SEQUENCE {_ident(seq)} TO {users}")
         for statement in statements:
             conn.execute(text(statement))

@@ -23,8 +23,9 @@ from shiftdesk.tracking import utcnow as utcnow  # the one clock, importable fro
 def table_access(kind: str, *constraints: Any) -> tuple[Any, ...]:
     """``__table_args__`` declaring a table's access class for the hub's trust boundary.
 
-    ``kind`` is ``owner`` (rows belong to a user), ``shared`` (everyone reads, only the
-    gate writes) or ``audit``; see :mod:`shiftdesk.storage.boundary`.
+    ``kind`` is ``owner`` (rows belong to a user), ``member`` (an owner's rows that
+    members read too), ``shared`` (everyone reads, only the gate writes) or ``audit``;
+    see :mod:`shiftdesk.storage.boundary`.
     """
     return (*constraints, {"info": {"access": kind}})
 
