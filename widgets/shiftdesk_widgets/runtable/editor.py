@@ -109,6 +109,12 @@ class ContextEditor(w.VBox):
         self.add_class("sd-rt-context")
         self._changed()
 
+    def set_can_edit(self, can_edit: bool) -> None:
+        """Editable or read-only from now on (the user's rights changed)."""
+        self.can_edit = can_edit
+        self.text.disabled = not can_edit
+        self._changed()
+
     @property
     def errors(self) -> list[Problem]:
         """The problems that block saving."""

@@ -234,6 +234,13 @@ class RunGrid(w.VBox):
         self.settings = normalise(self.settings, list(self.frame.columns))
         self.relayout()
 
+    def set_can_edit(self, can_edit: bool) -> None:
+        """Editable or read-only from now on (the user's rights changed); redraws."""
+        can_edit = can_edit and self.on_edit is not None
+        if can_edit != self.can_edit:
+            self.can_edit = can_edit
+            self.relayout()
+
     def cell(self, run: int, name: str) -> Cell | None:
         """The display attributes of one cell, if any were given."""
         return self.cells.get(run, {}).get(name)

@@ -266,6 +266,7 @@ class ProcessingPanel(w.VBox):
         self.dialog = ReprocessDialog(process, variables)
         self.dialog.layout.display = "none"
         self.log_view = LogView(log, interval)
+        self.log_view.layout.display = "none"
         self.reprocess_button = w.Button(description="Reprocess…", icon="refresh")
         self.reprocess_button.add_class("sd-rt-reprocess-open")
         self.reprocess_button.on_click(lambda _b: self.toggle_dialog())
@@ -275,10 +276,6 @@ class ProcessingPanel(w.VBox):
         self.log_button = w.Button(description="Show log", icon="file-text-o")
         self.log_button.add_class("sd-rt-show-log")
         self.log_button.on_click(lambda _b: self.show_log())
-        for button in (self.reprocess_button, self.cancel_button):
-            button.disabled = not can_edit
-            if not can_edit:
-                button.tooltip = "read-only: you may not process this table"
         self.message = w.HTML()
         self.message.add_class("sd-rt-processing-message")
         super().__init__(
@@ -289,6 +286,15 @@ class ProcessingPanel(w.VBox):
             ]
         )
         self.add_class("sd-rt-processing")
+        self.set_can_edit(can_edit)
+
+    def set_can_edit(self, can_edit: bool) -> None:
+        """Reprocess and Cancel on or off (the user's rights changed; the core checks)."""
+        for button in (self.reprocess_button, self.cancel_button):
+            button.disabled = not can_edit
+            button.tooltip = "" if can_edit else "read-only: you may not process this table"
+        if not can_edit:
+            self.dialog.layout.display = "none"
 
     def toggle_dialog(self) -> None:
         """Open (pre-filled with the selected runs) or close the Reprocess dialog."""
@@ -314,11 +320,19 @@ class ProcessingPanel(w.VBox):
         self._say("#1b5e20", f"cancel asked for runs {format_runs(runs)}")
 
     def show_log(self) -> None:
-        """Show the log of the (first) selected run."""
+        """Show the log of the (first) selected run; again for the same run hides it."""
         runs = self.selected()
+        shown = self.log_view.layout.display != "none"
+        if shown and (not runs or runs[0] == self.log_view.run):
+            self.log_view.layout.display = "none"
+            self.log_view.ticker.stop()
+            self.log_button.description = "Show log"
+            return
         if not runs:
             self._say("#a15c00", "select a run to see its log")
             return
+        self.log_view.layout.display = None
+        self.log_button.description = "Hide log"
         self.log_view.show(runs[0])
 
     def _say(self, color: str, text: str) -> None:
