@@ -187,9 +187,27 @@ class RunTableView(w.VBox):
         self.ticker.start()
 
     @classmethod
-    def start(cls, name: str, **kwargs: Any) -> RunTableView:
-        """The view of the run table ``name`` (``RunTable.open(name)``)."""
-        return cls(RunTable.open(name), **kwargs)
+    def start(cls, name: str = "demo", **kwargs: Any) -> RunTableView:
+        """The view of the run table ``name`` (``RunTable.open(name)``).
+
+        The demo table (``"demo"``) is made first when it does not exist yet (as
+        ``shiftdesk demo`` does: simulated runs, queued for processing).
+        """
+        from shiftdesk.errors import NotFound
+
+        try:
+            table = RunTable.open(name)
+        except NotFound:
+            from shiftdesk.runtable.demo import NAME, seed_demo
+
+            if name != NAME:
+                raise
+            from shiftdesk.identity import current_identity
+            from shiftdesk.storage import get_database
+
+            seed_demo(get_database(), current_identity())
+            table = RunTable.open(name)
+        return cls(table, **kwargs)
 
     # -- wiring to the core ---------------------------------------------------------------
     def _title_html(self) -> str:
