@@ -197,11 +197,11 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
 def _context_file(path_or_text: str | os.PathLike[str]) -> Any:
     """A path to the context (a temporary ``context.py`` for text)."""
     if isinstance(path_or_text, os.PathLike):
-        yield Path(path_or_text)
+        yield Path(path_or_text).absolute()
         return
     text = str(path_or_text)
     if "\n" not in text and text.endswith(".py") and Path(text).is_file():
-        yield Path(text)
+        yield Path(text).absolute()
         return
     folder = Path(tempfile.mkdtemp(prefix="shiftdesk-context-"))
     try:
@@ -449,7 +449,7 @@ def run_context(
         Never raises for a problem of the context or its run: ``error`` says it.
     """
     started = time.monotonic()
-    fragment = Path(fragment)
+    fragment = Path(fragment).absolute()
 
     def outcome(
         error: str | None,
@@ -465,7 +465,7 @@ def run_context(
             fragment=written,
         )
 
-    folder = Path(run_path)
+    folder = Path(run_path).absolute()
     if not folder.exists():
         return outcome(
             f"the run folder {folder} does not exist (run {run} of {proposal}, from the "
