@@ -139,7 +139,8 @@ def test_a_missing_run_folder_fails_that_run_with_the_reason(tmp_path: Path) -> 
 
 
 def test_the_time_limit_stops_a_run_that_never_ends(tmp_path: Path) -> None:
-    forever = "from damnit_ctx import Variable\n\n@Variable\ndef spin(run):\n    while True:\n        pass\n"
+    forever = "from damnit_ctx import Variable\n\n@Variable\ndef spin(run):\n    while True:\n"
+    forever += "        pass\n"
     rt = table(tmp_path, context=forever, time_limit=3)
     handle = rt.process([1]).pop()
     with pytest.raises(JobError, match="limit"):
@@ -147,7 +148,8 @@ def test_the_time_limit_stops_a_run_that_never_ends(tmp_path: Path) -> None:
 
 
 def test_cancel_stops_queued_and_running_runs(tmp_path: Path) -> None:
-    sleepy = "from damnit_ctx import Variable\nimport time\n\n@Variable\ndef nap(run):\n    time.sleep(30)\n    return 1\n"
+    sleepy = "from damnit_ctx import Variable\nimport time\n\n@Variable\ndef nap(run):\n"
+    sleepy += "    time.sleep(30)\n    return 1\n"
     rt = table(tmp_path, context=sleepy, runs=(1, 2, 3), concurrent_jobs=1)
     handles = rt.process([1, 2, 3])
     deadline = time.monotonic() + 30
@@ -169,7 +171,7 @@ def test_a_context_with_errors_is_refused_with_its_lines(tmp_path: Path) -> None
     before = rt.context_text
     with pytest.raises(ContextInvalid):
         rt.save_context(
-            "from damnit_ctx import Variable\n\n@Variable\ndef x(run, y: 'var#nope'):\n    return y\n"
+            "from damnit_ctx import Variable\n\n@Variable\ndef x(run, y: 'var#no'):\n  return y\n"
         )
     assert rt.refresh().context_text == before
     with pytest.raises(ContextInvalid):
