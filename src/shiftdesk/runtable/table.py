@@ -10,8 +10,9 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,12 +50,13 @@ from shiftdesk.tracking import as_utc, utcnow
 
 if TYPE_CHECKING:
     from shiftdesk.runtable.context.engine import ContextProblem
-
     from shiftdesk.runtable.metadata import RunMetadata, VariableData
     from shiftdesk.runtable.processing import RunProcessing
 
 #: what ``process`` accepts for "every run of the table"
 ALL = "all"
+#: seconds between two :meth:`RunTable.pump` calls made by :meth:`RunTable.changes`
+PUMP_PERIOD = 10.0
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,6 @@ class Changes:
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.columns or self.settings)
-
-
-@dataclass
-class _Cache:
-    seq: int = -1
-    columns: dict[str, ColumnInfo] = field(default_factory=dict)
 
 
 def _people_text(value: str | Iterable[str] | None) -> str:
@@ -168,7 +164,7 @@ class RunTable:
         self._table = snapshot
         self.database = database
         self.identity = identity
-        self._cache = _Cache()
+        self._pumped = 0.0
 
     # -- making and finding tables ------------------------------------------------------
     @classmethod
@@ -285,7 +281,9 @@ class RunTable:
         snapshot = rstore.read_table(db, name=name)
         if not access.may_read(who, snapshot.owner, snapshot.members, snapshot.editors):
             raise access.refuse_read(who, name)
-        return cls(snapshot, db, who)
+        table = cls(snapshot, db, who)
+        table.pump()
+        return table
 
     @classmethod
     def list(
@@ -601,12 +599,28 @@ class RunTable:
         processing.dispatch(self.database, self.id)
         return processing.RunProcessing(self, number)
 
+    def add_runs(self, runs: Iterable[int], *, process: bool = True) -> builtins.list[int]:
+        """Say that several runs exist (see :meth:`add_run`); returns those that are new."""
+        from shiftdesk.runtable import processing
+
+        self._require_edit("add runs")
+        numbers = _run_numbers(runs)
+        with rstore.write(self.database, self.id) as (s, seq):
+            added = rstore.ensure_runs(s, self._table, numbers, seq)
+            queue = process and bool(added) and bool(self._table.context_text.strip())
+            if queue:
+                processing.mark_queued(s, self._table, added, seq, None, None)
+        if queue:
+            processing.dispatch(self.database, self.id)
+        return added
+
     def process(
         self,
         runs: int | Iterable[int] | str = ALL,
         *,
         variables: Sequence[str] | None = None,
         params: Mapping[str, Any] | None = None,
+        start: bool = True,
     ) -> builtins.list[RunProcessing]:
         """(Re)compute the context's variables for runs, one persisted job per run.
 
@@ -618,6 +632,9 @@ class RunTable:
             Only these variables (globs allowed, e.g. ``["xgm*"]``) and what they need.
         params : dict, optional
             Values for the context's ``param#name`` arguments (JSON-ready).
+        start : bool
+            Start jobs now (default); False only queues the runs for the next
+            :meth:`pump`.
 
         Returns
         -------
@@ -652,7 +669,8 @@ class RunTable:
         with rstore.write(self.database, self.id) as (s, seq):
             rstore.ensure_runs(s, self._table, numbers, seq)
             processing.mark_queued(s, self._table, numbers, seq, variables, dict(params or {}))
-        processing.dispatch(self.database, self.id)
+        if start:
+            processing.dispatch(self.database, self.id)
         return [processing.RunProcessing(self, n) for n in numbers]
 
     def cancel(self, runs: int | Iterable[int] | str = ALL) -> builtins.list[int]:
@@ -894,6 +912,31 @@ class RunTable:
                 ).scalar_one()
             )
 
+    def pump(self) -> builtins.list[int]:
+        """Start queued runs while slots are free, and free the slots of lost jobs.
+
+        Jobs do this themselves as they finish; this covers runs queued while no job ran
+        (the demo's seeding, a worker killed without a word). Editors' views call it now
+        and then; for readers it does nothing. Returns the runs submitted.
+        """
+        from shiftdesk.runtable import processing
+
+        self._pumped = time.monotonic()
+        if not self.can_edit:
+            return []
+        with self.database.engine.connect() as conn:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM runtable_runs WHERE table_id = :t "
+                    "AND status IN ('queued', 'submitted', 'running')"
+                ),
+                {"t": self.id},
+            ).scalar_one()
+        if not waiting:
+            return []
+        processing.reconcile(self.database, self.id)
+        return processing.dispatch(self.database, self.id)
+
     # -- following changes --------------------------------------------------------------------
     @property
     def seq(self) -> int:
@@ -910,8 +953,11 @@ class RunTable:
         """What changed after change number ``since``: runs (values, states), columns.
 
         A view keeps the returned ``seq`` and asks again with it; each call is a few
-        indexed reads, whatever the table's size.
+        indexed reads, whatever the table's size. Every :data:`PUMP_PERIOD` seconds it
+        also calls :meth:`pump`.
         """
+        if time.monotonic() - self._pumped > PUMP_PERIOD:
+            self.pump()
         with self.database.engine.connect() as conn:
             seq = conn.execute(
                 text("SELECT seq FROM runtable_tables WHERE id = :t"), {"t": self.id}

@@ -44,7 +44,11 @@ def write_run(folder: Path, run: int, seed: int | None = None) -> Path:
 
 
 def seed_demo(database: Database, identity: Identity) -> str:
-    """Make the demo run table (once) with its runs, and queue their processing."""
+    """Make the demo run table (once) with its runs, and queue their processing.
+
+    The runs are only queued: the first editor who opens the table starts the jobs (so
+    that a hub seeding demo data never runs them with its own rights).
+    """
     from shiftdesk.runtable.table import RunTable
     from shiftdesk.storage.database import data_dir
 
@@ -62,13 +66,14 @@ def seed_demo(database: Database, identity: Identity) -> str:
         context=CONTEXT,
         title="Demo beamline: simulated runs",
         members="*",
+        concurrent_jobs=4,
         database=database,
         identity=identity,
     )
     rt.add_user_variable("sample", "string", description="what is in the beam")
     rt.add_user_variable("good", "boolean", title="good run")
-    for run in range(1, RUNS + 1):
-        rt.add_run(run)
+    rt.add_runs(range(1, RUNS + 1), process=False)
+    rt.process(range(1, RUNS + 1), start=False)
     rt.set(3, "comment", "beam lost at 12:03")
     rt.set(2, "sample", "LaB6")
     return f"run table {NAME!r}: {RUNS} simulated runs queued for processing"
