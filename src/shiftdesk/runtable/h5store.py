@@ -445,7 +445,7 @@ def _merge_into(source: Path, tmp: Path, names: list[str]) -> None:
     import xarray as xr
 
     for where in netcdf:
-        with xr.open_dataset(source, group=where, engine="h5netcdf") as ds:
+        with xr.open_dataset(source, group=where, engine="h5netcdf", phony_dims="access") as ds:
             loaded = ds.load()
         loaded.to_netcdf(tmp, mode="a", group=where, engine="h5netcdf")
 
@@ -525,7 +525,7 @@ def _dataset_value(ds: Any) -> Any:
 def _read_xarray(path: Path, group: str, kind: Any) -> Any:
     import xarray as xr
 
-    with xr.open_dataset(path, group=group, engine="h5netcdf") as ds:
+    with xr.open_dataset(path, group=group, engine="h5netcdf", phony_dims="access") as ds:
         loaded = ds.load()
     attrs = dict(loaded.attrs)
     attrs.pop(OBJTYPE, None)

@@ -188,6 +188,23 @@ def load(path: str | Path) -> dict[str, VarSpec]:
     return collect(module.__dict__)
 
 
+def _annotation(raw: Any) -> str | None:
+    """A parameter's annotation text; a quoted string (``from __future__ import annotations``
+    turns ``"var#x"`` into ``"'var#x'"``) is unquoted."""
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        import ast
+
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        return value if isinstance(value, str) else text
+    return text
+
+
 def _params(func: Callable[..., Any], skip: int) -> tuple[list[Param], list[str]]:
     problems: list[str] = []
     try:
@@ -202,7 +219,7 @@ def _params(func: Callable[..., Any], skip: int) -> tuple[list[Param], list[str]
     for p in parameters[skip:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        annotation = p.annotation if isinstance(p.annotation, str) else None
+        annotation = _annotation(p.annotation)
         has_default = p.default is not p.empty
         params.append(Param(p.name, annotation, has_default, p.default if has_default else None))
     return params, problems
