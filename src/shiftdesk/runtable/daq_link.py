@@ -3,7 +3,8 @@
 Listens to the DAQ's ``daq.run_closed`` and ``daq.run_updated`` (see
 :func:`shiftdesk.daq.runsheet.announce_run`). Every run table whose ``experiment`` is the
 DAQ experiment's name takes part. The work is done as the table's owner: processing
-runs with the owner's rights, whichever process hears the news.
+runs with the owner's rights, whichever process hears the news (on a shared database
+the jobs are started by the table's editors' sessions, see :func:`on_run_closed`).
 """
 
 from __future__ import annotations
@@ -69,9 +70,18 @@ def on_run_closed(
     units: dict[str, str] | None = None,
     **_more: Any,
 ) -> None:
-    """A DAQ run closed: add it to the experiment's tables, process it, copy the run sheet."""
+    """A DAQ run closed: add it to the experiment's tables, process it, copy the run sheet.
+
+    On a shared (PostgreSQL) database the DAQ's executor is a hub service: the run is only
+    queued, and the jobs start from the table's editors' own sessions (``RunTable.pump``),
+    never with the service's rights.
+    """
+    start = database.engine.dialect.name == "sqlite"
     for rt in _tables(database, experiment):
-        rt.add_run(run, start_time=started_at)
+        if rt.add_runs([run], process=False):  # new to this table (a repeated notice is not)
+            rt.process([run], start=start)
+        if started_at is not None:
+            rt.set_start_time(run, started_at)
         named, titles, column_units = _sheet_values(title, run_class, values or {}, units or {})
         rt.submit(run, named, provenance=PROVENANCE, units=column_units, titles=titles)
 

@@ -614,6 +614,17 @@ class RunTable:
             processing.dispatch(self.database, self.id)
         return added
 
+    def set_start_time(self, run: int, start_time: datetime) -> None:
+        """Record when run ``run`` started (the DAQ knows it; a notice may not)."""
+        self._require_edit("change runs")
+        number = _run_number(run)
+        with rstore.write(self.database, self.id) as (s, seq):
+            s.execute(
+                update(RunRecord)
+                .where(RunRecord.table_id == self.id, RunRecord.run == number)
+                .values(start_time=as_utc(start_time), seq=seq)
+            )
+
     def process(
         self,
         runs: int | Iterable[int] | str = ALL,
