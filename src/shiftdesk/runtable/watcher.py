@@ -67,7 +67,7 @@ def runs_on_disk(template: str) -> dict[int, float]:
             continue  # r7 does not match r{run:04d}
         try:
             found[number] = target.stat().st_mtime
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
     return found
 
