@@ -639,3 +639,86 @@ def test_a_signal_kill_is_reported(run_dir: Path, tmp_path: Path) -> None:
     assert outcome.error is not None
     assert "was killed by SIGKILL while computing 'killed'" in outcome.error
     assert "no cell was finished" in outcome.error
+
+
+def test_shiftdesk_imports_work_in_a_context_file(run_dir: Path, tmp_path: Path) -> None:
+    text = textwrap.dedent(
+        """
+        from shiftdesk.runtable import Cell, Skip, Variable
+        from shiftdesk.runtable.context import Group
+
+        @Variable(title="A")
+        def a(run):
+            return Cell(1, bold=True)
+        """
+    )
+    assert errors(validate_context(text)) == []
+    outcome = run(text, run_dir, tmp_path)
+    assert outcome.error is None
+    assert outcome.cells["a"].attributes == {"bold": True}
+
+
+def test_damnits_own_context_file_validates_with_a_warning_for_mymdc() -> None:
+    from tests.runtable.damnit_fixture import COMPUTED, CONTEXT_PY
+
+    problems = validate_context(CONTEXT_PY)
+    assert errors(problems) == []
+    (warning,) = [p for p in problems if "mymdc#sample_name" in p.message]
+    assert warning.severity == "warning" and warning.line == 19
+    assert set(read_variables(CONTEXT_PY)) == set(COMPUTED)
+
+
+def test_a_raw_variable_that_depends_on_proc_data_is_refused() -> None:
+    text = ctx(
+        """
+        @Variable(data="proc", cluster=True)
+        def calibrated(run):
+            return 1
+
+        @Variable(data="raw")
+        def explicit_raw(run, c: "var#calibrated"):
+            return c
+
+        @Variable
+        def promoted(run, c: "var#calibrated"):
+            return c
+        """
+    )
+    (problem,) = errors(validate_context(text))
+    assert "'explicit_raw' has data='raw' but depends on proc variables (calibrated)" in (
+        problem.message
+    )
+    fixed = text.replace('@Variable(data="raw")', "@Variable")
+    metas = read_variables(fixed)
+    assert (metas["promoted"].data, metas["promoted"].cluster) == ("proc", True)
+
+
+def test_the_runner_command_line(tmp_path: Path, run_dir: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from shiftdesk.runtable.context.engine import child_environment
+
+    context = tmp_path / "context.py"
+    context.write_text(ctx("@Variable\ndef a(run, n: 'meta#run_number'):\n    return n\n"))
+    module = "shiftdesk.runtable.context.runner"
+    env = child_environment()
+    checked = subprocess.run(
+        [sys.executable, "-m", module, "check", str(context)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    listed = json.loads(checked.stdout)
+    assert [p["severity"] for p in listed] == ["warning", "warning"]  # unused Cell, Skip
+    summaries = tmp_path / "s.json"
+    command = [sys.executable, "-m", module, "exec", "--context", str(context), "--run", "7",
+               "--run-path", str(run_dir), "--proposal", "p1", "--fragment",
+               str(tmp_path / "f.h5"), "--summaries", str(summaries)]  # fmt: skip
+    subprocess.run(command, capture_output=True, env=env, check=True)
+    payload = json.loads(summaries.read_text())
+    assert payload["error"] is None
+    assert payload["cells"]["a"]["number"] == 7
+    assert h5store.read_data(tmp_path / "f.h5", "a") == 7

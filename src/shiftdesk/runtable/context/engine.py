@@ -555,6 +555,7 @@ def run_context(
             else "no cell was finished"
         )
         fragment.unlink(missing_ok=True)
+        fragment.with_name(fragment.name + ".writing.h5").unlink(missing_ok=True)
         if stopped == "timeout":
             error = (
                 f"the time limit of {timeout:g} s was reached{during}; the run's processing "
