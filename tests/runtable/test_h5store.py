@@ -59,6 +59,7 @@ def test_a_fragment_round_trips(tmp_path: Path) -> None:
         "cube": np.zeros((2, 3, 4), np.float32),
         "big": StoredResult(data=np.arange(10_000.0), preview=np.arange(10.0)),
         "preview_da": StoredResult(data=np.arange(3), preview=trace()),
+        "nothing": StoredResult(summary=CellSummary("empty")),
     }
     assert h5store.write_fragment(path, entries) == {}
     assert not (tmp_path / "frag.h5.writing.h5").exists()
@@ -83,7 +84,9 @@ def test_a_fragment_round_trips(tmp_path: Path) -> None:
     for name in ("array", "trace", "text", "number", "when"):
         assert h5store.read_summary(path, name) == entries[name].summary  # type: ignore[attr-defined]
     assert h5store.read_summary(path, "failed") == entries["failed"]
-    assert h5store.read_summary(path, "cube") is None
+    assert h5store.read_summary(path, "cube") is None  # data without a summary
+    assert h5store.read_summary(path, "nothing") == CellSummary("empty")
+    assert h5store.read_data(path, "nothing") is None
     with h5py.File(path, "r") as f:
         assert f["big/data"].compression == "gzip"
     with pytest.raises(KeyError, match="holds no variable 'nope'"):
@@ -145,6 +148,23 @@ def test_merging_replaces_variables_wholesale_and_keeps_the_others(tmp_path: Pat
     h5store.write_fragment(third, {"other": 1})
     h5store.merge_fragment(third, run_file)
     assert h5store.read_data(run_file, "trace").attrs["units"] == "µJ"
+    # a variable that now returns None loses its old value
+    fourth = tmp_path / "d.h5"
+    h5store.write_fragment(fourth, {"text": StoredResult(summary=CellSummary("empty"))})
+    h5store.merge_fragment(fourth, run_file)
+    assert h5store.read_data(run_file, "text") is None
+    assert h5store.read_summary(run_file, "text") == CellSummary("empty")
+
+
+def test_a_damaged_run_file_is_refused_and_kept(tmp_path: Path) -> None:
+    run_file = tmp_path / "r0009.h5"
+    run_file.write_bytes(b"half a file")
+    frag = tmp_path / "f.h5"
+    h5store.write_fragment(frag, {"x": 1})
+    with pytest.raises(StorageError, match=r"cannot merge into the run file .*move it away"):
+        h5store.merge_fragment(frag, run_file)
+    assert run_file.read_bytes() == b"half a file"
+    assert not list(tmp_path.glob(".*merging*"))
 
 
 def test_two_processes_merging_at_once_keep_both(tmp_path: Path) -> None:

@@ -195,6 +195,9 @@ def _write_one(f: Any, name: str, entry: StoredResult, netcdf: list[tuple[str, A
         _write_object(f, name, entry.data, netcdf, data=True)
     if entry.preview is not None:
         _write_object(f, f".preview/{name}", entry.preview, netcdf, data=False)
+    if name not in f and f".reduced/{name}" not in f and f".errors/{name}" not in f:
+        # an empty result (None) still replaces an older value when merged
+        f.create_group(name)
 
 
 def _write_summary(f: Any, name: str, summary: CellSummary) -> None:
@@ -397,7 +400,13 @@ def merge_fragment(
                 shutil.copyfile(source, tmp)
             else:
                 shutil.copyfile(target, tmp)
-                _merge_into(source, tmp, names)
+                try:
+                    _merge_into(source, tmp, names)
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot merge into the run file {target} ({exc}); if it is damaged, "
+                        "move it away and process the run again"
+                    ) from exc
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
@@ -555,14 +564,18 @@ def read_error(run_file: str | os.PathLike[str], name: str) -> tuple[str, str] |
 
 
 def read_summary(run_file: str | os.PathLike[str], name: str) -> CellSummary | None:
-    """The table value of ``name`` (an ``error``/``skipped`` summary for errors), or None."""
+    """The table value of ``name``, or None when the file has no summary of it.
+
+    Errors and skips give ``error``/``skipped`` summaries; a variable that returned None
+    gives an ``empty`` one.
+    """
     error = read_error(run_file, name)
     if error is not None:
         return CellSummary.error(error[0], error[1])
     with _h5py().File(run_file, "r") as f:
         where = f".reduced/{name}"
         if where not in f:
-            return None
+            return CellSummary("empty") if name in f and "data" not in f[name] else None
         return _summary_from(f[where])
 
 
