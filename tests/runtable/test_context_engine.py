@@ -337,10 +337,10 @@ def test_an_infinite_loop_hits_the_time_limit(run_dir: Path, tmp_path: Path) -> 
         """
     )
     started = time.monotonic()
-    outcome = run(text, run_dir, tmp_path, timeout=2)
-    assert time.monotonic() - started < 10
+    outcome = run(text, run_dir, tmp_path, timeout=3)
+    assert time.monotonic() - started < 12
     assert outcome.error is not None
-    assert "time limit of 2 s was reached while computing 'spin'" in outcome.error
+    assert "time limit of 3 s was reached while computing 'spin'" in outcome.error
     assert "timeout=" in outcome.error  # how to raise it
     assert outcome.cells["quick"].number == 1  # finished before: kept
     assert outcome.fragment is None
@@ -465,17 +465,19 @@ def test_a_missing_run_folder_is_refused_before_running(tmp_path: Path) -> None:
 
 
 def test_cancel_kills_the_run(run_dir: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
     text = ctx(
-        """
+        f"""
         import time
 
         @Variable
         def slow(run):
+            open({str(marker)!r}, "w").close()
             time.sleep(60)
         """
     )
     started = time.monotonic()
-    outcome = run(text, run_dir, tmp_path, cancelled=lambda: time.monotonic() - started > 0.5)
+    outcome = run(text, run_dir, tmp_path, cancelled=marker.exists)
     assert time.monotonic() - started < 10
     assert outcome.error is not None
     assert outcome.error.startswith("cancelled while computing 'slow'")

@@ -176,7 +176,10 @@ class RunOutcome:
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a context process: ctxsupport and shiftdesk on PYTHONPATH, Agg."""
     env = dict(os.environ)
-    paths = [str(CTXSUPPORT), str(_SRC_ROOT)]
+    paths = [str(CTXSUPPORT)]
+    if _SRC_ROOT.name not in ("site-packages", "dist-packages"):
+        # a source checkout: another interpreter (python=...) finds this shiftdesk too
+        paths.append(str(_SRC_ROOT))
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
