@@ -178,22 +178,48 @@ def test_two_processes_merging_at_once_keep_both(tmp_path: Path) -> None:
         from shiftdesk.runtable import h5store
 
         tag, folder = sys.argv[1], Path(sys.argv[2])
-        for i in range(8):
+        for i in range(5):
             frag = folder / f"{tag}-{i}.h5"
             da = xr.DataArray(np.arange(4.0) + i, dims=["x"], coords={"x": np.arange(4)})
             h5store.write_fragment(frag, {f"{tag}_{i}": da, f"{tag}_n{i}": float(i)})
             h5store.merge_fragment(frag, folder / "r0002.h5", remove=True)
         """
     )
+    reader = textwrap.dedent(
+        """
+        import sys, time
+        from pathlib import Path
+        from shiftdesk.runtable import h5store
+
+        path, stop = Path(sys.argv[1]), Path(sys.argv[2])
+        reads = 0
+        while not stop.exists():
+            if path.exists():
+                names = h5store.variable_names(path)  # raises on a half-written file
+                for name in names[:2]:
+                    h5store.read_summary(path, name)
+                reads += 1
+            time.sleep(0.005)
+        print(reads)
+        """
+    )
+    stop = tmp_path / "stop"
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", reader, str(run_file), str(stop)], stdout=subprocess.PIPE
+    )
     procs = [
         subprocess.Popen([sys.executable, "-c", script, tag, str(tmp_path)]) for tag in ("a", "b")
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    stop.touch()
+    out, _ = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0  # a reader never saw a half-written file
+    assert int(out) > 0
     names = set(h5store.variable_names(run_file))
-    expected = {f"{t}_{k}{i}" for t in "ab" for k in ("", "n") for i in range(8)}
+    expected = {f"{t}_{k}{i}" for t in "ab" for k in ("", "n") for i in range(5)}
     assert names == expected
     for tag in "ab":
-        for i in range(8):
+        for i in range(5):
             np.testing.assert_array_equal(
                 h5store.read_data(run_file, f"{tag}_{i}").values, np.arange(4.0) + i
             )
