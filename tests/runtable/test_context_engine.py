@@ -379,6 +379,7 @@ def test_os_exit_in_a_variable(run_dir: Path, tmp_path: Path) -> None:
     assert "no full data was saved" in outcome.error
     assert "about to exit" in outcome.error  # its last output
     assert set(outcome.cells) == {"first"}
+    assert set(outcome.variables) == {"first", "die", "never"}
     assert outcome.cells["first"].number == 2.5
     assert outcome.fragment is None
     assert any("about to exit" in line for line in lines)

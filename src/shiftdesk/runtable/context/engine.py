@@ -378,12 +378,15 @@ class _Log:
         return _tail("\n".join(self.tail))
 
 
-def _read_partial(path: Path) -> tuple[dict[str, CellSummary], str | None]:
-    """Cells streamed before the child stopped, and the variable it was computing."""
+def _read_partial(
+    path: Path,
+) -> tuple[dict[str, CellSummary], str | None, dict[str, VariableMeta]]:
+    """Cells streamed before the child stopped, the variable it was computing, the variables."""
     cells: dict[str, CellSummary] = {}
     running: str | None = None
+    metas: dict[str, VariableMeta] = {}
     if not path.is_file():
-        return cells, None
+        return cells, None, metas
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             item = json.loads(line)
@@ -395,7 +398,9 @@ def _read_partial(path: Path) -> tuple[dict[str, CellSummary], str | None]:
             running = None
         elif item.get("event") == "cell":
             cells[item["name"]] = CellSummary.from_json(item["cell"])
-    return cells, running
+        elif item.get("event") == "variables":
+            metas = {n: VariableMeta.from_json(m) for n, m in item["variables"].items()}
+    return cells, running, metas
 
 
 def run_context(
@@ -548,7 +553,7 @@ def run_context(
             written = Path(payload["fragment"]) if payload.get("fragment") else None
             return outcome(payload.get("error"), cells, metas, written)
 
-        cells, running = _read_partial(partial)
+        cells, running, metas = _read_partial(partial)
         during = f" while computing {running!r}" if running else ""
         kept = (
             f"the {len(cells)} cell{'s' if len(cells) != 1 else ''} finished before "
@@ -572,4 +577,4 @@ def run_context(
                 f"the context process {_died(proc.returncode)}{during} (os._exit, a crash, or "
                 f"out of memory?); {kept}" + (f". Its last output:\n{said}" if said else "")
             )
-        return outcome(error, cells, None, None)
+        return outcome(error, cells, metas, None)

@@ -15,10 +15,10 @@
 (:func:`shiftdesk.runtable.h5store.write_fragment`) and the summaries to the JSON file
 ``{"variables": {...}, "cells": {name: CellSummary.to_json()}, "error": str | None,
 "problems": [...], "fragment": path | None}``. While it runs it appends one JSON line per
-event to ``<summaries>.partial`` (``{"event": "start"|"cell"|"end", "name": ...}``), so a
-parent can tell which variable was running when the process died and keep the cells
-finished before. Progress ("Computed x in 0.012 s") and tracebacks go to stdout/stderr,
-which the parent sends to the run's log.
+event to ``<summaries>.partial`` (``{"event": "variables"|"start"|"cell"|"end", "name":
+...}``), so a parent can tell which variable was running when the process died and keep
+the cells finished before (and the variables' metadata). Progress ("Computed x in
+0.012 s") and tracebacks go to stdout/stderr, which the parent sends to the run's log.
 
 The parent (:mod:`shiftdesk.runtable.context.engine`) starts this through
 ``ctxsupport/shiftdesk_ctxrunner.py``, which avoids importing ``shiftdesk.runtable``'s
@@ -114,6 +114,7 @@ def _exec(args: argparse.Namespace) -> int:
         problems = check(specs)
         payload["problems"] = [p.to_json() for p in problems]
         payload["variables"] = {name: spec.meta() for name, spec in specs.items()}
+        event("variables", "", variables=payload["variables"])
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             listed = "; ".join((f"line {p.line}: " if p.line else "") + p.message for p in errors)
