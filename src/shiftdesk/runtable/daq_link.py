@@ -3,8 +3,7 @@
 Listens to the DAQ's ``daq.run_closed`` and ``daq.run_updated`` (see
 :func:`shiftdesk.daq.runsheet.announce_run`). Every run table whose ``experiment`` is the
 DAQ experiment's name takes part. The work is done as the table's owner: processing
-runs with the owner's rights, whichever process hears the news (on a shared database
-the jobs are started by the table's editors' sessions, see :func:`on_run_closed`).
+runs with the owner's rights, whichever process hears the news.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shiftdesk.gate import LocalGate
 from shiftdesk.identity import Identity
 from shiftdesk.runtable import store as rstore
 from shiftdesk.runtable.records import RunTableRecord
@@ -40,7 +40,11 @@ def _tables(database: Database, experiment: str) -> list[Any]:
             select(RunTableRecord).where(RunTableRecord.experiment == experiment)
         ).all()
         snapshots = [rstore.Snapshot.of(r) for r in records]
-    return [RunTable(snap, database, Identity(snap.owner)) for snap in snapshots]
+    # acting for the owner in this process (the DAQ's executor): no gate round trip
+    return [
+        RunTable(snap, database, Identity(snap.owner), LocalGate(Identity(snap.owner), audit=False))
+        for snap in snapshots
+    ]
 
 
 def _sheet_values(
@@ -72,14 +76,13 @@ def on_run_closed(
 ) -> None:
     """A DAQ run closed: add it to the experiment's tables, process it, copy the run sheet.
 
-    On a shared (PostgreSQL) database the DAQ's executor is a hub service: the run is only
-    queued, and the jobs start from the table's editors' own sessions (``RunTable.pump``),
-    never with the service's rights.
+    On a shared (PostgreSQL) database the DAQ's executor is a hub service: its jobs go to
+    the job-worker service, which runs them as the table's owner (see
+    :func:`shiftdesk.runtable.processing.dispatch`), never with the service's rights.
     """
-    start = database.engine.dialect.name == "sqlite"
     for rt in _tables(database, experiment):
         if rt.add_runs([run], process=False):  # new to this table (a repeated notice is not)
-            rt.process([run], start=start)
+            rt.process([run])
         if started_at is not None:
             rt.set_start_time(run, started_at)
         named, titles, column_units = _sheet_values(title, run_class, values or {}, units or {})

@@ -148,6 +148,7 @@ DOMAIN = Domain(
             preload=("shiftdesk.runtable.processing", "shiftdesk.runtable.context.engine"),
         ),
     ),
+    gate_actions=("shiftdesk.runtable.actions",),
     views="shiftdesk_widgets.runtable.view",
     dashboards=("runtable",),
     seed_demo="shiftdesk.runtable.demo:seed_demo",

@@ -154,9 +154,21 @@ def _table_record(s: Session, table_id: int) -> Any:
 
 
 def _backend(database: Database, name: str) -> Any:
+    """The backend jobs of a table start on, from this process.
+
+    A service on a shared database (the gate acting for an editor, the DAQ's executor)
+    never runs a user's context file itself: its jobs go to the job-worker service,
+    which runs each as the table's owner, with the owner's rights.
+    """
     from shiftdesk.jobs.backend import get_backend
 
-    return get_backend(name or "local", database)
+    name = name or "local"
+    if name == "local" and database.engine.dialect.name == "postgresql":
+        from shiftdesk.storage.boundary import is_user_role
+
+        if not is_user_role(database):
+            name = "workers"
+    return get_backend(name, database)
 
 
 def reconcile(database: Database, table_id: int) -> int:
@@ -366,7 +378,6 @@ class RunProcessing(TrackedHandle[Any]):
 def process_run(spec: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     """Job kind ``runtable.process``: compute one run's variables and store them."""
     from shiftdesk.runtable.context.engine import run_context
-
     from shiftdesk.runtable.h5store import merge_fragment
 
     database = get_database()

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from shiftdesk.errors import NotFound
+from shiftdesk.errors import NotFound, PermissionDenied
 from shiftdesk.runtable.records import (
     RunRecord,
     RunTableRecord,
@@ -89,7 +89,15 @@ def write(database: Database, table_id: int) -> Iterator[tuple[Session, int]]:
             .execution_options(synchronize_session=False)
         ).scalar_one_or_none()
         if seq is None:
-            raise NotFound(f"run table #{table_id} is gone (deleted meanwhile?)")
+            visible = s.scalar(select(RunTableRecord.name).where(RunTableRecord.id == table_id))
+            if visible is None:
+                raise NotFound(f"run table #{table_id} is gone (deleted meanwhile?)")
+            # the row is there but the database did not let this connection change it
+            raise PermissionDenied(
+                f"the database refused this connection any change to run table {visible!r}: "
+                "on a hub, changes go through the gate (a RunTable opened in your server "
+                "does that), with your own name; nothing was changed"
+            )
         yield s, int(seq)
 
 

@@ -24,6 +24,8 @@ from sqlalchemy import delete, select, text, update
 from shiftdesk.display import html_repr
 from shiftdesk.display import table as html_table
 from shiftdesk.errors import DataError, NotFound
+from shiftdesk.gate import Gate, get_gate
+from shiftdesk.gate.forward import through_gate
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.runtable import access
 from shiftdesk.runtable import store as rstore
@@ -107,6 +109,10 @@ class Changes:
         return bool(self.runs or self.columns or self.settings)
 
 
+def _target(table: RunTable) -> str:
+    return f"run table {table.name}"
+
+
 def _people_text(value: str | Iterable[str] | None) -> str:
     return access.join_people(access.parse_people(value))
 
@@ -160,10 +166,17 @@ class RunTable:
     docstring for a tour.
     """
 
-    def __init__(self, snapshot: rstore.Snapshot, database: Database, identity: Identity) -> None:
+    def __init__(
+        self,
+        snapshot: rstore.Snapshot,
+        database: Database,
+        identity: Identity,
+        gate: Gate | None = None,
+    ) -> None:
         self._table = snapshot
         self.database = database
         self.identity = identity
+        self.gate: Gate = gate if gate is not None else get_gate()
         self._pumped = 0.0
 
     # -- making and finding tables ------------------------------------------------------
@@ -265,7 +278,12 @@ class RunTable:
 
     @classmethod
     def open(
-        cls, name: str, *, database: Database | None = None, identity: Identity | None = None
+        cls,
+        name: str,
+        *,
+        database: Database | None = None,
+        identity: Identity | None = None,
+        gate: Gate | None = None,
     ) -> RunTable:
         """Open the run table ``name``.
 
@@ -281,7 +299,7 @@ class RunTable:
         snapshot = rstore.read_table(db, name=name)
         if not access.may_read(who, snapshot.owner, snapshot.members, snapshot.editors):
             raise access.refuse_read(who, name)
-        table = cls(snapshot, db, who)
+        table = cls(snapshot, db, who, gate)
         table.pump()
         return table
 
@@ -320,6 +338,30 @@ class RunTable:
         return import_damnit(
             cls, folder, name=name, data=data, database=database, identity=identity, **options
         )
+
+    # -- the gate (changes go through it on a hub; see shiftdesk.gate.forward) -------------
+    def _gate_args(self) -> dict[str, Any]:
+        return {"table": self.name}
+
+    def _from_gate(self, action: str, result: Any) -> Any:
+        """What a method returns here, from its action's JSON result (see ``actions``)."""
+        from shiftdesk.runtable import processing
+
+        self.refresh()
+        if action in ("runtable.process",):
+            return [processing.RunProcessing(self, int(r)) for r in result]
+        if action == "runtable.add_run":
+            return None if result is None else processing.RunProcessing(self, int(result))
+        if action == "runtable.set":
+            run, name = int(result["run"]), str(result["name"])
+            return self.cells([run], [name]).get((run, name)) or CellValue(kind="empty")
+        if action == "runtable.add_user_variable":
+            return self.columns()[str(result)]
+        if action == "runtable.save_context":
+            from shiftdesk.runtable.context.engine import ContextProblem
+
+            return [ContextProblem(**p) for p in result]
+        return result
 
     # -- what the table is ---------------------------------------------------------------
     @property
@@ -430,6 +472,7 @@ class RunTable:
         source = self.context_text if context is None else _read_context_argument(context)
         return list(validate_context(source))
 
+    @through_gate("runtable.save_context", target=_target)
     def save_context(self, context: str | os.PathLike[str]) -> builtins.list[ContextProblem]:
         """Replace the context file (refused while it has errors).
 
@@ -508,6 +551,7 @@ class RunTable:
         ordered.update(columns)
         return ordered
 
+    @through_gate("runtable.add_user_variable", target=_target)
     def add_user_variable(
         self,
         name: str,
@@ -569,6 +613,7 @@ class RunTable:
                 )
             )
 
+    @through_gate("runtable.add_run", target=_target)
     def add_run(
         self, run: int, *, start_time: datetime | None = None, process: bool = True
     ) -> RunProcessing | None:
@@ -599,6 +644,7 @@ class RunTable:
         processing.dispatch(self.database, self.id)
         return processing.RunProcessing(self, number)
 
+    @through_gate("runtable.add_runs", target=_target)
     def add_runs(self, runs: Iterable[int], *, process: bool = True) -> builtins.list[int]:
         """Say that several runs exist (see :meth:`add_run`); returns those that are new."""
         from shiftdesk.runtable import processing
@@ -614,6 +660,7 @@ class RunTable:
             processing.dispatch(self.database, self.id)
         return added
 
+    @through_gate("runtable.set_start_time", target=_target)
     def set_start_time(self, run: int, start_time: datetime) -> None:
         """Record when run ``run`` started (the DAQ knows it; a notice may not)."""
         self._require_edit("change runs")
@@ -625,6 +672,7 @@ class RunTable:
                 .values(start_time=as_utc(start_time), seq=seq)
             )
 
+    @through_gate("runtable.process", target=_target)
     def process(
         self,
         runs: int | Iterable[int] | str = ALL,
@@ -684,6 +732,7 @@ class RunTable:
             processing.dispatch(self.database, self.id)
         return [processing.RunProcessing(self, n) for n in numbers]
 
+    @through_gate("runtable.cancel", target=_target)
     def cancel(self, runs: int | Iterable[int] | str = ALL) -> builtins.list[int]:
         """Stop the processing of runs (queued ones never start); returns those affected."""
         from shiftdesk.runtable import processing
@@ -725,6 +774,7 @@ class RunTable:
             )
         return columns[name]
 
+    @through_gate("runtable.set", target=_target)
     def set(self, run: int, name: str, value: Any) -> CellValue:
         """Type a value into a user column (or the comment) of a run.
 
@@ -774,12 +824,12 @@ class RunTable:
                     provenance="user", who=self.identity.name, at=now, seq=seq,
                 )  # fmt: skip
                 rstore.upsert_values(s, [row])
-        _audit(self, "runtable.set", f"{self.name} run {number} {name}", repr(value)[:200])
         return CellValue(
             value=table_value(kind, num, txt), kind=kind, provenance="user",
             who=self.identity.name, at=now,
         )  # fmt: skip
 
+    @through_gate("runtable.submit", target=_target)
     def submit(
         self,
         run: int,
@@ -930,7 +980,6 @@ class RunTable:
         (the demo's seeding, a worker killed without a word). Editors' views call it now
         and then; for readers it does nothing. Returns the runs submitted.
         """
-        from shiftdesk.runtable import processing
 
         self._pumped = time.monotonic()
         if not self.can_edit:
@@ -945,6 +994,14 @@ class RunTable:
             ).scalar_one()
         if not waiting:
             return []
+        return self.start_waiting()
+
+    @through_gate("runtable.start_waiting", target=_target)
+    def start_waiting(self) -> builtins.list[int]:
+        """Free the slots of lost jobs and start queued runs (see :meth:`pump`)."""
+        from shiftdesk.runtable import processing
+
+        self._require_edit("start processing")
         processing.reconcile(self.database, self.id)
         return processing.dispatch(self.database, self.id)
 
@@ -1000,6 +1057,7 @@ class RunTable:
         )  # fmt: skip
 
     # -- people and views ------------------------------------------------------------------
+    @through_gate("runtable.set_people", target=_target)
     def set_people(
         self,
         *,
@@ -1229,12 +1287,3 @@ def _typed(frame: pd.DataFrame, columns: Mapping[str, ColumnInfo]) -> pd.DataFra
         else:
             frame[name] = series.astype(object).where(series.notna(), None)
     return frame
-
-
-def _audit(table: RunTable, action: str, target: str, detail: str) -> None:
-    from shiftdesk.audit import record
-
-    try:
-        record(action, target, "ok", detail, actor=table.identity.name, database=table.database)
-    except Exception:  # the value is stored; an audit that cannot be written is not fatal here
-        return
