@@ -772,6 +772,12 @@ def demo_toml(port: int, state_dir: Path, *, accounts: bool | None = None) -> st
         'description = "Run control of the (simulated) GET electronics and the run sheet; '
         'operators-demo may operate it, everyone else watches."',
         "",
+        "[dashboards.runtable]",
+        'title = "Run table"',
+        'notebook = "runtable.ipynb"',
+        'description = "Every run of the demo beamline with variables computed from a context '
+        'file: comments, typed values, filters, plots, reprocessing."',
+        "",
         "# simulated ECC servers for the experiment 'demo', and the poller that refreshes",
         "# their state into the shared database (hub-managed: restarted when they exit)",
         "[services.daq_simulator]",
