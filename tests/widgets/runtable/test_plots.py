@@ -129,3 +129,22 @@ def test_new_columns_are_offered_after_a_refresh(grid: RunGrid) -> None:
     grid.update_rows(frame)
     panel.refresh_choices()
     assert "new_var" in [v for _l, v in panel.y_choice.options]
+
+
+def test_columns_without_values_yet_are_offered_and_y_follows_the_first_filled() -> None:
+    frame, columns, _cells, _states = _data.table()
+    frame["xgm_energy"] = float("nan")
+    frame["motor_x"] = float("nan")
+    grid = RunGrid(frame, columns)
+    panel = PlotPanel(grid)
+    names = [v for _l, v in panel.y_choice.options]
+    assert "motor_x" in names and "sample" not in names and "comment" not in names
+    assert panel.y_choice.value == "temperature"  # the first with values
+    rows = grid.frame.loc[[1, 2]].copy()
+    rows["xgm_energy"] = [1.0, 2.0]
+    grid.update_rows(rows)
+    panel.refresh_choices()
+    assert panel.y_choice.value == "xgm_energy"  # not picked by the user: follows
+    panel.y_choice.value = "shots"
+    panel.refresh_choices()
+    assert panel.y_choice.value == "shots"  # picked: stays

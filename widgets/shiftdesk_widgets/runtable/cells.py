@@ -452,7 +452,7 @@ STYLE = """<style>
   overflow: visible !important;}
 .sd-rt-editmark .widget-html-content {overflow: visible;}
 .sd-rt-refused {position: relative;}
-.sd-rt-bubble {position: absolute; left: 16px; top: -4px; z-index: 30; background: #b00020;
+.sd-rt-bubble {position: absolute; right: 0; top: 22px; z-index: 30; background: #b00020;
   color: #fff; padding: 2px 6px; border-radius: 3px; font-size: 12px; font-weight: 400;
   line-height: 18px; white-space: nowrap; box-shadow: 0 1px 4px rgba(0,0,0,.3);}
 .sd-rt-message .sd-message-error {color: #b00020;}

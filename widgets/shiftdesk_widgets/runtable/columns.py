@@ -62,8 +62,8 @@ class ColumnsPanel(w.VBox):
         self.hidden = _classed(w.SelectMultiple(layout=lay), "sd-rt-hidden")
         self.hide_button = _classed(w.Button(description="Hide", icon="eye-slash"), "sd-rt-hide")
         self.show_button = _classed(w.Button(description="Show", icon="eye"), "sd-rt-show")
-        self.up_button = _classed(w.Button(description="Left", icon="arrow-up"), "sd-rt-up")
-        self.down_button = _classed(w.Button(description="Right", icon="arrow-down"), "sd-rt-down")
+        self.up_button = _classed(w.Button(description="Left", icon="arrow-left"), "sd-rt-up")
+        self.down_button = _classed(w.Button(description="Right", icon="arrow-right"), "sd-rt-down")
         self.all_button = _classed(w.Button(description="Show all"), "sd-rt-show-all")
         small = w.Layout(width="110px")
         for button in (self.hide_button, self.show_button, self.up_button, self.down_button,
@@ -156,7 +156,14 @@ class ColumnsPanel(w.VBox):
             self._fill_tags()
             names = list(self.grid.settings["order"])
             options = [("run", "run")] + [(self._label(n), n) for n in names]
+            chosen = self.filter_column.value
             self.filter_column.options = options
+            names_here = [v for _l, v in options]
+            variables = [n for n in names_here if n not in ("run", "start_time", "comment")]
+            if chosen in names_here:
+                self.filter_column.value = chosen
+            elif names_here:
+                self.filter_column.value = variables[0] if variables else names_here[0]
             self.sort_by.options = options
             sort = self.grid.settings["sort"]
             self.sort_by.value = sort["by"]

@@ -563,6 +563,11 @@ class RunGrid(w.VBox):
         self._sync_page_checkbox()
 
     def _draw_row(self, row: _Row, run: int | None, *, force: bool) -> None:
+        if row.run != run:  # the row's class names its run (for the browser and its tests)
+            if row.run is not None:
+                row.box.remove_class(f"sd-rt-r{row.run}")
+            if run is not None:
+                row.box.add_class(f"sd-rt-r{run}")
         if run is None:
             row.run = None
             row.box.layout.display = "none"

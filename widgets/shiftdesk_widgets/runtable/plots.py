@@ -84,8 +84,10 @@ class PlotPanel(w.VBox):
                        style={"description_width": "20px"}),
             "sd-rt-plot-y",
         )  # fmt: skip
-        for choice in (self.x_choice, self.y_choice):
-            choice.observe(lambda _c: self.draw(), "value")
+        self._refreshing = False
+        self._y_auto = True  # y follows the first column with values until the user picks
+        self.x_choice.observe(lambda _c: self._chosen(), "value")
+        self.y_choice.observe(lambda _c: self._chosen(y=True), "value")
         self.x_scale: LinearScale | DateScale = LinearScale()
         self.y_scale = LinearScale()
         self.points = Scatter(
@@ -126,6 +128,7 @@ class PlotPanel(w.VBox):
                    legend_location="top-right"),
             "sd-rt-data-figure",
         )  # fmt: skip
+        self.data_figure.layout.display = "none"  # until something is drawn
         self.data_message = _classed(w.HTML(), "sd-rt-data-message")
         data_box = w.VBox([w.HBox([self.data_choice, self.data_button]), self.data_message,
                            self.data_figure])  # fmt: skip
@@ -144,11 +147,17 @@ class PlotPanel(w.VBox):
         self.refresh_choices()
 
     def _numeric_columns(self) -> list[str]:
+        """Columns with numbers (or times), and those with no value yet (not text ones)."""
         names = []
         for name in self.grid.settings["order"]:
             series = self.grid.frame[name]
+            column = self.grid.columns.get(name)
+            if name == "comment" or (column is not None and column.type == "string"):
+                continue
             dates = name == "start_time" or pd.api.types.is_datetime64_any_dtype(series)
-            if dates or pd.to_numeric(series, errors="coerce").notna().any():
+            numbers = pd.to_numeric(series, errors="coerce").notna().any() if len(series) else 0
+            empty = bool(series.isna().all())
+            if dates or numbers or empty:
                 names.append(name)
         return names
 
@@ -157,22 +166,39 @@ class PlotPanel(w.VBox):
             return "run"
         return self.grid.columns[name].label if name in self.grid.columns else name
 
+    def _chosen(self, y: bool = False) -> None:
+        if self._refreshing:
+            return
+        if y:
+            self._y_auto = False
+        self.draw()
+
     def refresh_choices(self) -> None:
-        """Offer the table's numeric columns (after a variable appeared)."""
+        """Offer the table's numeric columns (after a variable appeared or got values)."""
         numeric = ["run", *self._numeric_columns()]
         options = [(self._label(n), n) for n in numeric]
         x, y = self.x_choice.value, self.y_choice.value
-        with self.points.hold_sync():
-            self.x_choice.options = options
-            self.y_choice.options = options
+        others = [n for n in numeric if n not in ("run", "start_time")]
+        filled = [n for n in others if self.grid.frame[n].notna().any()]
+        if self._y_auto or y not in numeric:
+            y = (filled or others or ["run"])[0]
+        self._refreshing = True
+        try:
+            if list(self.x_choice.options) != options:
+                self.x_choice.options = options
+                self.y_choice.options = options
             self.x_choice.value = x if x in numeric else "run"
-            others = [n for n in numeric if n not in ("run", "start_time")]
-            self.y_choice.value = y if y in numeric else (others[0] if others else "run")
+            self.y_choice.value = y
+        finally:
+            self._refreshing = False
         blobs = [n for n in self.grid.settings["order"] if n not in ("start_time", "comment")]
         chosen = self.data_choice.value
         self.data_choice.options = [(self._label(n), n) for n in blobs]
         if chosen in blobs:
             self.data_choice.value = chosen
+        elif blobs:  # an array first (what the data plot is for), else any variable
+            arrays = [n for n in blobs if self.grid._kind(n) in ("thumbnail", "sparkline")]
+            self.data_choice.value = (arrays or blobs)[0]
         self.draw()
 
     def _values(self, name: str, runs: list[int]) -> np.ndarray:
@@ -308,6 +334,7 @@ class PlotPanel(w.VBox):
         else:
             title = ""
         self.data_figure.marks = marks
+        self.data_figure.layout.display = None if marks else "none"
         if axes:
             self.data_figure.axes = axes
         self.data_figure.title = title

@@ -164,7 +164,7 @@ class RunTableView(w.VBox):
         self.columns_panel.layout.display = "none"
         self.plots.layout.display = "none"
         self.columns_button.observe(lambda c: self._show(self.columns_panel, c["new"]), "value")
-        self.plot_button.observe(lambda c: self._show(self.plots, c["new"]), "value")
+        self.plot_button.observe(self._plot_toggled, "value")
         toolbar = w.HBox([self.columns_button, self.plot_button, self.export])
         toolbar.add_class("sd-rt-toolbar")
         table_tab = w.VBox([toolbar, self.processing, self.columns_panel, self.plots, self.grid])
@@ -338,9 +338,14 @@ class RunTableView(w.VBox):
         self._after_rows()
         return redrawn
 
+    def _plot_toggled(self, change: dict[str, Any]) -> None:
+        self._show(self.plots, change["new"])
+        if change["new"]:
+            self.plots.refresh_choices()  # columns may have got their first values
+
     def _after_rows(self) -> None:
         if self.plots.layout.display != "none":
-            self.plots.draw()
+            self.plots.refresh_choices()
 
     def _permissions_changed(self) -> None:
         can_edit = self.table.can_edit
