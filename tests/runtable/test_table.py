@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shiftdesk.errors import DataError, NotFound, PermissionDenied
+from shiftdesk.errors import DataError, NotFound, PermissionDenied, StorageError
 from shiftdesk.identity import Identity
 from shiftdesk.runtable import RunTable, ValueTypeError
 from shiftdesk.storage import Database
@@ -226,3 +226,40 @@ def test_a_read_only_database_refuses_writes_with_a_clear_message(rt: RunTable) 
         assert rt.table().loc[1, "comment"] is None
     finally:
         readonly.dispose()
+
+
+def test_a_locked_database_gives_a_clear_error_and_nothing_half_written(rt: RunTable) -> None:
+    import sqlite3
+
+    path = rt.database.url.removeprefix("sqlite:///")
+    impatient = Database(rt.database.url, migrate=False, busy_timeout=0.3)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        table = RunTable.open("p4507", database=impatient, identity=ALICE)
+        with pytest.raises(StorageError, match="locked by another process"):
+            table.set(1, "comment", "while locked")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        impatient.dispose()
+    assert rt.table().loc[1, "comment"] is None
+    rt.set(1, "comment", "after the lock")
+    assert rt.table().loc[1, "comment"] == "after the lock"
+
+
+def test_objects_show_themselves_in_a_notebook(rt: RunTable) -> None:
+    rt.set(2, "comment", "<b>not bold</b>")
+    html = rt._repr_html_()
+    assert "RunTable" in html and "&lt;b&gt;not bold&lt;/b&gt;" in html
+    assert "<RunTable 'p4507' of alice: 3 runs" in repr(rt)
+    row = rt[2]
+    assert row.values["comment"] == "<b>not bold</b>" and row["comment"] == "<b>not bold</b>"
+    assert "RunMetadata" in row._repr_html_() and "run 2" in repr(row)
+    cell = rt[2, "comment"]
+    assert cell.read() == "<b>not bold</b>" and cell.summary() == "<b>not bold</b>"
+    assert "VariableData" in cell._repr_html_()
+    with pytest.raises(NotFound, match="no run 9"):
+        rt[9]
+    with pytest.raises(NotFound, match="no column 'nope'"):
+        rt[2, "nope"]
