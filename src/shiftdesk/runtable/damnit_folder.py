@@ -50,11 +50,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from shiftdesk.errors import DataError
+from shiftdesk.runtable.context.summary import SummaryKind
 
 __all__ = [
     "LATEST_DAMNIT_FORMAT",
@@ -73,20 +74,7 @@ LATEST_DAMNIT_FORMAT = 4
 #: the oldest one it reads (older ones need ``damnit migrate v0-to-v1`` first)
 OLDEST_DAMNIT_FORMAT = 1
 
-ValueKind = Literal[
-    "number",
-    "integer",
-    "boolean",
-    "string",
-    "complex",
-    "timestamp",
-    "thumbnail",
-    "sparkline",
-    "text",
-    "empty",
-    "error",
-    "skipped",
-]
+ValueKind = SummaryKind
 
 #: the user-variable types DAMNIT knows (``variables.type``; NULL means computed)
 USER_TYPES = ("boolean", "integer", "number", "string")

@@ -1084,15 +1084,18 @@ class RunTable:
             _sync_members(s, rstore.Snapshot.of(record))
         self.refresh()
 
+    def _settings_record(self, s: Any) -> RunTableSettingsRecord | None:
+        return s.scalars(
+            select(RunTableSettingsRecord).where(
+                RunTableSettingsRecord.owner == self.identity.name,
+                RunTableSettingsRecord.table_id == self.id,
+            )
+        ).first()
+
     def view_settings(self) -> dict[str, Any]:
         """The caller's saved view of this table (column order, hidden, filters, sort)."""
         with self.database.session() as s:
-            record = s.scalars(
-                select(RunTableSettingsRecord).where(
-                    RunTableSettingsRecord.owner == self.identity.name,
-                    RunTableSettingsRecord.table_id == self.id,
-                )
-            ).first()
+            record = self._settings_record(s)
             return dict(json.loads(record.settings_json)) if record is not None else {}
 
     def save_view_settings(self, settings: Mapping[str, Any]) -> None:
@@ -1102,12 +1105,7 @@ class RunTable:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"view settings must be JSON-ready: {exc}") from None
         with self.database.session() as s:
-            record = s.scalars(
-                select(RunTableSettingsRecord).where(
-                    RunTableSettingsRecord.owner == self.identity.name,
-                    RunTableSettingsRecord.table_id == self.id,
-                )
-            ).first()
+            record = self._settings_record(s)
             if record is None:
                 record = RunTableSettingsRecord(owner=self.identity.name, table_id=self.id)
                 s.add(record)
