@@ -1,0 +1,97 @@
+"""RunTableView with a context file: processing state per row, cells filling in, the
+Reprocess dialog, Cancel, the log, and the context editor against the core's validation
+(real jobs on the local backend, a real SQLite database)."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from shiftdesk.runtable import RunTable
+from shiftdesk.runtable.demo import CONTEXT, write_run
+from shiftdesk_widgets.runtable.view import RunTableView
+
+RUNS = (1, 2, 3)
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def finished(view: RunTableView) -> bool:
+    return all(view.grid.states.get(r) and view.grid.states[r].status == "done" for r in RUNS)
+
+
+@pytest.fixture
+def rtview(tmp_path: Path) -> RunTableView:
+    raw = tmp_path / "raw"
+    for run in RUNS:
+        write_run(raw, run)
+    rt = RunTable.create("beam", data=str(raw / "r{run:04d}"), context=CONTEXT,
+                         title="Processing test")  # fmt: skip
+    view = RunTableView(rt, interval=0.2)
+    for run in RUNS:
+        rt.add_run(run)
+    return view
+
+
+@pytest.mark.slow
+def test_runs_are_processed_and_their_rows_fill(rtview: RunTableView) -> None:
+    grid = rtview.grid
+    rtview.tick()
+    assert set(grid.page_runs) == set(RUNS)
+    assert all(grid.states[r].status in ("queued", "running", "done") for r in RUNS)
+    rtview.wait_for(finished, timeout=120)
+    row = grid.row_html(3)
+    assert "✓ done" in text(row) and "<img class='sd-rt-thumb'" in row
+    energy = rtview.table.table().at[3, "xgm_energy"]
+    assert f"{energy:.4g}" in text(row)
+    assert "skipped: cryostat off" not in row  # run 3's cryostat was on
+    assert "XGM energy [µJ]" in grid.header_html()
+    assert "Mean pulse energy at the XGM." in grid.header_html()  # the docstring
+    # the full data of a selected run, read through the core
+    grid.select([2])
+    rtview.plots.data_choice.value = "detector_image"
+    rtview.plots.data_button.click()
+    assert rtview.plots.data_figure.marks and rtview.plots.data_message.value == ""
+
+
+@pytest.mark.slow
+def test_reprocess_cancel_and_log(rtview: RunTableView) -> None:
+    rtview.wait_for(finished, timeout=120)
+    panel = rtview.processing
+    rtview.grid.select([2, 3])
+    panel.reprocess_button.click()
+    assert panel.dialog.runs.value == "2-3"
+    panel.dialog.search.value = "motor"
+    panel.dialog.variables.value = ("motor_x",)
+    panel.dialog.start_button.click()
+    assert "runs 2-3 queued (2 jobs)" in text(panel.dialog.message.value)
+    rtview.wait_for(lambda v: all(v.grid.states[r].status == "done" for r in (2, 3))
+                    and "motor_x" in v.table.log(2), timeout=120)  # fmt: skip
+    rtview.grid.select([2])
+    panel.log_button.click()
+    assert "Computed motor_x" in text(panel.log_view.text.value)
+    panel.cancel_button.click()  # nothing running: the core says which runs it stopped
+    assert "cancel asked for runs 2" in text(panel.message.value)
+
+
+@pytest.mark.slow
+def test_the_context_editor_checks_with_the_core(rtview: RunTableView) -> None:
+    editor = rtview.editor
+    assert "def xgm_energy" in editor.text.value
+    editor.text.value = editor.text.value + "\n\n@Variable\ndef broken(run):\n    return (\n"
+    assert not editor.save()
+    assert re.search(r"line \d+", text(editor.problem_list.value)), editor.problem_list.value
+    assert "error" in text(editor.problem_list.value)
+    assert "not saved" in text(editor.status.value)
+    assert rtview.table.refresh().context_text == editor.saved_text  # nothing stored
+    editor.text.value = editor.saved_text + (
+        '\n\n@Variable(title="Motor y", units="mm")\ndef motor_y(run):\n    return 2.0\n'
+    )
+    assert editor.save(), editor.status.value
+    assert "motor_y" in rtview.grid.columns  # the new variable is a column at once
+    assert "motor_y" in [n for _l, n in rtview.processing.dialog.all_variables]
