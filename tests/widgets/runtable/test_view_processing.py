@@ -95,3 +95,42 @@ def test_the_context_editor_checks_with_the_core(rtview: RunTableView) -> None:
     assert editor.save(), editor.status.value
     assert "motor_y" in rtview.grid.columns  # the new variable is a column at once
     assert "motor_y" in [n for _l, n in rtview.processing.dialog.all_variables]
+
+
+@pytest.mark.slow
+def test_slow_calls_leave_the_kernel_free(tmp_path: Path) -> None:
+    """With an event loop (a kernel), Validate, Reprocess and Export run off its thread."""
+    import asyncio
+
+    raw = tmp_path / "raw"
+    write_run(raw, 1)
+    rt = RunTable.create("loop", data=str(raw / "r{run:04d}"), context=CONTEXT)
+
+    async def drive() -> None:
+        view = RunTableView(rt, interval=0.05)
+        assert view.editor.caller is view.background
+        editor = view.editor
+        editor.text.value += "\n\n@Variable\ndef broken(run):\n    return (\n"
+        editor.validate_button.click()
+        assert editor.working and editor.validate_button.disabled  # returned at once
+        assert "validating" in text(editor.status.value)
+        for _ in range(600):
+            await asyncio.sleep(0.05)
+            if not editor.working:
+                break
+        assert not editor.working and re.search(r"line \d+", text(editor.problem_list.value))
+        view.processing.dialog.runs.value = "1"
+        view.processing.dialog.start_button.click()
+        assert "queueing runs 1" in text(view.processing.dialog.message.value)
+        path = view.export.export("Markdown")
+        assert path is None  # written in the background: the link comes later
+        for _ in range(600):
+            await asyncio.sleep(0.05)
+            if "queued" in view.processing.dialog.message.value and "⬇" in view.export.link.value:
+                break
+        assert "runs 1 queued (1 jobs)" in text(view.processing.dialog.message.value)
+        assert "⬇ loop.md" in view.export.link.value
+        view.close()
+        rt.cancel()
+
+    asyncio.run(drive())

@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from shiftdesk_widgets.runtable._calls import Caller, run_now
 from shiftdesk_widgets.runtable.grid import error_text
 
 ValidateCallback = Callable[[str], list[Any]]
@@ -64,6 +65,10 @@ class ContextEditor(w.VBox):
         ``save(text)`` stores it; an exception's message is shown.
     can_edit : bool
         False shows the file read-only.
+    caller : callable, optional
+        Runs the checks and the save (default: at once; the dashboard passes a
+        :class:`~shiftdesk_widgets.runtable._calls.Background`, as validating runs a
+        subprocess).
     """
 
     def __init__(
@@ -73,10 +78,16 @@ class ContextEditor(w.VBox):
         save: SaveCallback,
         *,
         can_edit: bool = True,
+        caller: Caller = run_now,
     ) -> None:
         self.validate_call = validate
         self.save_call = save
+        self.caller = caller
         self.can_edit = can_edit
+        self.working = False
+        self._saved_ok = False
+        #: ``on_saved(text)`` after a save (the dashboard reads the new columns then).
+        self.on_saved: Callable[[str], Any] | None = None
         self.saved_text = text
         self.problems: list[Problem] = []
         self._validated: str | None = None
@@ -124,9 +135,12 @@ class ContextEditor(w.VBox):
         modified = self.text.value != self.saved_text
         stale = self._validated != self.text.value
         self.save_button.disabled = (
-            not self.can_edit or not modified or (not stale and bool(self.errors))
+            self.working or not self.can_edit or not modified or (not stale and bool(self.errors))
         )
-        self.revert_button.disabled = not self.can_edit or not modified
+        self.validate_button.disabled = self.working
+        self.revert_button.disabled = self.working or not self.can_edit or not modified
+        if self.working:
+            return
         if not self.can_edit:
             self._status("#555", "read-only: you may not edit this table's context file")
         elif modified:
@@ -157,38 +171,74 @@ class ContextEditor(w.VBox):
         )
         self.problem_list.value = f"{head}<ul>{''.join(items)}</ul>"
 
-    def validate(self) -> list[Problem]:
-        """Check the text; lists and returns its problems."""
-        text = self.text.value
+    def _work(self, what: str) -> None:
+        self.working = True
+        self._changed()
+        self._status("#0b5394", what)
+
+    def _check(self, text: str) -> list[Problem]:
+        """The problems of ``text`` (a checker that fails is an error: nothing is saved)."""
         try:
-            found = [Problem.of(p) for p in self.validate_call(text) or []]
-        except Exception as exc:  # the checker itself failed: say so, block nothing else
-            self.problems = [Problem(f"could not validate: {error_text(exc)}")]
-        else:
-            self.problems = found
+            return [Problem.of(p) for p in self.validate_call(text) or []]
+        except Exception as exc:  # the checker itself failed: say so, block saving
+            return [Problem(f"could not validate: {error_text(exc)}")]
+
+    def _checked(self, text: str, problems: list[Problem]) -> None:
+        self.working = False
+        self.problems = problems
         self._validated = text
         self._show_problems()
         self._changed()
+
+    def validate(self) -> list[Problem]:
+        """Check the text and list its problems (returned when checked at once)."""
+        text = self.text.value
+        self._work("validating…")
+        self.caller("validate", lambda: self._check(text),
+                    lambda found: self._checked(text, found),
+                    lambda exc: self._checked(text, [Problem(error_text(exc))]))  # fmt: skip
         return self.problems
 
     def save(self) -> bool:
-        """Validate, then store the text unless it has errors; True when saved."""
+        """Validate, then store the text unless it has errors.
+
+        Returns True when saved (when the save ran at once; with a background caller the
+        outcome shows in the status later).
+        """
         if not self.can_edit:
             self._status("#b00020", "not saved: you may not edit this context file")
             return False
-        self.validate()
+        text = self.text.value
+
+        def work() -> tuple[list[Problem], BaseException | None]:
+            found = self._check(text)
+            if any(p.severity == "error" for p in found):
+                return found, None
+            try:
+                self.save_call(text)
+            except Exception as exc:  # the core's refusal, shown next to the button
+                return found, exc
+            return found, None
+
+        self._saved_ok = False
+        self._work("validating and saving…")
+        self.caller("save", work, lambda outcome: self._saved(text, *outcome),
+                    lambda exc: self._saved(text, self.problems, exc))  # fmt: skip
+        return self._saved_ok
+
+    def _saved(self, text: str, problems: list[Problem], exc: BaseException | None) -> None:
+        self._checked(text, problems)
         if self.errors:
             self._status("#b00020", "not saved: fix the errors listed first")
-            return False
-        try:
-            self.save_call(self.text.value)
-        except Exception as exc:  # the core's refusal, shown next to the button
+        elif exc is not None:
             self._status("#b00020", f"not saved: {error_text(exc)}")
-            return False
-        self.saved_text = self.text.value
-        self._changed()
-        self._status("#1b5e20", "saved: new runs use it; reprocess older runs to update them")
-        return True
+        else:
+            self.saved_text = text
+            self._saved_ok = True
+            self._changed()
+            self._status("#1b5e20", "saved: new runs use it; reprocess older runs to update them")
+            if self.on_saved is not None:
+                self.on_saved(text)
 
     def revert(self) -> None:
         """Back to the stored text."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from shiftdesk_widgets.runtable._calls import Caller, run_now
 from shiftdesk_widgets.runtable.grid import error_text
 
 ExportCallback = Callable[[Path], Any]
@@ -34,11 +35,21 @@ class ExportPanel(w.VBox):
         The file name's stem (the table's name).
     folder : path, optional
         Where the files go (default: a temporary folder of this session).
+    caller : callable, optional
+        Runs the export (default: at once; the dashboard writes off the kernel thread).
     """
 
-    def __init__(self, export: ExportCallback, name: str = "runtable",
-                 folder: str | Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        export: ExportCallback,
+        name: str = "runtable",
+        folder: str | Path | None = None,
+        *,
+        caller: Caller = run_now,
+    ) -> None:
         self.export_call = export
+        self.caller = caller
+        self.last: Path | None = None
         self.name = name
         self.folder = Path(folder) if folder else None
         self.buttons: dict[str, w.Button] = {}
@@ -54,28 +65,48 @@ class ExportPanel(w.VBox):
         self.add_class("sd-rt-export")
 
     def export(self, label: str) -> Path | None:
-        """Write the table as ``label`` (CSV, Excel, Markdown); shows a download link."""
+        """Write the table as ``label`` (CSV, Excel, Markdown); shows a download link.
+
+        Returns the file written (when written at once; else None, the link shows later).
+        """
         suffix, mime = FORMATS[label]
         if self.folder is None:  # a folder of this session, made on first use
             self.folder = Path(tempfile.mkdtemp(prefix="sd-runtable-"))
         path = self.folder / f"{self.name}{suffix}"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+        folder = self.folder
+
+        def work() -> bytes:
+            folder.mkdir(parents=True, exist_ok=True)
             self.export_call(path)
-            data = path.read_bytes()
-        except Exception as exc:  # the core's refusal or a write error, shown by the buttons
+            size = path.stat().st_size
+            return b"" if size > MAX_LINK_BYTES else path.read_bytes()
+
+        def failed(exc: BaseException) -> None:  # the core's refusal or a write error
+            self._busy(False)
             self.link.value = (
                 f"<span style='color:#b00020'>{label} export failed: "
                 f"{html.escape(error_text(exc))}</span>"
             )
-            return None
-        if len(data) > MAX_LINK_BYTES:
+
+        self.last = None
+        self._busy(True)
+        self.link.value = f"<small>writing {html.escape(path.name)}…</small>"
+        self.caller("export", work, lambda data: self._written(path, mime, data), failed)
+        return self.last
+
+    def _busy(self, on: bool) -> None:
+        for button in self.buttons.values():
+            button.disabled = on
+
+    def _written(self, path: Path, mime: str, data: bytes) -> None:
+        self._busy(False)
+        self.last = path
+        if not data:
             self.link.value = f"saved to <code>{html.escape(str(path))}</code>"
-            return path
+            return
         href = f"data:{mime};base64,{base64.b64encode(data).decode()}"
         self.link.value = (
             f"<a download='{html.escape(path.name)}' href='{href}' class='sd-rt-download'>"
             f"⬇ {html.escape(path.name)}</a> <small>({len(data) / 1024:.0f} kB, also saved to "
             f"<code>{html.escape(str(path))}</code>)</small>"
         )
-        return path

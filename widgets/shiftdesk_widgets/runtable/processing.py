@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as w
 
 from shiftdesk_widgets._async import Ticker
+from shiftdesk_widgets.runtable._calls import Caller, run_now
 from shiftdesk_widgets.runtable.grid import error_text
 
 ProcessCallback = Callable[[Any, "list[str] | None"], Any]
@@ -73,10 +74,19 @@ class ReprocessDialog(w.VBox):
         list of names or None for all.
     variables : sequence of (label, name)
         The variables to choose from.
+    caller : callable, optional
+        Runs ``process`` (default: at once; the dashboard runs it off the kernel thread).
     """
 
-    def __init__(self, process: ProcessCallback, variables: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        process: ProcessCallback,
+        variables: Sequence[tuple[str, str]],
+        *,
+        caller: Caller = run_now,
+    ) -> None:
         self.process_call = process
+        self.caller = caller
         self.all_variables = list(variables)
         self.chosen: set[str] = set()
         self._loading = False
@@ -146,22 +156,32 @@ class ReprocessDialog(w.VBox):
                 f"<small>{len(self.chosen)} chosen: {html.escape(names)}</small>"
             )
 
-    def start(self) -> Any:
+    def _say(self, color: str, text: str) -> None:
+        self.message.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
+
+    def start(self) -> None:
         """Ask the core to reprocess; the outcome is shown under the button."""
         try:
             runs = parse_runs(self.runs.value)
-            variables = sorted(self.chosen) or None
-            result = self.process_call(runs, variables)
-        except Exception as exc:  # a bad run list or the core's refusal
-            self.message.value = (
-                f"<span style='color:#b00020'>{html.escape(error_text(exc))}</span>"
-            )
-            return None
+        except ValueError as exc:
+            self._say("#b00020", error_text(exc))
+            return
+        variables = sorted(self.chosen) or None
         what = "all runs" if runs == "all" else f"runs {format_runs(runs)}"
-        count = len(result) if isinstance(result, (list, tuple)) else None
-        jobs = f" ({count} jobs)" if count is not None else ""
-        self.message.value = f"<span style='color:#1b5e20'>{what} queued{jobs}</span>"
-        return result
+
+        def done(result: Any) -> None:
+            self.start_button.disabled = False
+            count = len(result) if isinstance(result, (list, tuple)) else None
+            jobs = f" ({count} jobs)" if count is not None else ""
+            self._say("#1b5e20", f"{what} queued{jobs}")
+
+        def failed(exc: BaseException) -> None:  # the core's refusal
+            self.start_button.disabled = False
+            self._say("#b00020", error_text(exc))
+
+        self.start_button.disabled = True
+        self._say("#0b5394", f"queueing {what}…")
+        self.caller("reprocess", lambda: self.process_call(runs, variables), done, failed)
 
 
 class LogView(w.VBox):
@@ -242,6 +262,8 @@ class ProcessingPanel(w.VBox):
     ----------
     process, cancel, log : callable
         ``process(runs, variables)``, ``cancel(runs)``, ``log(run) -> str``.
+    caller : callable, optional
+        Runs ``process`` and ``cancel`` (default: at once).
     variables : sequence of (label, name)
         Variables offered for reprocessing.
     selected : callable
@@ -260,10 +282,12 @@ class ProcessingPanel(w.VBox):
         *,
         can_edit: bool = True,
         interval: float = 1.0,
+        caller: Caller = run_now,
     ) -> None:
         self.cancel_call = cancel
         self.selected = selected
-        self.dialog = ReprocessDialog(process, variables)
+        self.caller = caller
+        self.dialog = ReprocessDialog(process, variables, caller=caller)
         self.dialog.layout.display = "none"
         self.log_view = LogView(log, interval)
         self.log_view.layout.display = "none"
@@ -312,12 +336,12 @@ class ProcessingPanel(w.VBox):
         if not runs:
             self._say("#a15c00", "select the runs whose processing to cancel")
             return
-        try:
-            self.cancel_call(runs)
-        except Exception as exc:  # the core's refusal
-            self._say("#b00020", f"not cancelled: {error_text(exc)}")
-            return
-        self._say("#1b5e20", f"cancel asked for runs {format_runs(runs)}")
+        self.caller(
+            "cancel",
+            lambda: self.cancel_call(runs),
+            lambda _r: self._say("#1b5e20", f"cancel asked for runs {format_runs(runs)}"),
+            lambda exc: self._say("#b00020", f"not cancelled: {error_text(exc)}"),
+        )
 
     def show_log(self) -> None:
         """Show the log of the (first) selected run; again for the same run hides it."""

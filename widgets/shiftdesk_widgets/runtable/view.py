@@ -11,6 +11,7 @@ only the rows of runs that changed.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +24,7 @@ import pandas as pd
 from shiftdesk.runtable import RunMetadata, RunTable
 from shiftdesk_widgets._async import Ticker
 from shiftdesk_widgets.registry import register_view
+from shiftdesk_widgets.runtable._calls import Background, Caller, run_now
 from shiftdesk_widgets.runtable.cells import Cell, Column, RowState
 from shiftdesk_widgets.runtable.columns import ColumnsPanel
 from shiftdesk_widgets.runtable.editor import ContextEditor
@@ -50,6 +52,14 @@ _VIEW_STYLE = """<style>
 .sd-rt-badge-ro {background: #fff3e0; color: #a84300;}
 .sd-rt-toolbar {align-items: center; flex-wrap: wrap; gap: 4px;}
 </style>"""
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def to_cell(value: CellValue) -> Cell:
@@ -124,6 +134,10 @@ class RunTableView(w.VBox):
         if page_size is not None:
             settings["page_size"] = page_size
         self.can_edit = table.can_edit
+        # slow calls (validation in a subprocess, queueing runs, exports) leave the kernel
+        # free when it runs an event loop; without one (scripts, tests) they run at once
+        self.background = Background()
+        caller: Caller = self.background if _loop_running() else run_now
         self.grid = RunGrid(
             frame,
             to_columns(columns),
@@ -136,8 +150,13 @@ class RunTableView(w.VBox):
         self.columns_panel = ColumnsPanel(self.grid, on_change=self._save_settings)
         self.plots = PlotPanel(self.grid, load=self._load)
         self.editor = ContextEditor(
-            table.context_text, self._validate, self._save_context, can_edit=self.can_edit
+            table.context_text,
+            self._validate,
+            self._save_context,
+            can_edit=self.can_edit,
+            caller=caller,
         )
+        self.editor.on_saved = lambda _text: self._columns_changed()
         self.processing = ProcessingPanel(
             self._process,
             table.cancel,
@@ -146,8 +165,9 @@ class RunTableView(w.VBox):
             lambda: list(self.grid.selected),
             can_edit=self.can_edit,
             interval=interval,
+            caller=caller,
         )
-        self.export = ExportPanel(table.export, table.name)
+        self.export = ExportPanel(table.export, table.name, caller=caller)
 
         self.status = w.HTML()
         self.status.add_class("sd-rt-live")
@@ -246,8 +266,7 @@ class RunTableView(w.VBox):
         return list(self.table.validate(text))
 
     def _save_context(self, text: str) -> None:
-        self.table.save_context(text)
-        self._columns_changed()
+        self.table.save_context(text)  # the new columns are read by editor.on_saved
 
     def _process(self, runs: Any, variables: list[str] | None) -> Any:
         return self.table.process(runs, variables=variables)
@@ -403,6 +422,9 @@ class RunTableView(w.VBox):
         processing = getattr(self, "processing", None)
         if processing is not None:
             processing.close()
+        background = getattr(self, "background", None)
+        if background is not None:
+            background.close()
         super().close()
 
 
