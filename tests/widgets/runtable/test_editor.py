@@ -52,6 +52,7 @@ def test_validate_shows_problems_with_line_numbers(store: Store) -> None:
     editor.text.value = BAD
     editor.validate_button.click()
     assert "line 9: &#x27;(&#x27; was never closed" in editor.problem_list.value
+    assert "<code>return undefined(</code>" in editor.problem_list.value  # the line itself
     assert "1 error: fix before saving" in editor.problem_list.value
     assert editor.save_button.disabled
     editor.text.value = "import os\n" + GOOD

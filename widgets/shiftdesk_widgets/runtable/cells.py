@@ -396,7 +396,8 @@ def shown_text(value: Any, type_: str | None) -> str:
         return ""
     if type_ == "boolean" or isinstance(value, (bool, np.bool_)):
         return "yes" if bool(value) else "no"
-    if isinstance(value, (numbers.Number, np.number)):
+    if isinstance(value, (numbers.Real, np.integer, np.floating)):
+        # a typed number shows in full (4 significant digits would change it when saved)
         return format_number(value) if type_ != "number" else repr(float(value))
     return str(value)
 
@@ -464,7 +465,7 @@ STYLE = """<style>
 .sd-rt-context textarea {font-family: var(--jp-code-font-family, monospace);
   font-size: 13px; line-height: 1.35;}
 .sd-rt-log pre {max-height: 320px; overflow: auto; background: #1e1e1e; color: #e0e0e0;
-  padding: 6px; font-size: 12px; margin: 0;}
+  padding: 6px; font-size: 12px; line-height: 1.35; margin: 0; white-space: pre-wrap;}
 .sd-rt-panel {border: 1px solid #d5d9e0; border-radius: 4px; padding: 6px;
   background: #fbfcfe;}
 </style>"""

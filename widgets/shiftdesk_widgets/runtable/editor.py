@@ -156,11 +156,16 @@ class ContextEditor(w.VBox):
             self.problem_list.value = "<div style='color:#1b5e20'>✓ no problems found</div>"
             return
         items = []
+        lines = (self._validated or "").splitlines()
         for p in sorted(self.problems, key=lambda p: (p.severity != "error", p.line or 0)):
             where = f"line {p.line}: " if p.line is not None else ""
+            source = ""
+            if p.line is not None and 1 <= p.line <= len(lines) and lines[p.line - 1].strip():
+                # the line itself: the text box has no line numbers to look it up by
+                source = f" <code>{html.escape(lines[p.line - 1].strip()[:120])}</code>"
             items.append(
                 f"<li class='sd-rt-problem-{p.severity}'><b>{p.severity}</b> "
-                f"{html.escape(where + p.message)}</li>"
+                f"{html.escape(where + p.message)}{source}</li>"
             )
         count = len(self.errors)
         head = (

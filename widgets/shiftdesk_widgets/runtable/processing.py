@@ -167,7 +167,7 @@ class ReprocessDialog(w.VBox):
             self._say("#b00020", error_text(exc))
             return
         variables = sorted(self.chosen) or None
-        what = "all runs" if runs == "all" else f"runs {format_runs(runs)}"
+        what = "all runs" if isinstance(runs, str) else f"runs {format_runs(runs)}"
 
         def done(result: Any) -> None:
             self.start_button.disabled = False
@@ -203,11 +203,11 @@ class LogView(w.VBox):
                                 style={"description_width": "70px"})  # fmt: skip
         self.run_input.add_class("sd-rt-log-run")
         self.run_input.observe(lambda _c: self._run_typed(), "value")
+        self.ticker = Ticker(self.tick, interval)
         self.follow = w.Checkbox(value=True, description="auto-refresh", indent=False)
         self.follow.observe(lambda c: self.start() if c["new"] else self.ticker.stop(), "value")
         self.text = w.HTML()
         self.text.add_class("sd-rt-log")
-        self.ticker = Ticker(self.tick, interval)
         super().__init__([w.HBox([self.run_input, self.follow]), self.text])
 
     def _run_typed(self) -> None:
