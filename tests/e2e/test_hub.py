@@ -445,3 +445,50 @@ def test_sigterm_stops_everything_the_hub_started(hub: RunningHub) -> None:
     rules = subprocess.run(["iptables", "-S", "OUTPUT"], capture_output=True, text=True)
     assert "SHIFTDESK-DAQ" not in rules.stdout, rules.stdout
     assert not (hub.state / "run" / "jupyterhub.pid").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
+    hub: RunningHub, browser: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = _login(browser, hub, "alice", "alice-demo")
+    try:
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        link = page.locator(".sd-start .sd-dashboard[data-dashboard='runtable'] a")
+        assert link.inner_text() == "Run table"
+        link.click()
+        page.wait_for_selector(".sd-rt-view", timeout=120_000)
+        # alice is the first to open it: the table is made in her session, hers, and its
+        # runs are processed by jobs that run as her (the job-worker service's)
+        last = page.locator(".sd-rt-r12 .sd-rt-state")
+        expect(last).to_contain_text("done", timeout=180_000)
+        comment = page.locator(".sd-rt-r12 .sd-rt-edit-comment input")
+        comment.fill("alice through the gate")
+        comment.press("Enter")
+        expect(page.locator(".sd-rt-message")).to_contain_text("saved", timeout=30_000)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(tmp_path / "runtable-alice.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'runtable-alice.png'}")
+        raise
+    finally:
+        page.context.close()
+
+    page = _login(browser, hub, "viewer", "viewer-demo")
+    try:
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        page.locator(".sd-start .sd-dashboard[data-dashboard='runtable'] a").click()
+        page.wait_for_selector(".sd-rt-view", timeout=120_000)
+        row = page.locator(".sd-rt-r12")
+        expect(row).to_contain_text("alice through the gate", timeout=60_000)
+        expect(row.locator(".sd-rt-edit-comment input")).to_be_disabled()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(tmp_path / "runtable-viewer.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'runtable-viewer.png'}")
+        raise
+    finally:
+        page.context.close()

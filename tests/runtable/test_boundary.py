@@ -116,3 +116,34 @@ def test_a_members_own_kernel_cannot_write_around_the_gate(
             {"m": who["mallory"].name},
         )
     assert alice.table().loc[1, "comment"] == "alice's"
+
+
+def test_the_demo_table_is_made_by_its_first_user_never_by_the_hub(
+    hub: tuple[Database, dict[str, Database], dict[str, Identity]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shiftdesk.runtable import demo, table
+
+    owner, users, who = hub
+    assert "first user who opens" in demo.seed_demo(owner, who["alice"])
+    assert RunTable.list(database=owner, identity=Identity("hub", admin=True)) == []
+    # alice's own server: her database role, her gate
+    monkeypatch.setattr(table, "get_gate", lambda: LoopbackGate(who["alice"], {}))
+    assert "queued" in demo.seed_demo(users["alice"], who["alice"])
+    rt = RunTable.open("demo", database=users["bob"], identity=who["bob"],
+                       gate=LoopbackGate(who["bob"], {}))  # fmt: skip
+    assert rt.owner == who["alice"].name and len(rt) == demo.RUNS
+    assert rt.table().loc[3, "comment"] == "beam lost at 12:03"
+
+
+def test_plain_python_and_numpy_run_lists_cross_the_gate() -> None:
+    import numpy as np
+
+    from shiftdesk.gate.forward import to_json
+
+    assert to_json(range(1, 4)) == [1, 2, 3]
+    assert to_json({3, 1}) == [1, 3]
+    assert to_json(np.array([4, 5])) == [4, 5] and to_json(np.int64(7)) == 7
+    assert to_json(np.float32(0.5)) == 0.5 and to_json(np.bool_(True)) is True
+    with pytest.raises(TypeError, match="cannot be sent to the gate"):
+        to_json(object())

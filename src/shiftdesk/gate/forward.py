@@ -22,6 +22,7 @@ import dataclasses
 import enum
 import functools
 import inspect
+import numbers
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -31,7 +32,8 @@ _depth = threading.local()
 
 
 def to_json(value: Any) -> Any:
-    """A JSON value for a method argument (enums by value, dataclasses as dicts)."""
+    """A JSON value for a method argument (enums by value, dataclasses as dicts, ranges,
+    sets and numpy values as lists and numbers)."""
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -42,6 +44,16 @@ def to_json(value: Any) -> Any:
         return {str(k): to_json(v) for k, v in value.items()}
     if value is None or isinstance(value, str | int | float | bool):
         return value
+    if isinstance(value, range | set | frozenset):
+        return [
+            to_json(v) for v in (sorted(value) if isinstance(value, set | frozenset) else value)
+        ]
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if callable(getattr(value, "tolist", None)):  # numpy arrays and scalars, pandas indexes
+        return to_json(value.tolist())
     raise TypeError(f"{type(value).__name__} cannot be sent to the gate: give plain values")
 
 

@@ -57,19 +57,28 @@ def seed_demo(database: Database, identity: Identity) -> str:
         return f"run table {NAME!r} ({len(rt)} runs)"
     except NotFound:
         pass
-    raw = data_dir() / "runtable-demo" / "raw"
+    if _seeded_by_a_service(database):
+        # a hub seeding for its users: the table is made by the first user who opens the
+        # dashboard, in their own session (owner, data and jobs theirs, never the hub's)
+        return f"run table {NAME!r}: made by the first user who opens the run table dashboard"
+    raw, results = data_dir() / "runtable-demo" / "raw", data_dir() / "runtable-demo" / "results"
     for run in range(1, RUNS + 1):
         write_run(raw, run)
-    rt = RunTable.create(
-        NAME,
-        data=str(raw / "r{run:04d}"),
-        context=CONTEXT,
-        title="Demo beamline: simulated runs",
-        members="*",
-        concurrent_jobs=4,
-        database=database,
-        identity=identity,
-    )
+    try:
+        rt = RunTable.create(
+            NAME,
+            data=str(raw / "r{run:04d}"),
+            folder=results,
+            context=CONTEXT,
+            title="Demo beamline: simulated runs",
+            members="*",
+            editors="group:staff",  # the demo hub's staff comment and reprocess; others read
+            concurrent_jobs=4,
+            database=database,
+            identity=identity,
+        )
+    except FileExistsError:  # someone else made it meanwhile
+        return f"run table {NAME!r} (made by another user)"
     rt.add_user_variable("sample", "string", description="what is in the beam")
     rt.add_user_variable("good", "boolean", title="good run")
     rt.add_runs(range(1, RUNS + 1), process=False)
@@ -77,3 +86,10 @@ def seed_demo(database: Database, identity: Identity) -> str:
     rt.set(3, "comment", "beam lost at 12:03")
     rt.set(2, "sample", "LaB6")
     return f"run table {NAME!r}: {RUNS} simulated runs queued for processing"
+
+
+def _seeded_by_a_service(database: Database) -> bool:
+    """Whether a service (the hub, as the tables' owner) seeds a shared database."""
+    from shiftdesk.storage.boundary import is_user_role
+
+    return database.engine.dialect.name == "postgresql" and not is_user_role(database)
