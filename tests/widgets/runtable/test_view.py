@@ -166,3 +166,22 @@ def test_registered_views(rt: RunTable, monkeypatch: pytest.MonkeyPatch) -> None
 def test_close_stops_following(rtview: RunTableView) -> None:
     rtview.close()
     assert not rtview.tick()
+
+
+def test_many_changed_runs_read_the_table_once(rt: RunTable, rtview: RunTableView) -> None:
+    import shiftdesk_widgets.runtable.view as module
+
+    for run in range(6, 10):
+        rt.add_run(run, process=False)
+    rt.submit(3, {"xgm": 1.0})
+    original = module.RELOAD_ABOVE
+    module.RELOAD_ABOVE = 2
+    try:
+        rebuilds = rtview.grid.rebuilds
+        redrawn = rtview.apply_changes(rt.changes(rtview.seq))
+    finally:
+        module.RELOAD_ABOVE = original
+    assert redrawn == rtview.grid.page_runs == [9, 8, 7, 6, 5, 4, 3, 2, 1]
+    assert rtview.grid.rebuilds == rebuilds  # the same row widgets
+    assert text(rtview.grid.row_html(3)).split()[-2:] == ["1", "1.5"]  # xgm, motor of run 3
+    assert "start time [UTC]" in rtview.grid.header_html()
