@@ -209,6 +209,9 @@ def test_typed_editing(grid: RunGrid, edits: Edits) -> None:
     assert "not a number: 'warm'" in text(segment.mark.value)  # next to the cell
     assert "sd-rt-invalid" in temperature._dom_classes
     assert "run 9 · temperature not saved: not a number: 'warm'" in text(grid.message.value)
+    grid.update_rows(grid.frame.loc[[9]])  # a poll redraws the row: the refusal stays
+    assert temperature.value == "warm" and "not a number" in text(segment.mark.value)
+    assert "sd-rt-invalid" in temperature._dom_classes
     temperature.value = "290.5"
     assert edits.calls == [(9, "temperature", 290.5)]
     assert "sd-rt-invalid" not in temperature._dom_classes

@@ -141,6 +141,7 @@ class RunGrid(w.VBox):
         self._loading = False
         #: How many times a run's row was drawn (a check that updates stay local).
         self.row_draws = 0
+        self._refused: dict[tuple[int, str], tuple[Any, str]] = {}
         #: How many times the row widgets were built (only when the columns shown change).
         self.rebuilds = 0
         self._layout_key: tuple[Any, ...] | None = None
@@ -660,6 +661,13 @@ class RunGrid(w.VBox):
         if not self.can_edit:
             hover += " (read-only)"
         editor.tooltip = hover
+        refused = self._refused.get((run, name))
+        if refused is not None:  # what was typed stays, with the reason, until edited again
+            typed, reason = refused
+            if typed is not None and editor.value != typed:
+                editor.value = typed
+            self._mark_refused(segment, reason)
+            return
         editor.remove_class("sd-rt-invalid")
         if segment.mark is not None and segment.mark.value:
             segment.mark.value = ""
@@ -807,7 +815,7 @@ class RunGrid(w.VBox):
             self._refuse(run, name, f"{name} cannot be edited", _segment)
             return False
         if self.on_edit is None or not self.can_edit:
-            self._refuse(run, name, "this table is read-only for you", _segment)
+            self._refuse(run, name, "this table is read-only for you", _segment, value)
             return False
         try:
             typed = parse_user_value(value, column.type or "string") if isinstance(
@@ -815,8 +823,9 @@ class RunGrid(w.VBox):
             ) else value  # fmt: skip
             self.on_edit(run, name, typed)
         except Exception as exc:  # the callback's refusal, shown where the user typed
-            self._refuse(run, name, error_text(exc), _segment)
+            self._refuse(run, name, error_text(exc), _segment, value)
             return False
+        self._refused.pop((run, name), None)
         self._store(run, {name: typed})
         if _segment is not None:
             _segment.widget.remove_class("sd-rt-invalid")
@@ -826,18 +835,29 @@ class RunGrid(w.VBox):
         self.say("info", f"run {run} · {column.title or name}: {shown} saved")
         return True
 
-    def _refuse(self, run: int, name: str, text: str, segment: _Segment | None) -> None:
+    def _refuse(
+        self, run: int, name: str, text: str, segment: _Segment | None, value: Any = None
+    ) -> None:
         title = self.columns[name].title or name if name in self.columns else name
         self.say("error", f"run {run} · {title} not saved: {text}")
+        if name in self.columns and self.columns[name].editable:
+            # kept until the next edit of the cell: a redraw (a poll) shows it again
+            self._refused[run, name] = (value, text)
         if segment is None:
             segment = self._segment_of(run, name)
         if segment is not None:
-            segment.widget.add_class("sd-rt-invalid")
-            if segment.mark is not None:
-                segment.mark.value = (
-                    f"<span class='sd-rt-refused' title='{html.escape(text, quote=True)}'>⚠"
-                    f"<span class='sd-rt-bubble'>{html.escape(text)}</span></span>"
-                )
+            self._mark_refused(segment, text)
+
+    @staticmethod
+    def _mark_refused(segment: _Segment, text: str) -> None:
+        segment.widget.add_class("sd-rt-invalid")
+        if segment.mark is not None:
+            mark = (
+                f"<span class='sd-rt-refused' title='{html.escape(text, quote=True)}'>⚠"
+                f"<span class='sd-rt-bubble'>{html.escape(text)}</span></span>"
+            )
+            if segment.mark.value != mark:
+                segment.mark.value = mark
 
     def _segment_of(self, run: int, name: str) -> _Segment | None:
         for row in self._rows:
