@@ -449,6 +449,7 @@ def test_sigterm_stops_everything_the_hub_started(hub: RunningHub) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # two servers spawned and twelve runs processed on a 2-core machine
 def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
     hub: RunningHub, browser: Any, tmp_path: Path
 ) -> None:
