@@ -54,10 +54,10 @@ def test_a_run_arrives_a_cell_fills_a_comment_is_typed_a_column_is_plotted(
             write_run(data / "runtable-demo" / "raw", NEW_RUN)
             rt.add_run(NEW_RUN)
             row = page.locator(f".sd-rt-r{NEW_RUN}")
-            expect(row).to_be_visible(timeout=10_000)
+            expect(row).to_be_visible(timeout=30_000)
             expect(row.locator(".sd-rt-state")).to_contain_text("done", timeout=120_000)
             energy = rt.table().at[NEW_RUN, "xgm_energy"]
-            expect(row).to_contain_text(f"{energy:.4g}", timeout=10_000)
+            expect(row).to_contain_text(f"{energy:.4g}", timeout=30_000)
             expect(row.locator("img.sd-rt-thumb")).to_have_count(1)
 
             # a comment is typed: stored by the core, with who typed it
@@ -82,7 +82,7 @@ def test_a_run_arrives_a_cell_fills_a_comment_is_typed_a_column_is_plotted(
             # next to the cell, with the reason
             rt.add_user_variable("hutch_temperature", type="number", units="K")
             cell = row.locator(".sd-rt-edit-hutch_temperature input")
-            expect(cell).to_be_visible(timeout=10_000)
+            expect(cell).to_be_visible(timeout=30_000)
             cell.fill("warm")
             cell.press("Enter")
             expect(row.locator(".sd-rt-bubble")).to_contain_text("not a number: 'warm'")
