@@ -134,3 +134,18 @@ def test_slow_calls_leave_the_kernel_free(tmp_path: Path) -> None:
         rt.cancel()
 
     asyncio.run(drive())
+
+
+@pytest.mark.slow
+def test_a_context_saved_elsewhere_reaches_the_editor(rtview: RunTableView) -> None:
+    other = RunTable.open("beam")
+    text_now = other.context_text + "\n\n@Variable\ndef constant(run):\n    return 1.0\n"
+    other.save_context(text_now)
+    rtview.tick()
+    assert rtview.editor.text.value == text_now and rtview.editor.saved_text == text_now
+    assert "constant" in rtview.grid.columns
+    rtview.editor.text.value = text_now + "# mine\n"  # edits of one's own are kept
+    other.save_context(other.context_text + "\n# theirs\n")
+    rtview.tick()
+    assert rtview.editor.text.value.endswith("# mine\n")
+    assert "changed elsewhere" in text(rtview.editor.status.value)

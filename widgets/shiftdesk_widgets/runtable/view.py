@@ -312,12 +312,15 @@ class RunTableView(w.VBox):
         list of int
             The runs whose rows were redrawn.
         """
-        if changes.columns:
-            self._columns_changed()
-        if changes.settings:
+        if changes.columns or changes.settings:
+            # the table's own record (context file, people, title) may have changed too
+            if not changes.settings:
+                self.table.refresh()
             self.title.value = self._title_html()
             self.editor.reload(self.table.context_text)
             self._permissions_changed()
+        if changes.columns:
+            self._columns_changed()
         runs = sorted(changes.runs)
         if not runs:
             return []
