@@ -88,6 +88,22 @@ def damnit_view(db: Path) -> pd.DataFrame:
         conn.close()
 
 
+def same_cells(reference: pd.DataFrame, ours: pd.DataFrame) -> str:
+    """Whether both tables hold the same runs and variable values (as printed)."""
+    names = [c for c in reference.columns if c not in ("proposal", "run", "start_time", "added_at")]
+    if list(reference["run"]) != list(ours.index) or not set(names) <= set(ours.columns):
+        return "NO: other runs or columns"
+
+    def shown(values: Any) -> list[str]:
+        return ["" if pd.isna(v) else repr(float(v)) if isinstance(v, float) else str(v)
+                for v in values]  # fmt: skip
+
+    differ = [n for n in names if shown(reference[n]) != shown(ours[n])]
+    if differ:
+        return f"NO: {len(differ)} column(s) differ, e.g. {differ[:3]}"
+    return f"yes ({len(reference) * len(names):,} cells compared)"
+
+
 def shiftdesk_side(folder: Path) -> Callable[[], Any] | str:
     """``rt.table`` of a run table imported from ``folder``, or why it cannot be measured."""
     try:
@@ -137,6 +153,7 @@ def main() -> int:
     if callable(ours):
         table = ours()
         assert len(table) == RUNS, f"shiftdesk table() has {len(table)} rows, not {RUNS}"
+        print(f"same cells in both tables: {same_cells(reference, table)}")
         variants["shiftdesk RunTable.table()"] = ours
     else:
         print(f"shiftdesk side: not measured: {ours}")
