@@ -85,6 +85,7 @@ def test_full_data_of_the_selected_runs(grid: RunGrid) -> None:
     assert isinstance(lines, Lines) and list(lines.labels) == ["run 3", "run 4", "run 5"]
     assert np.asarray(lines.y).shape == (3, 50)
     assert panel.data_figure.title == "XGM trend · 3 runs"
+    assert panel.data_figure.axes[0].label == "index"
     panel.data_choice.value = "detector_image"
     panel.data_button.click()
     (image,) = panel.data_figure.marks

@@ -54,7 +54,9 @@ def _as_array(data: Any) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
             coords.append(np.asarray(coord))
         return values, coords, [str(d) for d in data.dims]
     values = np.asarray(data)
-    return values, [np.arange(n) for n in values.shape], [f"axis {i}" for i in range(values.ndim)]
+    names = ["index"] if values.ndim == 1 else ["row", "column"][: values.ndim]
+    names += [f"axis {i}" for i in range(len(names), values.ndim)]
+    return values, [np.arange(n) for n in values.shape], names
 
 
 class PlotPanel(w.VBox):
