@@ -297,3 +297,17 @@ def test_no_warnings_for_awkward_values() -> None:
     assert text(cell_of(grid, 1, "c")) == ""
     grid.update_rows(pd.DataFrame({"a": ["text now"]}, index=pd.Index([2], name="run")))
     assert text(cell_of(grid, 2, "a")) == "text now"
+
+
+def test_a_columns_first_sparklines_widen_it_once() -> None:
+    frame = pd.DataFrame({"trend": [None, None]}, index=pd.Index([1, 2], name="run"))
+    grid = RunGrid(frame)
+    narrow, rebuilds = grid._widths["trend"], grid.rebuilds
+    rows = pd.DataFrame({"trend": ["<sparkline>"]}, index=pd.Index([2], name="run"))
+    cells = {(2, "trend"): Cell(value=np.vstack([np.arange(5.0), np.arange(5.0)]))}
+    assert grid.update_rows(rows, cells=cells) == [2]
+    assert grid._widths["trend"] > narrow and grid.rebuilds == rebuilds + 1
+    assert "<svg" in cell_of(grid, 2, "trend")
+    rows = pd.DataFrame({"trend": ["<sparkline>"]}, index=pd.Index([1], name="run"))
+    grid.update_rows(rows)
+    assert grid.rebuilds == rebuilds + 1  # laid out once

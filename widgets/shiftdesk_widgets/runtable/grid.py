@@ -22,6 +22,7 @@ import pandas as pd
 import traitlets
 
 from shiftdesk_widgets.runtable.cells import (
+    PLACEHOLDERS,
     STYLE,
     Cell,
     Column,
@@ -344,10 +345,24 @@ class RunGrid(w.VBox):
             self._fetched.difference_update(changed)
         if states:
             self.states.update({int(r): s for r, s in states.items()})
-        if list(self.frame.columns) != names:  # a new variable: a column more
+        if list(self.frame.columns) != names or self._widths_changed(rows):
+            # a new variable (a column more), or a column's first thumbnails or sparklines
+            # (a wider column): the row widgets are laid out again, once
             self.set_columns(self.columns)
             return [r for r in self.page_runs if r in set(changed)]
         return self._refresh(changed, reorder=True)
+
+    def _widths_changed(self, rows: pd.DataFrame) -> bool:
+        for name in rows.columns:
+            if name not in self._widths:
+                continue
+            values = [v for v in rows[name] if isinstance(v, str) and v in PLACEHOLDERS]
+            if not values:
+                continue
+            kind = "thumbnail" if values[0] in ("<thumbnail>", "<image>") else "sparkline"
+            if self._widths[name] != column_width(self.columns[name], kind):
+                return True
+        return False
 
     def replace(
         self, frame: pd.DataFrame, states: Mapping[int, RowState] | None = None
