@@ -90,7 +90,8 @@ def test_processing_fills_the_row_cell_by_cell(tmp_path: Path) -> None:
     np.testing.assert_allclose(rt[1, "trace"].read(), np.linspace(0, 1.5, 50))
     assert rt[1, "image"].read().shape == (8, 8)
     assert rt[1].status == "done" and rt.run_file(1).exists()
-    assert "energy" in rt.log(1)
+    log = rt.log(1)
+    assert "energy" in log and log.count("run 1: context v1") == 1  # each message once
 
 
 def test_params_and_a_subset_of_variables(tmp_path: Path) -> None:

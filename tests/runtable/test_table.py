@@ -174,6 +174,10 @@ def test_readers_read_editors_edit_others_are_refused(rt: RunTable) -> None:
         RunTable.open("p4507", identity=Identity("mallory"))
     rt.set_people(members=["*"])
     assert RunTable.open("p4507", identity=Identity("mallory")).can_edit is False
+    # rights are checked as they are now: an open handle of a removed editor is refused
+    rt.set_people(editors=[])
+    with pytest.raises(PermissionDenied, match="change values"):
+        as_carol.set(1, "comment", "after removal")
 
 
 def test_changes_name_the_runs_that_changed(rt: RunTable) -> None:

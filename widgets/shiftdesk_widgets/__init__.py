@@ -21,7 +21,9 @@ __all__ = [
     "ProfilePlot",
     "ReflectivityPlot",
     "ReflectometryDashboard",
+    "RunMetadataView",
     "RunSheetEditor",
+    "RunTableView",
     "preload",
     "register_view",
     "view",
@@ -38,6 +40,8 @@ _LAZY = {
     "ProfilePlot": "shiftdesk_widgets.reflectometry",
     "ReflectivityPlot": "shiftdesk_widgets.reflectometry",
     "ReflectometryDashboard": "shiftdesk_widgets.reflectometry",
+    "RunTableView": "shiftdesk_widgets.runtable.view",
+    "RunMetadataView": "shiftdesk_widgets.runtable.view",
 }
 
 

@@ -48,6 +48,12 @@ class JobBackend(Protocol):
         """Everything the job wrote."""
 
 
+def _within(stored: str, output: str) -> bool:
+    """Whether every line of ``stored`` appears in ``output``, in the same order."""
+    lines = iter(output.splitlines())
+    return all(any(line == seen for seen in lines) for line in stored.splitlines() if line)
+
+
 class BackendBase:
     """What every built-in backend shares: the cancel preamble, ``logs()``, failing a job."""
 
@@ -77,9 +83,11 @@ class BackendBase:
         """Messages stored by the task, plus the process output where this side has it."""
         text = self._read(job_id).log or ""
         output = self._output(job_id)
-        if output.strip():
-            text += ("\n" if text and not text.endswith("\n") else "") + output
-        return text
+        if not output.strip():
+            return text
+        if _within(text, output):
+            return output  # the worker printed every stored message too: say each once
+        return text + ("\n" if text and not text.endswith("\n") else "") + output
 
 
 def escalate(

@@ -453,6 +453,7 @@ class RunTable:
         return self.folder / f"r{int(run):04d}.h5"
 
     def _require_edit(self, what: str) -> None:
+        self.refresh()  # rights as they are now, not as when the table was opened
         if not self.can_edit:
             raise access.refuse_edit(self.identity, self.name, what)
 
