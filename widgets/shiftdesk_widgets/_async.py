@@ -50,3 +50,30 @@ class Ticker:
     def running(self) -> bool:
         """True while a polling task is alive."""
         return self._task is not None and not self._task.done()
+
+
+def tick_until(
+    tick: Callable[[], object],
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float,
+    what: Callable[[], str],
+) -> None:
+    """Call ``tick()`` until ``condition()`` holds (scripts and tests; a browser needs none).
+
+    Raises
+    ------
+    TimeoutError
+        Not reached in ``timeout`` seconds; the message ends with ``what()``.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        tick()
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what()} did not reach the expected state in {timeout:g} s")
+        time.sleep(interval)

@@ -43,7 +43,6 @@ import math
 import os
 import re
 import sqlite3
-import struct
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from shiftdesk.errors import DataError
-from shiftdesk.runtable.context.summary import SummaryKind
+from shiftdesk.runtable.context.summary import SummaryKind, cell_object
 
 __all__ = [
     "LATEST_DAMNIT_FORMAT",
@@ -195,20 +194,7 @@ class DamnitValue:
         bytes (thumbnail), a 2×N float32 array (sparkline), or None (empty, error,
         skipped).
         """
-        if self.kind in ("number", "integer", "boolean"):
-            return self.number
-        if self.kind in ("string", "text"):
-            return self.text
-        if self.kind == "timestamp":
-            return _utc(self.number)
-        if self.kind == "complex" and self.blob is not None:
-            real, imag = struct.unpack("<dd", self.blob)
-            return complex(real, imag)
-        if self.kind == "thumbnail":
-            return self.blob
-        if self.kind == "sparkline" and self.blob is not None:
-            return np.load(io.BytesIO(self.blob), allow_pickle=False)
-        return None
+        return cell_object(self.kind, self.number, self.text, self.blob)
 
 
 @dataclass(frozen=True, slots=True)

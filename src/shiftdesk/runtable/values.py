@@ -7,7 +7,6 @@ table is read without touching the blobs.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import numbers
@@ -176,11 +175,9 @@ def table_value(kind: str, number: float | None, text: str | None) -> Any:
 
 def decode_blob(kind: str, blob: bytes | None) -> Any:
     """PNG bytes for a thumbnail; a 2×N float array for a sparkline."""
-    if blob is None:
-        return None
-    if kind == "sparkline":
-        return np.load(io.BytesIO(blob), allow_pickle=False)
-    return bytes(blob)
+    from shiftdesk.runtable.context.summary import cell_object
+
+    return cell_object(kind, None, None, None if blob is None else bytes(blob))
 
 
 def cell_value(

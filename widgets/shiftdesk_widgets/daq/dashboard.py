@@ -20,7 +20,7 @@ from shiftdesk.daq.poller import Poller as StatePoller
 from shiftdesk.daq.poller import ensure_poller
 from shiftdesk.daq.snapshot import Snapshot
 from shiftdesk.daq.system import DAQSystem
-from shiftdesk_widgets._async import Ticker
+from shiftdesk_widgets._async import Ticker, tick_until
 from shiftdesk_widgets.daq._common import Background, classed, error_text, message_html
 from shiftdesk_widgets.daq.controls import SystemButtons
 from shiftdesk_widgets.daq.demo import Demo
@@ -338,17 +338,11 @@ class DAQDashboard(w.VBox):
 
     def wait_for(self, condition: Any, timeout: float = 20.0, interval: float = 0.05) -> None:
         """Tick until ``condition(self)`` holds (scripts and tests; the browser needs none)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.tick()
-            if condition(self):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the DAQ dashboard did not reach the expected state in {timeout:g} s; "
-                    f"it shows {self.snapshot!r}; message: {self.messages.value}"
-                )
-            time.sleep(interval)
+        tick_until(
+            self.tick, lambda: condition(self), timeout=timeout, interval=interval,
+            what=lambda: f"the DAQ dashboard (it shows {self.snapshot!r}; message: "
+            f"{self.messages.value})",
+        )  # fmt: skip
 
     def close(self) -> None:
         """Stop polling (and the core poller and demo servers this view owns)."""

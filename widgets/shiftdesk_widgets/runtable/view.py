@@ -22,7 +22,7 @@ import ipywidgets as w
 import pandas as pd
 
 from shiftdesk.runtable import RunMetadata, RunTable
-from shiftdesk_widgets._async import Ticker
+from shiftdesk_widgets._async import Ticker, tick_until
 from shiftdesk_widgets.registry import register_view
 from shiftdesk_widgets.runtable._calls import Background, Caller, run_now
 from shiftdesk_widgets.runtable.cells import Cell, Column, RowState
@@ -428,16 +428,8 @@ class RunTableView(w.VBox):
         interval: float = 0.1,
     ) -> None:  # fmt: skip
         """Tick until ``condition(self)`` holds (scripts and tests; the browser needs none)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.tick()
-            if condition(self):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the run table view did not reach the expected state in {timeout:g} s"
-                )
-            time.sleep(interval)
+        tick_until(self.tick, lambda: condition(self), timeout=timeout, interval=interval,
+                   what=lambda: "the run table view")  # fmt: skip
 
     def close(self) -> None:
         """Stop following changes and close."""

@@ -58,6 +58,30 @@ SummaryKind = Literal[
     "skipped",
 ]
 
+
+def cell_object(kind: str, number: float | None, text: str | None, blob: bytes | None) -> Any:
+    """A stored cell as one Python object.
+
+    A float (number, integer, boolean), text (string, text), a timezone-aware datetime
+    (timestamp), a complex number, PNG bytes (thumbnail), a 2×N float array (sparkline),
+    or None (empty, error, skipped: their text is the reason, not a value).
+    """
+    if kind in ("number", "integer", "boolean"):
+        return number
+    if kind in ("string", "text"):
+        return text
+    if kind == "timestamp" and number is not None:
+        return datetime.fromtimestamp(number, tz=UTC)
+    if kind == "complex" and blob is not None:
+        real, imag = struct.unpack("<dd", blob)
+        return complex(real, imag)
+    if kind == "thumbnail":
+        return blob
+    if kind == "sparkline" and blob is not None:
+        return np.load(io.BytesIO(blob), allow_pickle=False)
+    return None
+
+
 #: the longest side of a thumbnail, in pixels
 THUMBNAIL_SIZE = 150
 #: the most points a sparkline keeps (min and max of each bucket)
@@ -106,19 +130,8 @@ class CellSummary:
 
     @property
     def value(self) -> Any:
-        """The cell's value as a Python object (number, str, complex, datetime, bytes...)."""
-        if self.kind in ("number", "integer", "boolean"):
-            return self.number
-        if self.kind == "timestamp" and self.number is not None:
-            return datetime.fromtimestamp(self.number, tz=UTC)
-        if self.kind == "complex" and self.blob is not None:
-            real, imag = struct.unpack("<dd", self.blob)
-            return complex(real, imag)
-        if self.kind == "thumbnail":
-            return self.blob
-        if self.kind == "sparkline" and self.blob is not None:
-            return np.load(io.BytesIO(self.blob), allow_pickle=False)
-        return self.text
+        """The cell's value as a Python object (see :func:`cell_object`)."""
+        return cell_object(self.kind, self.number, self.text, self.blob)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``blob`` as base64 text)."""
