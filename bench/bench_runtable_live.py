@@ -353,6 +353,14 @@ def readers_vs_writers(template: str, seconds: float) -> dict[str, Any]:
         if j.title.startswith("busy run ")
     ]
     job_errors = [j.error for j in jobs if j.error and "cancel" not in str(j.error).lower()]
+    # runs whose processing met "database is locked" (in the run's state or its job's error)
+    locked_runs = {r for r, m in failed.items() if "locked" in str(m)} | {
+        int(j.title.split()[-1]) for j in jobs if "locked" in str(j.error or "")
+    }
+    tails = []
+    for run in sorted(locked_runs)[:2]:  # where it happened: the end of the job's log
+        lines = rt.log(run).strip().splitlines()
+        tails.append(f"run {run}: " + "\n    ".join(lines[-14:]))
     errors = [e for r in results for e in r["errors"]]
     parts: dict[str, list[float]] = {}
     for i, r in enumerate(results):
@@ -373,7 +381,8 @@ def readers_vs_writers(template: str, seconds: float) -> dict[str, Any]:
         "jobs": len(jobs),
         "failed": failed,
         "job_errors": job_errors,
-        "locked_in_jobs": sum("locked" in str(m) for m in [*failed.values(), *job_errors]),
+        "locked_in_jobs": len(locked_runs),
+        "locked_logs": tails,
         "writes": writes,
         "refills": refills,
     }
@@ -428,7 +437,7 @@ def main() -> int:
             ("queue refills (it ran dry)", rw["refills"]),
             ("runs failed", len(rw["failed"])),
             ("job errors (besides cancel)", len(rw["job_errors"])),
-            ("  of them 'database is locked'", rw["locked_in_jobs"]),
+            ("runs that met 'database is locked'", rw["locked_in_jobs"]),
         ]  # fmt: skip
         print_table(rows2, ["", "value"])
         print()
@@ -441,6 +450,8 @@ def main() -> int:
             print(f"  reader error: {text}")
         for text in sorted(set(map(str, [*rw["failed"].values(), *rw["job_errors"]])))[:5]:
             print(f"  job error: {text}")
+        for text in rw["locked_logs"]:
+            print(f"  log of a locked run, {text}")
     finally:
         shutdown_backends()
         print(" ", settle("at the end", wait_s=30))
