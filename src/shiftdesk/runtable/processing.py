@@ -19,15 +19,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shiftdesk.errors import JobError
+from shiftdesk.errors import JobError, StorageError
 from shiftdesk.identity import SYSTEM, Identity
 from shiftdesk.jobs.tasks import TaskContext
 from shiftdesk.runtable import store as rstore
-from shiftdesk.runtable.records import RunRecord
-from shiftdesk.storage import Database, get_database
+from shiftdesk.runtable.records import RunRecord, RunTableRecord
+from shiftdesk.storage import Database
+from shiftdesk.storage.database import default_database_url
 from shiftdesk.tracking import TrackedHandle, utcnow
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 JOB_KIND = "runtable.process"
 #: run states that hold or wait for a slot
 WAITING = ("queued", "submitted", "running")
+#: seconds a processing job waits for SQLite's write lock before giving up
+JOB_BUSY_TIMEOUT = 60.0
 #: at most this many runs are submitted by one dispatch (the rest by the next one)
 _BATCH = 200
 
@@ -81,10 +84,12 @@ def dispatch(database: Database, table_id: int, backend: Any = None) -> list[int
     """Submit jobs for queued runs while the table has free slots; returns those submitted."""
     from shiftdesk.jobs.submit import submit_job
 
+    if not _work_waiting(database, table_id):
+        return []  # the usual case for a viewer's poll: no lock taken, no change announced
     with rstore.write(database, table_id) as (s, seq):
         table = rstore.Snapshot.of(_table_record(s, table_id))
         busy = s.scalar(
-            select(_count()).where(
+            select(func.count()).where(
                 RunRecord.table_id == table_id, RunRecord.status.in_(("submitted", "running"))
             )
         )
@@ -112,6 +117,7 @@ def dispatch(database: Database, table_id: int, backend: Any = None) -> list[int
         return []
     runner = backend if backend is not None else _backend(database, table.backend)
     owner = Identity(table.owner)
+    started: dict[int, str] = {}
     for run, ticket, request in claimed:
         spec = {
             "table_id": table_id,
@@ -126,22 +132,47 @@ def dispatch(database: Database, table_id: int, backend: Any = None) -> list[int
                 JOB_KIND, spec, title=f"{table.name} run {run}", backend=runner,
                 database=database, identity=owner,
             )  # fmt: skip
+        except StorageError as exc:  # e.g. the database stayed locked: the next dispatch retries
+            _finish(database, table_id, run, ticket, "queued", f"waiting to start again ({exc})")
+            continue
         except Exception as exc:
             _finish(database, table_id, run, ticket, "failed", f"could not start a job: {exc}")
             continue
+        started[run] = job.id
+    if started:
+        # one write for all the jobs' ids (the jobs store theirs too once they run)
         with rstore.write(database, table_id) as (s, seq):
-            s.execute(
-                update(RunRecord)
-                .where(RunRecord.table_id == table_id, RunRecord.run == run)
-                .values(job_id=job.id, seq=seq)
+            for run, job_id in started.items():
+                s.execute(
+                    update(RunRecord)
+                    .where(
+                        RunRecord.table_id == table_id,
+                        RunRecord.run == run,
+                        RunRecord.job_id.is_(None),
+                    )
+                    .values(job_id=job_id, seq=seq)
+                )
+    return sorted(started)
+
+
+def _work_waiting(database: Database, table_id: int) -> bool:
+    """Whether the table has queued runs and a free slot (one read, no lock)."""
+    with database.engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.count().filter(RunRecord.status == "queued"),
+                func.count().filter(RunRecord.status.in_(("submitted", "running"))),
+                RunTableRecord.concurrent_jobs,
             )
-    return [run for run, _t, _r in claimed]
-
-
-def _count() -> Any:
-    from sqlalchemy import func
-
-    return func.count()
+            .select_from(RunTableRecord)
+            .join(RunRecord, RunRecord.table_id == RunTableRecord.id, isouter=True)
+            .where(RunTableRecord.id == table_id)
+            .group_by(RunTableRecord.concurrent_jobs)
+        ).first()
+    if row is None:
+        return False
+    queued, busy, cap = row
+    return bool(queued) and int(busy or 0) < int(cap)
 
 
 def _table_record(s: Session, table_id: int) -> Any:
@@ -214,7 +245,9 @@ def _finish(
         if request.get("ticket") != ticket or row.status not in ("submitted", "running"):
             return False
         again = request.get("again")
-        if again is not None and status != "cancelled":
+        if status == "queued":
+            row.status, row.message, row.job_id = "queued", message, None
+        elif again is not None and status != "cancelled":
             row.status, row.message = "queued", f"{message}; again as asked meanwhile"
             row.requested_json = json.dumps(again)
         else:
@@ -380,7 +413,8 @@ def process_run(spec: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     from shiftdesk.runtable.context.engine import run_context
     from shiftdesk.runtable.h5store import merge_fragment
 
-    database = get_database()
+    # background work can wait for a busy database longer than a person at a dashboard
+    database = Database(default_database_url(), busy_timeout=JOB_BUSY_TIMEOUT)
     table_id, run, ticket = int(spec["table_id"]), int(spec["run"]), str(spec["ticket"])
     with rstore.write(database, table_id) as (s, seq):
         table = rstore.Snapshot.of(_table_record(s, table_id))

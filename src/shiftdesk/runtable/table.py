@@ -930,13 +930,11 @@ class RunTable:
                 text("SELECT run, start_time FROM runtable_runs WHERE table_id = :t ORDER BY run"),
                 {"t": self.id},
             ).all()
-            cells = conn.execute(
-                text(
-                    "SELECT run, name, number, text FROM runtable_values "
-                    "WHERE table_id = :t ORDER BY run"
-                ),
-                {"t": self.id},
-            ).all()
+            # the DB-API cursor directly: 300,000 cells without a SQLAlchemy row object each
+            cells = _raw_rows(
+                conn, "SELECT run, name, number, text FROM runtable_values WHERE table_id = ?",
+                (self.id,),
+            )  # fmt: skip
         index = pd.Index([r[0] for r in runs], name="run", dtype="int64")
         start = (
             pd.to_datetime([r[1] for r in runs], utc=True)
@@ -1239,37 +1237,44 @@ def _write_context_file(folder: Path, source: str) -> None:
     os.replace(temporary, folder / "context.py")
 
 
+def _raw_rows(conn: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (``?`` placeholders) read with the connection's DB-API cursor."""
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def _pivot(cells: Sequence[Any], index: pd.Index, order: list[str]) -> pd.DataFrame:
-    """Long cells to a wide frame: numbers pivot as floats, texts as objects."""
+    """Long cells to a wide frame: numbers into one float grid, texts into object columns."""
+    frame = pd.DataFrame(
+        np.full((len(index), len(order)), np.nan), index=index, columns=pd.Index(order)
+    )
     if not cells:
-        return pd.DataFrame({name: pd.Series(np.nan, index=index, dtype=object) for name in order},
-                            index=index)  # fmt: skip
-    runs, names, numbers, texts = zip(*cells, strict=True)
-    long = pd.DataFrame(
-        {"run": np.asarray(runs, dtype="int64"), "name": pd.Categorical(names),
-         "number": np.asarray(numbers, dtype="float64"), "text": np.asarray(texts, dtype=object)}
-    )  # fmt: skip
-    has_text = long["text"].notna()
-    numeric = long[~has_text]
-    wide = numeric.pivot(index="run", columns="name", values="number")
-    wide.columns = wide.columns.astype(str)
-    wide = wide.reindex(index=index)
-    if has_text.any():
-        textual = long[has_text].pivot(index="run", columns="name", values="text")
-        textual.columns = textual.columns.astype(str)
-        textual = textual.reindex(index=index)
-        for name in textual.columns:
-            if name in wide.columns and wide[name].notna().any():
-                merged = wide[name].astype(object)
-                filled = textual[name].notna()
-                merged[filled] = textual[name][filled]
-                wide[name] = merged
-            else:
-                wide[name] = textual[name]
-    missing = [name for name in order if name not in wide.columns]
-    for name in missing:
-        wide[name] = None
-    return wide.reindex(columns=order)
+        return frame
+    long = pd.DataFrame.from_records(cells, columns=["run", "name", "number", "text"])
+    rows = index.get_indexer(long["run"])
+    cols = pd.Index(order).get_indexer(long["name"])
+    known = (rows >= 0) & (cols >= 0)
+    texts = long["text"].to_numpy(dtype=object)
+    has_text = long["text"].notna().to_numpy() & known
+    numeric = known & ~has_text
+    grid = frame.to_numpy(copy=True)
+    grid[rows[numeric], cols[numeric]] = long["number"].to_numpy(dtype="float64")[numeric]
+    frame = pd.DataFrame(grid, index=index, columns=pd.Index(order))
+    for col in np.unique(cols[has_text]):
+        mask = has_text & (cols == col)
+        column = frame.iloc[:, col]
+        values = column.to_numpy(dtype=object) if column.notna().any() else np.full(
+            len(index), None, dtype=object
+        )  # fmt: skip
+        values[rows[mask]] = texts[mask]
+        frame[order[col]] = values
+    return frame
 
 
 def _typed(frame: pd.DataFrame, columns: Mapping[str, ColumnInfo]) -> pd.DataFrame:
