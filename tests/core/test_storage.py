@@ -15,21 +15,28 @@ from tests._services import service_missing
 from shiftdesk.errors import SchemaTooNewError, StorageError
 from shiftdesk.storage import Base, Database, DataFileRecord, JobRecord, SavedModelRecord
 
-TABLES = {"data_files", "saved_models", "jobs", "audit_log", "test_tallies"} | {
-    f"daq_{name}"
-    for name in (
-        "experiments",
-        "ecc_servers",
-        "data_routers",
-        "data_sources",
-        "runs",
-        "observables",
-        "measurements",
-        "commands",
-        "calls",
-        "log",
-    )
-}
+TABLES = (
+    {"data_files", "saved_models", "jobs", "audit_log", "test_tallies"}
+    | {
+        f"daq_{name}"
+        for name in (
+            "experiments",
+            "ecc_servers",
+            "data_routers",
+            "data_sources",
+            "runs",
+            "observables",
+            "measurements",
+            "commands",
+            "calls",
+            "log",
+        )
+    }
+    | {
+        f"runtable_{name}"
+        for name in ("tables", "members", "variables", "runs", "values", "view_settings")
+    }
+)
 
 
 @pytest.fixture

@@ -419,35 +419,6 @@ def test_wallboard_is_group_only_and_refuses_code_execution(
 
 
 @pytest.mark.e2e
-def test_sigterm_stops_everything_the_hub_started(hub: RunningHub) -> None:
-    """Runs last in this module: it stops the shared hub."""
-    ports = [hub.port, *hub.internal_ports()]
-    assert all(_listening(p) for p in ports), ports
-    pids = hub.remember_processes()
-    names = " | ".join(_cmdline(p) for p in pids)
-    assert "configurable-http-proxy" in names and "jupyterhub_idle_culler" in names
-    # the demo's DAQ services (simulated ECC servers, poller) stop with the hub too
-    assert "shiftdesk.hub.daq_demo" in names and "daq poll" in names
-    log = hub.log.read_text(errors="replace")
-    seeded = re.search(r"daq-simulator: experiment 'demo' on .*", log)
-    assert seeded, "the daq-simulator service did not start its servers"
-    # the demo's DAQ network: its own loopback address (only the service account and root,
-    # as this test runs, may connect to it)
-    ecc_ports = [int(m) for m in re.findall(r"127\.0\.0\.2:(\d+)/", seeded.group(0))]
-    assert len(ecc_ports) == 3 and all(_listening(p, "127.0.0.2") for p in ecc_ports), ecc_ports
-    assert _stop(hub.proc) == 0
-    assert "shiftdesk hub: stopped" in hub.log.read_text(errors="replace")
-    left = [p for p in sorted(hub.seen) if _alive(p)]
-    assert left == [], [_cmdline(p) for p in left]
-    assert not any(_listening(p) for p in ports), ports
-    assert not any(_listening(p, "127.0.0.2") for p in ecc_ports), ecc_ports
-    # and the hub took its packet-filter rules away
-    rules = subprocess.run(["iptables", "-S", "OUTPUT"], capture_output=True, text=True)
-    assert "SHIFTDESK-DAQ" not in rules.stdout, rules.stdout
-    assert not (hub.state / "run" / "jupyterhub.pid").exists()
-
-
-@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # two servers spawned and twelve runs processed on a 2-core machine
 def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
@@ -493,3 +464,32 @@ def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
         raise
     finally:
         page.context.close()
+
+
+@pytest.mark.e2e
+def test_sigterm_stops_everything_the_hub_started(hub: RunningHub) -> None:
+    """Runs last in this module: it stops the shared hub."""
+    ports = [hub.port, *hub.internal_ports()]
+    assert all(_listening(p) for p in ports), ports
+    pids = hub.remember_processes()
+    names = " | ".join(_cmdline(p) for p in pids)
+    assert "configurable-http-proxy" in names and "jupyterhub_idle_culler" in names
+    # the demo's DAQ services (simulated ECC servers, poller) stop with the hub too
+    assert "shiftdesk.hub.daq_demo" in names and "daq poll" in names
+    log = hub.log.read_text(errors="replace")
+    seeded = re.search(r"daq-simulator: experiment 'demo' on .*", log)
+    assert seeded, "the daq-simulator service did not start its servers"
+    # the demo's DAQ network: its own loopback address (only the service account and root,
+    # as this test runs, may connect to it)
+    ecc_ports = [int(m) for m in re.findall(r"127\.0\.0\.2:(\d+)/", seeded.group(0))]
+    assert len(ecc_ports) == 3 and all(_listening(p, "127.0.0.2") for p in ecc_ports), ecc_ports
+    assert _stop(hub.proc) == 0
+    assert "shiftdesk hub: stopped" in hub.log.read_text(errors="replace")
+    left = [p for p in sorted(hub.seen) if _alive(p)]
+    assert left == [], [_cmdline(p) for p in left]
+    assert not any(_listening(p) for p in ports), ports
+    assert not any(_listening(p, "127.0.0.2") for p in ecc_ports), ecc_ports
+    # and the hub took its packet-filter rules away
+    rules = subprocess.run(["iptables", "-S", "OUTPUT"], capture_output=True, text=True)
+    assert "SHIFTDESK-DAQ" not in rules.stdout, rules.stdout
+    assert not (hub.state / "run" / "jupyterhub.pid").exists()
