@@ -454,9 +454,9 @@ def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
         page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
         page.locator(".sd-start .sd-dashboard[data-dashboard='runtable'] a").click()
         page.wait_for_selector(".sd-rt-view", timeout=120_000)
-        row = page.locator(".sd-rt-r12")
-        expect(row).to_contain_text("alice through the gate", timeout=60_000)
-        expect(row.locator(".sd-rt-edit-comment input")).to_be_disabled()
+        comment = page.locator(".sd-rt-r12 .sd-rt-edit-comment input")
+        expect(comment).to_have_value("alice through the gate", timeout=60_000)
+        expect(comment).to_be_disabled()
     except BaseException:
         with contextlib.suppress(Exception):
             page.screenshot(path=str(tmp_path / "runtable-viewer.png"), full_page=True)
