@@ -171,3 +171,19 @@ def print_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None
 def ratio_line(name: str, value: float, target: float) -> str:
     """The machine-readable last line every benchmark prints."""
     return f"RATIO {name} = {value:.2f} (target <= {target:g})"
+
+
+#: the system Chromium the browser benches drive, and its flags
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+#: the peer page of the dashboard benches: a bare Voilà page with one bqplot figure
+MINIMAL_BQPLOT_PAGE = """\
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+x = np.linspace(0, 1, 200)
+scales = {"x": bq.LinearScale(), "y": bq.LinearScale()}
+fig = bq.Figure(marks=[bq.Lines(x=x, y=x**2, scales=scales)])
+w.VBox([w.HTML("<h2>Minimal</h2>"), fig])
+"""

@@ -30,24 +30,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, isolate, machine, ratio_line, start_voila
+from _common import CHROMIUM, ROOT, isolate, machine, ratio_line, start_voila
+from _common import CHROMIUM_ARGS as ARGS
+from _common import MINIMAL_BQPLOT_PAGE as MINIMAL
 
 isolate()
 
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 RUNS = 3
-MINIMAL = """\
-import bqplot as bq
-import ipywidgets as w
-import numpy as np
-
-x = np.linspace(0, 1, 200)
-scales = {"x": bq.LinearScale(), "y": bq.LinearScale()}
-fig = bq.Figure(marks=[bq.Lines(x=x, y=x**2, scales=scales)])
-w.VBox([w.HTML("<h2>Minimal</h2>"), fig])
-"""
 
 
 #: the dashboard's model curve (#d62728) holds a real path

@@ -36,7 +36,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, isolate, machine, median, ratio_line, start_voila
+from _common import CHROMIUM, ROOT, isolate, machine, median, ratio_line, start_voila
+from _common import CHROMIUM_ARGS as ARGS
+from _common import MINIMAL_BQPLOT_PAGE as MINIMAL
 
 FOLDER = isolate()
 sys.path.insert(0, str(ROOT))
@@ -45,21 +47,9 @@ from tests.runtable.damnit_fixture import make_damnit_sqlite_bulk  # noqa: E402
 
 RUNS_IN_TABLE, VARIABLES = 3000, 100
 NAME = "demo"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 RUNS = 3
 BUILDS = 3
 UPDATES = 10
-MINIMAL = """\
-import bqplot as bq
-import ipywidgets as w
-import numpy as np
-
-x = np.linspace(0, 1, 200)
-scales = {"x": bq.LinearScale(), "y": bq.LinearScale()}
-fig = bq.Figure(marks=[bq.Lines(x=x, y=x**2, scales=scales)])
-w.VBox([w.HTML("<h2>Minimal</h2>"), fig])
-"""
 
 
 def setup() -> None:
