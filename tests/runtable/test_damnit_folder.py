@@ -368,7 +368,8 @@ def test_a_read_only_folder_is_read_and_left_untouched(journal: str) -> None:
         command = [sys.executable, "-c", _READ_SCRIPT, str(folder)]
         # as "nobody" when it can run this interpreter (a checkout in a private folder, as
         # in CI, cannot be): then the files' modes are what keeps the folder untouched
-        as_nobody = {"user": 65534} if os.geteuid() == 0 and _others_may_run(sys.executable) else {}
+        nobody = {"user": 65534, "group": 65534, "extra_groups": []}  # none of root's groups
+        as_nobody = nobody if os.geteuid() == 0 and _others_may_run(sys.executable) else {}
         out = subprocess.run(
             command, capture_output=True, text=True, cwd="/", timeout=60, check=False, **as_nobody
         )
