@@ -177,7 +177,7 @@ def ratio_line(name: str, value: float, target: float) -> str:
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 #: the peer page of the dashboard benches: a bare Voilà page with one bqplot figure
-MINIMAL_BQPLOT_PAGE = """\
+_MINIMAL_BQPLOT_SOURCE = """\
 import bqplot as bq
 import ipywidgets as w
 import numpy as np
@@ -187,3 +187,20 @@ scales = {"x": bq.LinearScale(), "y": bq.LinearScale()}
 fig = bq.Figure(marks=[bq.Lines(x=x, y=x**2, scales=scales)])
 w.VBox([w.HTML("<h2>Minimal</h2>"), fig])
 """
+
+
+def minimal_bqplot_page(folder: Path) -> Path:
+    """Write the dashboard benches' peer page (one bqplot figure) as a notebook in ``folder``."""
+    import json
+
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+            "source": _MINIMAL_BQPLOT_SOURCE}  # fmt: skip
+    notebook = {
+        "cells": [cell],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = folder / "minimal.ipynb"
+    path.write_text(json.dumps(notebook))
+    return path

@@ -21,7 +21,6 @@ Run: ``.venv/bin/python bench/bench_dashboard_open.py``.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -30,9 +29,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CHROMIUM, ROOT, isolate, machine, ratio_line, start_voila
+from _common import CHROMIUM, ROOT, isolate, machine, minimal_bqplot_page, ratio_line, start_voila
 from _common import CHROMIUM_ARGS as ARGS
-from _common import MINIMAL_BQPLOT_PAGE as MINIMAL
 
 isolate()
 
@@ -70,25 +68,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="shiftdesk-bench-open-"))
-    minimal = folder / "minimal.ipynb"
-    minimal.write_text(
-        json.dumps(
-            {
-                "cells": [
-                    {
-                        "cell_type": "code",
-                        "execution_count": None,
-                        "metadata": {},
-                        "outputs": [],
-                        "source": MINIMAL,
-                    }
-                ],
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                "nbformat": 4,
-                "nbformat_minor": 5,
-            }
-        )
-    )
+    minimal = minimal_bqplot_page(folder)
     print(machine())
     servers = {
         "dashboard": (

@@ -27,7 +27,6 @@ Run: ``.venv/bin/python bench/bench_runtable_dashboard.py``.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -36,9 +35,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CHROMIUM, ROOT, isolate, machine, median, ratio_line, start_voila
+from _common import (
+    CHROMIUM,
+    ROOT,
+    isolate,
+    machine,
+    median,
+    minimal_bqplot_page,
+    ratio_line,
+    start_voila,
+)
 from _common import CHROMIUM_ARGS as ARGS
-from _common import MINIMAL_BQPLOT_PAGE as MINIMAL
 
 FOLDER = isolate()
 sys.path.insert(0, str(ROOT))
@@ -86,19 +93,7 @@ def browser_part(first_run: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="bench-rtdash-", dir=FOLDER))
-    minimal = folder / "minimal.ipynb"
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-            "source": MINIMAL}  # fmt: skip
-    minimal.write_text(
-        json.dumps(
-            {
-                "cells": [cell],
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                "nbformat": 4,
-                "nbformat_minor": 5,
-            }
-        )
-    )
+    minimal = minimal_bqplot_page(folder)
     servers = {
         "run-table dashboard": (
             ROOT / "notebooks" / "runtable.ipynb",
