@@ -109,7 +109,7 @@ def test_setup_cannot_change_while_a_run_is_open(ecc_servers: Cluster) -> None:
         for step in (daq.describe, daq.prepare, daq.configure):
             step().wait(10)
         daq.start().wait(10)
-        with pytest.raises(DAQStateError, match="run 0 is open"):
+        with pytest.raises(DAQStateError, match="run 1 is open"):
             daq.easy_setup(2, ecc_host="10.0.0.1")
         assert len(daq.snapshot().servers) == 1
 
@@ -135,7 +135,7 @@ def test_objects_show_themselves(ecc_servers: Cluster) -> None:
         text = repr(daq)
         assert "e20009" in text and "ECC_0" in text and "Described" in text
         html = daq._repr_html_()
-        assert "sd-text-fallback" in html and "CoBo[0]" in html and "next run 0" in html
+        assert "sd-text-fallback" in html and "CoBo[0]" in html and "next run 1" in html
         assert "Describe" in repr(handle) and "done" in repr(handle)
         assert "ECC_0" in handle._repr_html_()
 
@@ -209,8 +209,8 @@ def test_the_model_on_postgresql(postgres_url: str, ecc_servers: Cluster) -> Non
         daq.commands()[0].wait(10)
         sheet = daq.runsheet
         sheet.add_observable("Pressure", "integer", units="Torr")
-        sheet.update(0, {"Pressure": "150"})
-        assert sheet.series("Pressure") == ([0], [150])
+        sheet.update(1, {"Pressure": "150"})
+        assert sheet.series("Pressure") == ([1], [150])
         assert daq.runs()[0].files_organized and daq.snapshot().state is State.READY
     finally:
         controller.close(wait=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,18 +37,19 @@ def test_a_run_is_opened_when_all_run_and_closed_when_all_stop(ecc_servers: Clus
     cluster = ecc_servers(2, mutant=True)
     with daq_system(cluster) as daq:
         _ready(daq)
-        assert daq.next_run_number == 0
+        assert daq.next_run_number == 1  # runs count from 1
         handle = daq.start("beam on target", "Beam").wait(10)
-        assert handle.run_number == 0
+        assert handle.run_number == 1
         run = daq.current_run
-        assert run is not None and run.number == 0 and run.run_class == "Beam"
+        assert run is not None and run.number == 1 and run.run_class == "Beam"
         assert run.config_names == "cobo0, cobo1, mutant"
         assert all(sim.state is State.RUNNING for sim in cluster)
-        assert daq.next_run_number == 1
+        assert daq.next_run_number == 2
+        assert "run 1 started (Beam: beam on target)" in [e.message for e in daq.log()]
         _wait_for_graw(cluster[0].data_dir)
         with pytest.raises(DAQStateError, match="not possible while the system is Running"):
             daq.configure()
-        with pytest.raises(DAQStateError, match="run 0 is open; Stop it first"):
+        with pytest.raises(DAQStateError, match="run 1 is open; Stop it first"):
             daq.breakup()
         assert [c.value for c in daq.snapshot().legal] == ["Stop"]
         daq.stop().wait(10)
@@ -57,7 +59,7 @@ def test_a_run_is_opened_when_all_run_and_closed_when_all_stop(ecc_servers: Clus
         organize = daq.commands()[0]
         assert organize.command == "Organize files"
         organize.wait(10)
-        run_dir = cluster[0].data_dir / "e20009" / "run_0000"
+        run_dir = cluster[0].data_dir / "e20009" / "run_0001"
         assert list(run_dir.glob("*.graw"))
         assert not list(cluster[0].data_dir.glob("*.graw"))
         assert all(r.clean for r in daq.snapshot().routers)
@@ -66,7 +68,7 @@ def test_a_run_is_opened_when_all_run_and_closed_when_all_stop(ecc_servers: Clus
         steps = {s.name: s for s in organize.steps}
         assert steps["ECC_mutant configs"].status == "done"
         backup = Path(steps["ECC_0 configs"].message.removeprefix("copied to "))
-        assert backup.parts[-2:] == ("e20009", "run_0000")
+        assert backup.parts[-2:] == ("e20009", "run_0001")
         # (One local backup folder here; on real hosts each ECC host has its own.)
         assert sorted(p.name for p in backup.iterdir()) == sorted(
             f"{kind}-{name}.xcfg"
@@ -75,7 +77,7 @@ def test_a_run_is_opened_when_all_run_and_closed_when_all_stop(ecc_servers: Clus
         )
         # A second pass moves nothing and loses nothing.
         before = sorted(p.name for p in run_dir.iterdir())
-        again = daq.organize_files(0).wait(10)
+        again = daq.organize_files(1).wait(10)
         assert "0 files moved" in again.message
         assert sorted(p.name for p in run_dir.iterdir()) == before
 
@@ -90,7 +92,7 @@ def test_failed_start_leaves_no_open_run(ecc_servers: Cluster) -> None:
         assert daq.current_run is None and daq.runs() == []
         # CoBos go first, so the MuTAnT was never started.
         assert cluster.mutant.state is State.READY
-        assert daq.next_run_number == 0
+        assert daq.next_run_number == 1
 
 
 def test_start_is_refused_while_a_router_holds_unsorted_files(ecc_servers: Cluster) -> None:
@@ -186,7 +188,7 @@ def test_a_failed_stop_keeps_the_run_open_until_every_server_stopped(
         assert cluster[1].state is State.RUNNING
         daq.server_command("ECC_1", "Stop").wait(10)
         handle = daq.stop().wait(10)  # everything stopped: confirm and close, send nothing
-        assert handle.steps == [] and "run 0 stopped" in handle.message
+        assert handle.steps == [] and "run 1 stopped" in handle.message
         assert daq.current_run is None and daq.runs()[0].stopped_at is not None
         assert [r.operation for r in cluster[0].requests].count("Stop") == 1
 
@@ -202,3 +204,43 @@ def test_pause_and_resume_keep_the_run_open(ecc_servers: Cluster) -> None:
         assert cluster[0].state is State.RUNNING and daq.current_run is not None
         daq.stop().wait(10)
         assert daq.current_run is None
+
+
+def test_runs_count_from_1_and_the_log_has_no_empty_parts(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(1)
+    with daq_system(cluster) as daq:
+        _ready(daq)
+        assert daq.next_run_number == 1  # no stored default: the first run is run 1
+        daq.start().wait(10)  # no title
+        assert daq.current_run is not None and daq.current_run.number == 1
+        started = [e.message for e in daq.log(source="run")]
+        assert started == ["run 1 started (Testing)"]  # not "(Testing: )"
+        daq.stop().wait(10)
+        daq.commands()[0].wait(10)
+        # A crew continuing another numbering may still choose 0 (unused here).
+        daq.set_next_run_number(0)
+        assert daq.next_run_number == 0
+
+
+def test_command_and_step_messages_say_each_thing_once(ecc_servers: Cluster) -> None:
+    cluster = ecc_servers(2)
+    with daq_system(cluster) as daq:
+        handle = daq.describe().wait(10)
+        # the views put the command's name in front: "Describe all: done in 0.3 s"
+        assert re.fullmatch(r"done in \d+\.\d s", handle.message), handle.message
+        for step in handle.steps:
+            assert re.fullmatch(r"done in \d+\.\d s", step.message), step
+        assert f"Describe: {handle.message}" in [e.message for e in daq.log(source="all")]
+        cluster[1].fail("Prepare", "Could not connect to 'CoBo' node '1'")
+        failed = daq.prepare()
+        with pytest.raises(CommandFailed) as info:
+            failed.wait(10)
+        error = failed.error or ""
+        assert error.startswith("ECC_1: ") and error.endswith("to 'CoBo' node '1'"), error
+        assert str(info.value).count("node '1'") == 1, info.value  # said once
+        # A server's log: every call with its outcome, a failure once (as the call).
+        log = [e.message for e in daq.server_log("ECC_1")]
+        assert log[0].startswith("Prepare: failed — ") and log[0].endswith("node '1'"), log
+        assert re.fullmatch(r"Describe: done in \d+\.\d s", log[1]), log
+        assert sum("node '1'" in m for m in log) == 1, log
+        assert [e.message for e in daq.servers["ECC_1"].log()] == log

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 
+import ipywidgets as w
 import pytest
 from tests.daq._system import OPERATOR, VISITOR, daq_system
 
@@ -112,8 +113,8 @@ def test_a_whole_run_from_the_dashboard(cluster: SimulatedCluster) -> None:
                 assert enabled(dash) == legal, button
             assert all(sim.state is State.READY for sim in cluster)
 
-            # the run number is shown before the start and can be changed
-            assert dash.run_info.number.value == 0
+            # the run number is shown before the start (runs count from 1) and can be changed
+            assert dash.run_info.number.value == 1
             dash.run_info.number.value = 7
             dash.settle()
             assert daq.next_run_number == 7
@@ -172,7 +173,7 @@ def test_a_whole_run_from_the_dashboard(cluster: SimulatedCluster) -> None:
             # CSV download of the sheet, with the run just taken
             editor.reload()
             assert "run_0" not in editor.csv.value  # a data: link, not a file path
-            assert "Download the run sheet (CSV, 1 runs)" in text(editor.csv.value)
+            assert "Download the run sheet (CSV, 1 run)" in text(editor.csv.value)
         finally:
             dash.close()
 
@@ -182,22 +183,22 @@ def test_same_as_previous_and_new_observables(cluster: SimulatedCluster) -> None
         daq.runsheet.add_observable("gas pressure", "float", units="Torr")
         from shiftdesk.daq.runs import RunClass, close_run, open_run
 
-        for n in (0, 1):
+        for n in (1, 2):
             open_run(daq.database, daq.experiment_id, n, title=f"run {n}",
                      run_class=RunClass.BEAM, config_names="", user="alice")  # fmt: skip
             close_run(daq.database, daq.experiment_id)
-        daq.runsheet.update(0, {"gas pressure": 150.5}, title="pressure scan")
+        daq.runsheet.update(1, {"gas pressure": 150.5}, title="pressure scan")
         dash = DAQDashboard(daq)
         try:
             editor = dash.runsheet
-            assert editor.run.value == 1
+            assert editor.run.value == 2
             editor.previous_button.click()
             assert editor.fields["gas pressure"].value == "150.5"
             assert editor.title.value == "pressure scan"
-            assert daq.runsheet.run(1).values == {}  # only filled in, not saved yet
+            assert daq.runsheet.run(2).values == {}  # only filled in, not saved yet
             editor.save_button.click()
-            assert daq.runsheet.run(1).values == {"gas pressure": 150.5}
-            assert daq.runsheet.run(1).title == "pressure scan"
+            assert daq.runsheet.run(2).values == {"gas pressure": 150.5}
+            assert daq.runsheet.run(2).title == "pressure scan"
 
             editor.new_name.value = "Gas Pressure"
             editor.add_button.click()
@@ -331,7 +332,10 @@ def test_a_command_that_fails_on_a_server_is_reported(cluster: SimulatedCluster)
             assert row.log_box.layout.display == ""
             assert "Describe: failed" in text(row.log_box.value)
             assert "node '1'" in text(row.log_box.value)
-            assert "Describe: done" in text(dash.servers.rows["ECC_0"].log_box.value)
+            other = dash.servers.rows["ECC_0"]
+            assert other.log_box.value == ""  # read only while shown
+            other.show_log.value = True
+            assert "Describe: done in" in text(other.log_box.value)
         finally:
             dash.close()
 
@@ -344,7 +348,7 @@ def test_the_demo_runs_simulated_servers_and_a_second_view_watches_it() -> None:
         assert [s.config for s in first.snapshot.servers] == [
             ("cobo0",) * 3, ("cobo1",) * 3, ("mutant",) * 3
         ]  # fmt: skip
-        assert first.snapshot.next_run_number == 3  # after the demo's history
+        assert first.snapshot.next_run_number == 4  # after the demo's history, runs 1-3
         assert "pulser check" in first.runsheet.table.value
         second = DAQDashboard.start()
         try:
@@ -401,3 +405,166 @@ def test_one_server_shows_in_its_own_row_and_takes_commands(cluster: SimulatedCl
             assert all(b.disabled for b in visitor.row.buttons.values())
         finally:
             visitor.close()
+
+
+def widgets_of(root: w.Widget) -> Iterator[w.Widget]:
+    """``root`` and every widget inside it (boxes and tabs)."""
+    yield root
+    for child in getattr(root, "children", ()):
+        if isinstance(child, w.Widget):
+            yield from widgets_of(child)
+
+
+def test_after_a_run_the_header_is_fresh_unless_same_as_previous(
+    cluster: SimulatedCluster,
+) -> None:
+    with daq_system(cluster) as daq:
+        dash = _dashboard(daq)
+        info = dash.run_info
+        try:
+            dash.wait_for(overall("Idle"))
+            for button, state in (
+                ("Describe", "Described"),
+                ("Prepare", "Prepared"),
+                ("Configure", "Ready"),
+            ):
+                dash.system_buttons.buttons[button].click()
+                dash.wait_for(overall(state))
+            # said once: "Configure all: done in 0.3 s", not "Configure all: Configure done"
+            dash.wait_for(lambda d: not d._following)
+            assert re.fullmatch(r"Configure all: done in \d+\.\d s", text(dash.messages.value))
+            # no separator without something after it
+            assert text(info.started.value) == "No run is being taken · next run 1"
+            assert info.duration.layout.display == "none"
+
+            info.title.value, info.run_class.value = "beam on target", "Beam"
+            dash.system_buttons.buttons["Start"].click()
+            dash.wait_for(lambda d: d.snapshot.overall == "Running" and not d._following)
+            assert text(dash.messages.value) == "Start: run 1 started"
+            assert text(info.duration.value).startswith("· duration 00:00:")
+            assert info.duration.layout.display == ""
+            dash.system_buttons.buttons["Stop"].click()
+            dash.wait_for(lambda d: d.snapshot.run_number is None and not d._following)
+            assert text(dash.messages.value) == "Stop: run 1 stopped; organising its files"
+            # the next run is not logged with this one's title unless the operator says so
+            assert (info.title.value, info.run_class.value) == ("", "Testing")
+            assert text(info.started.value) == "No run is being taken · next run 2"
+
+            info.same.value = True  # "Same as previous": the last run's title and class
+            assert (info.title.value, info.run_class.value) == ("beam on target", "Beam")
+            dash.wait_for(lambda d: "Start" in enabled(d))
+            dash.system_buttons.buttons["Start"].click()
+            dash.wait_for(lambda d: d.snapshot.run_number == 2 and not d._following)
+            dash.system_buttons.buttons["Stop"].click()
+            dash.wait_for(lambda d: d.snapshot.run_number is None and not d._following)
+            assert (info.title.value, info.run_class.value) == ("beam on target", "Beam")
+            assert [(r.number, r.title, r.run_class) for r in daq.runs()] == [
+                (1, "beam on target", "Beam"),
+                (2, "beam on target", "Beam"),
+            ]
+            shift_log = text(dash.log_panel.entries.value)
+            assert "run 1 started (Beam: beam on target)" in shift_log
+
+            # every call a server answered is in its log (scrolling), each said once
+            row = dash.servers.rows["ECC_0"]
+            row.show_log.value = True
+            lines = [text(line) for line in re.findall(r"<div class='sd-daq-log-[^>]*>.*?</div>",
+                                                        row.log_box.value)]  # fmt: skip
+            calls = [re.sub(r"^\S+ info (\w+): done in \d+\.\d s .*$", r"\1", line)
+                     for line in lines]  # fmt: skip
+            assert calls == ["Stop", "Start", "Stop", "Start", "Configure", "Prepare", "Describe"]
+            assert "overflow:auto" in row.log_box.value
+            assert "done Stop done" not in row.log_box.value
+        finally:
+            dash.close()
+
+
+def test_disabled_system_buttons_lose_their_colour(cluster: SimulatedCluster) -> None:
+    with daq_system(cluster) as daq:
+        dash = _dashboard(daq)
+        try:
+            dash.wait_for(overall("Idle"))
+            buttons = dash.system_buttons.buttons
+            assert enabled(dash) == {"Describe"}
+            assert {n: b.button_style for n, b in buttons.items() if b.disabled} == dict.fromkeys(
+                ("Prepare", "Configure", "Start", "Stop", "Reset"), ""
+            )
+            for button, state in (("Describe", "Described"), ("Prepare", "Prepared"),
+                                  ("Configure", "Ready")):  # fmt: skip
+                buttons[button].click()
+                dash.wait_for(overall(state))
+            assert buttons["Start"].button_style == "success" and not buttons["Start"].disabled
+            assert buttons["Reset"].button_style == "warning"
+            assert buttons["Stop"].disabled and buttons["Stop"].button_style == ""
+        finally:
+            dash.close()
+
+
+def test_every_control_has_a_real_tooltip(cluster: SimulatedCluster) -> None:
+    """A tooltip of None is shown as "null" by a toggle button and by a description's label."""
+    with daq_system(cluster) as daq:
+        daq.runsheet.add_observable("gas pressure", "float", units="Torr")
+        dash = _dashboard(daq)
+        try:
+            dash.wait_for(overall("Idle"))
+            dash.expert.value = True
+            missing = [
+                f"{type(widget).__name__} {getattr(widget, 'description', '')!r} "
+                f"{widget._dom_classes}"
+                for widget in widgets_of(dash)
+                if widget.tooltip is None
+                and (
+                    isinstance(widget, w.ToggleButton | w.Button | w.Checkbox)
+                    or getattr(widget, "description", "")
+                )
+            ]
+            assert missing == []
+            assert (
+                dash.servers.rows["ECC_0"].show_log.tooltip == "show or hide what happened to ECC_0"
+            )
+        finally:
+            dash.close()
+
+
+def test_the_run_sheet_plot_of_one_run_has_one_whole_tick(cluster: SimulatedCluster) -> None:
+    from shiftdesk.daq.runs import RunClass, close_run, open_run
+    from shiftdesk_widgets.daq.runsheet import padded
+
+    with daq_system(cluster) as daq:
+        daq.runsheet.add_observable("beam energy", "float", units="MeV/u")
+        open_run(daq.database, daq.experiment_id, 1, title="", run_class=RunClass.BEAM,
+                 config_names="", user="alice")  # fmt: skip
+        close_run(daq.database, daq.experiment_id)
+        daq.runsheet.update(1, {"beam energy": 8.5})
+        dash = DAQDashboard(daq)
+        try:
+            editor = dash.runsheet
+            assert list(editor.points.x) == [1] and list(editor.points.y) == [8.5]
+            # one tick at run 1 on a range around it (d3's own ticks of 0.5..1.5 read
+            # "0 0 0 0 0 1 1 1 1 1" with the whole-number format)
+            assert list(editor.x_axis.tick_values) == [1]
+            assert (editor.x.min, editor.x.max) == (0.5, 1.5)
+            assert editor.x_axis.tick_format == "d"
+            # the value axis keeps 8.5 (a "d" or ".0f" format reads 9) around the point
+            assert editor.y_axis.tick_format == "~g"
+            assert editor.y.min < 8.5 < editor.y.max
+            assert "(CSV, 1 run)" in text(editor.csv.value)
+        finally:
+            dash.close()
+    assert padded([]) == (None, None)
+    assert padded([3, 4, 5], whole=True) == (2.5, 5.5)
+    assert padded([150.0, 200.0]) == (146.0, 204.0)
+
+
+def test_the_notebook_says_daq_shift_once_for_the_operator() -> None:
+    import json
+
+    notebook = json.loads((Path(__file__).parents[2] / "notebooks" / "daq.ipynb").read_text())
+    cells = notebook["cells"]
+    assert all(c.get("outputs", []) == [] for c in cells)  # stored without outputs
+    markdown = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "DAQ shift" not in markdown  # the dashboard's heading is the page's one
+    assert "simulated" not in markdown and "demo" not in markdown  # not developer notes
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert code == ["from shiftdesk_widgets.daq import DAQDashboard\n\n"
+                    "dashboard = DAQDashboard.start()\ndashboard"]  # fmt: skip

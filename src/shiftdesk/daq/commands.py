@@ -494,7 +494,12 @@ class CommandHandle(TrackedHandle[CommandRecord]):
         """
         super().wait(timeout, poll)
         if check and not self.ok:
-            failed = [f"{s.name}: {s.message}" for s in self.steps if s.status == "failed"]
+            error = self.error or ""
+            failed = [
+                f"{s.name}: {s.message}"
+                for s in self.steps
+                if s.status == "failed" and f"{s.name}: {s.message}" not in error
+            ]  # the reasons of a failed phase are its error already: said once
             raise CommandFailed(
                 f"{self.command} failed: {self.error}"
                 + ("\n  " + "\n  ".join(failed) if failed else "")

@@ -235,7 +235,8 @@ class Controller:
 
     def _run(self, writer: CommandWriter, plan: Plan) -> None:
         try:
-            writer.start(f"{plan.command} running")
+            started = time.monotonic()
+            writer.start()
             problem = self._verify(writer, plan)
             if problem:
                 writer.finish(False, "refused", problem)
@@ -247,22 +248,24 @@ class Controller:
                 # Some servers moved and some did not: store what they are now, so the
                 # next command is not judged on the readings from before this one.
                 self._store_states(writer, plan.servers)
-                writer.finish(False, "failed", f"{plan.command} failed on {', '.join(failed)}")
+                reasons = "; ".join(f"{name}: {error}" for name, error in failed)
+                writer.finish(False, "failed", reasons)
                 return
             problem = self._confirm(writer, plan)
             if problem:
                 writer.finish(False, "not confirmed", problem)
                 return
             message = plan.after(writer) if plan.after is not None else ""
-            writer.finish(True, message or f"{plan.command} done")
+            writer.finish(True, message or f"done in {time.monotonic() - started:.1f} s")
         except Exception as exc:  # the record must end, whatever happened
             writer.finish(False, "failed", f"{exc}")
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def _phases(self, writer: CommandWriter, plan: Plan) -> list[str]:
-        failed: list[str] = []
+    def _phases(self, writer: CommandWriter, plan: Plan) -> list[tuple[str, BaseException]]:
+        """Send the phases in order; the servers that failed, with why."""
+        failed: list[tuple[str, BaseException]] = []
         for n, phase in enumerate(plan.phases):
             if failed:  # a failed phase stops the sequence: later servers are not touched
                 for call in phase:
@@ -270,15 +273,18 @@ class Controller:
                 continue
             if len(plan.phases) > 1:
                 names = ", ".join(c.server.name for c in phase)
-                writer.progress(f"{plan.command} phase {n + 1}/{len(plan.phases)}: {names}")
+                writer.progress(f"phase {n + 1}/{len(plan.phases)}: {names}")
             # One write marks the whole phase as sent, so no call waits for the database.
-            writer.steps({c.server.name: ("running", f"{plan.command} sent") for c in phase})
+            writer.steps({c.server.name: ("running", "sent") for c in phase})
             futures: dict[str, Future[BaseException | None]] = {
                 call.server.name: self._pool.submit(self._call, writer, plan.command, call)
                 for call in phase
             }
             wait_futures(list(futures.values()))
-            failed.extend(name for name, f in futures.items() if f.result() is not None)
+            for name, future in futures.items():
+                error = future.result()
+                if error is not None:
+                    failed.append((name, error))
         return failed
 
     def _call(
@@ -296,11 +302,8 @@ class Controller:
         except Exception as exc:  # reported per server, never raised into the pool
             error = exc
         duration = time.monotonic() - t0
-        step = (
-            ("done", f"{command} done in {duration:.1f} s")
-            if error is None
-            else ("failed", str(error))
-        )
+        # Step messages never repeat the command or server: views put them in front.
+        step = ("done", f"done in {duration:.1f} s") if error is None else ("failed", str(error))
         record = {
             "server": name,
             "operation": command.value,
@@ -310,7 +313,7 @@ class Controller:
         }
         writer.steps({name: step}, call=record)
         if error is not None:
-            writer.log(f"{command} failed on {name}: {error}", "error", name)
+            writer.log(call_failure_message(command.value, name, str(error)), "error", name)
         return error
 
     def _store_states(self, writer: CommandWriter, servers: Sequence[ServerView]) -> None:
@@ -327,7 +330,7 @@ class Controller:
         if not plan.verify:
             return None
         servers = [s for s in plan.servers if s.name in plan.verify]
-        writer.progress(f"{plan.command}: checking the servers' states")
+        writer.progress("checking the servers' states")
         readings = self.read_states(servers)
         changes = store_readings(self.database, writer.experiment_id, readings, now())
         log_offline_changes(self.database, writer.experiment_id, changes)
@@ -344,7 +347,7 @@ class Controller:
         if not wrong:
             return None
         return (
-            f"{plan.command} not sent: the servers' live state differs from the stored one "
+            "not sent: the servers' live state differs from the stored one "
             f"it was accepted on ({'; '.join(wrong)}). Look at the refreshed state and send "
             "it again if it is still legal"
         )
@@ -362,9 +365,7 @@ class Controller:
             elif reading[0] != plan.expect:
                 wrong.append(f"{name} is {reading[0].label}")
         if wrong:
-            return f"after {plan.command} not every server is {plan.expect.label}: " + "; ".join(
-                wrong
-            )
+            return f"not every server is {plan.expect.label} after it: " + "; ".join(wrong)
         return None
 
     # -- lifetime ------------------------------------------------------------------------
@@ -400,6 +401,12 @@ def get_controller(database: Database) -> Controller:
         if controller is None or controller._closed:
             controller = _controllers[database.url] = Controller(database)
         return controller
+
+
+def call_failure_message(operation: str, server: str, error: str) -> str:
+    """The shift-log line of an ECC call that failed (a server's log shows the call
+    itself instead, so it recognises the line by this text)."""
+    return f"{operation} failed on {server}: {error}"
 
 
 def log_offline_changes(

@@ -20,7 +20,7 @@ from shiftdesk.daq.snapshot import Command, ServerView, SourceView, legal_comman
 from shiftdesk.display import escape, html_repr, table
 
 if TYPE_CHECKING:
-    from shiftdesk.daq.system import DAQSystem
+    from shiftdesk.daq.system import DAQSystem, LogEntry
 
 Config = ConfigId | str | Sequence[str]
 
@@ -128,6 +128,12 @@ class ECCServer:
     def calls(self) -> list[CallRecord]:
         """The ECC operations commands sent to it (who, when, outcome), newest first."""
         return self.system.calls(self.name)
+
+    def log(self, limit: int = 50) -> list[LogEntry]:
+        """What happened to this server, newest first: calls with outcome and duration,
+        its part of commands in flight, offline and back online
+        (:meth:`DAQSystem.server_log`)."""
+        return self.system.server_log(self.name, limit)
 
     def commands(self, limit: int = 20) -> list[CommandHandle]:
         """The newest commands that touched this server, newest first."""

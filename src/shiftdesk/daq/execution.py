@@ -151,7 +151,7 @@ def _start_hooks(plan: Plan, spec: dict[str, Any], snap: Snapshot, ctx: Context)
             config_names=run["configs"],
             user=ctx.owner,
         )
-        writer.log(f"run {run['number']} started ({run['class']}: {run['title']})", "info", "run")
+        writer.log(runs.started_message(run["number"], run["class"], run["title"]), "info", "run")
         return f"run {run['number']} started"
 
     plan.before, plan.after = before, after

@@ -1,10 +1,10 @@
 """Runs: numbering, and opening/closing only when the electronics confirm.
 
 The next run number is shown before a start (the experiment's chosen number, else one
-more than the last run, 0 for the first) and must be unused. A run row is written only
-after every ECC server reported Running, and closed only after every one reported it
-stopped, so a failed start never leaves an open run (attpc-daq opened runs when the
-request was queued, notes §1.9.4).
+more than the last run, :data:`FIRST_RUN_NUMBER` for the first) and must be unused. A
+run row is written only after every ECC server reported Running, and closed only after
+every one reported it stopped, so a failed start never leaves an open run (attpc-daq
+opened runs when the request was queued, notes §1.9.4).
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ from shiftdesk.daq.records import ExperimentRecord, RunRecord
 from shiftdesk.daq.snapshot import now, utc
 from shiftdesk.display import html_repr, table
 from shiftdesk.storage import Database
+
+#: The number of an experiment's first run when none was chosen. Runs count from 1 as a
+#: shift crew counts them (attpc-daq started at 0, notes §1.5); an experiment continuing
+#: another numbering chooses its next number (0 included) with ``set_next_run_number``.
+FIRST_RUN_NUMBER = 1
 
 
 class RunClass(enum.StrEnum):
@@ -41,6 +46,13 @@ class RunClass(enum.StrEnum):
             if str(value).strip().lower() in (member.value.lower(), member.name.lower()):
                 return member
         raise RunSheetError(f"run class {value!r} is not one of {', '.join(m.value for m in cls)}")
+
+
+def started_message(number: int, run_class: str, title: str) -> str:
+    """The shift-log line of a run start: ``run 3 started (Beam: first beam)``, or
+    ``run 3 started (Testing)`` without a title (no empty parts)."""
+    details = ": ".join(part for part in (run_class.strip(), title.strip()) if part)
+    return f"run {number} started" + (f" ({details})" if details else "")
 
 
 def duration_string(seconds: float | None) -> str:
@@ -138,14 +150,15 @@ def open_run_record(session: Session, experiment_id: int) -> RunRecord | None:
 
 
 def next_run_number(session: Session, experiment: ExperimentRecord) -> int:
-    """The number the next run gets: the chosen one if still free, else last + 1 (0 first)."""
+    """The number the next run gets: the chosen one if still free, else last + 1
+    (:data:`FIRST_RUN_NUMBER` for the first run)."""
     chosen = experiment.next_run_number
     if chosen is not None and not run_number_used(session, experiment.id, chosen):
         return chosen
     highest = session.scalar(
         select(func.max(RunRecord.run_number)).where(RunRecord.experiment_id == experiment.id)
     )
-    return 0 if highest is None else int(highest) + 1
+    return FIRST_RUN_NUMBER if highest is None else int(highest) + 1
 
 
 def run_number_used(session: Session, experiment_id: int, number: int) -> bool:

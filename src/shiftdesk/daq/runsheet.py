@@ -433,11 +433,16 @@ class RunSheet:
 
     def __repr__(self) -> str:
         header, rows = self._rows()
-        return f"<RunSheet: {len(rows)} runs, columns {header[7:]}>"
+        return f"<RunSheet: {_runs(len(rows))}, columns {header[7:]}>"
 
     def _repr_html_(self) -> str:
         header, rows = self._rows()
-        return html_repr("Run sheet", f"{len(rows)} runs", repr(self), table(rows[-50:], header))
+        return html_repr("Run sheet", _runs(len(rows)), repr(self), table(rows[-50:], header))
+
+
+def _runs(n: int) -> str:
+    """``1 run``, ``3 runs``."""
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def announce_run(database: Database, experiment_id: int, number: int, event: str) -> list[str]:

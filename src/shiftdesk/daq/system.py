@@ -28,17 +28,18 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import select
 
 from shiftdesk.daq import rules
 from shiftdesk.daq import runs as runs_
-from shiftdesk.daq.commands import CommandHandle, create_command
+from shiftdesk.daq.commands import ACTIVE, CommandHandle, create_command
 from shiftdesk.daq.control import (
     Controller,
     Plan,
+    call_failure_message,
     get_controller,
     log_offline_changes,
     store_readings,
@@ -262,15 +263,14 @@ class DAQSystem:
         log_offline_changes(self.database, self.experiment_id, changes)
         return self.snapshot()
 
-    def log(self, limit: int = 50) -> list[LogEntry]:
-        """The newest shift-log entries (commands, errors, servers going offline), newest first."""
+    def log(self, limit: int = 50, source: str | None = None) -> list[LogEntry]:
+        """The newest shift-log entries (commands, errors, servers going offline), newest
+        first; ``source`` keeps those of one server, router or ``"run"``."""
+        query = select(LogRecord).where(LogRecord.experiment_id == self.experiment_id)
+        if source is not None:
+            query = query.where(LogRecord.source == source)
         with self.database.session() as session:
-            rows = session.scalars(
-                select(LogRecord)
-                .where(LogRecord.experiment_id == self.experiment_id)
-                .order_by(LogRecord.id.desc())
-                .limit(limit)
-            ).all()
+            rows = session.scalars(query.order_by(LogRecord.id.desc()).limit(limit)).all()
             return [
                 LogEntry(utc(r.created_at) or now(), r.level, r.source, r.message, r.user)
                 for r in rows
@@ -298,6 +298,52 @@ class DAQSystem:
             for row in rows:
                 session.expunge(row)
         return rows
+
+    def server_log(self, server: str, limit: int = 50) -> list[LogEntry]:
+        """What happened to one server, newest first (at most ``limit`` entries).
+
+        The ECC calls commands sent it, each with its outcome and duration
+        (``Describe: done in 0.3 s``, ``Start: failed — <the server's error>``), its
+        part of the commands still in flight (``Configure: sent``), and its own
+        shift-log entries (going offline, coming back, commands asked of it alone). A
+        failed call is shown once, as the call.
+        """
+        calls = self.calls(server, limit)
+        entries = [
+            LogEntry(
+                (utc(c.started_at) or now()) + timedelta(seconds=c.duration_s or 0.0),
+                "info" if c.ok else "error",
+                server,
+                f"{c.operation}: done in {c.duration_s:.1f} s"
+                if c.ok
+                else f"{c.operation}: failed — {c.message}",
+                c.owner,
+            )
+            for c in calls
+        ]
+        shown = {call_failure_message(c.operation, server, c.message) for c in calls if not c.ok}
+        entries += [e for e in self.log(limit, source=server) if e.message not in shown]
+        with self.database.session() as session:
+            active = session.scalars(
+                select(CommandRecord).where(
+                    CommandRecord.experiment_id == self.experiment_id,
+                    CommandRecord.status.in_(ACTIVE),
+                )
+            ).all()
+            for record in active:
+                step = json.loads(record.steps_json or "{}").get(server)
+                if step and step.get("status") in ("pending", "running"):
+                    at = datetime.fromisoformat(step["at"]) if step.get("at") else None
+                    entries.append(
+                        LogEntry(
+                            utc(at or record.started_at or record.created_at) or now(),
+                            "info",
+                            server,
+                            f"{record.command}: {step.get('message') or step['status']}",
+                            record.owner,
+                        )
+                    )
+        return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]
 
     def wire_history(self, server: str) -> list[ECCCall]:
         """The raw SOAP request and reply of this process's recent calls to ``server``

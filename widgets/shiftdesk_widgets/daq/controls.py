@@ -9,14 +9,14 @@ import ipywidgets as w
 from shiftdesk.daq.snapshot import RESET_COMMAND, Snapshot
 from shiftdesk_widgets.daq._common import classed
 
-#: (command, label, icon, style) in panel order.
+#: (command, label, icon, style, what it does) in panel order.
 SYSTEM_BUTTONS = (
-    ("Describe", "Describe all", "list", ""),
-    ("Prepare", "Prepare all", "cogs", ""),
-    ("Configure", "Configure all", "wrench", ""),
-    ("Start", "Start run", "play", "success"),
-    ("Stop", "Stop run", "stop", "danger"),
-    ("Reset", "Reset", "undo", "warning"),
+    ("Describe", "Describe all", "list", "", "every server: Idle → Described"),
+    ("Prepare", "Prepare all", "cogs", "", "every server: Described → Prepared"),
+    ("Configure", "Configure all", "wrench", "", "every server: Prepared → Ready"),
+    ("Start", "Start run", "play", "success", "start the next run (every server: Running)"),
+    ("Stop", "Stop run", "stop", "danger", "stop the run; its files are organised after"),
+    ("Reset", "Reset", "undo", "warning", "every server one step back"),
 )
 
 
@@ -42,9 +42,11 @@ class SystemButtons(w.HBox):
 
     def __init__(self, on_command: Callable[[str], None]) -> None:
         self.buttons: dict[str, w.Button] = {}
-        for name, label, icon, style in SYSTEM_BUTTONS:
+        self.styles = {name: style for name, _label, _icon, style, _help in SYSTEM_BUTTONS}
+        self.help = {name: what for name, _label, _icon, _style, what in SYSTEM_BUTTONS}
+        for name, label, icon, _style, what in SYSTEM_BUTTONS:
             button = classed(
-                w.Button(description=label, icon=icon, button_style=style,
+                w.Button(description=label, icon=icon, tooltip=what, disabled=True,
                          layout=w.Layout(width="150px", height="44px")),
                 "sd-daq-system-button",
                 f"sd-daq-{name.lower()}",
@@ -55,12 +57,21 @@ class SystemButtons(w.HBox):
         classed(self, "sd-daq-system-buttons")
 
     def update(self, snap: Snapshot, can_operate: bool, busy: bool) -> None:
-        """Enable what is legal (nothing for read-only users or while a call is on its way)."""
+        """Enable what is legal (nothing for read-only users or while a call is on its way).
+
+        Only an enabled button has its colour (green Start, red Stop, ...): a disabled
+        one is grey, so the colours point at what can be pressed now.
+        """
         legal = system_legal(snap) if can_operate and not busy else set()
         for name, button in self.buttons.items():
-            button.disabled = name not in legal
-            button.tooltip = (
-                "only operators of this experiment may send commands"
-                if not can_operate
-                else ("" if name in legal else f"not possible now (system: {snap.overall})")
-            )
+            enabled = name in legal
+            button.disabled = not enabled
+            button.button_style = self.styles[name] if enabled else ""
+            if not can_operate:
+                button.tooltip = "only operators of this experiment may send commands"
+            elif enabled:
+                button.tooltip = self.help[name]
+            elif busy:
+                button.tooltip = "wait: a command is on its way"
+            else:
+                button.tooltip = f"not possible now (system: {snap.overall})"

@@ -74,9 +74,13 @@ class DAQDashboard(w.VBox):
             "sd-daq-expert-toggle",
         )  # fmt: skip
         self.expert.observe(lambda _c: self.refresh(), "value")
-        self.run_info = RunInfo(self._set_number, self._set_header, self.edit_runsheet)
+        self.run_info = RunInfo(
+            self._set_number, self._set_header, self.edit_runsheet, self._last_run
+        )
         self.system_buttons = SystemButtons(self.system_command)
-        self.servers = ServerTable(self.select_config, self.refresh_configs, self.server_command)
+        self.servers = ServerTable(
+            self.select_config, self.refresh_configs, self.server_command, self.system.server_log
+        )
         self.routers = RouterTable()
         self.log_panel = LogPanel()
         self.runsheet = RunSheetEditor(self.system)
@@ -97,11 +101,8 @@ class DAQDashboard(w.VBox):
         self.tabs = classed(w.Tab([control, self.runsheet]), "sd-daq-tabs")
         self.tabs.set_title(0, "Run control")
         self.tabs.set_title(1, "Run sheet")
-        who = html.escape(str(self.system.identity))
-        mode = "operator" if self.can_operate else "read-only"
-        self.who = classed(
-            w.HTML(f"<h2>DAQ shift</h2><small>user: {who} ({mode})</small>"), "sd-daq-user"
-        )
+        self.who = classed(w.HTML(), "sd-daq-user")
+        self._show_user()
         super().__init__([self.who, self.messages, self.tabs])
         classed(self, "sd-daq-dashboard")
         if not self.can_operate:
@@ -165,6 +166,7 @@ class DAQDashboard(w.VBox):
                 demo.stop()
                 raise
             dashboard.demo = demo
+            dashboard._show_user()
             return dashboard
         system = DAQSystem()
         # This process polls only when no ``shiftdesk daq poll`` does (shared per process:
@@ -172,18 +174,32 @@ class DAQDashboard(w.VBox):
         ensure_poller(system.database)
         return cls(system, **kwargs)
 
+    def _show_user(self) -> None:
+        """The page's one heading, who is watching and whether they may operate."""
+        who = html.escape(str(self.system.identity))
+        mode = "operator" if self.can_operate else "read-only"
+        demo = " · demo: the ECC servers are simulated" if self.demo is not None else ""
+        self.who.value = f"<h2>DAQ shift</h2><small>user: {who} ({mode}){demo}</small>"
+
     # -- messages ------------------------------------------------------------------------
     def message(self, kind: str, text: str) -> None:
         """Show one message (info, warning or error) at the top."""
         self.messages.value = message_html(kind, text)
 
     # -- actions (return at once; outcomes shown by the tick) ----------------------------
-    def _submit(self, label: str, call: Any, done: str | None = None) -> None:
+    def _submit(
+        self, label: str, call: Any, done: str | None = None, outcome: str | None = None
+    ) -> None:
+        """Run ``call`` in the background; say ``label…`` now and ``done`` when sent.
+
+        A command's outcome is said when it ends, as ``outcome: <its message>``
+        (``label`` by default): ``Describe all: done in 1.2 s``.
+        """
         self.message("info", f"{label}…")
 
         def ok(result: Any) -> None:
-            if isinstance(result, CommandHandle):
-                self._following.append((label, result))  # its outcome is shown when it ends
+            if isinstance(result, CommandHandle):  # its outcome is shown when it ends
+                self._following.append((outcome or label, result))
             self.message("info", done or f"{label}: sent")
 
         self.background.submit(label, call, ok)
@@ -224,9 +240,10 @@ class DAQDashboard(w.VBox):
                 f"Start run {number}",
                 lambda: daq.start(title, run_class, run_number=number),
                 f"Start run {number}: sent, the run opens once every server runs",
+                "Start",  # its message names the run: "Start: run 4 started"
             )
         elif name == "Stop":
-            self._submit("Stop run", daq.stop, "Stop run: sent; files are organised after")
+            self._submit("Stop run", daq.stop, "Stop run: sent; files are organised after", "Stop")
         elif name == "Reset":
             self._submit("Reset", daq.reset)
         else:
@@ -275,6 +292,11 @@ class DAQDashboard(w.VBox):
             return
         self.runsheet.reload()
 
+    def _last_run(self) -> tuple[str, str] | None:
+        """The newest run's title and class (for "Same as previous")."""
+        runs = self.runsheet.runs or self.system.runs()
+        return (runs[-1].title, runs[-1].run_class) if runs else None
+
     def edit_runsheet(self) -> None:
         """Open the run sheet editor on the current (or last) run."""
         snap = self.snapshot
@@ -306,11 +328,9 @@ class DAQDashboard(w.VBox):
         busy = self.background.busy
         self.run_info.update(snap, self.can_operate, busy)
         self.system_buttons.update(snap, self.can_operate, busy)
-        log = self.system.log(40)
-        commands = self.system.commands(5)
-        self.servers.update(snap, self.can_operate, self.expert.value, log, commands)
+        self.servers.update(snap, self.can_operate, self.expert.value)
         self.routers.update(snap)
-        self.log_panel.update(log[:25], commands[:3])
+        self.log_panel.update(self.system.log(25), self.system.commands(3))
         if (
             not self._asked_configs
             and snap.servers

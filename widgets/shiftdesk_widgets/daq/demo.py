@@ -18,6 +18,7 @@ from shiftdesk.daq.demo import apply_demo_setup, open_demo_experiment, select_de
 from shiftdesk.daq.poller import Poller as StatePoller
 from shiftdesk.daq.records import RunRecord
 from shiftdesk.daq.routers import LocalRouters
+from shiftdesk.daq.runs import FIRST_RUN_NUMBER
 from shiftdesk.daq.simulator import SimulatedCluster
 from shiftdesk.daq.snapshot import now
 from shiftdesk.daq.system import DAQSystem
@@ -87,7 +88,7 @@ def _seed(system: DAQSystem) -> None:
             session.add(
                 RunRecord(
                     experiment_id=system.experiment_id,
-                    run_number=i,
+                    run_number=FIRST_RUN_NUMBER + i,
                     title=title,
                     run_class=run_class,
                     started_at=began,
@@ -98,7 +99,7 @@ def _seed(system: DAQSystem) -> None:
                 )
             )
     for i, (_title, _cls, values) in enumerate(HISTORY):
-        sheet.update(i, {**values, "target": "He:CO2 90:10"})
+        sheet.update(FIRST_RUN_NUMBER + i, {**values, "target": "He:CO2 90:10"})
 
 
 def start_demo(

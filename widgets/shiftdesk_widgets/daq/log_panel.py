@@ -24,13 +24,15 @@ def command_html(command: CommandHandle) -> str:
         else ""
     )
     when = f"{command.created_at:%H:%M:%S}" if command.created_at else ""
+    # The message says the outcome ("done in 1.2 s", "run 4 started", "refused"), coloured
+    # by the status; the status word stands alone only when there is no message.
     return (
         f"<div class='sd-daq-command sd-daq-command-{html.escape(command.status)}'>"
         f"{when} <b>{html.escape(command.command)}</b> → {html.escape(command.target)} "
-        f"by {html.escape(command.owner)}: <span style='color:{color}'>"
-        f"{html.escape(command.status)}</span> "
+        f"by {html.escape(command.owner)}: "
         f"<progress max='1' value='{command.progress:.3f}' style='width:80px'></progress> "
-        f"{html.escape(command.message)}<br><small>{steps}</small>{error}</div>"
+        f"<span style='color:{color}'>{html.escape(command.message or command.status)}</span>"
+        f"<br><small>{steps}</small>{error}</div>"
     )
 
 

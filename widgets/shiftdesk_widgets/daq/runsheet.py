@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -19,8 +20,33 @@ from shiftdesk_widgets.daq._common import classed, css_name, error_text, message
 TABLE_ROWS = 50
 
 
+#: Up to this many plotted runs, each gets a tick of its own.
+MAX_RUN_TICKS = 12
+
+
 def _shown(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 run``, ``3 runs``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def padded(values: Sequence[float], *, whole: bool = False) -> tuple[float | None, float | None]:
+    """A plot range around ``values`` with room at both ends (None, None: automatic).
+
+    One value (or equal ones) gets a range around it instead of an empty one; whole
+    numbers (runs) get half a step on each side, so the first and last sit off the axes.
+    """
+    if not values:
+        return None, None
+    low, high = float(min(values)), float(max(values))
+    if whole:
+        return low - 0.5, high + 0.5
+    span = high - low
+    pad = span * 0.08 if span > 0 else max(abs(low) * 0.1, 1.0)
+    return low - pad, high + pad
 
 
 class RunSheetEditor(w.VBox):
@@ -49,22 +75,31 @@ class RunSheetEditor(w.VBox):
 
         self.message = classed(w.HTML(), "sd-daq-sheet-message")
         self.run = classed(
-            w.Dropdown(description="run", layout=w.Layout(width="320px")), "sd-daq-sheet-run"
-        )
+            w.Dropdown(description="run", tooltip="the run to show and edit",
+                       layout=w.Layout(width="320px")),
+            "sd-daq-sheet-run",
+        )  # fmt: skip
         self.run.observe(lambda _c: None if self._loading else self.load_run(), "value")
         self.title = classed(
-            w.Text(description="title", layout=w.Layout(width="420px")), "sd-daq-sheet-title"
-        )
+            w.Text(description="title", tooltip="the run's title",
+                   layout=w.Layout(width="420px")),
+            "sd-daq-sheet-title",
+        )  # fmt: skip
         self.run_class = classed(
             w.Dropdown(description="class", options=[c.value for c in RunClass],
-                       layout=w.Layout(width="220px")),
+                       tooltip="what kind of run it was", layout=w.Layout(width="220px")),
             "sd-daq-sheet-class",
         )  # fmt: skip
         for field in (self.title, self.run_class):
             field.observe(self._edited, "value")
         self.fields_box = classed(w.VBox(), "sd-daq-sheet-fields")
         self.save_button = classed(
-            w.Button(description="Save", icon="save", button_style="primary"),
+            w.Button(
+                description="Save",
+                icon="save",
+                button_style="primary",
+                tooltip="write title, class and values of this run",
+            ),
             "sd-daq-sheet-save",
         )
         self.save_button.on_click(lambda _b: self.save())
@@ -81,25 +116,38 @@ class RunSheetEditor(w.VBox):
         self.reload_button.on_click(lambda _b: self.reload(reload_fields=True))
 
         # new observable
-        self.new_name = classed(w.Text(placeholder="name", layout=w.Layout(width="180px")),
-                                "sd-daq-obs-name")  # fmt: skip
+        self.new_name = classed(
+            w.Text(placeholder="name", tooltip="the new column's name",
+                   layout=w.Layout(width="180px")),
+            "sd-daq-obs-name",
+        )  # fmt: skip
         self.new_type = classed(
-            w.Dropdown(options=[t.value for t in ValueType], layout=w.Layout(width="110px")),
+            w.Dropdown(options=[t.value for t in ValueType], tooltip="what its values are",
+                       layout=w.Layout(width="110px")),
             "sd-daq-obs-type",
-        )
-        self.new_units = classed(w.Text(placeholder="units", layout=w.Layout(width="100px")),
-                                 "sd-daq-obs-units")  # fmt: skip
-        self.new_comment = w.Text(placeholder="comment", layout=w.Layout(width="220px"))
-        self.add_button = classed(w.Button(description="Add observable", icon="plus"),
-                                  "sd-daq-obs-add")  # fmt: skip
+        )  # fmt: skip
+        self.new_units = classed(
+            w.Text(placeholder="units", tooltip="its units (optional)",
+                   layout=w.Layout(width="100px")),
+            "sd-daq-obs-units",
+        )  # fmt: skip
+        self.new_comment = w.Text(placeholder="comment", tooltip="what it is (optional)",
+                                  layout=w.Layout(width="220px"))  # fmt: skip
+        self.add_button = classed(
+            w.Button(description="Add observable", icon="plus",
+                     tooltip="add a column to the run sheet"),
+            "sd-daq-obs-add",
+        )  # fmt: skip
         self.add_button.on_click(lambda _b: self.add_observable())
 
         # the sheet, CSV and plot
         self.table = classed(w.HTML(), "sd-daq-sheet-table")
         self.csv = classed(w.HTML(), "sd-daq-sheet-csv")
         self.plot_choice = classed(
-            w.Dropdown(description="plot", layout=w.Layout(width="280px")), "sd-daq-plot-observable"
-        )
+            w.Dropdown(description="plot", tooltip="the measurement to plot over runs",
+                       layout=w.Layout(width="280px")),
+            "sd-daq-plot-observable",
+        )  # fmt: skip
         self.plot_choice.observe(lambda _c: self.draw(), "value")
         self.x = LinearScale()
         self.y = LinearScale()
@@ -107,7 +155,8 @@ class RunSheetEditor(w.VBox):
         self.points = Scatter(
             x=[], y=[], scales={"x": self.x, "y": self.y}, colors=["#1f77b4"], default_size=40
         )
-        self.y_axis = Axis(scale=self.y, side="left", label="value")
+        # "~g": as many digits as a value has (8.5 stays 8.5), no trailing zeros
+        self.y_axis = Axis(scale=self.y, side="left", label="value", tick_format="~g")
         self.x_axis = Axis(scale=self.x, label="run", tick_format="d")
         self.figure = classed(
             Figure(
@@ -200,7 +249,7 @@ class RunSheetEditor(w.VBox):
                 w.Text(
                     description=o.name,
                     placeholder=f"{o.value_type.value}{units}",
-                    tooltip=o.comment or None,
+                    tooltip=o.comment or f"{o.name} ({o.value_type.value}{units})",
                     style={"description_width": "160px"},
                     layout=w.Layout(width="420px"),
                 ),
@@ -347,7 +396,7 @@ class RunSheetEditor(w.VBox):
         link = "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
         self.csv.value = (
             f"<a download='{html.escape(name)}' href='{link}' class='sd-daq-csv-link'>"
-            f"Download the run sheet (CSV, {len(self.runs)} runs)</a>"
+            f"Download the run sheet (CSV, {plural(len(self.runs), 'run')})</a>"
         )
 
     def draw(self) -> None:
@@ -362,9 +411,20 @@ class RunSheetEditor(w.VBox):
             self.say("error", error_text(exc))
             return
         label = next((o.label for o in self.observables if o.name == name), name)
-        with self.line.hold_sync(), self.points.hold_sync():
+        x_range = padded(numbers, whole=True)
+        y_range = padded([float(v) for v in values])  # only numeric observables are offered
+        with (
+            self.line.hold_sync(),
+            self.points.hold_sync(),
+            self.x.hold_sync(),
+            self.y.hold_sync(),
+            self.x_axis.hold_sync(),
+        ):
             self.line.x, self.line.y = numbers, values
             self.points.x, self.points.y = numbers, values
+            self.x.min, self.x.max = x_range
+            self.y.min, self.y.max = y_range
+            # Whole run numbers only: d3's ticks on a short span are fractions, which
+            # "d" shows as repeated whole numbers (1 1 1 2 2); a few runs get a tick each.
+            self.x_axis.tick_values = list(numbers) if 0 < len(numbers) <= MAX_RUN_TICKS else None
         self.y_axis.label = label
-        # whole run numbers only: bqplot's automatic ticks would repeat them (0 0 1 1 …)
-        self.x_axis.tick_values = numbers if len(numbers) <= 20 else None

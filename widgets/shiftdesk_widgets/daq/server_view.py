@@ -15,7 +15,7 @@ import ipywidgets as w
 from shiftdesk.daq.ecc_server import ECCServer
 from shiftdesk_widgets._async import Ticker
 from shiftdesk_widgets.daq._common import classed, error_text, message_html
-from shiftdesk_widgets.daq.servers import ServerRow, server_log
+from shiftdesk_widgets.daq.servers import ServerRow
 
 
 class ECCServerView(w.VBox):
@@ -32,7 +32,13 @@ class ECCServerView(w.VBox):
     def __init__(self, server: ECCServer, interval: float = 0.5) -> None:
         self.server = server
         self.messages = classed(w.HTML(), "sd-daq-messages")
-        self.row = ServerRow(server.name, self._select, self._refresh_configs, self._command)
+        self.row = ServerRow(
+            server.name,
+            self._select,
+            self._refresh_configs,
+            self._command,
+            lambda _name: server.log(),
+        )
         self.row.show_log.value = True
         title = w.HTML(f"<b>ECC server {html.escape(server.name)}</b>")
         super().__init__([title, self.row, self.messages])
@@ -69,9 +75,7 @@ class ECCServerView(w.VBox):
 
     def refresh(self) -> None:
         """Read the stored state once and show it."""
-        view = self.server.view
-        log = server_log(view.name, self.server.system.log(40), self.server.commands(5))
-        self.row.update(view, self.can_operate, True, log)
+        self.row.update(self.server.view, self.can_operate, True)
 
     def tick(self) -> bool:
         """One poll: show the stored state (errors are shown, polling goes on)."""

@@ -7,10 +7,24 @@ from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
-from shiftdesk.daq.commands import CommandHandle
-from shiftdesk.daq.snapshot import RESET_COMMAND, Command, ServerView, Snapshot, now
+from shiftdesk.daq.snapshot import RESET_COMMAND, Command, ServerView, Snapshot
 from shiftdesk.daq.system import LogEntry
-from shiftdesk_widgets.daq._common import SPINNER, badge, classed, css_name
+from shiftdesk_widgets.daq._common import SPINNER, badge, classed, css_name, error_text
+
+#: ``load_log(server)``: what happened to the server, newest first
+#: (:meth:`~shiftdesk.daq.system.DAQSystem.server_log`).
+LogSource = Callable[[str], Sequence[LogEntry]]
+#: What each expert button does, for its tooltip.
+EXPERT_HELP = {
+    "Describe": "Idle → Described",
+    "Prepare": "Described → Prepared",
+    "Configure": "Prepared → Ready",
+    "Start": "Ready → Running (runs are started with Start run)",
+    "Stop": "Running → Ready (runs are stopped with Stop run)",
+    "Breakup": "Ready → Prepared",
+    "Undo": "Described → Idle, Prepared → Described",
+    "Reset": "one step back (Undo, Breakup or Stop, as the state needs)",
+}
 
 #: Per-server expert commands, in button order ("Reset" steps back one state).
 EXPERT_COMMANDS = ("Describe", "Prepare", "Configure", "Start", "Stop", "Breakup", "Undo", "Reset")
@@ -51,8 +65,36 @@ def status_html(server: ServerView) -> str:
     return f"<span class='sd-daq-state'{title}>{spin}{badge(text)}</span>{extra}"
 
 
+def log_html(entries: Sequence[LogEntry], error: str = "") -> str:
+    """A server's log, newest first, in a scrolling box (``error``: its last one)."""
+    lines = [
+        f"<div class='sd-daq-log-{html.escape(e.level)}'>{e.at:%H:%M:%S} "
+        f"<b>{html.escape(e.level)}</b> {html.escape(e.message)}"
+        + (f" <small>({html.escape(e.user)})</small>" if e.user else "")
+        + "</div>"
+        for e in entries
+    ]
+    if error:
+        lines.insert(0, f"<div style='color:#b00020'>{html.escape(error)}</div>")
+    return (
+        "<div style='font-family:monospace;font-size:85%;max-height:200px;overflow:auto'>"
+        + ("".join(lines) or "<i>nothing logged for this server</i>")
+        + "</div>"
+    )
+
+
 class ServerRow(w.VBox):
-    """One ECC server: a row of cells, then its expert buttons and log tail (hidden)."""
+    """One ECC server: a row of cells, then its expert buttons and log (hidden).
+
+    Parameters
+    ----------
+    name : str
+        The server.
+    on_select, on_refresh_configs, on_command
+        As for :class:`ServerTable`.
+    load_log : callable
+        ``load_log(name)``: the server's log, newest first; read only while it is shown.
+    """
 
     def __init__(
         self,
@@ -60,17 +102,21 @@ class ServerRow(w.VBox):
         on_select: Callable[[str, tuple[str, str, str]], None],
         on_refresh_configs: Callable[[str], None],
         on_command: Callable[[str, str], None],
+        load_log: LogSource,
     ) -> None:
         self.name = name
         self._on_select = on_select
+        self._load_log = load_log
         self._updating = False
         self.label = w.HTML(layout=w.Layout(width=_WIDTHS[0]))
         self.address = w.HTML(layout=w.Layout(width=_WIDTHS[1]))
         self.status = classed(w.HTML(layout=w.Layout(width=_WIDTHS[2])), "sd-daq-status")
         self.config = classed(
-            w.Dropdown(options=[("— none —", None)], value=None, layout=w.Layout(width=_WIDTHS[3])),
+            w.Dropdown(options=[("— none —", None)], value=None,
+                       tooltip=f"the config {name} is described, prepared and configured with",
+                       layout=w.Layout(width=_WIDTHS[3])),
             "sd-daq-config",
-        )
+        )  # fmt: skip
         self.config.observe(self._picked, "value")
         self.refresh_configs = classed(
             w.Button(icon="refresh", tooltip="ask the server for its configs (GetConfigIDs)",
@@ -79,13 +125,20 @@ class ServerRow(w.VBox):
         )  # fmt: skip
         self.refresh_configs.on_click(lambda _b: on_refresh_configs(self.name))
         self.show_log = classed(
-            w.ToggleButton(description="log", layout=w.Layout(width=_WIDTHS[4])), "sd-daq-show-log"
-        )
+            w.ToggleButton(description="log", icon="list-alt",
+                           tooltip=f"show or hide what happened to {name}",
+                           layout=w.Layout(width=_WIDTHS[4])),
+            "sd-daq-show-log",
+        )  # fmt: skip
         self.show_log.observe(lambda _c: self._toggle_log(), "value")
         self.buttons: dict[str, w.Button] = {}
         for command in EXPERT_COMMANDS:
             button = classed(
-                w.Button(description=command, layout=w.Layout(width="90px")),
+                w.Button(
+                    description=command,
+                    tooltip=f"{command} {name} alone: {EXPERT_HELP[command]}",
+                    layout=w.Layout(width="90px"),
+                ),
                 "sd-daq-expert",
                 f"sd-daq-expert-{command.lower()}",
             )
@@ -119,11 +172,22 @@ class ServerRow(w.VBox):
 
     def _toggle_log(self) -> None:
         self.log_box.layout.display = "" if self.show_log.value else "none"
+        self.show_log_entries()
 
-    def update(
-        self, server: ServerView, can_operate: bool, expert: bool, log: Sequence[LogEntry]
-    ) -> None:
-        """Show the stored state of ``server``."""
+    def show_log_entries(self) -> None:
+        """Read and show the server's log (only while it is shown: one query)."""
+        if not self.show_log.value:
+            return
+        error = self.view.error if self.view is not None and self.view.error else ""
+        try:
+            entries = self._load_log(self.name)
+        except Exception as exc:  # shown in the box, never raised into the frontend
+            error = f"cannot read the log of {self.name}: {error_text(exc)}"
+            entries = []
+        self.log_box.value = log_html(entries, error)
+
+    def update(self, server: ServerView, can_operate: bool, expert: bool) -> None:
+        """Show the stored state of ``server`` (and its log when shown)."""
         self.view = server
         self.label.value = f"<b>{html.escape(server.name)}</b>"
         senders = ", ".join(s.sender for s in server.sources)
@@ -150,17 +214,7 @@ class ServerRow(w.VBox):
         for command, button in self.buttons.items():
             button.disabled = not (can_operate and command in legal)
         self.expert.layout.display = "" if expert else "none"
-        lines = [
-            f"<div>{e.at:%H:%M:%S} <b>{html.escape(e.level)}</b> {html.escape(e.message)}</div>"
-            for e in log
-        ]
-        if server.error:
-            lines.insert(0, f"<div style='color:#b00020'>{html.escape(server.error)}</div>")
-        self.log_box.value = (
-            "<div style='font-family:monospace;font-size:85%;max-height:140px;overflow:auto'>"
-            + ("".join(lines) or "<i>nothing logged for this server</i>")
-            + "</div>"
-        )
+        self.show_log_entries()
 
 
 class ServerTable(w.VBox):
@@ -174,6 +228,8 @@ class ServerTable(w.VBox):
         ``on_refresh_configs(server)`` for the refresh button.
     on_command : callable
         ``on_command(server, command)`` for the expert buttons.
+    load_log : callable
+        ``load_log(server)``: a server's log, newest first, for its "log" button.
     """
 
     def __init__(
@@ -181,8 +237,9 @@ class ServerTable(w.VBox):
         on_select: Callable[[str, tuple[str, str, str]], None],
         on_refresh_configs: Callable[[str], None],
         on_command: Callable[[str, str], None],
+        load_log: LogSource,
     ) -> None:
-        self._callbacks = (on_select, on_refresh_configs, on_command)
+        self._callbacks = (on_select, on_refresh_configs, on_command, load_log)
         self.rows: dict[str, ServerRow] = {}
         header = w.HBox(
             [
@@ -198,43 +255,11 @@ class ServerTable(w.VBox):
         super().__init__([header])
         classed(self, "sd-daq-servers")
 
-    def update(
-        self,
-        snap: Snapshot,
-        can_operate: bool,
-        expert: bool,
-        log: Sequence[LogEntry],
-        commands: Sequence[CommandHandle] = (),
-    ) -> None:
-        """Show the snapshot (rows are rebuilt only when the setup changed).
-
-        A server's log tail is its shift-log entries and its steps of recent commands.
-        """
+    def update(self, snap: Snapshot, can_operate: bool, expert: bool) -> None:
+        """Show the snapshot (rows are rebuilt only when the setup changed)."""
         names = [s.name for s in snap.servers]
         if names != list(self.rows):
             self.rows = {name: ServerRow(name, *self._callbacks) for name in names}
             self.children = [self.header, *self.rows.values()]
         for server in snap.servers:
-            self.rows[server.name].update(
-                server, can_operate, expert, server_log(server.name, log, commands)
-            )
-
-
-def server_log(
-    name: str, log: Sequence[LogEntry], commands: Sequence[CommandHandle], most: int = 8
-) -> list[LogEntry]:
-    """A server's log tail: its shift-log entries and its steps of ``commands``, newest first."""
-    mine = [e for e in log if e.source == name]
-    mine += [
-        LogEntry(
-            c.created_at or now(),
-            "error" if step.status == "failed" else "info",
-            step.name,
-            f"{c.command}: {step.status} {step.message}".strip(),
-            c.owner,
-        )
-        for c in commands
-        for step in c.steps
-        if step.name == name and step.status
-    ]
-    return sorted(mine, key=lambda e: e.at, reverse=True)[:most]
+            self.rows[server.name].update(server, can_operate, expert)
