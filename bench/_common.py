@@ -39,13 +39,13 @@ def isolate() -> str:
 def start_voila(notebook: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A standalone ``voila`` server on ``notebook`` (the options our pages use), once it
     answers; returns the process and its page URL."""
-    from shiftdesk.hub.config import VOILA_ARGS, free_port
+    from shiftdesk.hub.config import free_port, voila_args
 
     port = free_port()
     voila = Path(sys.executable).with_name("voila")
     proc = subprocess.Popen(
         [str(voila), str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1",
-         *VOILA_ARGS],
+         *voila_args()],
         cwd=ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -36,7 +36,7 @@ def _seed_demo(database: Database, identity: Identity) -> list[str]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from shiftdesk.hub.config import VOILA_ARGS
+    from shiftdesk.hub.config import voila_args
     from shiftdesk.identity import current_identity
     from shiftdesk.storage import get_database
 
@@ -62,7 +62,7 @@ def _demo(args: argparse.Namespace) -> int:
         "--no-browser",
         "--MappingKernelManager.cull_interval=60",
         "--MappingKernelManager.cull_idle_timeout=900",
-        *VOILA_ARGS,
+        *voila_args(),
     ]
     base = f"http://127.0.0.1:{args.port}"
     if args.dashboard == "all":

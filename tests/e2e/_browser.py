@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from tests._services import service_missing
 
-from shiftdesk.hub.config import VOILA_ARGS
+from shiftdesk.hub.config import voila_args
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,7 +77,7 @@ def voila(notebook: Path, data: Path, log: Path) -> Iterator[str]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(executable), str(notebook.relative_to(ROOT)), f"--port={port}",
-             "--no-browser", "--Voila.ip=127.0.0.1", *VOILA_ARGS],
+             "--no-browser", "--Voila.ip=127.0.0.1", *voila_args()],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     try:

@@ -22,17 +22,36 @@ from typing import Any
 from shiftdesk.daq.routers import ROUTERS_ENV
 from shiftdesk.hub.daqnet import ADDRESS as DAQ_ADDRESS
 from shiftdesk.hub.settings import HubSettings, HubStartError
+from shiftdesk.voila_template import TEMPLATE as VOILA_TEMPLATE
+from shiftdesk.voila_template import install as install_voila_template
 
 ROOT = Path(__file__).resolve().parents[3]
 #: where scripts/setup.sh installs configurable-http-proxy
 LOCAL_PROXY = ROOT / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
-#: Voilà options for every page we serve: the browser skips JupyterLab extensions a
-#: dashboard never uses (jupyterlab-plotly, installed with bumps' plotly, alone is 4.8 MB
-#: of JavaScript a page would otherwise load and parse before drawing anything)
-VOILA_ARGS = (
-    '--VoilaConfiguration.extension_denylist=["jupyterlab-plotly",'
-    ' "@voila-dashboards/jupyterlab-preview"]',
+#: JupyterLab extensions a dashboard never uses, which the browser then does not load:
+#: jupyterlab-plotly (installed with bumps' plotly) alone is 4.8 MB of JavaScript a page
+#: would otherwise parse before drawing anything; ipydatagrid's (when installed) asks for
+#: bqplot ~0.5 and warns on every page
+UNUSED_LAB_EXTENSIONS = (
+    "jupyterlab-plotly",
+    "@voila-dashboards/jupyterlab-preview",
+    "ipydatagrid",
 )
+#: Voilà options for every page we serve: shiftdesk's page template (no request to other
+#: hosts; a banner at once when the page has lost its kernel), and no unused extensions
+VOILA_ARGS = (
+    f"--VoilaConfiguration.template={VOILA_TEMPLATE}",
+    # one option per item: traitlets deprecates the list syntax for containers
+    *(f"--VoilaConfiguration.extension_denylist={name}" for name in UNUSED_LAB_EXTENSIONS),
+)
+
+
+def voila_args() -> tuple[str, ...]:
+    """:data:`VOILA_ARGS`, after making sure Voilà finds shiftdesk's page template."""
+    install_voila_template()
+    return VOILA_ARGS
+
+
 #: the user servers' kernel manager: a warm kernel ready for the next dashboard opened
 WARM_KERNEL_MANAGER = "shiftdesk.hub.warm_kernels.WarmKernelManager"
 #: environment variable marking every process a hub run starts (see ``run.py``)
@@ -314,7 +333,7 @@ def services(
                     f"--ServerApp.default_url=/voila/render/{wall.notebook}",
                     "--ServerApp.terminals_enabled=False",
                     f"--ServerApp.kernel_manager_class={WARM_KERNEL_MANAGER}",
-                    *VOILA_ARGS,
+                    *voila_args(),
                     # a shared page: widgets only, no code from the browser (notes §1.2)
                     f"--MappingKernelManager.allowed_message_types={WIDGET_MESSAGES!r}",
                     f"--MappingKernelManager.cull_idle_timeout={s.culling.kernel_idle_timeout}",
@@ -434,7 +453,7 @@ def config_values(
         "--MappingKernelManager.cull_connected=False",
         f"--ServerApp.terminals_enabled={s.spawner.terminals}",
         f"--ServerApp.kernel_manager_class={WARM_KERNEL_MANAGER}",
-        *VOILA_ARGS,
+        *voila_args(),
     ]
     if _is_root():
         singleuser_args.insert(0, "--allow-root")  # the one-machine spawner runs as the hub's user
