@@ -1,7 +1,8 @@
 """Write a run folder for JupyterHub from :class:`~shiftdesk.hub.settings.HubSettings`.
 
 The run folder holds ``jupyterhub_config.py`` (plain assignments; every value comes from
-the settings), ``templates/home.html`` (the start page) and nothing else. The start page
+the settings), ``templates/home.html`` (the start page), ``templates/spawn_pending.html``
+(the page shown while a server starts) and nothing else. The start page
 is a hub template rather than a hub service: the hub already knows who is logged in and
 their groups, so a template needs no extra process, port or OAuth round trip, and it is
 the page the hub shows after login anyway (``/hub/home``).
@@ -134,6 +135,28 @@ START_PAGE = """\
 </div>
 {{ super() }}
 {% endblock main %}
+"""
+
+
+#: The page shown while a user's server starts: what is happening and how long it takes
+SPAWN_PENDING_PAGE = """\
+{% extends "templates/spawn_pending.html" %}
+{% block message %}
+<p class="sd-spawn-message"><strong>Starting your shiftdesk server</strong> (your own Python
+sessions for the dashboards). This usually takes 3 to 10 s; <span id="sd-spawn-clock"></span></p>
+<p>The dashboard opens by itself when the server is ready.</p>
+<script>
+  (function () {
+    var started = Date.now();
+    function tick() {
+      var el = document.getElementById("sd-spawn-clock");
+      if (el) el.textContent = Math.round((Date.now() - started) / 1000) + " s so far.";
+    }
+    tick();
+    setInterval(tick, 1000);
+  })();
+</script>
+{% endblock message %}
 """
 
 
@@ -469,6 +492,9 @@ def config_values(
         "JupyterHub.cleanup_servers": True,
         "JupyterHub.cleanup_proxy": True,
         "JupyterHub.default_url": "/hub/home",
+        # a start slower than 1 s shows the page that says what is happening and how long
+        # it takes (SPAWN_PENDING_PAGE) rather than a blank tab for up to 10 s
+        "JupyterHub.slow_spawn_timeout": 1,
         "JupyterHub.template_paths": [str(run_dir / "templates")],
         "JupyterHub.template_vars": {
             "shiftdesk_dashboards": dashboards,
@@ -629,7 +655,12 @@ def write_run_folder(
     )
     config = run_dir / "jupyterhub_config.py"
     # write-then-rename: a crash never leaves a half-written config behind
-    for path, content in ((run_dir / "templates" / "home.html", START_PAGE), (config, text)):
+    pages = (
+        (run_dir / "templates" / "home.html", START_PAGE),
+        (run_dir / "templates" / "spawn_pending.html", SPAWN_PENDING_PAGE),
+        (config, text),
+    )
+    for path, content in pages:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(content, encoding="utf-8")
         tmp.replace(path)
