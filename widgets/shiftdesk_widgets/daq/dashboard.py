@@ -65,6 +65,8 @@ class DAQDashboard(w.VBox):
         self.ticks = 0
         self._asked_configs = False
         self.demo: Demo | None = None
+        #: The servers are simulated (the demo): the page says so.
+        self.simulated = False
         self._following: list[tuple[str, CommandHandle]] = []
 
         self.messages = classed(w.HTML(), "sd-daq-messages")
@@ -101,6 +103,9 @@ class DAQDashboard(w.VBox):
         self.tabs = classed(w.Tab([control, self.runsheet]), "sd-daq-tabs")
         self.tabs.set_title(0, "Run control")
         self.tabs.set_title(1, "Run sheet")
+        self.tabs.observe(
+            lambda _c: self.runsheet.show_figure(self.tabs.selected_index == 1), "selected_index"
+        )
         self.who = classed(w.HTML(), "sd-daq-user")
         self._show_user()
         super().__init__([self.who, self.messages, self.tabs])
@@ -147,7 +152,7 @@ class DAQDashboard(w.VBox):
                         raise
                     time.sleep(0.5)
             ensure_poller(shared.database)  # only while the hub's poller is down
-            return cls(shared, **kwargs)
+            return cls._simulated(cls(shared, **kwargs))
         try:
             name: str | None = active_experiment(get_database()).name
         except NotFound:
@@ -158,7 +163,7 @@ class DAQDashboard(w.VBox):
             if name is not None:
                 shared = DAQSystem(routers=LocalRouters())
                 if shared.snapshot().poller_alive:  # another kernel runs the demo: watch it
-                    return cls(shared, **kwargs)
+                    return cls._simulated(cls(shared, **kwargs))
             demo = start_demo()
             try:
                 dashboard = cls(demo.system, state_poller=demo.poller, **kwargs)
@@ -166,19 +171,24 @@ class DAQDashboard(w.VBox):
                 demo.stop()
                 raise
             dashboard.demo = demo
-            dashboard._show_user()
-            return dashboard
+            return cls._simulated(dashboard)
         system = DAQSystem()
         # This process polls only when no ``shiftdesk daq poll`` does (shared per process:
         # not this view's to stop).
         ensure_poller(system.database)
         return cls(system, **kwargs)
 
+    @staticmethod
+    def _simulated(dashboard: DAQDashboard) -> DAQDashboard:
+        dashboard.simulated = True
+        dashboard._show_user()
+        return dashboard
+
     def _show_user(self) -> None:
         """The page's one heading, who is watching and whether they may operate."""
         who = html.escape(str(self.system.identity))
         mode = "operator" if self.can_operate else "read-only"
-        demo = " · demo: the ECC servers are simulated" if self.demo is not None else ""
+        demo = " · demo: the ECC servers are simulated" if self.simulated else ""
         self.who.value = f"<h2>DAQ shift</h2><small>user: {who} ({mode}){demo}</small>"
 
     # -- messages ------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class LogPanel(w.VBox):
             for e in log
         )
         self.entries.value = (
-            "<div style='max-height:220px;overflow:auto'>"
+            "<div style='max-height:220px;overflow:auto;line-height:1.35'>"
             "<table style='font-size:90%' cellpadding='2'>"
             f"{rows}</table></div>"
             if rows

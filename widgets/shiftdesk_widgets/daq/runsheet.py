@@ -1,4 +1,9 @@
-"""The run sheet editor: typed observables per run, "same as previous", CSV, a plot."""
+"""The run sheet editor: typed observables per run, "same as previous", CSV, a plot.
+
+The plot is on the page only while it can be seen (:meth:`RunSheetEditor.show_figure`;
+the dashboard shows it while the run sheet's tab is open): bqplot lays a figure out in a
+hidden tab at zero size, with negative widths the browser reports as errors.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +25,24 @@ from shiftdesk_widgets.daq._common import classed, css_name, error_text, message
 TABLE_ROWS = 50
 
 
+#: Characters of a title or name shown in a picker (its box fits them at any width).
+OPTION_TEXT = 40
 #: Up to this many plotted runs, each gets a tick of its own.
 MAX_RUN_TICKS = 12
 
 
 def _shown(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def cut(text: str, most: int) -> str:
+    """``text``, or its first ``most - 1`` characters and "…" (a picker's box fits it)."""
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
+
+
+def run_label(run: Run) -> str:
+    """``run 4 — beam on target``: a long title is cut (whole in the title field)."""
+    return f"run {run.number} — {cut(run.title or '(no title)', OPTION_TEXT)}"
 
 
 def plural(n: int, word: str) -> str:
@@ -76,7 +93,7 @@ class RunSheetEditor(w.VBox):
         self.message = classed(w.HTML(), "sd-daq-sheet-message")
         self.run = classed(
             w.Dropdown(description="run", tooltip="the run to show and edit",
-                       layout=w.Layout(width="320px")),
+                       layout=w.Layout(width="480px")),
             "sd-daq-sheet-run",
         )  # fmt: skip
         self.run.observe(lambda _c: None if self._loading else self.load_run(), "value")
@@ -145,7 +162,7 @@ class RunSheetEditor(w.VBox):
         self.csv = classed(w.HTML(), "sd-daq-sheet-csv")
         self.plot_choice = classed(
             w.Dropdown(description="plot", tooltip="the measurement to plot over runs",
-                       layout=w.Layout(width="280px")),
+                       layout=w.Layout(width="480px")),
             "sd-daq-plot-observable",
         )  # fmt: skip
         self.plot_choice.observe(lambda _c: self.draw(), "value")
@@ -167,6 +184,7 @@ class RunSheetEditor(w.VBox):
             ),
             "sd-daq-sheet-plot",
         )
+        self.plot_box = classed(w.VBox(), "sd-daq-sheet-plot-box")
         super().__init__(
             [
                 self.message,
@@ -186,11 +204,17 @@ class RunSheetEditor(w.VBox):
                 self.table,
                 self.csv,
                 self.plot_choice,
-                self.figure,
+                self.plot_box,
             ]
         )
         classed(self, "sd-daq-runsheet")
         self.reload(reload_fields=True)
+
+    def show_figure(self, shown: bool) -> None:
+        """Put the plot on the page (``shown``) or take it off (a hidden tab)."""
+        children = [self.figure] if shown else []
+        if list(self.plot_box.children) != children:
+            self.plot_box.children = children
 
     # -- messages ------------------------------------------------------------------------
     def say(self, kind: str, text: str) -> None:
@@ -218,8 +242,7 @@ class RunSheetEditor(w.VBox):
         self._loading = True
         try:
             chosen = self.run.value
-            options = [(f"run {r.number} — {r.title or '(no title)'}", r.number)
-                       for r in reversed(runs)]  # fmt: skip
+            options = [(run_label(r), r.number) for r in reversed(runs)]
             if list(self.run.options) != options:
                 self.run.options = options
             numbers = [r.number for r in runs]
@@ -231,7 +254,7 @@ class RunSheetEditor(w.VBox):
             self.run.value = chosen
             numeric = [o.name for o in observables if o.value_type is not ValueType.STRING]
             plot_value = self.plot_choice.value if self.plot_choice.value in numeric else None
-            self.plot_choice.options = numeric
+            self.plot_choice.options = [(cut(n, OPTION_TEXT), n) for n in numeric]
             self.plot_choice.value = plot_value or (numeric[0] if numeric else None)
         finally:
             self._loading = False
@@ -247,11 +270,9 @@ class RunSheetEditor(w.VBox):
             units = f" [{o.units}]" if o.units else ""
             field = classed(
                 w.Text(
-                    description=o.name,
                     placeholder=f"{o.value_type.value}{units}",
                     tooltip=o.comment or f"{o.name} ({o.value_type.value}{units})",
-                    style={"description_width": "160px"},
-                    layout=w.Layout(width="420px"),
+                    layout=w.Layout(width="250px"),
                 ),
                 "sd-daq-obs",
                 f"sd-daq-obs-{css_name(o.name)}",
@@ -259,8 +280,20 @@ class RunSheetEditor(w.VBox):
             field.observe(self._edited, "value")
             fields[o.name] = field
         self.fields = fields
+        # The name in an HTML cell of its own: a long one wraps where a label would cut it.
         self.fields_box.children = [
-            w.HBox([f, w.HTML(f"<small>{html.escape(o.units)} {html.escape(o.comment)}</small>")])
+            w.HBox(
+                [
+                    w.HTML(
+                        "<div style='text-align:right;line-height:1.25;overflow-wrap:anywhere'>"
+                        f"{html.escape(o.name)}</div>",
+                        layout=w.Layout(width="166px", margin="0 8px 0 0"),
+                    ),
+                    f,
+                    w.HTML(f"<small>{html.escape(o.units)} {html.escape(o.comment)}</small>"),
+                ],
+                layout=w.Layout(align_items="center"),
+            )
             for o, f in zip(self.observables, fields.values(), strict=True)
         ]
 
@@ -380,12 +413,18 @@ class RunSheetEditor(w.VBox):
             ]
             rows.append(
                 f"<tr class='sd-daq-sheet-row-{run.number}'>"
-                + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+                + "".join(
+                    # times and durations on one line; titles and values may wrap
+                    f"<td style='white-space:nowrap'>{html.escape(str(c))}</td>"
+                    if i in (3, 4)
+                    else f"<td>{html.escape(str(c))}</td>"
+                    for i, c in enumerate(cells)
+                )
                 + "</tr>"
             )
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
         self.table.value = (
-            "<div style='max-height:300px;overflow:auto'>"
+            "<div style='max-height:300px;overflow:auto;line-height:1.35'>"
             "<table class='sd-daq-sheet-rows' cellpadding='4'>"
             f"<tr>{head}</tr>{''.join(rows)}</table></div>"
             if rows

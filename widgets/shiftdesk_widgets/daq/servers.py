@@ -77,9 +77,8 @@ def log_html(entries: Sequence[LogEntry], error: str = "") -> str:
     if error:
         lines.insert(0, f"<div style='color:#b00020'>{html.escape(error)}</div>")
     return (
-        "<div style='font-family:monospace;font-size:85%;max-height:200px;overflow:auto'>"
-        + ("".join(lines) or "<i>nothing logged for this server</i>")
-        + "</div>"
+        "<div style='font-family:monospace;font-size:85%;line-height:1.5;max-height:200px;"
+        "overflow:auto'>" + ("".join(lines) or "<i>nothing logged for this server</i>") + "</div>"
     )
 
 
