@@ -73,9 +73,27 @@ def _open(browser: Any, url: str, ready: str, width: int) -> tuple[Any, Any]:
     return page, seen
 
 
+def _open_panels(page: Any, where: str, found: dict[str, list[dict[str, Any]]]) -> None:
+    """Open each panel behind a toggle button here (columns, plots, expert mode), record
+    what it shows clipped, and close it again."""
+    closed = ".widget-toggle-button:visible:not(.mod-active):not([disabled])"
+    titles = [t.strip() for t in page.locator(closed).all_inner_texts()][:10]
+    for title in titles:
+        toggle = page.locator(closed, has_text=title).first
+        if not toggle.count():
+            continue
+        toggle.click()
+        page.wait_for_timeout(700)
+        found[f"{where}, panel {title!r} open"] = clipped(page)
+        page.locator(".widget-toggle-button.mod-active", has_text=title).first.click()
+        page.wait_for_timeout(300)
+
+
 def _visit_tabs(page: Any) -> dict[str, list[dict[str, Any]]]:
-    """Open every tab (and the tabs inside them) once; what each showed clipped."""
+    """Open every tab (and the tabs inside them) and the panels in each once; what each
+    showed clipped."""
     found: dict[str, list[dict[str, Any]]] = {"first screen": clipped(page)}
+    _open_panels(page, "first screen", found)
     done: set[str] = set()
     for _ in range(30):  # a bound: tabs inside tabs are discovered as they open
         todo = [t for t in page.evaluate(TAB_TITLES) if t not in done]
@@ -87,6 +105,7 @@ def _visit_tabs(page: Any) -> dict[str, list[dict[str, Any]]]:
         tab.click()
         page.wait_for_timeout(700)
         found[f"tab {title!r}"] = clipped(page)
+        _open_panels(page, f"tab {title!r}", found)
     return found
 
 

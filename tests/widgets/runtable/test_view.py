@@ -138,6 +138,19 @@ def test_a_new_column_appears(rt: RunTable, rtview: RunTableView) -> None:
     assert "good" in [v for _l, v in rtview.columns_panel.shown.options]
 
 
+def test_the_plots_are_in_the_page_only_while_their_panel_is_open(rtview: RunTableView) -> None:
+    # a figure drawn in a hidden box lays out at 0 x 0 px (the browser logs negative sizes)
+    plots = rtview.plots
+    assert plots.layout.display == "none"
+    assert plots.summary_figure not in plots.summary_slot.children
+    assert plots.data_figure not in plots.data_slot.children
+    rtview.plot_button.value = True
+    assert plots.summary_slot.children == (plots.summary_figure,)
+    assert plots.data_slot.children == ()  # nothing drawn yet
+    rtview.plot_button.value = False
+    assert plots.summary_slot.children == () and plots.layout.display == "none"
+
+
 def test_a_column_is_plotted_and_linked(rtview: RunTableView) -> None:
     rtview.plot_button.value = True
     assert rtview.plots.layout.display is None

@@ -28,6 +28,7 @@ from bqplot import (
 )
 from bqplot.interacts import BrushSelector
 
+from shiftdesk_widgets._figures import FigureSlot
 from shiftdesk_widgets.runtable.grid import RunGrid, error_text
 
 #: ``load(run, name)``: the full result of a variable for a run (numpy or xarray).
@@ -130,10 +131,13 @@ class PlotPanel(w.VBox):
                    legend_location="top-right"),
             "sd-rt-data-figure",
         )  # fmt: skip
-        self.data_figure.layout.display = "none"  # until something is drawn
+        # in the page only while the panel is open (and, for data, something is drawn)
+        self.summary_slot = FigureSlot(self.summary_figure)
+        self.data_slot = FigureSlot(self.data_figure)
+        self._shown = False
         self.data_message = _classed(w.HTML(), "sd-rt-data-message")
         data_box = w.VBox([w.HBox([self.data_choice, self.data_button]), self.data_message,
-                           self.data_figure])  # fmt: skip
+                           self.data_slot])  # fmt: skip
         if load is None:
             data_box.layout.display = "none"
         super().__init__(
@@ -141,12 +145,30 @@ class PlotPanel(w.VBox):
                 self.message,
                 w.HBox([self.x_choice, self.y_choice, w.HTML(
                     "<small class='sd-rt-muted'>drag on the plot to select runs</small>")]),
-                self.summary_figure,
+                self.summary_slot,
                 data_box,
             ]
         )  # fmt: skip
         _classed(self, "sd-rt-plots")
+        self.layout.display = "none"
         self.refresh_choices()
+
+    @property
+    def shown(self) -> bool:
+        """True while the panel is shown (its figures are in the page only then)."""
+        return self._shown
+
+    @shown.setter
+    def shown(self, on: bool) -> None:
+        self._shown = on
+        # shown before the figures come in, and the figures out before it hides: a figure
+        # never sits in a hidden box (see FigureSlot)
+        if on:
+            self.layout.display = None
+        self.summary_slot.shown = on
+        self.data_slot.shown = on and bool(self.data_figure.marks)
+        if not on:
+            self.layout.display = "none"
 
     def _numeric_columns(self) -> list[str]:
         """Columns with numbers (or times), and those with no value yet (not text ones)."""
@@ -336,7 +358,7 @@ class PlotPanel(w.VBox):
         else:
             title = ""
         self.data_figure.marks = marks
-        self.data_figure.layout.display = None if marks else "none"
+        self.data_slot.shown = self._shown and bool(marks)
         if axes:
             self.data_figure.axes = axes
         self.data_figure.title = title

@@ -186,7 +186,6 @@ class RunTableView(w.VBox):
         )
         self.plot_button.add_class("sd-rt-plot-toggle")
         self.columns_panel.layout.display = "none"
-        self.plots.layout.display = "none"
         self.columns_button.observe(lambda c: self._show(self.columns_panel, c["new"]), "value")
         self.plot_button.observe(self._plot_toggled, "value")
         toolbar = w.HBox([self.columns_button, self.plot_button, self.export])
@@ -385,12 +384,12 @@ class RunTableView(w.VBox):
         return redrawn
 
     def _plot_toggled(self, change: dict[str, Any]) -> None:
-        self._show(self.plots, change["new"])
+        self.plots.shown = change["new"]
         if change["new"]:
             self.plots.refresh_choices()  # columns may have got their first values
 
     def _after_rows(self) -> None:
-        if self.plots.layout.display != "none":
+        if self.plots.shown:
             self.plots.refresh_choices()
 
     def _permissions_changed(self) -> None:
