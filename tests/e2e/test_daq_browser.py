@@ -14,8 +14,8 @@ import pytest
 from tests.e2e._browser import ROOT, browser_page, require_playwright, voila
 
 NOTEBOOK = ROOT / "notebooks" / "daq.ipynb"
-#: The demo seeds runs 0-2, so the first run taken is run 3.
-FIRST_RUN = 3
+#: The demo seeds runs 1-3, so the first run taken is run 4.
+FIRST_RUN = 4
 
 
 @pytest.mark.e2e
