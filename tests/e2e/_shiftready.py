@@ -91,13 +91,16 @@ class PageWatch:
     console: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
-        """Every console error/warning, uncaught error and foreign request, one line each."""
+        """Every console error/warning, uncaught error, foreign request and error answer,
+        one line each."""
         return [
             *(f"console: {c}" for c in self.console),
             *(f"page error: {e}" for e in self.errors),
             *(f"request to another host: {u}" for u in self.foreign),
+            *(f"answered with an error: {r}" for r in self.failed),
         ]
 
 
@@ -117,7 +120,12 @@ def watch(page: Any, url: str) -> PageWatch:
         if f"{target.scheme}://{target.netloc}" != seen.origin:
             seen.foreign.append(request.url)
 
+    def on_response(response: Any) -> None:
+        if response.status >= 400:
+            seen.failed.append(f"{response.status} {response.request.method} {response.url}")
+
     page.on("console", on_console)
+    page.on("response", on_response)
     page.on("pageerror", lambda exc: seen.errors.append(str(exc)))
     page.on("request", on_request)
     return seen

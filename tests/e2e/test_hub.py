@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from tests._services import service_missing
 from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, require_playwright
+from tests.e2e._shiftready import connection_banner, wait_banner, watch
 
 ROOT = Path(__file__).resolve().parents[2]
 CHP = ROOT / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -461,6 +462,44 @@ def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
         with contextlib.suppress(Exception):
             page.screenshot(path=str(tmp_path / "runtable-viewer.png"), full_page=True)
             print(f"screenshot: {tmp_path / 'runtable-viewer.png'}")
+        raise
+    finally:
+        page.context.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_dashboard_through_the_hub_is_offline_clean_and_shows_its_server_stopping(
+    hub: RunningHub, browser: Any, tmp_path: Path
+) -> None:
+    """The DAQ dashboard as the operator opens it through the hub: nothing asked of other
+    hosts, nothing in the console; when the operator's server stops under the open page,
+    the page says so at once (issue: a stale "Ready" on a page whose kernel was gone)."""
+    page = _login(browser, hub, "operator", "operator-demo")
+    seen = watch(page, hub.url)
+    try:
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        page.click(".sd-dashboard[data-dashboard='daq'] a")
+        page.wait_for_selector(".sd-daq-servers", timeout=120_000)
+        page.wait_for_timeout(2000)
+        assert seen.problems() == [], seen.problems()
+        assert connection_banner(page) is None
+
+        home = page.context.new_page()
+        home.goto(f"{hub.url}/hub/home", timeout=30_000)
+        stopped_at = time.monotonic()
+        home.click("#stop")
+        banner = wait_banner(page, 60)
+        took = time.monotonic() - stopped_at
+        page.screenshot(path=str(tmp_path / "operator-stopped.png"))
+        assert banner is not None, "no banner after the operator's server stopped"
+        assert "nothing on this page is live" in banner["text"], banner
+        assert "Last update from the server" in banner["text"], banner
+        print(f"banner {took:.1f} s after Stop My Server was clicked: {banner['text']}")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(tmp_path / "operator.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'operator.png'}")
         raise
     finally:
         page.context.close()

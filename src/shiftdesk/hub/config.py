@@ -10,6 +10,7 @@ the page the hub shows after login anyway (``/hub/home``).
 
 from __future__ import annotations
 
+import json
 import os
 import pprint
 import random
@@ -51,6 +52,36 @@ def voila_args() -> tuple[str, ...]:
     """:data:`VOILA_ARGS`, after making sure Voilà finds shiftdesk's page template."""
     install_voila_template()
     return VOILA_ARGS
+
+
+def voila_config_dir(settings: HubSettings) -> Path:
+    """The folder of the ``voila.json`` the user servers read (``JUPYTER_CONFIG_PATH``).
+
+    Voilà inside a Jupyter server (``/voila/render/...``) takes its settings only from
+    ``voila.json`` files on the Jupyter config path, never from the server's command line,
+    so :data:`VOILA_ARGS` do not reach it; this file carries the same settings.
+    """
+    return settings.hub.state_dir / "voila-config"
+
+
+def write_voila_config(folder: Path) -> Path:
+    """Write ``folder/voila.json`` (readable by every account) with :data:`VOILA_ARGS`'s
+    settings; returns its path."""
+    install_voila_template()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    path = folder / "voila.json"
+    settings = {
+        "VoilaConfiguration": {
+            "template": VOILA_TEMPLATE,
+            "extension_denylist": list(UNUSED_LAB_EXTENSIONS),
+        }
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    tmp.chmod(0o644)
+    tmp.replace(path)
+    return path
 
 
 #: the user servers' kernel manager: a warm kernel ready for the next dashboard opened
@@ -366,6 +397,7 @@ def services(
                     base_env,
                     **shared_daq_environment(s),
                     HOME=str(s.hub.state_dir / "services" / "wallboard"),
+                    JUPYTER_CONFIG_PATH=str(voila_config_dir(s)),
                     SHIFTDESK_WARM_KERNELS=str(s.spawner.warm_kernels),
                     JUPYTERHUB_SINGLEUSER_APP="jupyter_server",
                 ),
@@ -593,6 +625,7 @@ def render_config(
             )
         ),
         "    'PYTHONUNBUFFERED': '1',",
+        f"    'JUPYTER_CONFIG_PATH': {str(voila_config_dir(s))!r},",
         f"    'SHIFTDESK_WARM_KERNELS': {str(s.spawner.warm_kernels)!r},",
         *(f"    {k!r}: {v!r}," for k, v in shared_daq_environment(s).items()),
         # the dashboards offer "workers"; logs() reads the service's folder (with
@@ -642,6 +675,7 @@ def write_run_folder(
     """
     state = settings.hub.state_dir
     run_dir = state / "run"
+    write_voila_config(voila_config_dir(settings))
     (run_dir / "templates").mkdir(parents=True, exist_ok=True)
     (state / "users").mkdir(parents=True, exist_ok=True)
     (state / "services" / "wallboard").mkdir(parents=True, exist_ok=True)

@@ -148,7 +148,7 @@
   // culled, a restarted server); a restarted kernel answers 200 under the same id but has
   // lost the page's widgets (kernelGone is set from its status message). A redirect (to a
   // login or spawn page), a proxy's 502/503 or no answer mean the server is not back yet;
-  // 403 (a shared page whose viewers may not list its kernel) tells nothing.
+  // 403 (a shared page whose viewers may not read its kernel) ends the asking.
   var polling = null;
   function poll() {
     if (polling !== null || state.reloading) return;
@@ -161,13 +161,25 @@
       var id = state.kernelId || cfg.kernelId;
       if (!id) return;
       var url = base + "api/kernels/" + id + "?sd-connection=" + Date.now();
-      fetch(url, { credentials: "same-origin", redirect: "manual", cache: "no-store" })
+      // a JupyterHub server wants cookie-authenticated API calls to carry the XSRF
+      // token of its cookie (JupyterLab's own requests do the same)
+      var xsrf = /(?:^|; )_xsrf=([^;]*)/.exec(document.cookie);
+      var headers = xsrf ? { "X-XSRFToken": decodeURIComponent(xsrf[1]) } : {};
+      fetch(url, {
+        credentials: "same-origin",
+        redirect: "manual",
+        cache: "no-store",
+        headers: headers,
+      })
         .then(function (response) {
           if (response.status === 404) {
             lost("The server ended this page's session (idle, or stopped by an admin).", true);
             reload();
           } else if (response.status === 200 && state.kernelGone) {
             reload();
+          } else if (response.status === 403 && state.lostAt === null) {
+            // this viewer may not ask (a shared page): the channel's closing is all
+            // there is to go by, and asking again would only fill the console
           } else {
             poll();
           }
@@ -232,6 +244,7 @@
       counted = false;
       if (state.everOpen && state.open <= 0 && !state.reloading) {
         lost("The connection to the server closed.", false);
+        poll();
       }
     });
     return socket;
