@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -90,38 +91,84 @@ def check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def check_fittable(problem: FitProblem) -> None:
-    """Refuse a problem that cannot be fitted, saying why (every data set is checked)."""
+@dataclass(frozen=True)
+class FitObstacle:
+    """Why a problem cannot be fitted as set up.
+
+    Attributes
+    ----------
+    reason : str
+        One of ``"no data"``, ``"constraint"``, ``"nothing free"``, ``"outside range"``,
+        ``"too few points"``: what a view tells its user in its own words.
+    message : str
+        The explanation for a notebook user (what :class:`FitError` says).
+    dataset : str or None
+        The data set without data (``"no data"`` in a simultaneous fit).
+    path : str or None
+        The parameter outside its range, or the broken constraint's text.
+    points, free : int
+        Data points in the fit Q range and free parameters (``"too few points"``).
+    """
+
+    reason: str
+    message: str
+    dataset: str | None = None
+    path: str | None = None
+    points: int = 0
+    free: int = 0
+
+
+def fit_obstacle(problem: FitProblem) -> FitObstacle | None:
+    """What stops ``problem`` from being fitted (every data set is checked), or None."""
     problem = problem._top()
     for name, ds in problem.datasets.items():
         if ds.data is None:
             where = f" of data set {name!r}" if problem.is_simultaneous else ""
-            raise FitError(
-                f"there is no data to fit{where}: load data first (fp.data = load_data(...))"
+            return FitObstacle(
+                "no data",
+                f"there is no data to fit{where}: load data first (fp.data = load_data(...))",
+                dataset=name if problem.is_simultaneous else None,
             )
     broken = [c for c in problem.constraints if c.problem]
     if broken:
-        raise FitError(
-            "a constraint cannot be applied: " + "; ".join(f"{c.text}: {c.problem}" for c in broken)
+        return FitObstacle(
+            "constraint",
+            "a constraint cannot be applied: "
+            + "; ".join(f"{c.text}: {c.problem}" for c in broken),
+            path=broken[0].text,
         )
     free = problem.all_free_parameters()
     if not free:
-        raise FitError(
+        return FitObstacle(
+            "nothing free",
             "no parameter is free, so there is nothing to fit: make at least one free with "
-            "a range, e.g. fp.layers['SiO2'].thickness.fit(50, 150)"
+            "a range, e.g. fp.layers['SiO2'].thickness.fit(50, 150)",
         )
     for path, param in free.items():
         assert param.min is not None and param.max is not None
         if not param.min <= param.value <= param.max:
-            raise FitError(
-                f"{path} = {param.value:g} is outside its range [{param.min:g}, {param.max:g}]"
+            return FitObstacle(
+                "outside range",
+                f"{path} = {param.value:g} is outside its range [{param.min:g}, {param.max:g}]",
+                path=path,
             )
     points = sum(int(ds.fit_mask().sum()) for ds in problem.datasets.values())
     if points <= len(free):
-        raise FitError(
+        return FitObstacle(
+            "too few points",
             f"only {points} data point(s) in the fit Q range for {len(free)} free parameters; "
-            "widen the Q range or fix parameters"
+            "widen the Q range or fix parameters",
+            points=points,
+            free=len(free),
         )
+    return None
+
+
+def check_fittable(problem: FitProblem) -> None:
+    """Refuse a problem that cannot be fitted, saying why (see :func:`fit_obstacle`)."""
+    obstacle = fit_obstacle(problem)
+    if obstacle is not None:
+        raise FitError(obstacle.message)
 
 
 def fit_spec(problem: FitProblem, method: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +275,11 @@ def fit_in_process(
         return float(original_nllf(pvec))
 
     bumps_problem.nllf = counted_nllf  # counts evaluations to tell "ran out of steps"
-    total_steps = _expected_steps(method, settings, len(free))
+    total_steps = expected_steps(method, settings, len(free))
+    # DREAM always runs all its steps, so the time left can be told from the pace so far
+    fixed_length = method == "dream"
+    burn = int(settings.get("burn", 0)) if fixed_length else 0
+    pace = _Pace()
     start = time.perf_counter()
 
     class Progress(bumps_monitor.Monitor):
@@ -241,7 +292,17 @@ def fit_in_process(
             step = int(history.step[0])
             chi2 = float(bumps_problem.chisq(nllf=history.value[0]))
             fraction = min(step / total_steps, 0.99) if total_steps else 0.0
-            progress(fraction, f"step {step}: χ² = {chi2:.4g}", chi2=chi2, step=float(step))
+            metrics: dict[str, float] = {"chi2": chi2, "step": float(step)}
+            if fixed_length and total_steps:
+                shown = min(step, total_steps)
+                metrics.update(steps=float(total_steps), burn=float(burn))
+                remaining = pace.remaining(step, total_steps, time.perf_counter())
+                if remaining is not None:
+                    metrics["remaining"] = remaining
+                text = f"step {shown} of {total_steps}: χ² = {chi2:.4g}"
+            else:
+                text = f"step {step}: χ² = {chi2:.4g}"
+            progress(fraction, text, **metrics)
 
     driver = FitDriver(
         fitclass=fitclass,
@@ -285,6 +346,8 @@ def fit_in_process(
     uncertainty: Uncertainty | None = None
     if method == "dream" and driver.fitter is not None and driver.fitter.state is not None:
         band_names = list(work.datasets)  # one SLD band per data set, in model order
+        if progress is not None:
+            progress(0.99, "computing the posterior statistics and SLD bands", chi2=chi2)
 
         def profiles(point: Any) -> dict[str, tuple[Any, Any]]:
             bumps_problem.setp(point)
@@ -343,7 +406,49 @@ def _covariance(driver: Any) -> Any:
         return None
 
 
-def _expected_steps(method: str, settings: dict[str, Any], n_free: int) -> int:
+class _Pace:
+    """The time left of a fixed-length fit, from the pace of its recent steps.
+
+    The first steps carry one-off costs (compiling, caches), so they are left out, and
+    the pace is that of the last :attr:`WINDOW` steps seen, so it follows a machine that
+    gets busier or freer.
+    """
+
+    #: steps before this one are not timed
+    FIRST = 3
+    #: steps (reports) the pace is measured over
+    WINDOW = 50
+    #: reports needed before an estimate is given
+    MIN_REPORTS = 4
+
+    def __init__(self) -> None:
+        self.seen: deque[tuple[int, float]] = deque(maxlen=self.WINDOW)
+
+    def remaining(self, step: int, total: int, now: float) -> float | None:
+        """Seconds left after ``step`` of ``total`` at time ``now``, or None (too early)."""
+        if step < self.FIRST:
+            return None
+        if not self.seen or step > self.seen[-1][0]:
+            self.seen.append((step, now))
+        if len(self.seen) < self.MIN_REPORTS:
+            return None
+        (first_step, first_time), (last_step, last_time) = self.seen[0], self.seen[-1]
+        per_step = (last_time - first_time) / max(last_step - first_step, 1)
+        return max(total - step, 0) * per_step
+
+
+def expected_steps(method: str, settings: dict[str, Any], n_free: int) -> int:
+    """The number of steps a fit takes at most (DREAM: exactly) with these settings.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    settings : dict
+        The fitter's full settings (bumps defaults with the options given).
+    n_free : int
+        Number of free parameters (DREAM's population grows with it).
+    """
     if method == "dream":
         pop = int(settings.get("pop", 10)) * n_free
         steps = int(settings.get("steps", 0)) or math.ceil(int(settings["samples"]) / max(pop, 1))
