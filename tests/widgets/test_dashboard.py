@@ -7,6 +7,7 @@ typed into by setting ``widget.value``, which runs the same observers the fronte
 from __future__ import annotations
 
 import base64
+import html
 import re
 import subprocess
 import sys
@@ -39,6 +40,12 @@ def message(dashboard: ReflectometryDashboard) -> str:
 def message_kind(dashboard: ReflectometryDashboard) -> str | None:
     found = re.search(r"sd-message-(\w+)", dashboard.messages.value)
     return found.group(1) if found else None
+
+
+def said(note: w.HTML) -> tuple[str | None, str]:
+    """``(kind, visible text)`` of a note shown beside a control."""
+    found = re.search(r"sd-note-(\w+)", note.value)
+    return (found.group(1) if found else None), html.unescape(re.sub(r"<[^>]+>", "", note.value))
 
 
 def layer_buttons(dashboard: ReflectometryDashboard, index: int) -> dict[str, w.Button]:
@@ -158,8 +165,9 @@ def test_bad_upload_shows_error_and_stores_nothing(dashboard: ReflectometryDashb
     before = Library().list_data()
     data_before = dashboard.problem.data
     dashboard.upload.value = file_upload_value(BAD, "broken.txt")
-    assert message_kind(dashboard) == "error"
-    text = message(dashboard)
+    # said beside the upload, not in the line at the top
+    kind, text = said(dashboard.data_note)
+    assert kind == "error"
     assert "broken.txt was not loaded" in text
     assert "abc" in text or "line 3" in text, text
     assert Library().list_data() == before
@@ -167,7 +175,7 @@ def test_bad_upload_shows_error_and_stores_nothing(dashboard: ReflectometryDashb
     assert len(dashboard.my_data.options) == len(before)
     # the direct call behaves the same
     dashboard.upload_file(b"", "empty.txt")
-    assert message_kind(dashboard) == "error"
+    assert said(dashboard.data_note)[0] == "error"
     assert Library().list_data() == before
 
 
@@ -208,7 +216,7 @@ def test_edit_on_default_model() -> None:
 def test_refused_value_restores_field(dashboard: ReflectometryDashboard) -> None:
     editor = dashboard.table.editor("film1.roughness")
     editor.value.value = -5.0
-    assert message_kind(dashboard) == "error"
+    assert said(dashboard.model_note)[0] == "error"
     assert dashboard.problem.parameter("film1.roughness").value == 8.0
     assert editor.value.value == 8.0
 
@@ -235,7 +243,7 @@ def test_min_above_max_is_refused(dashboard: ReflectometryDashboard) -> None:
     param = dashboard.problem.parameter("film1.thickness")
     assert (param.min, param.max) == (500.0, 650.0)
     editor.min.value = 700.0
-    assert message_kind(dashboard) == "error"
+    assert said(dashboard.model_note)[0] == "error"
     assert (param.min, param.max) == (500.0, 650.0)
     assert param.free
     assert editor.min.value == 500.0  # the field is restored
@@ -291,12 +299,12 @@ def test_rename_layer(dashboard: ReflectometryDashboard) -> None:
 def test_bad_rename_is_refused_and_restored(dashboard: ReflectometryDashboard) -> None:
     box = name_box(dashboard, "film2")
     box.value = "my layer"
-    assert message_kind(dashboard) == "error"
-    assert "my layer" in message(dashboard)
+    kind, text = said(dashboard.model_note)
+    assert kind == "error" and "my layer" in text
     assert box.value == "film2"
     assert layer_names(dashboard) == ["film2", "film1"]
     box.value = "film1"  # taken
-    assert message_kind(dashboard) == "error"
+    assert said(dashboard.model_note)[0] == "error"
     assert box.value == "film2"
     assert layer_names(dashboard) == ["film2", "film1"]
 
@@ -316,11 +324,13 @@ def test_reverse_button(dashboard: ReflectometryDashboard) -> None:
 
 def test_evaluate_button_shows_chi2(dashboard: ReflectometryDashboard) -> None:
     dashboard.evaluate_button.click()
-    assert message_kind(dashboard) == "info"
-    text = message(dashboard)
+    kind, text = said(dashboard.model_note)  # beside the button
+    assert kind == "info"
     assert text.startswith("χ² = ") and "on 200 points" in text
     shown = float(text.split("=")[1].split()[0])
-    assert shown == pytest.approx(dashboard.curve.chi2, rel=1e-4)
+    assert shown == pytest.approx(dashboard.curve.chi2, rel=1e-3)
+    # written as the plot writes it: one number, not two roundings of it
+    assert dashboard.plot.chi2.value in text
 
 
 def test_view_toggle(dashboard: ReflectometryDashboard) -> None:
@@ -361,10 +371,10 @@ def test_q_range(dashboard: ReflectometryDashboard) -> None:
     assert dashboard.curve.chi2 != pytest.approx(chi2_all)
     assert len(dashboard.plot.fit_range.x) == 2  # the two range edges are drawn
     dashboard.evaluate_button.click()
-    assert f"on {n} points" in message(dashboard)
+    assert f"on {n} points" in said(dashboard.model_note)[1]
     # a refused range (min above max) leaves the range alone
     table.q_min.value = 0.5
-    assert message_kind(dashboard) == "error"
+    assert said(dashboard.model_note)[0] == "error"
     assert (problem.q_min, problem.q_max) == (0.02, 0.1)
     assert table.q_min.value == 0.02
     table.q_all.value = True
@@ -377,15 +387,15 @@ def test_q_range(dashboard: ReflectometryDashboard) -> None:
 
 def test_save_and_open_models(dashboard: ReflectometryDashboard) -> None:
     dashboard.save_button.click()  # no title
-    assert message_kind(dashboard) == "error"
-    assert "title" in message(dashboard)
+    kind, text = said(dashboard.save_note)  # beside Save, in the page's words
+    assert kind == "error" and "title" in text
     assert len(dashboard.saved_models.options) == 1
 
     dashboard.table.editor("film1.thickness").value.value = 575.0
     dashboard.title.value = "my film"
     dashboard.notes.value = "thicker"
     dashboard.save_button.click()
-    assert message_kind(dashboard) == "info"
+    assert said(dashboard.save_note) == ("info", "saved as 'my film' in my models")
     assert any(label.startswith("my film #") for label, _ in dashboard.saved_models.options)
     saved_id = dashboard.saved_models.value
     assert saved_id is not None
@@ -396,7 +406,7 @@ def test_save_and_open_models(dashboard: ReflectometryDashboard) -> None:
     )
     dashboard.saved_models.value = demo_id
     dashboard.open_model_button.click()
-    assert "opened" in message(dashboard)
+    assert "opened" in said(dashboard.models_note)[1]
     assert dashboard.problem.parameter("film1.thickness").value == 560.0
     assert dashboard.title.value == "Two-layer film (demo)"
     # the table and plots follow the opened model
@@ -415,7 +425,7 @@ def test_apply_model_to_current_data(dashboard: ReflectometryDashboard) -> None:
     current = dashboard.problem.data
     assert current is not None and current.name == "other"
     dashboard.apply_model_button.click()  # the demo model is selected
-    assert "on the current data" in message(dashboard)
+    assert "on the current data" in said(dashboard.models_note)[1]
     assert dashboard.problem.data is current
     assert dashboard.problem.describe() == "air | film2 | film1 | Si"
     assert len(dashboard.plot.points.x) == 40
@@ -433,17 +443,19 @@ def test_two_users_see_only_their_own(dashboard: ReflectometryDashboard) -> None
 
     bob = ReflectometryDashboard(library=Library(identity=Identity("bob")))
     assert "bob" in bob.children[0].value
-    assert bob.my_data.options == ()
-    assert bob.saved_models.options == ()
-    assert bob.my_fits.options == ()
+    # empty lists say so (and choose nothing)
+    assert bob.my_data.options == (("no data yet: upload a file", None),)
+    assert bob.saved_models.options == (("no saved models yet", None),)
+    assert bob.my_fits.options == (("no fits yet: press Fit", None),)
+    assert bob.open_fit_button.disabled and bob.open_model_button.disabled
     bob.upload_file(GOOD, "bob.txt")
     assert {i for _label, i in bob.my_data.options}.isdisjoint(alice_data)
     # bob cannot open alice's things, even by id
     bob.saved_models.options = [("alice's", next(iter(alice_models)))]
     bob.saved_models.value = next(iter(alice_models))
     bob.open_model_button.click()
-    assert message_kind(bob) == "error"
-    assert "bob" in message(bob)
+    kind, text = said(bob.models_note)
+    assert kind == "error" and "bob" in text
     # and alice does not see bob's file
     dashboard.refresh_lists()
     assert not any("bob.txt" in label for label, _ in dashboard.my_data.options)
@@ -584,7 +596,7 @@ def test_sld_calculator_result_goes_into_the_picked_layer(
     film2 = dashboard.problem.layers["film2"]
     assert film2.sld.value == pytest.approx(6.371, abs=1e-3)
     assert film2.isld.value == pytest.approx(dashboard.last_sld.isld, abs=1e-6)
-    assert "film2: SLD 6.37" in message(dashboard)
+    assert said(dashboard.sld_note)[1].startswith("film2: SLD 6.37")
     assert not np.allclose(dashboard.curve.r, before)  # the curve follows
     # a layer added later can be picked too
     dashboard.problem.layers.add(name="cap", thickness=10.0, sld=1.0, roughness=2.0)
@@ -596,8 +608,8 @@ def test_sld_into_a_derived_parameter_is_refused(dashboard: ReflectometryDashboa
     dashboard.tools.sld.formula.value = "Si"
     dashboard.sld_target.value = "film2"
     dashboard.use_sld_button.click()
-    assert message_kind(dashboard) == "error"
-    assert "follows a constraint" in message(dashboard)
+    kind, text = said(dashboard.sld_note)
+    assert kind == "error" and "follows a constraint" in text
     assert (
         dashboard.problem.layers["film2"].sld.value == dashboard.problem.layers["film1"].sld.value
     )
@@ -700,7 +712,7 @@ def test_jobs_panel_lists_my_fit_and_opens_its_result(
     assert dashboard.last_result is not None
     assert dashboard.problem.parameter("film1.thickness").value == pytest.approx(577.6, abs=3)
     assert "film1.thickness" in dashboard.result_box.value
-    assert "fit done" in message(dashboard)
+    assert "reopened the fit: χ² = " in message(dashboard)
 
 
 def test_dream_result_opens_the_uncertainty_panel(dashboard: ReflectometryDashboard) -> None:

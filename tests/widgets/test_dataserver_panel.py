@@ -125,6 +125,20 @@ def test_missing_run_without_library(server: DataServer, monkeypatch: pytest.Mon
 def test_unconfigured_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(URL_ENV, raising=False)
     panel = DataServerPanel()
-    assert panel.load_button.disabled and URL_ENV in text(panel)
+    assert panel.load_button.disabled and panel.run.disabled and panel.instrument.disabled
+    # what an operator can act on, not a developer's setting
+    shown = text(panel)
+    assert shown.startswith("No facility data server is set up for this hub")
+    assert "ask your facility admin" in shown and "Upload data" in shown
+    assert URL_ENV not in shown and "url_template" not in shown
     assert panel.load() is False
+    panel.close()
+
+
+def test_misconfigured_server_says_to_tell_the_admin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(URL_ENV, "ftp://host/{instrument}/{run}")
+    panel = DataServerPanel()
+    assert panel.load_button.disabled
+    shown = text(panel)
+    assert "set up wrongly" in shown and "facility admin" in shown
     panel.close()

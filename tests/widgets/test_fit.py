@@ -77,7 +77,8 @@ def test_lm_fit(dashboard: ReflectometryDashboard) -> None:
     problem = dashboard.problem
     assert problem.parameter("film1.thickness").value == pytest.approx(577.6, abs=3.0)
     editor = dashboard.table.editor("film1.thickness")
-    assert editor.value.value == problem.parameter("film1.thickness").value
+    # (the box shows 6 significant digits; the parameter keeps the fitted value)
+    assert editor.value.value == pytest.approx(problem.parameter("film1.thickness").value)
     assert "±" in editor.error.value
     assert dashboard.curve.chi2 < 2.0
     assert "fit done" in message(dashboard)
@@ -135,18 +136,20 @@ def test_fit_without_free_parameters(dashboard: ReflectometryDashboard) -> None:
         dashboard.table.editor(path).free.value = False
     assert dashboard.problem.free_parameters() == {}
     dashboard.fit_panel.fit_button.click()
-    assert message_kind(dashboard) == "error"
-    assert "free" in message(dashboard)
+    # said beside the Fit button, in the page's words
+    note = dashboard.fit_panel.note
+    assert note.kind == "error" and "tick Fit on a parameter" in note.text
     assert dashboard.fit_panel.job is None
     assert not dashboard.fit_panel.fit_button.disabled
-    assert dashboard.my_fits.options == ()
+    assert [value for _label, value in dashboard.my_fits.options] == [None]
 
 
 def test_fit_without_data() -> None:
     dashboard = ReflectometryDashboard()
     dashboard.table.editor("film.thickness").free.value = True
     dashboard.fit_panel.fit_button.click()
-    assert message_kind(dashboard) == "error"
+    assert dashboard.fit_panel.note.kind == "error"
+    assert "no data" in dashboard.fit_panel.note.text
     assert dashboard.fit_panel.job is None
 
 
@@ -233,8 +236,9 @@ def test_broken_settings_file_leaves_local_and_says_why(
     monkeypatch.setenv("SHIFTDESK_SETTINGS", str(settings))
     dashboard.fit_panel.refresh_backends()
     assert [v for _l, v in dashboard.fit_panel.backend_picker.options] == ["local"]
-    assert message_kind(dashboard) == "error"
-    assert "hots" in message(dashboard) and "only the local backend" in message(dashboard)
+    note = dashboard.fit_panel.backend_note  # beside the "run on" picker
+    assert note.kind == "error"
+    assert "hots" in note.text and "only the local backend" in note.text
 
 
 def test_fit_on_an_unreachable_ssh_host_fails_with_a_message(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 
@@ -93,3 +94,20 @@ def test_fit_without_posterior() -> None:
     view.show(result)
     assert "come from a DREAM fit" in text(view.status.value)
     assert view.stats.value == "" and len(view.best.x) == 0
+
+
+def test_a_larger_posterior_after_a_smaller_one() -> None:
+    """Two data sets' DREAM fit (four parameters) after a two-parameter one: the heat map
+    takes the new size (it refused the third row when set one trait at a time)."""
+    view = UncertaintyView(make(rhat_b=1.02, burn_point=40))
+    bigger = make(rhat_b=1.02, burn_point=40)
+    stats = bigger.parameters["B.sld"]
+    for name in ("C.sld", "D.sld"):
+        bigger.parameters[name] = dataclasses.replace(stats, path=name)
+    bigger.correlation[:] = np.eye(4).tolist()
+    bigger.diagnostics.rhat.update({"C.sld": 1.02, "D.sld": 1.02})
+    view.show(bigger)
+    assert list(view.heatmap.row) == ["A.thickness", "B.sld", "C.sld", "D.sld"]
+    assert np.asarray(view.heatmap.color).shape == (4, 4)
+    assert "D.sld" in text(view.stats.value)
+    assert len(view.best.x) > 0  # the band is drawn too

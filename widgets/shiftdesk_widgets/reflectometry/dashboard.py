@@ -5,6 +5,13 @@ With several data sets (a simultaneous fit) the table edits the model picked in 
 panels under the plots add the planning calculators (an SLD can be copied into a
 layer), runs from the facility data server, my jobs on every backend, and the DREAM
 posterior of the fit shown last.
+
+Every number on the page belongs to the curve drawn: when the drawn curves change (an
+edit, other data, another model) the texts about the previous curve (the χ² of an
+Evaluate, the last fit's status and result, the top line's fit message) are cleared or
+marked, while the plot's own χ² follows the new curve. Feedback on an action is shown
+beside its control (:class:`~shiftdesk_widgets.reflectometry.notes.Note`); the message
+line at the top reports what changed the whole page (data loaded, a fit started or done).
 """
 
 from __future__ import annotations
@@ -26,12 +33,28 @@ from shiftdesk_widgets.reflectometry.dataserver_panel import DataServerPanel
 from shiftdesk_widgets.reflectometry.datasets_panel import DatasetsPanel
 from shiftdesk_widgets.reflectometry.fit_panel import FitPanel
 from shiftdesk_widgets.reflectometry.model_table import ModelTable
+from shiftdesk_widgets.reflectometry.notes import Note, message_html, plain_error
 from shiftdesk_widgets.reflectometry.panels import DownloadsPanel, LibraryPanel, ResultPanel
 from shiftdesk_widgets.reflectometry.plots import PlotEntry, ProfilePlot, ReflectivityPlot
 from shiftdesk_widgets.reflectometry.tools_panel import ToolsPanel
 from shiftdesk_widgets.reflectometry.uncertainty_view import UncertaintyView
 
-_COLORS = {"info": "#1b5e20", "warning": "#a15c00", "error": "#b00020"}
+#: The page's own CSS (Voilà loads no notebook CSS): the value boxes of the model table
+#: without spinner arrows (room for a fitted 578.29 in the narrow column), tab titles
+#: wide enough for "Uncertainty (DREAM)", notes spaced from the control they follow.
+PAGE_STYLE = """<style>
+.sd-reflectometry-dashboard .sd-param input[type=number]::-webkit-inner-spin-button,
+.sd-reflectometry-dashboard .sd-param input[type=number]::-webkit-outer-spin-button {
+  -webkit-appearance: none; margin: 0;
+}
+.sd-reflectometry-dashboard .sd-param input[type=number] {
+  -moz-appearance: textfield; appearance: textfield;
+}
+.sd-reflectometry-dashboard .sd-dashboard-tabs {
+  --jp-widgets-horizontal-tab-width: 180px;
+}
+.sd-reflectometry-dashboard .sd-note-box { margin-left: 8px; }
+</style>"""
 #: Tab titles of the built-in panels (tests and notebooks look them up by title).
 TOOLS_TAB = "Tools"
 DATA_SERVER_TAB = "Facility data"
@@ -85,6 +108,12 @@ class ReflectometryDashboard(w.VBox):
         self.curves: list[PlotEntry] = []
         self.messages = w.HTML()
         self.messages.add_class("sd-messages")
+        #: the top line speaks of the drawn curve (a χ²): cleared when the curve changes
+        self._message_about_curve = False
+        #: the problem's curves drawn last (a new object once the problem changed)
+        self._drawn_curves: Any = None
+        #: set while a fit result is drawn: its curve is the one its texts describe
+        self._showing_result = False
 
         # data
         self.upload = w.FileUpload(
@@ -97,10 +126,12 @@ class ReflectometryDashboard(w.VBox):
         self.load_data_button = w.Button(description="Use", icon="folder-open")
         self.load_data_button.add_class("sd-use-data")
         self.load_data_button.on_click(lambda _b: self._open_data())
+        self.data_note = Note("sd-data-note")
         self.data_label = w.HTML()
 
-        # model
-        self.table = ModelTable(self.problem, on_error=lambda m: self.message("error", m))
+        # model: refused edits and Evaluate's χ² show beside Evaluate, under the table
+        self.model_note = Note("sd-model-note")
+        self.table = ModelTable(self.problem, on_error=lambda m: self.model_note.say("error", m))
         self.evaluate_button = w.Button(description="Evaluate", icon="calculator")
         self.evaluate_button.add_class("sd-evaluate")
         self.evaluate_button.on_click(lambda _b: self.evaluate(announce=True))
@@ -109,7 +140,9 @@ class ReflectometryDashboard(w.VBox):
             icon="exchange",
             tooltip="swap front and back media, reverse the layers",
         )
-        self.reverse_button.on_click(lambda _b: self._safely(self.edited.reverse))
+        self.reverse_button.on_click(
+            lambda _b: self._safely(self.edited.reverse, note=self.model_note)
+        )
 
         # data sets and constraints
         self.datasets_panel = DatasetsPanel(
@@ -123,7 +156,7 @@ class ReflectometryDashboard(w.VBox):
         self.model_tools.add_class("sd-model-tools")
 
         # fit
-        self.fit_panel = FitPanel(lambda: self.problem, self.show_result, self.message, backend)
+        self.fit_panel = FitPanel(lambda: self.problem, self._on_fit_result, self.message, backend)
         self.result_panel = ResultPanel()
         self.result_box = self.result_panel.box
 
@@ -143,6 +176,11 @@ class ReflectometryDashboard(w.VBox):
             lp.apply_model_button,
         )
         self.open_fit_button, self.refresh_button = lp.open_fit_button, lp.refresh_button
+        self.save_note, self.models_note, self.fits_note = (
+            lp.save_note,
+            lp.models_note,
+            lp.fits_note,
+        )
         self.downloads_panel = DownloadsPanel(lambda: self.problem, lambda: self.curve)
         self.downloads = self.downloads_panel.links
         self.prepare_downloads = self.downloads_panel.prepare
@@ -150,11 +188,17 @@ class ReflectometryDashboard(w.VBox):
         left = w.VBox(
             [
                 w.HTML("<h3>Data</h3>"),
-                w.HBox([self.upload, self.my_data, self.load_data_button]),
+                w.HBox(
+                    [self.upload, self.my_data, self.load_data_button, self.data_note],
+                    layout=w.Layout(align_items="center", flex_flow="row wrap"),
+                ),
                 self.data_label,
                 w.HTML("<h3>Model</h3>"),
                 self.table,
-                w.HBox([self.evaluate_button, self.reverse_button]),
+                w.HBox(
+                    [self.evaluate_button, self.reverse_button, self.model_note],
+                    layout=w.Layout(align_items="center"),
+                ),
                 self.model_tools,
                 w.HTML("<h3>Fit</h3>"),
                 self.fit_panel,
@@ -187,8 +231,8 @@ class ReflectometryDashboard(w.VBox):
         super().__init__(
             [
                 w.HTML(
-                    f"<h2>Reflectometry</h2><small>user: {html.escape(str(self.library.identity))}"
-                    "</small>"
+                    f"{PAGE_STYLE}<h2>Reflectometry</h2>"
+                    f"<small>user: {html.escape(str(self.library.identity))}</small>"
                 ),
                 self.messages,
                 w.HBox([left, right]),
@@ -197,6 +241,7 @@ class ReflectometryDashboard(w.VBox):
         )
         self.add_class("sd-reflectometry-dashboard")
         self.problem.observe_curves(self._on_curves)
+        self.problem.observe(self._on_problem)
         self.refresh_lists()
         self._after_first_curve: list[Any] = []
         # In a running kernel the model curve waits for the engine to load in the
@@ -277,6 +322,8 @@ class ReflectometryDashboard(w.VBox):
     def close(self) -> None:
         """Stop the panels' pollers and the download thread, then close the widgets."""
         self.fit_panel.poller.stop()
+        self.problem.unobserve_curves(self._on_curves)
+        self.problem.unobserve(self._on_problem)
         self.table.close()  # it follows the problem: stop that, and free its widgets
         if JOBS_TAB in self._built:
             self.jobs.close()
@@ -296,10 +343,14 @@ class ReflectometryDashboard(w.VBox):
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         index = change["new"]
-        if index is not None and 0 <= index < len(self.panels):
-            title = list(self.panels)[index]
-            if title in self._lazy:
-                self._panel(title)
+        titles = list(self.panels)
+        title = titles[index] if index is not None and 0 <= index < len(titles) else None
+        # the posterior's figures leave the page with their tab (first: building a lazy
+        # panel below re-creates the tabs after it in the browser)
+        if self.uncertainty is not None:
+            self.uncertainty.show_figures(title == UNCERTAINTY_TAB)
+        if title in self._lazy:
+            self._panel(title)
 
     def _build_tools(self) -> w.Widget:
         # the latest SLD result can be copied into a layer of the edited model
@@ -314,7 +365,16 @@ class ReflectometryDashboard(w.VBox):
         )
         self._use_sld_button.add_class("sd-use-sld")
         self._use_sld_button.on_click(lambda _b: self.use_sld())
-        panel = w.VBox([self._tools, w.HBox([self._sld_target, self._use_sld_button])])
+        self._sld_note = Note("sd-sld-note")
+        panel = w.VBox(
+            [
+                self._tools,
+                w.HBox(
+                    [self._sld_target, self._use_sld_button, self._sld_note],
+                    layout=w.Layout(align_items="center"),
+                ),
+            ]
+        )
         self._built[TOOLS_TAB] = panel  # (so that the sync below finds it)
         self._sync_sld_targets()
         return panel
@@ -353,6 +413,12 @@ class ReflectometryDashboard(w.VBox):
         return self._use_sld_button
 
     @property
+    def sld_note(self) -> Note:
+        """What "Use SLD in layer" did, beside it (Tools tab)."""
+        self._panel(TOOLS_TAB)
+        return self._sld_note
+
+    @property
     def dataserver(self) -> DataServerPanel:
         """Runs from the facility data server (the Facility data tab)."""
         self._panel(DATA_SERVER_TAB)
@@ -384,19 +450,30 @@ class ReflectometryDashboard(w.VBox):
         return self.panels[title]
 
     # -- messages ------------------------------------------------------------------------
-    def message(self, kind: str, text: str) -> None:
-        """Show one message (info, warning or error) at the top."""
-        color = _COLORS.get(kind, "#333")
-        self.messages.value = (
-            f"<div class='sd-message sd-message-{kind}' style='color:{color}'>"
-            f"{html.escape(text)}</div>"
-        )
+    def message(self, kind: str, text: str, *, about_curve: bool = False) -> None:
+        """Show one message (info, warning or error) at the top.
 
-    def _safely(self, action: Any) -> Any:
+        With ``about_curve`` the message speaks of the curve drawn now (a χ²) and is
+        cleared as soon as another curve is drawn.
+        """
+        self.messages.value = message_html(kind, text, "sd-message")
+        self._message_about_curve = about_curve
+
+    def clear_message(self) -> None:
+        """Empty the message line at the top."""
+        self.messages.value = ""
+        self._message_about_curve = False
+
+    def _safely(self, action: Any, note: Note | None = None) -> Any:
+        """``action()``; a refusal is shown in ``note`` (beside the control), else on top."""
         try:
             return action()
         except (ShiftdeskError, KeyError) as exc:
-            self.message("error", str(exc).strip("'\""))
+            text = plain_error(str(exc).strip("'\""))
+            if note is not None:
+                note.say("error", text)
+            else:
+                self.message("error", text)
             return None
 
     # -- model ---------------------------------------------------------------------------
@@ -406,10 +483,13 @@ class ReflectometryDashboard(w.VBox):
         return self.table.problem
 
     def set_problem(self, problem: FitProblem) -> None:
-        """Show and edit another model."""
+        """Show and edit another model (what the top line said was about the last one)."""
         self.problem.unobserve_curves(self._on_curves)
+        self.problem.unobserve(self._on_problem)
         self.problem = problem
         problem.observe_curves(self._on_curves)
+        problem.observe(self._on_problem)
+        self.clear_message()
         self.table.set_problem(problem)
         self.datasets_panel.set_problem(problem)
         self.constraints_editor.set_problem(problem)
@@ -419,6 +499,22 @@ class ReflectometryDashboard(w.VBox):
     def _on_curves(self) -> None:
         """The problem's curves changed (an edit): draw the new ones."""
         self.refresh()
+
+    def _on_problem(self, what: str) -> None:
+        """Any edit (a "fit" tick too) answers a refusal of Fit shown beside it."""
+        self.fit_panel.note.clear()
+
+    def _curve_changed(self) -> None:
+        """Another curve is drawn: texts about the previous one are cleared or marked."""
+        if self._showing_result:
+            return  # the result's texts follow, about this very curve
+        self.model_note.clear()
+        if self._message_about_curve:
+            self.clear_message()
+        self.fit_panel.curve_changed()
+        self.result_panel.mark_stale()
+        if self.uncertainty is not None:
+            self.uncertainty.mark_stale()
 
     def _edit_dataset(self, dataset: FitProblem) -> None:
         """Let the table edit one data set's model."""
@@ -435,21 +531,26 @@ class ReflectometryDashboard(w.VBox):
         return data if isinstance(data, ReflData) else None
 
     def evaluate(self, announce: bool = False) -> None:
-        """Evaluate the model now (the curves also redraw on every change)."""
+        """Evaluate the model now (the curves also redraw on every change).
+
+        With ``announce`` (the Evaluate button) the χ² of the curve drawn is said beside
+        the button, as the plot shows it, until another curve is drawn.
+        """
         self.refresh()
         if not announce or self.curve is None:
             return
         if self.problem.is_simultaneous:
             parts = [
-                f"{e.name}: χ² = {e.curve.chi2:.5g}"
+                f"{e.name}: χ² = {e.curve.chi2:.4g}"
                 for e in self.curves
                 if e.curve is not None and e.curve.chi2 is not None
             ]
-            self.message("info", "; ".join(parts) or "no data to compare with")
+            self.model_note.say("info", " · ".join(parts) or "no data to compare with")
         elif self.curve.chi2 is not None:
-            self.message(
-                "info", f"χ² = {self.curve.chi2:.5g} on {int(self.problem.fit_mask().sum())} points"
-            )
+            points = int(self.problem.fit_mask().sum())
+            self.model_note.say("info", f"χ² = {self.curve.chi2:.4g} on {points} points")
+        else:
+            self.model_note.say("info", "no data to compare with: load data to get a χ²")
 
     def refresh(self) -> None:
         """Draw every data set's curve and profile (``problem.curves()``, computed once)."""
@@ -461,6 +562,9 @@ class ReflectometryDashboard(w.VBox):
         self.curve_pending = False
         datasets = self.problem.datasets
         self._draw([PlotEntry(name, datasets[name].data, curve) for name, curve in curves.items()])
+        if curves is not self._drawn_curves:
+            self._drawn_curves = curves
+            self._curve_changed()
 
     def _draw_data_only(self) -> None:
         """The data sets without their model curves (while the engine loads)."""
@@ -495,8 +599,9 @@ class ReflectometryDashboard(w.VBox):
         try:
             data_id, data = self.library.add_data(content, filename)
         except ShiftdeskError as exc:
-            self.message("error", f"{filename} was not loaded: {exc}")
+            self.data_note.say("error", f"{filename} was not loaded: {plain_error(str(exc))}")
             return
+        self.data_note.clear()
         self.data_file_id = data_id
         self._use_data(data)
         self.refresh_lists()
@@ -505,10 +610,11 @@ class ReflectometryDashboard(w.VBox):
 
     def _open_data(self) -> None:
         if self.my_data.value is None:
-            self.message("warning", "pick a data file from my data first")
+            self.data_note.say("warning", "pick a data file in my data first (or upload one)")
             return
-        data = self._safely(lambda: self.library.open_data(self.my_data.value))
+        data = self._safely(lambda: self.library.open_data(self.my_data.value), self.data_note)
         if data is not None:
+            self.data_note.clear()
             self.data_file_id = self.my_data.value
             self._use_data(data)
             self.message("info", f"using {data.name}")
@@ -552,15 +658,15 @@ class ReflectometryDashboard(w.VBox):
         self._panel(TOOLS_TAB)  # (its first calculation is the default result)
         result = self.last_sld
         if result is None:
-            self.message("warning", "calculate an SLD in the Tools panel first")
+            self.sld_note.say("warning", "calculate an SLD above first")
             return
         name = layer or self.sld_target.value
         try:
             slab = self.edited.use_sld(name, result)
         except ShiftdeskError as exc:
-            self.message("error", str(exc))
+            self.sld_note.say("error", plain_error(str(exc)))
             return
-        self.message(
+        self.sld_note.say(
             "info",
             f"{name}: SLD {slab.sld.value:g}, iSLD {slab.isld.value:g} "
             f"(from {result.formula} at {result.density:g} g/cm³)",
@@ -570,18 +676,47 @@ class ReflectometryDashboard(w.VBox):
         self.edited.set_data(data)  # the data set being edited; its whole Q range
 
     # -- fits ----------------------------------------------------------------------------
-    def show_result(self, result: FitResult) -> None:
-        """Put fitted values ± errors into the model and report the fit."""
+    def _on_fit_result(self, result: FitResult) -> None:
+        """A fit run from the Fit button finished: show it, select it in "my fits"."""
+        job = self.fit_panel.job
+        self.show_result(result, job_id=job.id if job is not None else None)
+
+    def show_result(
+        self, result: FitResult, *, reopened: bool = False, job_id: str | None = None
+    ) -> None:
+        """Put fitted values ± errors into the model, draw it and report the fit.
+
+        Parameters
+        ----------
+        result : FitResult
+            The fit to show.
+        reopened : bool
+            A fit reopened from "my fits" (or the jobs panel), not one just finished.
+        job_id : str, optional
+            The fit's job, selected in "my fits".
+        """
         self.last_result = result
-        if result.problem is not self.problem:
-            self.problem.apply_result(result)
+        self._showing_result = True
+        try:
+            if result.problem is not self.problem:
+                self.problem.apply_result(result)  # (redraws: the fitted curve)
+            self.refresh()
+        finally:
+            self._showing_result = False
         self.result_panel.show(result)
         self._show_uncertainty(result)
-        if result.converged and not result.warnings:
-            self.message("info", f"fit done: χ² = {result.chi2:.4g}")
+        chi2 = f"χ² = {result.chi2:.4g}"
+        if reopened:
+            self.message("info", f"reopened the fit: {chi2}", about_curve=True)
+        elif result.converged and not result.warnings:
+            self.message("info", f"fit done: {chi2}", about_curve=True)
         else:
-            self.message("warning", "fit done with warnings: " + "; ".join(result.warnings))
-        self.refresh_lists()
+            self.message(
+                "warning",
+                f"fit done ({chi2}) with warnings: " + "; ".join(result.warnings),
+                about_curve=True,
+            )
+        self.refresh_lists(select_fit=job_id)
 
     def _show_uncertainty(self, result: FitResult) -> None:
         """A DREAM result opens the posterior panel; other results update it if shown."""
@@ -591,13 +726,20 @@ class ReflectometryDashboard(w.VBox):
             return
         if self.uncertainty is None:
             self.uncertainty = UncertaintyView()
+            # its tab is not open yet: the figures join once it is (_on_tab)
+            self.uncertainty.show_figures(False)
             self.add_panel(UNCERTAINTY_TAB, self.uncertainty)
         self.uncertainty.show(result)
         self.show_panel(UNCERTAINTY_TAB)
 
     # -- library -------------------------------------------------------------------------
-    def refresh_lists(self) -> None:
-        """Reload "my data", "my models" and "my fits"."""
+    def refresh_lists(self, *, select_fit: str | None = None) -> None:
+        """Reload "my data", "my models" and "my fits".
+
+        Each list keeps its selection; one whose selection is gone selects its first
+        entry (the newest fit), and an empty one shows what to do instead of a blank.
+        ``select_fit`` selects that fit (one just finished).
+        """
         lib = self.library
         try:
             data = lib.list_data()
@@ -606,36 +748,57 @@ class ReflectometryDashboard(w.VBox):
         except ShiftdeskError as exc:
             self.message("error", str(exc))
             return
-        self.my_data.options = [(f"{d.name} ({d.n_points} pts) #{d.id}", d.id) for d in data]
-        self.saved_models.options = [(f"{m.title} #{m.id}", m.id) for m in models]
-        self.my_fits.options = [
-            (f"{j.title} · {j.status.value} · {j.created_at:%Y-%m-%d %H:%M}", j.id) for j in fits
-        ]
+        _fill(
+            self.my_data,
+            [(f"{d.name} ({d.n_points} pts) #{d.id}", d.id) for d in data],
+            "no data yet: upload a file",
+        )
+        _fill(
+            self.saved_models,
+            [(f"{m.title} #{m.id}", m.id) for m in models],
+            "no saved models yet",
+        )
+        _fill(
+            self.my_fits,
+            [(f"{j.title} · {j.status.value} · {j.created_at:%Y-%m-%d %H:%M}", j.id) for j in fits],
+            "no fits yet: press Fit",
+            select=select_fit,
+        )
+        self.open_fit_button.disabled = not fits
+        self.open_model_button.disabled = self.apply_model_button.disabled = not models
+        self.load_data_button.disabled = not data
 
     def save_model(self) -> int | None:
-        """Save the model with the title and notes typed in."""
+        """Save the model with the title and notes typed in (the outcome shows beside Save)."""
+        title = self.title.value.strip()
+        if not title:
+            self.save_note.say("error", "type a title for the model, then press Save model")
+            return None
         saved = self._safely(
             lambda: self.library.save_model(
-                self.problem, self.title.value, self.notes.value, data_file_id=self.data_file_id
-            )
+                self.problem, title, self.notes.value, data_file_id=self.data_file_id
+            ),
+            self.save_note,
         )
         if saved is not None:
             self.refresh_lists()
             self.saved_models.value = saved
-            self.message("info", f"saved model {self.title.value!r}")
+            self.save_note.say("info", f"saved as {title!r} in my models")
         return saved  # type: ignore[no-any-return]
 
     def open_model(self, apply_to_data: bool = False) -> None:
         """Open the selected saved model (on its own data, or on the current data)."""
         model_id = self.saved_models.value
         if model_id is None:
-            self.message("warning", "no saved model selected")
+            self.models_note.say("warning", "choose a model in my models first")
             return
         data = self.problem.data if apply_to_data else True
-        problem = self._safely(lambda: self.library.open_model(model_id, data=data))
+        problem = self._safely(
+            lambda: self.library.open_model(model_id, data=data), self.models_note
+        )
         if problem is not None:
             self.set_problem(problem)
-            self.message(
+            self.models_note.say(
                 "info",
                 f"opened {problem.title!r}" + (" on the current data" if apply_to_data else ""),
             )
@@ -644,15 +807,16 @@ class ReflectometryDashboard(w.VBox):
         """Reopen a fit (default: the one selected): its model, data and (when done) result."""
         job_id = job_id or self.my_fits.value
         if job_id is None:
-            self.message("warning", "no fit selected")
+            self.fits_note.say("warning", "choose a fit in my fits first")
             return
-        opened = self._safely(lambda: self.library.open_fit(job_id))
+        opened = self._safely(lambda: self.library.open_fit(job_id), self.fits_note)
         if opened is None:
             return
         problem, result = opened
         self.set_problem(problem)
+        self.fits_note.say("info", "reopened: its model, data and result are shown above")
         if result is not None:
-            self.show_result(result)
+            self.show_result(result, reopened=True, job_id=job_id)
         else:
             from shiftdesk.jobs import Job
 
@@ -662,6 +826,31 @@ class ReflectometryDashboard(w.VBox):
     def update_downloads(self) -> None:
         """Build the download links for the current model (and data)."""
         self.downloads_panel.update()
+
+
+def _fill(
+    dropdown: w.Dropdown,
+    options: list[tuple[str, Any]],
+    placeholder: str,
+    select: Any = None,
+) -> None:
+    """Set a list's options, keeping its selection (else ``select``, else the first).
+
+    An empty list shows ``placeholder`` (value None) rather than a blank box.
+    """
+    keep = dropdown.value
+    values = [value for _label, value in options]
+    if not options:
+        options, index = [(placeholder, None)], 0
+    elif select in values:
+        index = values.index(select)
+    else:
+        index = values.index(keep) if keep in values else 0
+    if list(dropdown.options) != options:
+        dropdown.options = options
+    # by index: a value of None would select nothing (a blank box, not the placeholder)
+    if dropdown.index != index:
+        dropdown.index = index
 
 
 def _subtree(root: w.Widget) -> list[w.Widget]:

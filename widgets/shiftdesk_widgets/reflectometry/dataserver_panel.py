@@ -8,6 +8,7 @@ widget is only updated from the kernel's loop by the :class:`Ticker` (tests call
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -16,8 +17,14 @@ import ipywidgets as w
 from shiftdesk.errors import ShiftdeskError
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.reflectometry import Library, ReflData, load_data
-from shiftdesk.reflectometry.dataserver import DataServer, check_run
+from shiftdesk.reflectometry.dataserver import URL_ENV, DataServer, check_run
 from shiftdesk_widgets._async import Ticker
+
+#: What an operator reads when no data server is configured (no developer settings).
+NOT_SET_UP = (
+    "No facility data server is set up for this hub: ask your facility admin, or upload "
+    "files with Upload data in the Data section above."
+)
 
 
 class DataServerPanel(w.VBox):
@@ -71,8 +78,17 @@ class DataServerPanel(w.VBox):
             self.server = server if server is not None else DataServer()
         except ShiftdeskError as exc:
             self.server = None
-            self.load_button.disabled = True
-            self._show("error", str(exc))
+            for control in (self.load_button, self.instrument, self.run, self.keep):
+                control.disabled = True
+            if os.environ.get(URL_ENV):
+                # set but unusable: the admin's to fix, so say what to tell them
+                self._show(
+                    "error",
+                    f"The facility data server is set up wrongly ({exc}): tell your "
+                    "facility admin; meanwhile upload files with Upload data.",
+                )
+            else:
+                self._show("info", NOT_SET_UP)
         super().__init__(
             [
                 w.HBox([self.instrument, self.run, self.load_button, self.keep]),

@@ -35,27 +35,43 @@ class DatasetsPanel(w.VBox):
         self.get_data = get_data
         self.on_select = on_select
         self._syncing = False
-        self.selector = w.Dropdown(description="edit model of", layout=w.Layout(width="300px"))
+        # descriptions and buttons sized to their words (the defaults cut them short:
+        # "edit mode…", "Tie across data …")
+        wide_label = {"description_width": "100px"}
+        self.selector = w.Dropdown(
+            description="edit model of", layout=w.Layout(width="320px"), style=wide_label
+        )
         self.selector.add_class("sd-dataset-select")
         self.selector.observe(self._on_select, "value")
-        self.name = w.Text(placeholder="name, e.g. h2o", layout=w.Layout(width="140px"))
+        self.name = w.Text(
+            description="name",
+            placeholder="e.g. h2o",
+            layout=w.Layout(width="320px"),
+            style=wide_label,
+        )
         self.name.add_class("sd-dataset-name")
         self.add_button = w.Button(
             description="Add data set",
             icon="plus",
             tooltip="add the data selected in 'my data' as another data set, fitted together",
+            layout=w.Layout(width="auto"),
         )
         self.add_button.add_class("sd-add-dataset")
         self.add_button.on_click(lambda _b: self.add())
-        self.remove_button = w.Button(description="Remove data set", icon="trash")
+        self.remove_button = w.Button(
+            description="Remove data set", icon="trash", layout=w.Layout(width="auto")
+        )
         self.remove_button.add_class("sd-remove-dataset")
         self.remove_button.on_click(lambda _b: self.remove())
-        self.tie_parameter = w.Dropdown(description="tie", layout=w.Layout(width="300px"))
+        self.tie_parameter = w.Dropdown(
+            description="tie", layout=w.Layout(width="320px"), style=wide_label
+        )
         self.tie_parameter.add_class("sd-tie-parameter")
         self.tie_button = w.Button(
             description="Tie across data sets",
             icon="link",
             tooltip="every other data set's parameter follows the first data set's",
+            layout=w.Layout(width="auto"),
         )
         self.tie_button.add_class("sd-tie")
         self.tie_button.on_click(lambda _b: self.tie())

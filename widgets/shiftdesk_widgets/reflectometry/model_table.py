@@ -25,6 +25,8 @@ class _TableLook(SharedLook):
     def __init__(self) -> None:
         super().__init__()
         self.name = w.Layout(width="80px")
+        # "background" in bold needs ~90 px (80 px let it run under its value box)
+        self.global_label = w.Layout(width="100px", min_width="100px")
         self.button = w.Layout(width="32px", padding="0")
         self.actions = w.Layout(grid_template_columns="32px 32px", grid_gap="2px")
         self.q = w.Layout(width="170px")
@@ -95,7 +97,7 @@ class ModelTable(w.VBox):
         self._headers = [self._html(f"<b>{h}</b>") for h in HEADERS]
         self._front_cells = [self._html("front"), *(self._html("") for _ in range(3))]
         self._back_cells = [self._html("back"), *(self._html("") for _ in range(2))]
-        self._global_labels = [self._html(f"<b>{name}</b>", look.name) for name in GLOBALS]
+        self._global_labels = [self._html(f"<b>{name}</b>", look.global_label) for name in GLOBALS]
         self._q_row = w.HBox([self.q_all, self.q_min, self.q_max], layout=look.plain)
         super().__init__(
             [self.grid, self.add_button, self.globals_box, self._q_row], layout=look.plain

@@ -20,6 +20,14 @@ from shiftdesk.reflectometry.parameter import format_value
 _VALUE_WIDTH = "74px"
 #: Room for the "min"/"max" labels (narrower clips "max" to "m…").
 _LABEL_WIDTH = "30px"
+#: Significant digits a value box shows: a fitted 578.289728107804 fills the box as
+#: 578.29, and is kept in full by the parameter (the box only shows it).
+SHOWN_DIGITS = 6
+
+
+def shown_value(value: float) -> float:
+    """``value`` as its box shows it: rounded to :data:`SHOWN_DIGITS` significant digits."""
+    return float(f"{value:.{SHOWN_DIGITS}g}")
 
 
 class SharedLook:
@@ -177,7 +185,9 @@ class ParameterEditor(w.VBox):
         self._syncing = True
         try:
             with self.hold_sync():
-                self.value.value = p.value
+                # a box keeps the value it shows unless that differs beyond its digits
+                if shown_value(self.value.value) != shown_value(p.value):
+                    self.value.value = shown_value(p.value)
                 self.free.value = p.free
                 if p.free or self._range is not None:
                     low, high, box = self._range_widgets()
@@ -210,8 +220,13 @@ class ParameterEditor(w.VBox):
             self.sync()
 
     def _on_value(self, change: dict[str, object]) -> None:
-        if not self._syncing:
-            self._apply(lambda: setattr(self.parameter, "value", change["new"]))
+        if self._syncing:
+            return
+        new = change["new"]
+        # the rounded value shown is the parameter's: only a real edit changes it
+        if isinstance(new, float) and new == shown_value(self.parameter.value):
+            return
+        self._apply(lambda: setattr(self.parameter, "value", new))
 
     def _on_free(self, change: dict[str, object]) -> None:
         if self._syncing:

@@ -2,11 +2,18 @@
 
 Several data sets (a simultaneous fit) are drawn together: each in its own colour,
 shifted down by a number of decades so the curves do not overlap, with their residuals
-in one panel, and optionally the asymmetry (R₁ − R₂)/(R₁ + R₂) of two of them.
+in one panel, and optionally the asymmetry (R₁ − R₂)/(R₁ + R₂) of two of them. A data
+set keeps its colour in every plot (:func:`dataset_colors`): its points in R(Q), its
+residuals and its SLD profile.
+
+A figure is only on the page while it is shown: bqplot lays a hidden (zero-size) figure
+out with negative widths, which the browser reports as errors.
 """
 
 from __future__ import annotations
 
+import html
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +28,7 @@ _DATA = "#1f77b4"
 _MODEL = "#d62728"
 _ASYM_DATA = "#555555"
 _ASYM_MODEL = "#111111"
-#: (data, model) colours of further data sets.
+#: (data, model) colours of the second, third, ... data set.
 PALETTE = [
     ("#2ca02c", "#1a6b1a"),
     ("#9467bd", "#5b3d80"),
@@ -30,6 +37,48 @@ PALETTE = [
     ("#17becf", "#0e7c87"),
     ("#e377c2", "#a04088"),
 ]
+
+
+def dataset_colors(index: int) -> tuple[str, str]:
+    """``(data, model)`` colours of the data set at ``index`` (0: the first).
+
+    The data colour is the data set's own: its points, residuals and SLD profile.
+    """
+    if index == 0:
+        return _DATA, _MODEL
+    return PALETTE[(index - 1) % len(PALETTE)]
+
+
+def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
+    """At most ``most`` round tick values (1, 2 or 5 × 10ⁿ apart) between ``lo`` and ``hi``.
+
+    bqplot's own choice is either ten ticks (their labels collide on a short axis) or,
+    with ``num_ticks``, evenly spaced unround values (13.7663, 0.0688, ...).
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    span = hi - lo
+    exponent = math.floor(math.log10(span / most))
+    for power in (exponent, exponent + 1, exponent + 2):
+        for mantissa in (1, 2, 5):
+            step = mantissa * 10.0**power
+            first = math.ceil(lo / step - 1e-9)
+            last = math.floor(hi / step + 1e-9)
+            if last - first + 1 <= most:
+                return [round(k * step, 12) for k in range(first, last + 1)]
+    return [lo, hi]  # pragma: no cover  (10 × the first step always fits)
+
+
+def legend_html(items: list[tuple[str, str, bool]]) -> str:
+    """A legend of ``(label, colour, dashed)`` line samples, for under a figure."""
+    samples = "".join(
+        "<span class='sd-legend-item' style='margin-right:14px;white-space:nowrap'>"
+        "<span style='display:inline-block;width:24px;vertical-align:middle;"
+        f"border-top:2px {'dashed' if dashed else 'solid'} {color}'></span> "
+        f"{html.escape(label)}</span>"
+        for label, color, dashed in items
+    )
+    return f"<div class='sd-legend' style='padding-left:60px'>{samples}</div>"
 
 
 @dataclass
@@ -93,11 +142,13 @@ class ReflectivityPlot(w.VBox):
             x=[], y=[], scales={"x": self.x, "y": self.ry}, colors=[_DATA], default_size=10
         )
         self.zero = Lines(x=[], y=[], scales={"x": self.x, "y": self.ry}, colors=["#666"])
+        self._residual_axis = Axis(scale=self.ry, side="left", label="(R−Rₘ)/dR", tick_format="~g")
         self.residuals = Figure(
             marks=[self.zero, self.residual_points],
             axes=[
                 Axis(scale=self.x, label="Q (1/Å)"),
-                Axis(scale=self.ry, side="left", label="(R−Rₘ)/dR"),
+                # 150 px tall: a few round ticks, set with the residuals (_residual_ticks)
+                self._residual_axis,
             ],
             layout=w.Layout(height="150px", width="100%"),
             fig_margin={"top": 5, "bottom": 40, "left": 70, "right": 10},
@@ -139,21 +190,19 @@ class ReflectivityPlot(w.VBox):
                 Axis(scale=self.x, label="Q (1/Å)"),
                 Axis(scale=self.ay, side="left", label="(R₁−R₂)/(R₁+R₂)"),
             ],
-            layout=w.Layout(height="170px", width="100%", display="none"),
+            layout=w.Layout(height="170px", width="100%"),
             fig_margin={"top": 5, "bottom": 40, "left": 70, "right": 10},
-        )
+        )  # on the page only while an asymmetry is picked (see _draw_asymmetry)
         self._entries: list[PlotEntry] = []
         self._extra: list[dict[str, Any]] = []  # marks of the 2nd, 3rd, ... data set
         self._range: tuple[float | None, float | None] = (None, None)
-        super().__init__(
-            [
-                w.HBox([self.view, self.chi2]),
-                w.HBox([self.offset, self.asymmetry]),
-                self.figure,
-                self.residuals,
-                self.asymmetry_figure,
-            ]
-        )
+        self._always = [
+            w.HBox([self.view, self.chi2]),
+            w.HBox([self.offset, self.asymmetry]),
+            self.figure,
+            self.residuals,
+        ]
+        super().__init__(list(self._always))
         self.add_class("sd-refl-plot")
 
     def show(
@@ -181,10 +230,13 @@ class ReflectivityPlot(w.VBox):
         several = len(entries) > 1
         self.offset.layout.display = "" if several else "none"
         self.asymmetry.layout.display = "" if several else "none"
-        keep = self.asymmetry.value if any(v == self.asymmetry.value for _, v in pairs) else None
+        values = [v for _, v in pairs]
+        keep = self.asymmetry.value if self.asymmetry.value in values else None
         if list(self.asymmetry.options) != pairs:
             self.asymmetry.options = pairs
-        self.asymmetry.value = keep
+        # by index: a value of None would show a blank box instead of "off"
+        if self.asymmetry.index != values.index(keep):
+            self.asymmetry.index = values.index(keep)
         self.redraw()
 
     @property
@@ -247,13 +299,14 @@ class ReflectivityPlot(w.VBox):
                 )
             self._draw_range(data)
             self._draw_residuals(curve)
+            self._residual_ticks()
             self._draw_asymmetry()
 
     def _draw_extra(self, y: Any) -> None:
         """Marks of the 2nd, 3rd, ... data set: made on demand, kept for re-use."""
         extra = self._entries[1:]
         while len(self._extra) < len(extra):
-            data_color, model_color = PALETTE[len(self._extra) % len(PALETTE)]
+            data_color, model_color = dataset_colors(len(self._extra) + 1)
             scales = {"x": self.x, "y": y}
             self._extra.append(
                 {
@@ -356,15 +409,24 @@ class ReflectivityPlot(w.VBox):
                 q = q_model
         return q, data_asym, model_asym
 
+    @property
+    def asymmetry_shown(self) -> bool:
+        """True while the asymmetry figure is on the page."""
+        return self.asymmetry_figure in self.children
+
+    def _show_asymmetry_figure(self, shown: bool) -> None:
+        if shown != self.asymmetry_shown:
+            self.children = [*self._always, self.asymmetry_figure] if shown else self._always
+
     def _draw_asymmetry(self) -> None:
         pair = self.asymmetry.value
         names = {e.name for e in self._entries}
         if pair is None or not set(pair) <= names:
-            self.asymmetry_figure.layout.display = "none"
+            self._show_asymmetry_figure(False)
             self.asym_points.x = self.asym_points.y = []
             self.asym_model.x = self.asym_model.y = []
             return
-        self.asymmetry_figure.layout.display = ""
+        self._show_asymmetry_figure(True)
         q, data_asym, model_asym = self.asymmetry_values(pair)
         if data_asym is not None:
             self.asym_points.x, self.asym_points.y = q, data_asym
@@ -391,6 +453,19 @@ class ReflectivityPlot(w.VBox):
         self.fit_range.x = lines_x or []
         self.fit_range.y = lines_y or []
 
+    def _residual_ticks(self) -> None:
+        """Round ticks over every data set's residuals (and zero)."""
+        values = [0.0]
+        for mark in self.residuals.marks:
+            y = np.asarray(mark.y, dtype=float).ravel()
+            y = y[np.isfinite(y)]
+            if y.size:
+                values += [float(y.min()), float(y.max())]
+        ticks = nice_ticks(min(values), max(values), most=5)
+        current = self._residual_axis.tick_values
+        if current is None or list(current) != ticks:
+            self._residual_axis.tick_values = np.asarray(ticks, dtype=float)
+
     def _draw_residuals(self, curve: ReflectivityCurve | None) -> None:
         residuals = curve.residuals if curve is not None else None
         if curve is None or residuals is None:
@@ -402,29 +477,24 @@ class ReflectivityPlot(w.VBox):
 
 
 class ProfilePlot(w.VBox):
-    """The SLD profile (real and imaginary) against depth from the front interface."""
+    """The SLD profile (real and imaginary) against depth from the front interface.
+
+    Each data set's profile has the data set's colour (:func:`dataset_colors`); the
+    legend is under the figure, where it cannot cover a peak of the profile.
+    """
 
     def __init__(self, height: str = "260px") -> None:
         self.x = LinearScale()
         self.y = LinearScale()
+        first = dataset_colors(0)[0]
         self.rho = Lines(
-            x=[],
-            y=[],
-            scales={"x": self.x, "y": self.y},
-            colors=["#2ca02c"],
-            stroke_width=2,
-            display_legend=True,
+            x=[], y=[], scales={"x": self.x, "y": self.y}, colors=[first], stroke_width=2,
             labels=["SLD"],
-        )
+        )  # fmt: skip
         self.irho = Lines(
-            x=[],
-            y=[],
-            scales={"x": self.x, "y": self.y},
-            colors=["#9467bd"],
-            line_style="dashed",
-            display_legend=True,
-            labels=["iSLD"],
-        )
+            x=[], y=[], scales={"x": self.x, "y": self.y}, colors=[first],
+            line_style="dashed", labels=["iSLD"],
+        )  # fmt: skip
         self.figure = Figure(
             marks=[self.rho, self.irho],
             axes=[
@@ -433,10 +503,11 @@ class ProfilePlot(w.VBox):
             ],
             layout=w.Layout(height=height, width="100%"),
             fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 10},
-            legend_location="top-left",
         )
+        self.legend = w.HTML()
+        self.legend.add_class("sd-profile-legend")
         self.extra: list[Lines] = []  # SLD of the 2nd, 3rd, ... data set
-        super().__init__([self.figure])
+        super().__init__([self.figure, self.legend])
         self.add_class("sd-profile-plot")
 
     def show(self, curve: ReflectivityCurve | None) -> None:
@@ -454,9 +525,11 @@ class ProfilePlot(w.VBox):
                 self.rho.x, self.rho.y = depth, rho
                 self.irho.x, self.irho.y = depth, irho
             several = len(curves) > 1
-            self.rho.labels = [f"{curves[0][0]} SLD".strip() if several else "SLD"]
+            name = curves[0][0] if curves and several else ""
+            self.rho.labels = [f"{name} SLD".strip()]
+            self.irho.labels = [f"{name} iSLD".strip()]
             while len(self.extra) < len(curves) - 1:
-                color = PALETTE[len(self.extra) % len(PALETTE)][0]
+                color = dataset_colors(len(self.extra) + 1)[0]
                 self.extra.append(
                     Lines(
                         x=[],
@@ -464,7 +537,6 @@ class ProfilePlot(w.VBox):
                         scales={"x": self.x, "y": self.y},
                         colors=[color],
                         stroke_width=2,
-                        display_legend=True,
                         labels=["SLD"],
                     )
                 )
@@ -477,3 +549,9 @@ class ProfilePlot(w.VBox):
                     depth, rho, _ = curve.profile
                     line.x, line.y = depth, rho
             self.figure.marks = [self.rho, self.irho, *used]
+            items = [(self.rho.labels[0], self.rho.colors[0], False)]
+            items += [(line.labels[0], line.colors[0], False) for line in used]
+            items.append((self.irho.labels[0], self.irho.colors[0], True))
+            legend = legend_html(items)
+            if self.legend.value != legend:
+                self.legend.value = legend

@@ -2,6 +2,10 @@
 
 Convergence problems are shown at the top in warning colours, never folded away: a
 DREAM result whose chains have not settled must not look like a trustworthy one.
+
+The figures are on the page only while they can be seen (:meth:`UncertaintyView.show_figures`;
+the dashboard hides them while their tab is not the one open): bqplot lays a figure out in
+a hidden tab at zero size, with negative widths the browser reports as errors.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from bqplot import (
 from shiftdesk.display import Markup, table
 from shiftdesk.reflectometry import FitResult
 from shiftdesk.reflectometry.uncertainty import RHAT_LIMIT, ProfileBand, Uncertainty
+from shiftdesk_widgets.reflectometry.plots import dataset_colors
 
-_BAND = "#2ca02c"
+_BAND = dataset_colors(0)[0]
 
 
 def _fmt(value: float) -> str:
@@ -43,6 +48,9 @@ class UncertaintyView(w.VBox):
 
     def __init__(self, source: Uncertainty | FitResult | None = None) -> None:
         self.uncertainty: Uncertainty | None = None
+        self._figures_shown = True
+        self.stale = w.HTML()
+        self.stale.add_class("sd-unc-stale")
         self.status = w.HTML()
         self.status.add_class("sd-unc-status")
         self.warnings = w.HTML()
@@ -105,27 +113,69 @@ class UncertaintyView(w.VBox):
         self.band_choice = w.Dropdown(description="data set", options=[])
         self.band_choice.observe(lambda _c: self._draw_band(), "value")
         self.band_note = w.HTML()
+        # the figures go into these boxes while they can be seen (show_figures)
+        self.correlation_box = w.HBox([self.correlation_table])
+        self.band_box = w.VBox([])
         super().__init__(
             [
+                self.stale,
                 self.status,
                 self.warnings,
                 self.stats,
-                w.HBox([self.heatmap_figure, self.correlation_table]),
+                self.correlation_box,
                 self.diagnostics,
                 w.HTML("<b>SLD profile band</b>"),
                 self.band_choice,
-                self.band_figure,
+                self.band_box,
                 self.band_note,
             ]
         )
         self.add_class("sd-uncertainty")
         self.show(source)
 
+    @property
+    def figures(self) -> list[Figure]:
+        """The figures on the page now."""
+        return [
+            child
+            for box in (self.correlation_box, self.band_box)
+            for child in box.children
+            if isinstance(child, Figure)
+        ]
+
+    def show_figures(self, shown: bool) -> None:
+        """Put the figures on the page (``shown``) or take them off (a hidden tab)."""
+        self._figures_shown = shown
+        self._place_figures()
+
+    def _place_figures(self) -> None:
+        u = self.uncertainty
+        heatmap = self._figures_shown and u is not None and len(u.paths) > 1
+        correlation = (
+            [self.heatmap_figure, self.correlation_table] if heatmap else [self.correlation_table]
+        )
+        if list(self.correlation_box.children) != correlation:
+            self.correlation_box.children = correlation
+        band = [self.band_figure] if self._figures_shown and u is not None else []
+        if list(self.band_box.children) != band:
+            self.band_box.children = band
+
+    def mark_stale(self, stale: bool = True) -> None:
+        """Say that the model was changed after this fit (its posterior is not the curve's)."""
+        self.stale.value = (
+            "<div style='color:#a15c00'>⚠ the model was changed after this fit: these "
+            "statistics describe the fit, not the curve drawn now</div>"
+            if stale and self.uncertainty is not None
+            else ""
+        )
+
     def show(self, source: Uncertainty | FitResult | None) -> None:
         """Show DREAM statistics (a FitResult without them shows a short note)."""
         uncertainty = source.uncertainty if isinstance(source, FitResult) else source
         self.uncertainty = uncertainty
+        self.stale.value = ""
         with self.hold_sync():
+            self._place_figures()
             if uncertainty is None:
                 self.status.value = (
                     "<i>no posterior: uncertainty statistics come from a DREAM fit</i>"
@@ -192,10 +242,12 @@ class UncertaintyView(w.VBox):
         matrix = np.array(
             [[np.nan if v is None else v for v in row] for row in u.correlation], dtype=float
         )
-        # a single parameter has no correlations to map (and bqplot refuses 1 × 1)
-        self.heatmap_figure.layout.display = None if len(paths) > 1 else "none"
+        # a single parameter has no correlations to map (and bqplot refuses 1 × 1): the
+        # heat map is then left off the page (_place_figures)
         if len(paths) > 1:
-            with self.heatmap.hold_sync():
+            # row, column and colour are checked against each other: all three at once
+            # (one by one, a 2 × 2 map refused its third row)
+            with self.heatmap.hold_sync(), self.heatmap.hold_trait_notifications():
                 self.heatmap.row = paths
                 self.heatmap.column = paths
                 self.heatmap.color = np.nan_to_num(matrix, nan=0.0)
@@ -232,7 +284,10 @@ class UncertaintyView(w.VBox):
             return
         band: ProfileBand = u.bands[name]
         depth = np.asarray(band.depth)
+        color = dataset_colors(list(u.bands).index(name))[0]  # the data set's own colour
         with self.hold_sync():
+            for mark in (self.band95, self.band68):
+                mark.colors, mark.fill_colors = [color], [color]
             self.band95.x, self.band95.y = depth, np.vstack(band.p95)
             self.band68.x, self.band68.y = depth, np.vstack(band.p68)
             self.best.x, self.best.y = depth, np.asarray(band.best)
