@@ -111,3 +111,16 @@ def test_a_larger_posterior_after_a_smaller_one() -> None:
     assert np.asarray(view.heatmap.color).shape == (4, 4)
     assert "D.sld" in text(view.stats.value)
     assert len(view.best.x) > 0  # the band is drawn too
+
+
+def test_keys_are_under_the_figures() -> None:
+    """The band's legend and the heat map's colour key sit under their figures: the
+    legend inside the band covered the profile's peak, and bqplot's colour axis was a
+    10 px stub in a 300 px figure."""
+    view = UncertaintyView(make(rhat_b=1.02, burn_point=40))
+    assert not any(mark.display_legend for mark in view.band_figure.marks)
+    assert all(label in text(view.band_legend.value) for label in ("95 %", "68 %", "best"))
+    assert view.band_legend in view.band_box.children
+    assert [type(axis).__name__ for axis in view.heatmap_figure.axes] == ["Axis", "Axis"]
+    assert "correlation" in text(view.correlation_key.value)
+    assert view.heatmap_figure in view.figures

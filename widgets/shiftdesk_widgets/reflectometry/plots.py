@@ -69,16 +69,28 @@ def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
     return [lo, hi]  # pragma: no cover  (10 × the first step always fits)
 
 
-def legend_html(items: list[tuple[str, str, bool]]) -> str:
-    """A legend of ``(label, colour, dashed)`` line samples, for under a figure."""
-    samples = "".join(
-        "<span class='sd-legend-item' style='margin-right:14px;white-space:nowrap'>"
-        "<span style='display:inline-block;width:24px;vertical-align:middle;"
-        f"border-top:2px {'dashed' if dashed else 'solid'} {color}'></span> "
-        f"{html.escape(label)}</span>"
-        for label, color, dashed in items
-    )
-    return f"<div class='sd-legend' style='padding-left:60px'>{samples}</div>"
+def legend_html(items: list[tuple[str, str, str]]) -> str:
+    """A legend to put under a figure (inside, bqplot's covers the curves).
+
+    Parameters
+    ----------
+    items : list of (label, colour, style)
+        ``style`` is ``"solid"`` or ``"dashed"`` (a line sample) or ``"fill <opacity>"``
+        (a filled band, e.g. ``"fill 0.35"``).
+    """
+    samples = []
+    for label, color, style in items:
+        if style.startswith("fill"):
+            opacity = style.split()[1] if " " in style else "0.3"
+            sample = f"height:10px;background:{color};opacity:{opacity}"
+        else:
+            sample = f"border-top:2px {style} {color}"
+        samples.append(
+            "<span class='sd-legend-item' style='margin-right:14px;white-space:nowrap'>"
+            f"<span style='display:inline-block;width:24px;vertical-align:middle;{sample}'>"
+            f"</span> {html.escape(label)}</span>"
+        )
+    return f"<div class='sd-legend' style='padding-left:60px'>{''.join(samples)}</div>"
 
 
 @dataclass
@@ -549,9 +561,9 @@ class ProfilePlot(w.VBox):
                     depth, rho, _ = curve.profile
                     line.x, line.y = depth, rho
             self.figure.marks = [self.rho, self.irho, *used]
-            items = [(self.rho.labels[0], self.rho.colors[0], False)]
-            items += [(line.labels[0], line.colors[0], False) for line in used]
-            items.append((self.irho.labels[0], self.irho.colors[0], True))
+            items = [(self.rho.labels[0], self.rho.colors[0], "solid")]
+            items += [(line.labels[0], line.colors[0], "solid") for line in used]
+            items.append((self.irho.labels[0], self.irho.colors[0], "dashed"))
             legend = legend_html(items)
             if self.legend.value != legend:
                 self.legend.value = legend

@@ -16,7 +16,6 @@ import ipywidgets as w
 import numpy as np
 from bqplot import (
     Axis,
-    ColorAxis,
     ColorScale,
     Figure,
     GridHeatMap,
@@ -28,9 +27,23 @@ from bqplot import (
 from shiftdesk.display import Markup, table
 from shiftdesk.reflectometry import FitResult
 from shiftdesk.reflectometry.uncertainty import RHAT_LIMIT, ProfileBand, Uncertainty
-from shiftdesk_widgets.reflectometry.plots import dataset_colors
+from shiftdesk_widgets.reflectometry.plots import dataset_colors, legend_html
 
 _BAND = dataset_colors(0)[0]
+#: The heat map's colour key (bqplot's colour axis is 10 px long in a 300 px figure)
+CORRELATION_KEY = (
+    "<div class='sd-unc-key' style='padding-left:140px;font-size:12px'>"
+    "−1 <span style='display:inline-block;width:160px;height:10px;vertical-align:middle;"
+    "background:linear-gradient(to right, #b2182b, #f7f7f7, #2166ac)'></span> +1"
+    " <span style='color:#555'>correlation</span></div>"
+)
+
+
+def _band_legend(color: str) -> str:
+    """The band's key, under its figure (inside, it covered the profile's peak)."""
+    return legend_html(
+        [("95 %", color, "fill 0.15"), ("68 %", color, "fill 0.35"), ("best", "#000", "solid")]
+    )
 
 
 def _fmt(value: float) -> str:
@@ -73,16 +86,18 @@ class UncertaintyView(w.VBox):
             column=["", " "],
             scales={"row": self.corr_y, "column": self.corr_x, "color": self.corr_colors},
         )
+        # names like "d2o.film1.thickness" need the margins; the colour key is below
         self.heatmap_figure = Figure(
             marks=[self.heatmap],
             axes=[
-                Axis(scale=self.corr_x, tick_rotate=-30),
+                Axis(scale=self.corr_x, tick_rotate=-45, tick_style={"text-anchor": "end"}),
                 Axis(scale=self.corr_y, side="left"),
-                ColorAxis(scale=self.corr_colors, side="right"),
             ],
-            layout=w.Layout(height="300px", width="420px"),
-            fig_margin={"top": 10, "bottom": 80, "left": 130, "right": 60},
+            layout=w.Layout(height="340px", width="420px"),
+            fig_margin={"top": 10, "bottom": 120, "left": 140, "right": 10},
         )
+        self.correlation_key = w.HTML(CORRELATION_KEY)
+        self.heatmap_box = w.VBox([self.heatmap_figure, self.correlation_key])
 
         # profile band: 95 % and 68 % filled between their envelopes, best profile on top
         self.x = LinearScale()
@@ -90,15 +105,14 @@ class UncertaintyView(w.VBox):
         scales = {"x": self.x, "y": self.y}
         self.band95 = Lines(
             x=[], y=[], scales=scales, fill="between", colors=[_BAND], fill_colors=[_BAND],
-            fill_opacities=[0.15], opacities=[0.0], display_legend=True, labels=["95 %"],
+            fill_opacities=[0.15], opacities=[0.0], labels=["95 %"],
         )  # fmt: skip
         self.band68 = Lines(
             x=[], y=[], scales=scales, fill="between", colors=[_BAND], fill_colors=[_BAND],
-            fill_opacities=[0.35], opacities=[0.0], display_legend=True, labels=["68 %"],
+            fill_opacities=[0.35], opacities=[0.0], labels=["68 %"],
         )  # fmt: skip
         self.best = Lines(
-            x=[], y=[], scales=scales, colors=["#000"], stroke_width=1.5,
-            display_legend=True, labels=["best"],
+            x=[], y=[], scales=scales, colors=["#000"], stroke_width=1.5, labels=["best"],
         )  # fmt: skip
         self.band_figure = Figure(
             marks=[self.band95, self.band68, self.best],
@@ -108,8 +122,8 @@ class UncertaintyView(w.VBox):
             ],
             layout=w.Layout(height="280px", width="100%"),
             fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 10},
-            legend_location="top-left",
         )
+        self.band_legend = w.HTML(_band_legend(_BAND))
         self.band_choice = w.Dropdown(description="data set", options=[])
         self.band_choice.observe(lambda _c: self._draw_band(), "value")
         self.band_note = w.HTML()
@@ -136,12 +150,10 @@ class UncertaintyView(w.VBox):
     @property
     def figures(self) -> list[Figure]:
         """The figures on the page now."""
-        return [
-            child
-            for box in (self.correlation_box, self.band_box)
-            for child in box.children
-            if isinstance(child, Figure)
-        ]
+        children = [*self.correlation_box.children, *self.band_box.children]
+        if self.heatmap_box in children:
+            children.append(self.heatmap_figure)
+        return [child for child in children if isinstance(child, Figure)]
 
     def show_figures(self, shown: bool) -> None:
         """Put the figures on the page (``shown``) or take them off (a hidden tab)."""
@@ -152,11 +164,12 @@ class UncertaintyView(w.VBox):
         u = self.uncertainty
         heatmap = self._figures_shown and u is not None and len(u.paths) > 1
         correlation = (
-            [self.heatmap_figure, self.correlation_table] if heatmap else [self.correlation_table]
+            [self.heatmap_box, self.correlation_table] if heatmap else [self.correlation_table]
         )
         if list(self.correlation_box.children) != correlation:
             self.correlation_box.children = correlation
-        band = [self.band_figure] if self._figures_shown and u is not None else []
+        shown = self._figures_shown and u is not None
+        band = [self.band_figure, self.band_legend] if shown else []
         if list(self.band_box.children) != band:
             self.band_box.children = band
 
@@ -288,6 +301,7 @@ class UncertaintyView(w.VBox):
         with self.hold_sync():
             for mark in (self.band95, self.band68):
                 mark.colors, mark.fill_colors = [color], [color]
+            self.band_legend.value = _band_legend(color)
             self.band95.x, self.band95.y = depth, np.vstack(band.p95)
             self.band68.x, self.band68.y = depth, np.vstack(band.p68)
             self.best.x, self.best.y = depth, np.asarray(band.best)
