@@ -107,6 +107,18 @@ def require_playwright() -> Any:
 
 
 @contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, launched by Playwright, closed afterwards."""
+    sync_playwright = require_playwright()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
 def browser_page(
     pw: Any, screenshot: Path, *, width: int = 1600, height: int = 1200
 ) -> Iterator[tuple[Any, list[str]]]:

@@ -171,7 +171,7 @@ def _served(notebook: Path, data: Path, log: Path) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Open a dashboard at the given widths; print what it found, save screenshots."""
-    from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, ROOT
+    from tests.e2e._browser import ROOT, chromium
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebook", type=Path)
@@ -180,16 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "shiftready")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds after the page shows")
     args = parser.parse_args(argv)
-    from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
     notebook = args.notebook if args.notebook.is_absolute() else (ROOT / args.notebook).resolve()
     with (
         tempfile.TemporaryDirectory() as data,
         _served(notebook, Path(data), args.out / "voila.log") as url,
-        sync_playwright() as pw,
+        chromium() as browser,
     ):
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         for width in args.width:
             page = browser.new_page(viewport={"width": width, "height": args.height})
             seen = watch(page, url)
@@ -200,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
             page.screenshot(path=str(shot), full_page=True)
             print(report(f"{notebook.name} at {width} px ({shot})", seen, clipped(page)))
             page.close()
-        browser.close()
     return 0
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 from tests._services import service_missing
-from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, require_playwright
+from tests.e2e._browser import chromium
 from tests.e2e._shiftready import connection_banner, wait_banner, watch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,13 +191,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_playwright = require_playwright()
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _login(browser: Any, hub: RunningHub, name: str, password: str) -> Any:

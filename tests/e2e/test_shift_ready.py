@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e._browser import CHROMIUM, CHROMIUM_ARGS, ROOT, require_playwright, voila
+from tests.e2e._browser import ROOT, chromium, voila
 from tests.e2e._shiftready import WIDTHS, clipped, connection_banner, wait_banner, watch
 
 #: notebook → a selector present once the dashboard has drawn its first screen
@@ -51,17 +51,6 @@ def _dashboard(name: str, tmp: Path) -> Iterator[str]:
     data.mkdir()
     with voila(ROOT / "notebooks" / f"{name}.ipynb", data, tmp / f"{name}-voila.log") as url:
         yield url
-
-
-@contextlib.contextmanager
-def _browser() -> Iterator[Any]:
-    sync_playwright = require_playwright()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _open(browser: Any, url: str, ready: str, width: int) -> tuple[Any, Any]:
@@ -114,7 +103,7 @@ def _visit_tabs(page: Any) -> dict[str, list[dict[str, Any]]]:
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_dashboard_is_clean_and_unclipped_at_every_width(name: str, tmp_path: Path) -> None:
     problems: list[str] = []
-    with _dashboard(name, tmp_path) as url, _browser() as browser:
+    with _dashboard(name, tmp_path) as url, chromium() as browser:
         for width in WIDTHS:
             page, seen = _open(browser, url, DASHBOARDS[name], width)
             try:
@@ -148,7 +137,7 @@ def _delete_kernel(url: str, kernel_id: str) -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_a_lost_kernel_shows_at_once_and_the_page_recovers(name: str, tmp_path: Path) -> None:
-    with _dashboard(name, tmp_path) as url, _browser() as browser:
+    with _dashboard(name, tmp_path) as url, chromium() as browser:
         page, _seen = _open(browser, url, DASHBOARDS[name], 1600)
         assert connection_banner(page) is None, "a banner on a live page"
         first_kernel = page.evaluate(KERNEL_ID)
@@ -190,7 +179,7 @@ def test_a_stopped_server_and_a_dead_kernel_show_at_once(tmp_path: Path) -> None
     """The two other ways a page loses its kernel: the kernel process dies (the server
     restarts it, without the page's widgets), and the whole server stops."""
     name = "daq"
-    with _dashboard(name, tmp_path) as url, _browser() as browser:
+    with _dashboard(name, tmp_path) as url, chromium() as browser:
         page, _seen = _open(browser, url, DASHBOARDS[name], 1600)
         voila_pid = int(
             subprocess.run(
