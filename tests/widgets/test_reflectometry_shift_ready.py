@@ -343,6 +343,25 @@ def test_residual_axis_has_few_round_ticks(dashboard: ReflectometryDashboard) ->
         assert ticks[0] >= residuals.min() - 1e-9 and ticks[-1] <= residuals.max() + 1e-9
 
 
+@pytest.mark.parametrize("view", ["log R", "R·Q⁴"])
+def test_reflectivity_axis_ticks_do_not_collide(
+    dashboard: ReflectometryDashboard, view: str
+) -> None:
+    import numpy as np
+
+    plot = dashboard.plot
+    plot.view.value = view
+    ticks = np.asarray(plot.y_axis.tick_values, dtype=float)
+    # d3's log ticks label 1 … 9 of every decade: over R·Q⁴'s one decade they collide
+    assert 2 <= ticks.size <= 8, ticks
+    mantissas = {round(t / 10 ** np.floor(np.log10(t)), 6) for t in ticks}
+    assert mantissas <= {1.0, 2.0, 5.0}, ticks
+    drawn = np.concatenate([np.asarray(plot.points.y), np.asarray(plot.model.y)])
+    assert ticks.max() <= drawn.max() * 1.01  # within what is drawn (error bars aside)
+    plot.view.value = "linear R"
+    assert len(plot.y_axis.tick_values) == 0  # d3's linear ticks are fine
+
+
 def test_sld_legend_is_under_the_figure_and_colours_follow_the_data_set(
     dashboard: ReflectometryDashboard,
 ) -> None:
@@ -366,6 +385,11 @@ def test_sld_legend_is_under_the_figure_and_colours_follow_the_data_set(
     for name in dashboard.problem.datasets:
         assert f"{name} SLD" in legend
     assert not any(mark.display_legend for mark in profile.figure.marks)
+    # the R(Q) legend is under its figure too (R·Q⁴ rises into the top-right corner)
+    assert not any(mark.display_legend for mark in plot.figure.marks)
+    legend = visible(plot.legend.value)
+    assert "d1 data" in legend and "d1 model" in legend and "d2o model ×10^-1" in legend
+    assert plot.children.index(plot.legend) == plot.children.index(plot.figure) + 1
 
 
 # -- 5. no figure is laid out where the page does not show it ---------------------------

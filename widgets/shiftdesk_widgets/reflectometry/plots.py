@@ -69,25 +69,53 @@ def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
     return [lo, hi]  # pragma: no cover  (10 × the first step always fits)
 
 
+def log_ticks(lo: float, hi: float, most: int = 8) -> list[float]:
+    """At most ``most`` ticks of a log axis from ``lo`` to ``hi``: 1, 2, 5 × 10ⁿ, or
+    decades (every 1, 2, 5, ... decades) over a wide range, or more mantissas within one.
+
+    d3's own choice labels 1 … 9 in each decade; over one decade (R·Q⁴) those labels
+    collide ("1e-8 9e-9 8e-9 ...").
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi <= lo:
+        return []
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+
+    def ticks(mantissas: tuple[int, ...], stride: int = 1) -> list[float]:
+        values = [float(f"{m}e{k}") for k in range(first, last + 1, stride) for m in mantissas]
+        return [v for v in values if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
+
+    for mantissas in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        found = ticks(mantissas)
+        if 2 <= len(found) <= most:
+            return found
+    for stride in (1, 2, 3, 5, 10, 20):
+        found = ticks((1,), stride)
+        if len(found) <= most:
+            return found
+    return [lo, hi]  # pragma: no cover  (beyond 160 decades)
+
+
 def legend_html(items: list[tuple[str, str, str]]) -> str:
     """A legend to put under a figure (inside, bqplot's covers the curves).
 
     Parameters
     ----------
     items : list of (label, colour, style)
-        ``style`` is ``"solid"`` or ``"dashed"`` (a line sample) or ``"fill <opacity>"``
-        (a filled band, e.g. ``"fill 0.35"``).
+        ``style`` is ``"solid"`` or ``"dashed"`` (a line sample), ``"dot"`` (data points)
+        or ``"fill <opacity>"`` (a filled band, e.g. ``"fill 0.35"``).
     """
     samples = []
     for label, color, style in items:
-        if style.startswith("fill"):
+        if style == "dot":
+            sample = f"width:8px;height:8px;margin:0 8px;border-radius:50%;background:{color}"
+        elif style.startswith("fill"):
             opacity = style.split()[1] if " " in style else "0.3"
-            sample = f"height:10px;background:{color};opacity:{opacity}"
+            sample = f"width:24px;height:10px;background:{color};opacity:{opacity}"
         else:
-            sample = f"border-top:2px {style} {color}"
+            sample = f"width:24px;border-top:2px {style} {color}"
         samples.append(
             "<span class='sd-legend-item' style='margin-right:14px;white-space:nowrap'>"
-            f"<span style='display:inline-block;width:24px;vertical-align:middle;{sample}'>"
+            f"<span style='display:inline-block;vertical-align:middle;{sample}'>"
             f"</span> {html.escape(label)}</span>"
         )
     return f"<div class='sd-legend' style='padding-left:60px'>{''.join(samples)}</div>"
@@ -121,7 +149,6 @@ class ReflectivityPlot(w.VBox):
             colors=[_DATA],
             default_size=14,
             stroke=_DATA,
-            display_legend=True,
             labels=["data"],
         )
         self.model = Lines(
@@ -130,7 +157,6 @@ class ReflectivityPlot(w.VBox):
             scales={"x": self.x, "y": self.y_log},
             colors=[_MODEL],
             stroke_width=2,
-            display_legend=True,
             labels=["model"],
         )
         self.fit_range = Lines(
@@ -146,8 +172,11 @@ class ReflectivityPlot(w.VBox):
             axes=[Axis(scale=self.x, label="Q (1/Å)"), self.y_axis],
             layout=w.Layout(height=height, width="100%"),
             fig_margin={"top": 10, "bottom": 40, "left": 70, "right": 10},
-            legend_location="top-right",
         )
+        # under the figure: inside, a legend covers the curve in some view (R·Q⁴ rises
+        # to the right) or with several data sets
+        self.legend = w.HTML()
+        self.legend.add_class("sd-refl-legend")
         self.rx = LinearScale()
         self.ry = LinearScale()
         self.residual_points = Scatter(
@@ -212,6 +241,7 @@ class ReflectivityPlot(w.VBox):
             w.HBox([self.view, self.chi2]),
             w.HBox([self.offset, self.asymmetry]),
             self.figure,
+            self.legend,
             self.residuals,
         ]
         super().__init__(list(self._always))
@@ -312,6 +342,8 @@ class ReflectivityPlot(w.VBox):
             self._draw_range(data)
             self._draw_residuals(curve)
             self._residual_ticks()
+            self._y_ticks(mode)
+            self._draw_legend()
             self._draw_asymmetry()
 
     def _draw_extra(self, y: Any) -> None:
@@ -331,7 +363,6 @@ class ReflectivityPlot(w.VBox):
                         scales=scales,
                         colors=[data_color],
                         default_size=14,
-                        display_legend=True,
                         labels=["data"],
                     ),
                     "model": Lines(
@@ -340,7 +371,6 @@ class ReflectivityPlot(w.VBox):
                         scales=scales,
                         colors=[model_color],
                         stroke_width=2,
-                        display_legend=True,
                         labels=["model"],
                     ),
                     "residuals": Scatter(
@@ -464,6 +494,38 @@ class ReflectivityPlot(w.VBox):
                     lines_y.append([bottom, top])
         self.fit_range.x = lines_x or []
         self.fit_range.y = lines_y or []
+
+    def _y_ticks(self, mode: str) -> None:
+        """Ticks of the log axes that do not collide (the linear axis keeps d3's)."""
+        ticks: list[float] = []
+        if mode != "linear":
+            values = [
+                np.asarray(mark.y, dtype=float).ravel()
+                for mark in self.figure.marks
+                if mark is not self.fit_range and len(mark.y)
+            ]
+            y = np.concatenate(values) if values else np.zeros(0)
+            y = y[np.isfinite(y) & (y > 0)]
+            if y.size:
+                ticks = log_ticks(float(y.min()), float(y.max()))
+        current = self.y_axis.tick_values
+        if current is None or list(current) != ticks:
+            self.y_axis.tick_values = np.asarray(ticks, dtype=float)
+
+    def _draw_legend(self) -> None:
+        """The data and model of each data set shown, in their colours."""
+        items: list[tuple[str, str, str]] = []
+        shown = [(self.points, self.model)] + [
+            (marks["points"], marks["model"]) for marks in self._extra[: len(self._entries) - 1]
+        ]
+        for points, model in shown:
+            if len(points.x):
+                items.append((points.labels[0], points.colors[0], "dot"))
+            if len(model.x):
+                items.append((model.labels[0], model.colors[0], "solid"))
+        legend = legend_html(items) if items else ""
+        if self.legend.value != legend:
+            self.legend.value = legend
 
     def _residual_ticks(self) -> None:
         """Round ticks over every data set's residuals (and zero)."""
