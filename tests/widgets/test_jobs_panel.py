@@ -89,6 +89,9 @@ def test_selected_job_shows_progress_log_and_opens_its_result() -> None:
     assert panel.selected is not None and panel.selected.id == job.id
     assert panel.progress.value == 1.0
     assert "done" in panel.details.value and "backend local" in panel.details.value
+    # the state said once: a message that only repeats it is left out ("done done")
+    assert "done</b> done" not in panel.details.value
+    assert panel.details.value.count("done") == 1, panel.details.value
     assert panel.cancel_button.disabled and not panel.open_button.disabled
     opened: list[tuple[str, Any]] = []
     panel.on_open_result(lambda j, result: opened.append((j.id, result)))

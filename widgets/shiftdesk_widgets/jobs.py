@@ -8,6 +8,7 @@ import ipywidgets as w
 
 from shiftdesk.jobs import Job
 from shiftdesk_widgets._async import Ticker
+from shiftdesk_widgets._text import job_state_html, plain_error
 from shiftdesk_widgets.registry import register_view
 
 
@@ -34,13 +35,10 @@ class JobView(w.VBox):
         job = self.job.refresh()
         with self.hold_sync():
             self.progress.value = job.progress
-            self.status.value = (
-                f"<b>{html.escape(job.status.value)}</b> {html.escape(job.message)}"
-                + (
-                    f" <span style='color:#b00020'>{html.escape(job.error)}</span>"
-                    if job.error
-                    else ""
-                )
+            self.status.value = job_state_html(job) + (
+                f" <span style='color:#b00020'>{html.escape(plain_error(job.error))}</span>"
+                if job.error
+                else ""
             )
             self.stop_button.disabled = job.finished
             if job.finished:

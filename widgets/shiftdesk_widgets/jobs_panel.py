@@ -22,6 +22,7 @@ from shiftdesk.identity import Identity, current_identity
 from shiftdesk.jobs import Job, JobStatus, list_jobs
 from shiftdesk.storage import Database, get_database
 from shiftdesk_widgets._async import Ticker
+from shiftdesk_widgets._text import job_state_html, plain_error
 
 ResultCallback = Callable[[Job, Any], None]
 
@@ -163,14 +164,14 @@ class JobsPanel(w.VBox):
                 return
             self.progress.value = job.progress
             error = (
-                f"<br><span style='color:#b00020'>{html.escape(job.error)}</span>"
+                f"<br><span style='color:#b00020'>{html.escape(plain_error(job.error))}</span>"
                 if job.error
                 else ""
             )
             host = html.escape(job._record.host or "")
             self.details.value = (
                 f"<b>{html.escape(job.title or job.kind)}</b> · {html.escape(job.kind)} · "
-                f"<b>{html.escape(job.status.value)}</b> {html.escape(job.message)} · "
+                f"{job_state_html(job)} · "
                 f"backend {html.escape(job.backend)}{' on ' + host if host else ''} · "
                 f"runtime {_runtime(job)}{error}"
             )

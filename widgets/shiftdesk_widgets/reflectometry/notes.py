@@ -8,29 +8,21 @@ own control, in the words of the page rather than of the notebook API.
 from __future__ import annotations
 
 import html
-import re
 
 import ipywidgets as w
 
+from shiftdesk_widgets._text import plain_error
+
+__all__ = ["COLORS", "Note", "message_html", "plain_error"]
+
 #: Text colours of the message kinds (the notebook's CSS is not loaded in Voilà).
 COLORS = {"info": "#1b5e20", "warning": "#a15c00", "error": "#b00020"}
-
-#: ``SomeError: `` at the start of a stored error (a worker's ``type: message``)
-_CLASS_PREFIX = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)\b:\s*")
 
 
 def message_html(kind: str, text: str, css: str) -> str:
     """``text`` as one coloured line with the classes ``css`` and ``css-kind``."""
     color = COLORS.get(kind, "#333")
     return f"<div class='{css} {css}-{kind}' style='color:{color}'>{html.escape(text)}</div>"
-
-
-def plain_error(text: str | None) -> str:
-    """An error for the page: without a leading exception class name (``FitError: ...``)."""
-    text = (text or "").strip()
-    if not text:
-        return "no reason was given"
-    return _CLASS_PREFIX.sub("", text).strip() or text
 
 
 class Note(w.HTML):
