@@ -571,3 +571,31 @@ def test_the_notebook_says_daq_shift_once_for_the_operator() -> None:
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     assert code == ["from shiftdesk_widgets.daq import DAQDashboard\n\n"
                     "dashboard = DAQDashboard.start()\ndashboard"]  # fmt: skip
+
+
+def test_a_picked_config_stays_shown_until_it_is_stored(cluster: SimulatedCluster) -> None:
+    """A refresh while the pick is on its way must not snap the picker back to the stored
+    config (a second pick of that config would then be no change, never sent)."""
+    from shiftdesk_widgets.daq import servers
+
+    with daq_system(cluster, select=False) as daq:
+        dash = _dashboard(daq)
+        try:
+            dash.wait_for(lambda d: all(len(r.config.options) > 1 for r in d.servers.rows.values()))
+            row = dash.servers.rows["ECC_0"]
+            picked: list[tuple[str, object]] = []
+            row._on_select = lambda name, value: picked.append((name, value))  # held: in flight
+            stored = next(s for s in dash.snapshot.servers if s.name == "ECC_0")
+            assert stored.config is None
+            wanted = row.config.options[1][1]
+            row.config.value = wanted
+            assert picked == [("ECC_0", wanted)]
+            row.update(stored, True, False)  # the stored state does not have it yet
+            assert row.config.value == wanted
+            # a pick that never arrives gives way to the stored state after a while
+            assert row._picking is not None
+            row._picking = (wanted, row._picking[1] - servers.PICK_GRACE - 1)
+            row.update(stored, True, False)
+            assert row.config.value is None
+        finally:
+            dash.close()

@@ -525,8 +525,9 @@ def config_values(
         "JupyterHub.cleanup_proxy": True,
         "JupyterHub.default_url": "/hub/home",
         # a start slower than 1 s shows the page that says what is happening and how long
-        # it takes (SPAWN_PENDING_PAGE) rather than a blank tab for up to 10 s
-        "JupyterHub.slow_spawn_timeout": 1,
+        # it takes (SPAWN_PENDING_PAGE) rather than a blank tab for up to 10 s (a setting
+        # of the hub's request handlers, not a trait)
+        "JupyterHub.tornado_settings": {"slow_spawn_timeout": 1},
         "JupyterHub.template_paths": [str(run_dir / "templates")],
         "JupyterHub.template_vars": {
             "shiftdesk_dashboards": dashboards,

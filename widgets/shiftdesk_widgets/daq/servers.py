@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Callable, Sequence
 
 import ipywidgets as w
@@ -29,6 +30,9 @@ EXPERT_HELP = {
 #: Per-server expert commands, in button order ("Reset" steps back one state).
 EXPERT_COMMANDS = ("Describe", "Prepare", "Configure", "Start", "Stop", "Breakup", "Undo", "Reset")
 _WIDTHS = ("110px", "190px", "120px", "230px", "70px")
+#: Seconds a picked config is shown before the stored one wins again (a selection that
+#: never arrives, e.g. refused, must not leave the picker showing something untrue)
+PICK_GRACE = 15.0
 
 
 def config_label(config: Sequence[str]) -> str:
@@ -107,6 +111,8 @@ class ServerRow(w.VBox):
         self._on_select = on_select
         self._load_log = load_log
         self._updating = False
+        # the config just picked, shown until the stored state has it (or PICK_GRACE ends)
+        self._picking: tuple[object, float] | None = None
         self.label = w.HTML(layout=w.Layout(width=_WIDTHS[0]))
         self.address = w.HTML(layout=w.Layout(width=_WIDTHS[1]))
         self.status = classed(w.HTML(layout=w.Layout(width=_WIDTHS[2])), "sd-daq-status")
@@ -167,6 +173,7 @@ class ServerRow(w.VBox):
             return
         value = change["new"]
         assert isinstance(value, tuple)
+        self._picking = (value, time.monotonic())
         self._on_select(self.name, value)
 
     def _toggle_log(self) -> None:
@@ -200,12 +207,20 @@ class ServerRow(w.VBox):
         selected = tuple(server.config) if server.config else None
         if selected is not None and selected not in [o[1] for o in options]:
             options.append((config_label(selected) + " (not offered)", selected))
+        # While a pick is on its way the stored config is still the old one: showing it
+        # would snap the picker back (and a second pick of the old value would then be
+        # no change at all, never sent)
+        if self._picking is not None and (
+            selected == self._picking[0] or time.monotonic() - self._picking[1] > PICK_GRACE
+        ):
+            self._picking = None
+        shown = self._picking[0] if self._picking is not None else selected
         self._updating = True
         try:
             if list(self.config.options) != options:
                 self.config.options = options
-            if self.config.value != selected:
-                self.config.value = selected
+            if self.config.value != shown:
+                self.config.value = shown
         finally:
             self._updating = False
         self.config.disabled = not can_operate or server.transitioning
