@@ -447,10 +447,10 @@ def test_the_asymmetry_figure_joins_the_page_when_picked(
     dashboard.upload_file(demo_d2o_bytes(), "d2o.txt")
     dashboard.datasets_panel.add_button.click()
     plot = dashboard.plot
-    assert plot.asymmetry_figure not in plot.children
+    assert plot.asymmetry_figure not in plot.asymmetry_slot.children
     assert hidden_figures(dashboard) == []
     plot.asymmetry.value = plot.asymmetry.options[1][1]
-    assert plot.asymmetry_figure in plot.children
+    assert plot.asymmetry_figure in plot.asymmetry_slot.children
     assert hidden_figures(dashboard) == []
 
 

@@ -114,10 +114,10 @@ def test_asymmetry_between_two_data_sets(dashboard: ReflectometryDashboard) -> N
     h2o.back.sld.value = -0.56
     # the figure is on the page only while an asymmetry is picked (a hidden bqplot
     # figure is laid out with negative sizes)
-    assert not plot.asymmetry_shown and plot.asymmetry_figure not in plot.children
+    assert not plot.asymmetry_shown and plot.asymmetry_figure not in plot.asymmetry_slot.children
     assert [label for label, _ in plot.asymmetry.options] == ["off", "d1 vs h2o"]
     plot.asymmetry.value = ("d1", "h2o")
-    assert plot.asymmetry_shown and plot.asymmetry_figure in plot.children
+    assert plot.asymmetry_shown and plot.asymmetry_figure in plot.asymmetry_slot.children
     d1 = board.problem.data
     assert d1 is not None and h2o.data is not None
     expected = (d1.r - h2o.data.r) / (d1.r + h2o.data.r)

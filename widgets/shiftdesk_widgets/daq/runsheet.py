@@ -19,6 +19,7 @@ from shiftdesk.daq.runs import Run, RunClass
 from shiftdesk.daq.runsheet import Observable, ValueType
 from shiftdesk.daq.system import DAQSystem
 from shiftdesk.errors import ShiftdeskError
+from shiftdesk_widgets._figures import FigureSlot
 from shiftdesk_widgets.daq._common import classed, css_name, error_text, message_html
 
 #: Runs shown in the sheet's table (the CSV has them all).
@@ -184,7 +185,7 @@ class RunSheetEditor(w.VBox):
             ),
             "sd-daq-sheet-plot",
         )
-        self.plot_box = classed(w.VBox(), "sd-daq-sheet-plot-box")
+        self.plot_box = classed(FigureSlot(self.figure), "sd-daq-sheet-plot-box")
         super().__init__(
             [
                 self.message,
@@ -212,9 +213,7 @@ class RunSheetEditor(w.VBox):
 
     def show_figure(self, shown: bool) -> None:
         """Put the plot on the page (``shown``) or take it off (a hidden tab)."""
-        children = [self.figure] if shown else []
-        if list(self.plot_box.children) != children:
-            self.plot_box.children = children
+        self.plot_box.shown = shown
 
     # -- messages ------------------------------------------------------------------------
     def say(self, kind: str, text: str) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
 
 from shiftdesk.reflectometry import ReflData, ReflectivityCurve
+from shiftdesk_widgets._figures import FigureSlot
 
 VIEWS = {"log R": "log", "R·Q⁴": "rq4", "linear R": "linear"}
 _DATA = "#1f77b4"
@@ -233,18 +234,22 @@ class ReflectivityPlot(w.VBox):
             ],
             layout=w.Layout(height="170px", width="100%"),
             fig_margin={"top": 5, "bottom": 40, "left": 70, "right": 10},
-        )  # on the page only while an asymmetry is picked (see _draw_asymmetry)
+        )
         self._entries: list[PlotEntry] = []
         self._extra: list[dict[str, Any]] = []  # marks of the 2nd, 3rd, ... data set
         self._range: tuple[float | None, float | None] = (None, None)
-        self._always = [
-            w.HBox([self.view, self.chi2]),
-            w.HBox([self.offset, self.asymmetry]),
-            self.figure,
-            self.legend,
-            self.residuals,
-        ]
-        super().__init__(list(self._always))
+        # on the page only while an asymmetry is picked (see _draw_asymmetry)
+        self.asymmetry_slot = FigureSlot(self.asymmetry_figure)
+        super().__init__(
+            [
+                w.HBox([self.view, self.chi2]),
+                w.HBox([self.offset, self.asymmetry]),
+                self.figure,
+                self.legend,
+                self.residuals,
+                self.asymmetry_slot,
+            ]
+        )
         self.add_class("sd-refl-plot")
 
     def show(
@@ -454,11 +459,10 @@ class ReflectivityPlot(w.VBox):
     @property
     def asymmetry_shown(self) -> bool:
         """True while the asymmetry figure is on the page."""
-        return self.asymmetry_figure in self.children
+        return self.asymmetry_slot.shown
 
     def _show_asymmetry_figure(self, shown: bool) -> None:
-        if shown != self.asymmetry_shown:
-            self.children = [*self._always, self.asymmetry_figure] if shown else self._always
+        self.asymmetry_slot.shown = shown
 
     def _draw_asymmetry(self) -> None:
         pair = self.asymmetry.value
