@@ -63,6 +63,32 @@ def start_voila(notebook: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def voila_pages(notebooks: dict[str, Path]) -> Iterator[tuple[Any, dict[str, str]]]:
+    """Standalone Voilà on each notebook (:func:`start_voila`) and Chromium to open them:
+    yields the browser and ``{name: page URL}``; stops the browser and the servers."""
+    from playwright.sync_api import sync_playwright
+
+    procs = []
+    try:
+        urls = {}
+        for name, notebook in notebooks.items():
+            proc, url = start_voila(notebook)
+            procs.append(proc)
+            urls[name] = url
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield browser, urls
+            finally:
+                browser.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
 def machine() -> str:
     """One line describing where the figures were measured."""
     import bumps

@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CHROMIUM, ROOT, isolate, machine, minimal_bqplot_page, ratio_line, start_voila
-from _common import CHROMIUM_ARGS as ARGS
+from _common import ROOT, isolate, machine, minimal_bqplot_page, ratio_line, voila_pages
 
 isolate()
 
@@ -65,7 +64,6 @@ def open_page(browser: object, url: str, selectors: list[str], model: bool) -> t
 
 
 def main() -> int:
-    from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="shiftdesk-bench-open-"))
     minimal = minimal_bqplot_page(folder)
@@ -77,36 +75,19 @@ def main() -> int:
         ),
         "minimal bqplot page": (minimal, ["path.line"]),
     }
-    procs = []
     times: dict[str, list[float]] = {name: [] for name in servers}
     drawn: list[float] = []
-    try:
-        urls = {}
-        for name, (notebook, _) in servers.items():
-            proc, url = start_voila(notebook)
-            procs.append(proc)
-            urls[name] = url
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                # one warm-up each (disk cache, Chromium start), not counted
-                for name, (_, selectors) in servers.items():
-                    open_page(browser, urls[name], selectors, False)
-                for _ in range(RUNS):
-                    for name, (_, selectors) in servers.items():
-                        visible, model = open_page(
-                            browser, urls[name], selectors, name == "dashboard"
-                        )
-                        times[name].append(visible)
-                        if name == "dashboard":
-                            drawn.append(model)
-            finally:
-                browser.close()
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+    notebooks = {name: notebook for name, (notebook, _) in servers.items()}
+    with voila_pages(notebooks) as (browser, urls):
+        # one warm-up each (disk cache, Chromium start), not counted
+        for name, (_, selectors) in servers.items():
+            open_page(browser, urls[name], selectors, False)
+        for _ in range(RUNS):
+            for name, (_, selectors) in servers.items():
+                visible, model = open_page(browser, urls[name], selectors, name == "dashboard")
+                times[name].append(visible)
+                if name == "dashboard":
+                    drawn.append(model)
     print("page → widgets and figure visible, standalone voila (s):")
     series = dict(times)
     series["dashboard, model drawn"] = drawn

@@ -36,16 +36,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    CHROMIUM,
     ROOT,
     isolate,
     machine,
     median,
     minimal_bqplot_page,
     ratio_line,
-    start_voila,
+    voila_pages,
 )
-from _common import CHROMIUM_ARGS as ARGS
 
 FOLDER = isolate()
 sys.path.insert(0, str(ROOT))
@@ -90,7 +88,6 @@ def open_page(browser: object, url: str, selector: str) -> float:
 
 def browser_part(first_run: int) -> dict[str, list[float]]:
     """Page loads of the dashboard and the minimal page, alternating (seconds)."""
-    from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="bench-rtdash-", dir=FOLDER))
     minimal = minimal_bqplot_page(folder)
@@ -101,29 +98,14 @@ def browser_part(first_run: int) -> dict[str, list[float]]:
         ),
         "minimal bqplot page": (minimal, "path.line"),
     }
-    procs = []
     times: dict[str, list[float]] = {name: [] for name in servers}
-    try:
-        urls = {}
-        for name, (notebook, _) in servers.items():
-            proc, url = start_voila(notebook)
-            procs.append(proc)
-            urls[name] = url
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                for name, (_, selector) in servers.items():  # warm-up, not counted
-                    open_page(browser, urls[name], selector)
-                for _ in range(RUNS):
-                    for name, (_, selector) in servers.items():
-                        times[name].append(open_page(browser, urls[name], selector))
-            finally:
-                browser.close()
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+    notebooks = {name: notebook for name, (notebook, _) in servers.items()}
+    with voila_pages(notebooks) as (browser, urls):
+        for name, (_, selector) in servers.items():  # warm-up, not counted
+            open_page(browser, urls[name], selector)
+        for _ in range(RUNS):
+            for name, (_, selector) in servers.items():
+                times[name].append(open_page(browser, urls[name], selector))
     return times
 
 
