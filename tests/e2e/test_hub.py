@@ -205,6 +205,20 @@ def _login(browser: Any, hub: RunningHub, name: str, password: str) -> Any:
     return page
 
 
+@contextlib.contextmanager
+def _kept_on_failure(page: Any, shot: Path) -> Iterator[None]:
+    """Close ``page``'s browser context afterwards; on a failure, save a screenshot first."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+        raise
+    finally:
+        page.context.close()
+
+
 @pytest.mark.e2e
 def test_start_banner_lists_the_demo_logins(hub: RunningHub) -> None:
     text = hub.log.read_text(errors="replace")
@@ -221,7 +235,7 @@ def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
     page = _login(browser, hub, "alice", "alice-demo")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
+    with _kept_on_failure(page, tmp_path / "alice.png"):
         page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
         start = page.locator(".sd-start")
         assert "Signed in as alice" in start.inner_text()
@@ -238,13 +252,6 @@ def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
         assert (curve.get_attribute("d") or "").startswith("M")
         assert page.locator(".sd-fit-panel button.sd-fit").is_visible()
         assert errors == [], errors
-    except BaseException:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(tmp_path / "alice.png"), full_page=True)
-            print(f"screenshot: {tmp_path / 'alice.png'}")
-        raise
-    finally:
-        page.context.close()
 
     # alice's server and kernel run as her own account, with her own data folder and
     # database role, and nothing in their environment names groups or administrators
@@ -423,7 +430,7 @@ def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
     from playwright.sync_api import expect
 
     page = _login(browser, hub, "alice", "alice-demo")
-    try:
+    with _kept_on_failure(page, tmp_path / "runtable-alice.png"):
         page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
         link = page.locator(".sd-start .sd-dashboard[data-dashboard='runtable'] a")
         assert link.inner_text() == "Run table"
@@ -437,29 +444,15 @@ def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
         comment.fill("alice through the gate")
         comment.press("Enter")
         expect(page.locator(".sd-rt-message")).to_contain_text("saved", timeout=30_000)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(tmp_path / "runtable-alice.png"), full_page=True)
-            print(f"screenshot: {tmp_path / 'runtable-alice.png'}")
-        raise
-    finally:
-        page.context.close()
 
     page = _login(browser, hub, "viewer", "viewer-demo")
-    try:
+    with _kept_on_failure(page, tmp_path / "runtable-viewer.png"):
         page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
         page.locator(".sd-start .sd-dashboard[data-dashboard='runtable'] a").click()
         page.wait_for_selector(".sd-rt-view", timeout=120_000)
         comment = page.locator(".sd-rt-r12 .sd-rt-edit-comment input")
         expect(comment).to_have_value("alice through the gate", timeout=60_000)
         expect(comment).to_be_disabled()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(tmp_path / "runtable-viewer.png"), full_page=True)
-            print(f"screenshot: {tmp_path / 'runtable-viewer.png'}")
-        raise
-    finally:
-        page.context.close()
 
 
 @pytest.mark.e2e
@@ -472,7 +465,7 @@ def test_a_dashboard_through_the_hub_is_offline_clean_and_shows_its_server_stopp
     the page says so at once (issue: a stale "Ready" on a page whose kernel was gone)."""
     page = _login(browser, hub, "operator", "operator-demo")
     seen = watch(page, hub.url)
-    try:
+    with _kept_on_failure(page, tmp_path / "operator.png"):
         page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
         page.click(".sd-dashboard[data-dashboard='daq'] a")
         page.wait_for_selector(".sd-daq-servers", timeout=120_000)
@@ -491,13 +484,6 @@ def test_a_dashboard_through_the_hub_is_offline_clean_and_shows_its_server_stopp
         assert "nothing on this page is live" in banner["text"], banner
         assert "Last update from the server" in banner["text"], banner
         print(f"banner {took:.1f} s after Stop My Server was clicked: {banner['text']}")
-    except BaseException:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(tmp_path / "operator.png"), full_page=True)
-            print(f"screenshot: {tmp_path / 'operator.png'}")
-        raise
-    finally:
-        page.context.close()
 
 
 @pytest.mark.e2e
