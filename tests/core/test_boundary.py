@@ -208,3 +208,35 @@ def test_users_cannot_create_objects_or_temporary_tables(boundary) -> None:  # t
             with pytest.raises(Exception, match=r"permission denied|must be owner"):
                 conn.execute(text(statement))
             conn.rollback()
+
+
+def test_a_periodic_admin_sync_older_than_a_token_check_does_not_undo_it(
+    boundary,  # type: ignore[no-untyped-def]
+) -> None:
+    """The hub demotes carol; the gate hears it from her token first, then gets a user
+    list it asked for before the demotion: the database keeps her demoted."""
+    import asyncio
+    import time
+
+    from shiftdesk.hub.gate_service import GateState
+
+    owner, users, suffix = boundary
+    who = _ids(suffix)
+    Library(users["alice"], who["alice"]).add_data(DATA.encode(), "a.txt")
+
+    async def scenario() -> list[str]:  # (other tests' roles share this server)
+        gate = GateState("http://127.0.0.1:1/hub/api", "unused", owner, threads=1)
+        try:
+            asked = time.monotonic()  # the periodic list: asked before the demotion
+            stale = {who["carol"].name: True}
+            gate._admins = dict(stale)
+            carol = Identity(who["carol"].name, admin=False)
+            gate._admin_said[carol.name] = (time.monotonic(), False)  # the token check
+            gate._sync_one(carol)
+            return gate._apply_admins(stale, asked)
+        finally:
+            gate.pool.shutdown()
+
+    assert f"+{who['carol'].name}" not in asyncio.run(scenario())
+    with users["carol"].engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM data_files")).scalar() == 0

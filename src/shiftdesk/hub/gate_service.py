@@ -34,6 +34,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -96,14 +97,24 @@ class GateState:
         self._seen: dict[str, tuple[float, Identity]] = {}
         self.http = httpclient.AsyncHTTPClient()
         self._admins: dict[str, bool] = {}
+        # (when the hub said it, admin flag) per user, from token checks: a periodic sync
+        # whose user list is older than that does not undo it
+        self._admin_said: dict[str, tuple[float, bool]] = {}
+        # one change of the administrator role at a time, so an older answer cannot land
+        # after a newer one
+        self._admin_lock = threading.Lock()
 
     def _sync_one(self, who: Identity) -> None:
         from shiftdesk.storage.boundary import set_admin
 
         try:
-            if set_admin(self.database, who.name, who.admin):
-                print(f"shiftdesk-gate: administrator role {'+' if who.admin else '-'}{who.name}")
-            self._admins[who.name] = who.admin
+            with self._admin_lock:
+                if set_admin(self.database, who.name, who.admin):
+                    print(
+                        f"shiftdesk-gate: administrator role {'+' if who.admin else '-'}{who.name}",
+                        flush=True,
+                    )
+                self._admins[who.name] = who.admin
         except Exception as exc:  # the periodic sync tries again
             print(f"shiftdesk-gate: admin sync of {who.name} failed: {exc}", file=sys.stderr)
 
@@ -141,9 +152,11 @@ class GateState:
             bool(model.get("admin")),
         )
         self._seen[key] = (time.monotonic(), who)
+        self._admin_said[who.name] = (time.monotonic(), who.admin)
         if self._admins.get(who.name) is not None and self._admins[who.name] != who.admin:
-            # the hub changed this user's admin flag: the database follows now
-            asyncio.get_running_loop().run_in_executor(self.pool, self._sync_one, who)
+            # the hub changed this user's admin flag: the database follows before this
+            # request is answered, so nothing the caller does next still sees the old role
+            await asyncio.get_running_loop().run_in_executor(self.pool, self._sync_one, who)
         if len(self._seen) > 10_000:  # tokens of stopped servers: forget the oldest
             for old in sorted(self._seen, key=lambda k: self._seen[k][0])[:5_000]:
                 self._seen.pop(old, None)
@@ -156,11 +169,26 @@ class GateState:
         except Exception as exc:  # the answer to the caller does not depend on it
             print(f"shiftdesk-gate: cannot write the audit trail: {exc}", file=sys.stderr)
 
-    async def sync_admins(self) -> None:
-        """Make the database's administrators the hub's admin users."""
+    def _apply_admins(self, said: dict[str, bool], asked: float) -> list[str]:
+        """Make the database's administrators those of the hub's list asked for at ``asked``.
+
+        A token check answered after ``asked`` is newer than the list and wins for its user.
+        """
         from shiftdesk.storage.boundary import sync_admins
 
+        with self._admin_lock:
+            flags = dict(said)
+            for name, (when, admin) in list(self._admin_said.items()):
+                if when > asked:
+                    flags[name] = admin
+            changed = sync_admins(self.database, [n for n, admin in flags.items() if admin])
+            self._admins = flags
+            return changed
+
+    async def sync_admins(self) -> None:
+        """Make the database's administrators the hub's admin users."""
         try:
+            asked = time.monotonic()
             reply = await self.http.fetch(
                 f"{self.hub_api}/users?limit=100000",
                 headers={"Authorization": f"token {self.service_token}"},
@@ -170,10 +198,9 @@ class GateState:
             if reply.code != 200:
                 return
             users = json.loads(reply.body or b"[]")
-            admins = [u["name"] for u in users if u.get("admin")]
-            self._admins = {u["name"]: bool(u.get("admin")) for u in users}
+            said = {u["name"]: bool(u.get("admin")) for u in users}
             loop = asyncio.get_running_loop()
-            changed = await loop.run_in_executor(self.pool, sync_admins, self.database, admins)
+            changed = await loop.run_in_executor(self.pool, self._apply_admins, said, asked)
             for change in changed:
                 print(f"shiftdesk-gate: administrator role {change}", flush=True)
         except Exception as exc:  # retried at the next tick
