@@ -65,3 +65,10 @@ class ConstraintError(ModelError, ExpressionError):
     ``column`` is the 1-based position in the constraint text the message refers to,
     when there is one.
     """
+
+
+class CatalogError(ShiftdeskError, ValueError):
+    """A reference-file catalog refuses a file, mapping, context or action as given.
+
+    The message names the file (and line, for mapping text) and says what to do.
+    """
