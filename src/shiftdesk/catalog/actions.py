@@ -1,0 +1,1 @@
+"""The catalog's gate actions (filled in below)."""
