@@ -273,7 +273,7 @@ class _Literal:
     def call(self, node: ast.Call) -> Selector:
         func = node.func
         if not isinstance(func, ast.Name) or func.id not in SELECTOR_CLASSES:
-            raise self.refuse(node, f"the call {_describe(func)}(...)")
+            raise self.refuse(node, f"the call {ast.unparse(func)}(...)")
         if node.keywords or len(node.args) != 1 or not isinstance(node.args[0], ast.Dict):
             raise CatalogError(
                 f"{_where(self.name, node)}: {func.id}(...) must have exactly one argument, "

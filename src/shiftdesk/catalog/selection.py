@@ -388,7 +388,10 @@ class Context:
         if pmap not in mappings:
             raise CatalogError(f"the context {pmap!r} is not among the given mappings")
         if mappings[pmap].kind != "pipeline":
-            raise CatalogError(f"{pmap} is a {mappings[pmap].kind} mapping, not a pipeline (.pmap)")
+            raise CatalogError(
+                f"{pmap} is not a pipeline mapping (.pmap) but a {mappings[pmap].kind} one; "
+                "a context starts at a .pmap"
+            )
         self.pmap = pmap
         self.mappings = dict(mappings)
         root = mappings[pmap]
@@ -491,7 +494,7 @@ class Context:
             if result is None or isinstance(result, str):
                 return result
             tied = ", ".join(repr(c) for c in sorted(set(map(str, result))))
-            return f"NOT FOUND More than one match clause matched at the same weight, selecting {tied}"
+            return f"NOT FOUND More than one match clause matched, selecting {tied}"
         try:
             choice = chooser(header)
         except (_Lookup, _Invalid) as exc:
