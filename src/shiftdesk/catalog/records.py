@@ -110,9 +110,7 @@ class CatalogFileRecord(Base):
         "shared",
         UniqueConstraint("observatory", "name", name="uq_catalog_files_name"),
         UniqueConstraint("observatory", "sha1sum", name="uq_catalog_files_sha1sum"),
-        Index(
-            "ix_catalog_files_browse", "observatory", "instrument", "filekind", "state", "name"
-        ),
+        Index("ix_catalog_files_browse", "observatory", "instrument", "filekind", "state", "name"),
         Index("ix_catalog_files_added", "observatory", "added_at"),
         Index("ix_catalog_files_bad", "observatory", "rejected", "blacklisted"),
     )
@@ -137,9 +135,7 @@ class CatalogFileRecord(Base):
     uploaded_as: Mapped[str] = mapped_column(String(255), default="")
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     delivery_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    activation_date: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
+    activation_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     useafter_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
