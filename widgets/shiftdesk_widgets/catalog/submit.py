@@ -102,7 +102,7 @@ def logical(rows: Iterable[Any]) -> list[tuple[str, ...]]:
     for row in rows:
         if isinstance(row, dict):
             path = row.get("path", ())
-            where = " · ".join(str(p) for p in path) if isinstance(path, tuple) else str(path)
+            where = " · ".join(_text(p) for p in path) if isinstance(path, tuple) else str(path)
             out.append(
                 (str(row.get("change", "")), where, _text(row.get("old")), _text(row.get("new")))
             )
