@@ -47,6 +47,7 @@ TABLES = (
             "counters",
             "locks",
             "file_events",
+            "submissions",
         )
     }
 )

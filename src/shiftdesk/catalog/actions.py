@@ -27,6 +27,9 @@ METHODS = {
     "lock": "lock",
     "release": "release",
     "repair": "repair",
+    "start_submission": "_start_submission",
+    "confirm_submission": "_confirm_submission",
+    "cancel_submission": "_cancel_submission",
 }
 
 

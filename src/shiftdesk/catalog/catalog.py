@@ -43,6 +43,7 @@ from shiftdesk.catalog.records import (
     check_transition,
 )
 from shiftdesk.catalog.store import ContentStore, catalog_root, check_file_name
+from shiftdesk.catalog.submission import SubmissionsMixin
 from shiftdesk.display import html_repr
 from shiftdesk.display import table as html_table
 from shiftdesk.errors import CatalogError, NotFound, PermissionDenied
@@ -359,7 +360,7 @@ def _target(catalog: Catalog) -> str:
     return f"catalog {catalog.observatory}"
 
 
-class Catalog:
+class Catalog(SubmissionsMixin):
     """An observatory's reference-file catalog.
 
     Make one with :meth:`create`, open it with :meth:`open`; see the package docstring.

@@ -8,7 +8,7 @@ DOMAIN = Domain(
     name="catalog",
     title="reference-file catalog: rules contexts, best references, bad files",
     package="shiftdesk.catalog",
-    records=("shiftdesk.catalog.records",),
+    records=("shiftdesk.catalog.records", "shiftdesk.catalog.submission_records"),
     migrations="shiftdesk.catalog.migrations",
     gate_actions=("shiftdesk.catalog.actions",),
 )

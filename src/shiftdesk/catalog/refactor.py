@@ -29,7 +29,7 @@ def _rebuilt(mapping: Mapping, selector: Any, new_name: str) -> Mapping:
 
 
 def _condition_key(key: Any) -> tuple[str, ...]:
-    from crds.core import selectors  # type: ignore[import-untyped]
+    from crds.core import selectors
 
     return tuple(selectors.MatchSelector.condition_key(key))
 

@@ -51,7 +51,7 @@ class _Invalid(Exception):
 
 def _crds() -> Any:
     """The crds helper modules (imported on first use: importing crds costs ~0.3 s)."""
-    from crds.core import constants, selectors, timestamp, utils  # type: ignore[import-untyped]
+    from crds.core import constants, selectors, timestamp, utils
 
     return constants, selectors, timestamp, utils
 
