@@ -22,6 +22,8 @@ COLORS = {"info": "#1b5e20", "warning": "#a15c00", "error": "#b00020", "busy": "
 #: The page's style: every catalog class starts with ``sd-cat-``.
 STYLE = """<style>
 .sd-cat-view {gap: 6px;}
+.sd-cat-view .widget-html-content, .sd-cat-detail .widget-html-content {line-height: 1.4;}
+.sd-cat-nowrap {white-space: nowrap;}
 .sd-cat-titlebar {align-items: baseline; gap: 12px; flex-wrap: wrap;}
 .sd-cat-titlebar h2 {margin: 4px 0;}
 .sd-cat-badge {display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
@@ -31,7 +33,8 @@ STYLE = """<style>
 .sd-cat-live {color: #2e7d32; font-size: 12px;}
 .sd-cat-live.sd-cat-stale {color: #b00020;}
 .sd-cat-row {align-items: center; flex-wrap: wrap; gap: 4px 8px;}
-.sd-cat-feedback {min-width: 0; flex: 1 1 240px;}
+.sd-cat-feedback {min-width: 0;}
+.sd-cat-row > .sd-cat-feedback {flex: 1 1 240px;}
 .sd-cat-feedback .sd-message {white-space: normal; overflow-wrap: anywhere; line-height: 1.35;}
 .sd-cat-cards {gap: 8px; flex-wrap: wrap;}
 .sd-cat-card {border: 1px solid #cfd8dc; border-radius: 6px; padding: 6px 12px;
@@ -162,16 +165,19 @@ def table_html(
     css: str = "",
     mono: Iterable[int] = (),
     raw: Iterable[int] = (),
+    nowrap: Iterable[int] = (),
     empty: str = "nothing to show",
 ) -> str:
-    """An HTML table; columns in ``mono`` are monospaced, those in ``raw`` are HTML already."""
-    mono, raw = set(mono), set(raw)
+    """An HTML table; columns in ``mono`` are monospaced, those in ``raw`` are HTML already,
+    those in ``nowrap`` keep to one line (dates, names: the free text column wraps instead)."""
+    mono, raw, nowrap = set(mono), set(raw), set(nowrap)
     body = []
     for row in rows:
         cells = []
         for i, value in enumerate(row):
             text = str(value) if i in raw else cell(value)
-            klass = " class='sd-cat-mono'" if i in mono else ""
+            css_names = ["sd-cat-mono"] * (i in mono) + ["sd-cat-nowrap"] * (i in nowrap)
+            klass = f" class='{' '.join(css_names)}'" if css_names else ""
             cells.append(f"<td{klass}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     if not body:

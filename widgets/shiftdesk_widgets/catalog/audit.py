@@ -126,7 +126,7 @@ class AuditPanel(w.VBox):
             ]  # fmt: skip
             self.listing.value = table_html(
                 ("when (UTC)", "who", "action", "target", "outcome", "detail"), self.rows,
-                mono=(3,), empty="no catalog action recorded yet",
+                mono=(3,), nowrap=(0, 1, 2, 3, 4), empty="no catalog action recorded yet",
             )  # fmt: skip
             self.feedback.clear()
 

@@ -282,6 +282,7 @@ class ContextsPanel(w.VBox):
             w.Button(description="show all", icon="list", layout=w.Layout(width="auto")),
             "sd-cat-history-more",
         )
+        self.more.layout.align_self = "flex-start"
         self.more.on_click(self._toggle_more)
         self.old = classed(
             w.Dropdown(description="from", layout=w.Layout(width="auto", min_width="230px"),
@@ -348,6 +349,7 @@ class ContextsPanel(w.VBox):
             ("when (UTC)", "pointer", "context", "who", "why"),
             [(when_text(r.at), r.kind, r.context, r.who, r.why) for r in shown],
             mono=(2,),
+            nowrap=(0, 1, 2),
             empty="no context was set yet",
         )
         hidden = len(self.rows) - len(shown)

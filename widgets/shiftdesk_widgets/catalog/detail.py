@@ -88,6 +88,7 @@ def details_html(details: FileDetails) -> str:
     history = table_html(
         ("when (UTC)", "who", "what", "detail"),
         [(when_text(h[0]), *h[1:4]) for h in details.history],
+        nowrap=(0,),
         empty="no history recorded",
     )
     used = (

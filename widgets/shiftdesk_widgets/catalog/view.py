@@ -291,12 +291,26 @@ class CatalogView(w.VBox):
         )
 
     def _choices(self) -> dict[str, list[str]]:
+        """Filter choices from the rules of the latest and edit contexts (a few mappings),
+        not from the files (a catalog may hold a million)."""
         from shiftdesk.catalog.records import STATES
 
-        frame = self.catalog.browse(limit=None)
+        instruments: set[str] = set()
+        kinds: set[str] = set()
+        for pmap in {
+            p for p in (self.catalog.context("latest"), self.catalog.context("edit")) if p
+        }:
+            for mapping in self.catalog.load_context(pmap).mappings.values():
+                if mapping.kind == "instrument":
+                    instruments.add(mapping.instrument)
+                    kinds |= {str(k).upper() for k in mapping.selector}
+        if not instruments:  # no context yet: what the first files say
+            frame = self.catalog.browse(limit=1000)
+            instruments = {v for v in frame["instrument"] if v}
+            kinds = {v for v in frame["filekind"] if v}
         return {
-            "instrument": sorted({v for v in frame["instrument"] if v}),
-            "filekind": sorted({v for v in frame["filekind"] if v}),
+            "instrument": sorted(i for i in instruments if i),
+            "filekind": sorted(kinds),
             "state": list(STATES),
         }
 
@@ -336,7 +350,8 @@ class CatalogView(w.VBox):
         self._changed()
 
     def _blacklisted(self) -> list[tuple[str, str]]:
-        frame = self.catalog.browse(bad=True, limit=1000)
+        # the first 200 (each asks what blacklists it); the Browse tab lists them all
+        frame = self.catalog.browse(bad=True, limit=200)
         rows = []
         for name in frame.loc[~frame["rejected"], "name"]:
             try:
@@ -531,6 +546,7 @@ class CatalogFileView(FileDetailPane):
             raise ValueError(f"{file.name} was not read from a catalog; use cat.file(name)")
         helper = _FileHelper(catalog)
         super().__init__(helper.details, helper.mark, can_edit=helper.can_edit, **kwargs)
+        self.children = (w.HTML(STYLE), *self.children)
         self.show(file.name)
 
 
