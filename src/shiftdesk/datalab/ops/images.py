@@ -157,7 +157,9 @@ def _sci_index(hdus: Sequence[Any]) -> int | None:
 @contextlib.contextmanager
 def open_image(frame: Frame) -> Iterator[Any]:
     """The frame's SCI HDU, open for ``hdu.section[rows, cols]`` reads."""
-    with fits.open(frame.path, memmap=True) as hdul:
+    # not memory-mapped: a section then reads its rows with seek + read, and the
+    # process never maps (and counts as resident) the whole files of a large stack
+    with fits.open(frame.path, memmap=False) as hdul:
         yield hdul[frame.hdu]
 
 

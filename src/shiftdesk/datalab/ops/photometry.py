@@ -558,7 +558,9 @@ class PeriodSearch(Operation):
                 f"the frequency grid would have {frequency.size} points (at most "
                 f"{MAX_FREQUENCIES}); give a longer shortest period or fewer samples per peak",
             )
-        frequency = frequency[frequency > 0]
+        # the grid's last step may overshoot the shortest period asked for
+        top = grid["maximum_frequency"]
+        frequency = frequency[(frequency > 0) & (frequency <= (top or np.inf) * (1 + 1e-12))]
         ctx.report(0.1, f"period search: {frequency.size} frequencies")
         power = np.asarray(ls.power(frequency), dtype=float)
         best = int(np.argmax(power))
