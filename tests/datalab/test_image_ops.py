@@ -265,3 +265,37 @@ def test_cancelling_stops_and_removes_the_files_written(tmp_path: Path) -> None:
             "normalization", {"input_files": [str(p) for p in paths]}, out, cancelled=cancelled
         )
     assert list(out.iterdir()) == []
+
+
+def test_color_image_aligns_channels_on_the_wcs(tmp_path: Path) -> None:
+    from tests.datalab._frames import CENTER
+
+    star = [(CENTER[0], CENTER[1], 20000.0)]
+    red = write_frame(tmp_path / "r.fits", shape=(40, 40), sky_stars=star, sky=0.0)
+    shifted = (CENTER[0] - 6 / 3600, CENTER[1] + 4 / 3600)  # the star 6 px left, 4 px down
+    blue = write_frame(tmp_path / "b.fits", shape=(40, 40), sky_stars=star, sky=0.0, center=shifted)
+    channels = [
+        {"file": str(red), "color": "#ff0000", "zmin": 0, "zmax": 100},
+        {"file": str(blue), "color": "#0000ff", "zmin": 0, "zmax": 100},
+    ]
+    for align, both in (("crop", False), ("wcs", True)):
+        result = operations.run(
+            "color_image", {"channels": channels, "align": align}, tmp_path / align
+        )
+        with Image.open(result.previews["color_image.png"].full) as image:
+            rgb = np.asarray(image.convert("RGB"))[::-1]  # back to FITS row order
+        star_pixel = rgb[20, 20]  # the star in the red frame (CRPIX 20.5 -> pixel 19.5)
+        assert star_pixel[0] == 255
+        assert bool(star_pixel[2] == 255) is both
+
+
+def test_color_image_alignment_needs_a_wcs(tmp_path: Path) -> None:
+    from shiftdesk.datalab import OperationInputError
+
+    one = write_frame(tmp_path / "one.fits")
+    bare = write_frame(tmp_path / "bare.fits", center=None)
+    channels = [{"file": str(one), "color": "#ff0000"}, {"file": str(bare), "color": "#00ff00"}]
+    with pytest.raises(OperationInputError) as err:
+        operations.validate("color_image", {"channels": channels, "align": "wcs"})
+    assert err.value.field == "channels[1].file"
+    assert "bare.fits" in str(err.value) and "no celestial WCS" in str(err.value)

@@ -58,8 +58,8 @@ class Subtraction(Operation):
                 )
 
     def execute(self, values: dict[str, Any], ctx: RunContext) -> OperationResult:
-        frames = [images.inspect_frame(p, "input_files") for p in values["input_files"]]
-        subtracted = images.inspect_frame(values["subtraction_file"], "subtraction_file")
+        frames = ctx.frames["input_files"]
+        (subtracted,) = ctx.frames["subtraction_file"]
         minus = images.read_image(subtracted)
         files, previews = [], {}
         stems = images.unique_stems(frames)
@@ -96,7 +96,7 @@ class Normalization(Operation):
     )
 
     def execute(self, values: dict[str, Any], ctx: RunContext) -> OperationResult:
-        frames = [images.inspect_frame(p, "input_files") for p in values["input_files"]]
+        frames = ctx.frames["input_files"]
         files: list[Any] = []
         previews: dict[str, Preview] = {}
         medians: dict[str, float] = {}

@@ -163,6 +163,10 @@ class RunContext:
         True once the run should stop.
     start, stop : float
         The part of the overall progress this context reports into (see :meth:`part`).
+    written : list of Path, optional
+        Shared with the parent context: files written so far.
+    frames : dict, optional
+        Field -> frames read while validating (so a run reads each header once).
     """
 
     def __init__(
@@ -173,8 +177,11 @@ class RunContext:
         start: float = 0.0,
         stop: float = 1.0,
         written: list[Path] | None = None,
+        frames: dict[str, list[Any]] | None = None,
     ) -> None:
         self.output_dir = output_dir
+        #: field -> the frames validation read (headers; see Operation.check)
+        self.frames: dict[str, list[Any]] = frames if frames is not None else {}
         self._progress = progress
         self._cancelled = cancelled
         self._start = start
@@ -209,6 +216,7 @@ class RunContext:
             self._start + start * span,
             self._start + stop * span,
             self.written,
+            self.frames,
         )
 
     def output(self, name: str) -> Path:
@@ -409,12 +417,16 @@ class Operation:
         OperationInputError
             Naming the field (and the file) that is wrong.
         """
+        return self._checked(inputs)[0]
+
+    def _checked(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """The validated inputs and the frames read on the way (field -> frames)."""
         from shiftdesk.datalab.ops import validation
 
         values = validation.check_schema(self.schema, inputs)
         frames = validation.check_files(self.schema, values)
         self.check(values, frames)
-        return values
+        return values, frames
 
     def check(self, values: dict[str, Any], frames: dict[str, list[Any]]) -> None:
         """Rules across fields, after the schema and the files passed (override).
@@ -425,7 +437,9 @@ class Operation:
             The inputs, defaults filled.
         frames : dict
             Field -> the :class:`~shiftdesk.datalab.ops.images.Frame` of each file
-            (headers only) of every ``x-files`` field.
+            (headers only) of every top-level ``x-files`` field. A check that reads
+            other files (nested fields) may add them here: :meth:`execute` gets this
+            dict as ``ctx.frames``.
         """
 
     # -- running -------------------------------------------------------------------------
@@ -459,10 +473,10 @@ class Operation:
         OperationCancelled
             ``cancelled()`` returned True.
         """
-        values = self.validate(inputs)
+        values, frames = self._checked(inputs)
         folder = Path(output_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        ctx = RunContext(folder, progress or _no_progress, cancelled or _never)
+        ctx = RunContext(folder, progress or _no_progress, cancelled or _never, frames=frames)
         ctx.report(0.0, f"{self.title}: starting")
         try:
             result = self.execute(values, ctx)

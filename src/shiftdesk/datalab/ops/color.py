@@ -95,7 +95,11 @@ class ColorImage(Operation):
     )
 
     def check(self, values: dict[str, Any], frames: dict[str, list[Any]]) -> None:
-        for i, frame in enumerate(self._frames(values)):
+        frames["channels"] = channel_frames = [
+            images.inspect_frame(c["file"], f"channels[{i}].file")
+            for i, c in enumerate(values["channels"])
+        ]
+        for i, frame in enumerate(channel_frames):
             channel = values["channels"][i]
             lo, hi = channel["zmin"], channel["zmax"]
             if lo is not None and hi is not None and lo >= hi:
@@ -106,16 +110,10 @@ class ColorImage(Operation):
             if values["align"] == "wcs" and images.celestial_wcs(frame) is None:
                 raise frame.error("has no celestial WCS; it cannot be aligned (use 'crop')")
 
-    def _frames(self, values: dict[str, Any]) -> list[Frame]:
-        return [
-            images.inspect_frame(c["file"], f"channels[{i}].file")
-            for i, c in enumerate(values["channels"])
-        ]
-
     def execute(self, values: dict[str, Any], ctx: RunContext) -> OperationResult:
         from PIL import Image
 
-        frames = self._frames(values)
+        frames = ctx.frames["channels"]
         channels = values["channels"]
         if values["align"] == "wcs":
             planes = _aligned(frames, ctx.part(0.0, 0.6))

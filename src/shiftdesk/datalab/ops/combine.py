@@ -59,7 +59,7 @@ class Median(Operation):
     )
 
     def execute(self, values: dict[str, Any], ctx: RunContext) -> OperationResult:
-        frames = [images.inspect_frame(p, "input_files") for p in values["input_files"]]
+        frames = ctx.frames["input_files"]
         shape = images.common_shape(frames)
         median = strip_median(frames, shape, ctx.part(0.0, 0.85))
         out = ctx.output("median.fits")
@@ -161,7 +161,7 @@ class Stack(Operation):
                     )
 
     def execute(self, values: dict[str, Any], ctx: RunContext) -> OperationResult:
-        frames = [images.inspect_frame(p, "input_files") for p in values["input_files"]]
+        frames = ctx.frames["input_files"]
         work = ctx.part(0.0, 0.85)
         wcs_header = None
         if values["mode"] == "reproject":

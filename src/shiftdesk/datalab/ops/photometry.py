@@ -162,7 +162,7 @@ class AperturePhotometry(Operation):
             )
 
     def execute(self, values: dict[str, Any], ctx: RunContext) -> OperationResult:
-        frames = [images.inspect_frame(p, "input_files") for p in values["input_files"]]
+        frames = ctx.frames["input_files"]
         r = float(values["aperture_radius"])
         r_in, r_out = float(values["annulus_inner"]), float(values["annulus_outer"])
         ctx.report(0.0, "photometry: finding comparison stars")
@@ -624,7 +624,9 @@ def light_curve(values: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndar
             "photometry", "give either a photometry result or times and values, not both"
         )
     if photometry is not None:
-        rows = photometry.get("data", photometry).get("light_curve")
+        # the result's data, or the whole result (OperationResult.to_dict())
+        source = photometry.get("data", photometry)
+        rows = source.get("light_curve") if isinstance(source, dict) else None
         if not isinstance(rows, list):
             raise OperationInputError(
                 "photometry", "holds no light_curve: give an aperture photometry result"
