@@ -19,11 +19,12 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from shiftdesk.catalog import graph, importing, naming
@@ -568,38 +569,30 @@ class Catalog(SubmissionsMixin):
         writer is the table owner (the gate, or SQLite standalone), which writes the audit
         table directly, as ``record`` itself does there.
         """
-        now = utcnow()
-        who = self.identity.name
-        rows = [
-            {
-                "observatory": self.observatory,
-                "name": n,
-                "at": now,
-                "who": who,
-                "action": action,
-                "detail": detail,
-            }
-            for n in names
-        ]
-        if not rows:
+        names = builtins.list(names)
+        if not names:
             return
-        s.execute(insert(CatalogFileEventRecord), rows)
+        conn = s.connection()
+        now = _driver_time(conn, utcnow())
+        who = self.identity.name[:255]
+        obs = self.observatory
+        _bulk_insert(
+            conn,
+            "catalog_file_events",
+            ("observatory", "name", "at", "who", "action", "detail"),
+            [(obs, n, now, who, action[:32], detail) for n in names],
+        )
         if audit:
-            s.execute(
-                insert(AuditRecord),
+            _bulk_insert(
+                conn,
+                "audit_log",
+                ("at", "actor", "action", "target", "outcome", "detail", "via"),
                 [
-                    {
-                        "at": now,
-                        "actor": who[:255],
-                        "action": f"catalog.{action}"[:64],
-                        "target": f"{self.observatory} {r['name']}"[:255],
-                        "outcome": "ok",
-                        "detail": detail[:4000],
-                        "via": self._via,
-                    }
-                    for r in rows
+                    (now, who, f"catalog.{action}"[:64], f"{obs} {n}"[:255], "ok", detail[:4000],
+                     self._via)
+                    for n in names
                 ],
-            )
+            )  # fmt: skip
 
     # -- files -----------------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -1391,32 +1384,29 @@ class Catalog(SubmissionsMixin):
                     CatalogContextRecord.kind == "latest",
                 )
             )
-            if latest:
-                users = graph.ancestors(s, self.observatory, names) | set(names)
-                if latest in users:
-                    inside = sorted(set(names) & (graph.closure(s, self.observatory, [latest])))
-                    raise CatalogError(
-                        f"{', '.join(inside)} {'is' if len(inside) == 1 else 'are'} used by the "
-                        f"latest context {latest}, so clients would be refused it. First make a "
-                        "context without it (submit a replacement, or derive a new pmap that "
-                        "leaves it out), make that context latest with "
-                        "cat.set_context('latest', '<new>.pmap', why=...), then mark it bad"
-                    )
+            # walking down the latest context is small (one context's files), walking up
+            # from a widely used rule is not
+            roots = [latest] if latest else []
+            inside = sorted(set(names) & graph.closure(s, self.observatory, roots))
+            if inside:
+                raise CatalogError(
+                    f"{', '.join(inside)} {'is' if len(inside) == 1 else 'are'} used by the "
+                    f"latest context {latest}, so clients would be refused it. First make a "
+                    "context without it (submit a replacement, or derive a new pmap that "
+                    "leaves it out), make that context latest with "
+                    "cat.set_context('latest', '<new>.pmap', why=...), then mark it bad"
+                )
             # the blacklist climbs from rejected mappings only: a bad reference taints no rules
             rules = [n for n in names if records[n].type == "mapping"]
-            fresh = sorted(
-                set(graph.unblacklisted_ancestors(s, self.observatory, rules))
-                | {n for n in names if not records[n].blacklisted}
-            )
+            fresh = graph.blacklist(s, self.observatory, names, rules)
             s.execute(
                 update(CatalogFileRecord)
                 .where(
                     CatalogFileRecord.observatory == self.observatory,
                     CatalogFileRecord.name.in_(names),
                 )
-                .values(rejected=True, blacklisted=True)
+                .values(rejected=True)
             )
-            graph.blacklist(s, self.observatory, rules)
             self._log(s, "reject", names, str(why))
             self._log(
                 s,
@@ -1932,6 +1922,24 @@ class Catalog(SubmissionsMixin):
             rows.append(["locks", "; ".join(str(lock) for lock in locks)])
         title = f"{self.observatory} {self.description}".strip()
         return html_repr("Catalog", title, repr(self), html_table(rows))
+
+
+def _driver_time(conn: Connection, when: datetime) -> Any:
+    """``when`` as the driver stores it for a ``DateTime(timezone=True)`` column (SQLite:
+    SQLAlchemy's text form, in UTC; PostgreSQL: the aware datetime)."""
+    if conn.dialect.name == "sqlite":
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return when
+
+
+def _bulk_insert(
+    conn: Connection, table: str, columns: Sequence[str], rows: builtins.list[tuple[Any, ...]]
+) -> None:
+    """``executemany`` at the driver (no per-row statement compiling): a blacklist may write
+    a history line and an audit row for each of tens of thousands of files."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)
 
 
 def _aware(when: datetime) -> datetime:

@@ -60,15 +60,23 @@ def unblacklisted_ancestors(
     return [r[0] for r in rows]
 
 
-def blacklist(session: Session, observatory: str, names: Collection[str]) -> None:
-    """Set ``blacklisted`` on ``names`` and every mapping using them, in one statement."""
-    if not names:
-        return
-    statement = _names(
+def blacklist(
+    session: Session, observatory: str, marked: Collection[str], rules: Collection[str]
+) -> list[str]:
+    """Set ``blacklisted`` on ``marked`` and every mapping using one of ``rules``, in one
+    statement; the names it set (those not blacklisted before), sorted."""
+    if not marked:
+        return []
+    statement = text(
         "UPDATE catalog_files SET blacklisted = :yes WHERE observatory = :obs "
-        "AND NOT blacklisted AND (name IN :names OR name IN (" + _UP + "SELECT name FROM up))"
+        "AND NOT blacklisted AND (name IN :marked OR name IN (" + _UP + "SELECT name FROM up)) "
+        "RETURNING name"
+    ).bindparams(bindparam("names", expanding=True), bindparam("marked", expanding=True))
+    rows = session.execute(
+        statement,
+        {"obs": observatory, "names": list(rules), "marked": list(marked), "yes": True},
     )
-    session.execute(statement, {"obs": observatory, "names": list(names), "yes": True})  # type: ignore[call-overload]
+    return sorted(r[0] for r in rows.all())
 
 
 def closure(
