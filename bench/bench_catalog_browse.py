@@ -6,10 +6,8 @@ archived, 8 % operational, the rest in the other states; bulk ``executemany``), 
 asks the question the browser asks most: one instrument's files of one type in one
 state, sorted by name, first 100.
 
-| row | what runs per call |
-| --- | --- |
-| shiftdesk | ``cat.browse(instrument=..., filekind=..., state=..., limit=100)`` → DataFrame |
-| raw sqlite3 | the same SELECT (same columns, filters, order, limit) on the same file, rows fetched |
+- shiftdesk: ``cat.browse(instrument=..., filekind=..., state=..., limit=100)`` → DataFrame
+- raw sqlite3: the same SELECT (columns, filters, order, limit) on the same file, fetched
 
 Both run 300 random (instrument, filekind, state) triples in alternating blocks.
 Prints p50/p95 of each and ``RATIO catalog_browse_p95_ms`` (the API's p95 in ms,

@@ -9,10 +9,9 @@ the latest context does not use it, the recursive query up the edges, the flags,
 history line and an audit row per file, one transaction. Then ``unmark_bad`` (timed too)
 restores the catalog for the next round.
 
-| case | the rmap marked bad |
-| --- | --- |
-| typical | a random rmap that a later step replaced (used by tens to hundreds of contexts) |
-| worst | the one rmap kept from the first context until the last step: used by every imap of its instrument and every pmap (~84,000 files blacklisted) |
+- typical: a random rmap that a later step replaced (used by tens to hundreds of contexts);
+- worst: the one rmap kept from the first context until the last step, used by every imap
+  of its instrument and every pmap (~84,000 files blacklisted).
 
 Prints the times (median of 5 marks each) and ``RATIO catalog_mark_bad_s`` (the typical
 case's median in seconds, target ≤ 1; the worst case is printed beside it).
@@ -100,7 +99,8 @@ def simulate(path: str) -> tuple[str, list[str], dict[str, int]]:
         ((n, k, i, f, f"{x:040x}") for x, (n, k, i, f) in enumerate(files)),
     )
     conn.executemany(
-        "INSERT INTO catalog_edges (observatory, parent, child, child_type) VALUES ('hst', ?, ?, ?)",
+        "INSERT INTO catalog_edges (observatory, parent, child, child_type) "
+        "VALUES ('hst', ?, ?, ?)",
         edges,
     )
     conn.execute(
