@@ -244,3 +244,26 @@ def test_inputs_that_are_not_a_dict() -> None:
         operations.validate("median", ["a.fits", "b.fits"])  # type: ignore[arg-type]
     assert err.value.field is None
     assert "must be a dict" in str(err.value)
+
+
+def test_a_filter_the_operation_does_not_take(tmp_path: Path) -> None:
+    from typing import ClassVar
+
+    from shiftdesk.datalab.ops.arithmetic import Normalization
+    from shiftdesk.datalab.ops.base import files_field, object_schema
+
+    class RedOnly(Normalization):
+        name: ClassVar[str] = "red_only"
+        schema: ClassVar[dict[str, Any]] = object_schema(
+            {"input_files": files_field("Frames", "Red frames.", filters=["rp", "ip"])},
+            ["input_files"],
+        )
+
+    red = write_frame(tmp_path / "red.fits", filter="ip")
+    green = write_frame(tmp_path / "green.fits", filter="gp")
+    assert RedOnly().validate({"input_files": [str(red)]})["input_files"] == [str(red)]
+    with pytest.raises(OperationInputError) as err:
+        RedOnly().validate({"input_files": [str(red), str(green)]})
+    assert (
+        str(err.value) == "input_files: green.fits: is in filter 'gp'; this operation takes rp, ip"
+    )
