@@ -313,7 +313,7 @@ def test_submit_wizard_shows_results_then_confirms(tmp_path: Any) -> None:
     panel.submit_button.click()  # a second one before deciding
     assert "confirm or cancel the submission shown first" in panel.feedback.text
     panel.confirm_button.click()
-    assert sub.done == "confirmed" and done == ["confirm"]
+    assert sub.done == "confirmed" and done == ["ready", "confirm"]
     assert "roman_0004.pmap is the edit context" in panel.feedback.text
     assert not paths[0].exists()  # the uploaded copies are gone
     assert panel.decide.layout.display == "none"
@@ -359,3 +359,51 @@ def test_locks_and_audit_panels() -> None:
     assert asked == [(50, "catalog.", None)] and "catalog.reject" in audit.listing.value
     audit.actor.value = "alice"
     assert asked[-1] == (50, "catalog.", "alice")
+
+
+class SlowSubmission(FakeSubmission):
+    """A handle returned before its preparation is done (``wait=False``)."""
+
+    def __init__(self, fail: str = "") -> None:
+        super().__init__()
+        self.steps = 0
+        self.fail = fail
+        self.status = "running"
+        self.error: str | None = None
+        self.progress = 0.0
+        self.message = "reading headers"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+    def refresh(self) -> SlowSubmission:
+        self.steps += 1
+        self.progress = self.steps / 3
+        self.message = f"step {self.steps} of 3"
+        if self.steps >= 3:
+            self.status = "failed" if self.fail else "done"
+            self.error = self.fail or None
+        return self
+
+
+def test_submit_follows_the_progress_of_a_submission_being_prepared() -> None:
+    sub = SlowSubmission()
+    panel = SubmitPanel(lambda p, d, s: sub, list)
+    panel.start([])
+    assert panel.submission is sub and panel.decide.layout.display == "none"
+    assert panel.poll() is True
+    assert panel.feedback.text == "step 1 of 3" and panel.progress.value == pytest.approx(1 / 3)
+    panel.wait(5)
+    assert "ready" in panel.feedback.text and panel.decide.layout.display is None
+
+
+def test_a_failed_preparation_is_said_without_decisions() -> None:
+    sub = SlowSubmission(fail="CatalogError: flat_new.asdf: the header has no USEAFTER")
+    panel = SubmitPanel(lambda p, d, s: sub, list)
+    panel.start([])
+    panel.wait(5)
+    assert panel.feedback.kind == "error"
+    assert panel.feedback.text == "not ready: flat_new.asdf: the header has no USEAFTER"
+    assert panel.submission is None and panel.decide.layout.display == "none"
+    assert not panel.submit_button.disabled

@@ -188,3 +188,31 @@ def test_objects_open_in_their_views(cat: Catalog) -> None:
     pane = view(cat.file("roman_wfi_dark_0001.asdf"))
     assert isinstance(pane, CatalogFileView)
     assert "roman_wfi_dark_0001.rmap" in pane.body.value
+
+
+def test_a_submission_from_the_page_becomes_the_edit_context(
+    dash: CatalogView, cat: Catalog, tmp_path: Path
+) -> None:
+    from tests.widgets.catalog.test_panels import upload
+
+    flat = tmp_path / "flat_2026.asdf"
+    write_reference(flat, {"reftype": "FLAT", "useafter": "2026-02-01T00:00:00",
+                           "pedigree": "GROUND", "author": "carol", "description": "2026 flat",
+                           "instrument": {"name": "WFI", "detector": "WFI01",
+                                          "optical_element": "F158"}}, seed=99)  # fmt: skip
+    dash.show_tab(SUBMIT)
+    panel = dash.submit_panel
+    panel.upload.value = (upload(flat.name, flat.read_bytes()),)
+    panel.description.value = "2026 F158 flat for WFI01"
+    panel.submit_button.click()
+    panel.wait(60)
+    assert "ready" in panel.feedback.text, panel.feedback.text
+    shown = text(panel.result.value)
+    assert "flat_2026.asdf" in shown and "roman_wfi_flat_0016.asdf" in shown
+    assert "WFI01, F158 · 2026-02-01 00:00:00" in shown  # the logical diff's place
+    assert "carol" in text(dash.submit_locks.listing.value)  # the instrument lock it took
+    panel.confirm_button.click()
+    assert "roman_0004.pmap is the edit context" in panel.feedback.text
+    assert cat.context("edit") == "roman_0004.pmap"
+    assert "roman_0004.pmap" in text(dash.cards.cards["edit"].value)
+    assert "roman_wfi_flat_0016.asdf" in dash.browse.names

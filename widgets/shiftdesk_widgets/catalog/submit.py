@@ -18,6 +18,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from shiftdesk_widgets._async import Ticker
+from shiftdesk_widgets._text import plain_error
 from shiftdesk_widgets.catalog._common import Feedback, attr, classed, table_html
 from shiftdesk_widgets.catalog.bestrefs import upload_items
 from shiftdesk_widgets.catalog.contexts import MappingDiff, diff_html
@@ -27,7 +29,9 @@ from shiftdesk_widgets.runtable._calls import Caller, run_now
 NOT_YET = "submissions arrive with the next change"
 
 #: ``submit(paths, derive_from, description)`` → a submission (``files``, ``new_mappings``,
-#: ``diffs``, ``collisions``, ``checks``, ``confirm()``, ``cancel()``).
+#: ``diffs``, ``collisions``, ``checks``, ``confirm()``, ``cancel()``); it may return before
+#: the submission is prepared (``finished`` False): its ``refresh()``, ``progress`` and
+#: ``message`` are then followed until it is.
 SubmitCall = Callable[[list[Path], str, str], Any]
 
 
@@ -72,6 +76,11 @@ def check_rows(sub: Any) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _finished(sub: Any) -> bool:
+    """Whether a submission handle is past its preparation (no ``finished``: it is)."""
+    return bool(getattr(sub, "finished", True))
+
+
 def diffs_of(sub: Any) -> list[MappingDiff]:
     """A submission's diffs as :class:`MappingDiff` (whatever shape the core gives)."""
     out = []
@@ -81,6 +90,13 @@ def diffs_of(sub: Any) -> list[MappingDiff]:
             continue
         if isinstance(item, tuple) and len(item) == 2:
             title, value = item
+            if isinstance(value, dict):  # {new mapping: {derived_from, text, logical}}
+                out.append(
+                    MappingDiff(str(value.get("derived_from", "") or ""), str(title),
+                                str(value.get("text", "") or ""),
+                                logical(value.get("logical", value.get("rows", [])) or []))
+                )  # fmt: skip
+                continue
             if isinstance(value, tuple) and len(value) == 2:
                 text, rows = value
             else:
@@ -102,7 +118,9 @@ def logical(rows: Iterable[Any]) -> list[tuple[str, ...]]:
     for row in rows:
         if isinstance(row, dict):
             path = row.get("path", ())
-            where = " · ".join(_text(p) for p in path) if isinstance(path, tuple) else str(path)
+            where = (
+                " · ".join(_text(p) for p in path) if isinstance(path, (tuple, list)) else str(path)
+            )
             out.append(
                 (str(row.get("change", "")), where, _text(row.get("old")), _text(row.get("new")))
             )
@@ -114,7 +132,15 @@ def logical(rows: Iterable[Any]) -> list[tuple[str, ...]]:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, tuple):
+    if isinstance(value, str) and value.startswith("(") and value.endswith(")"):
+        # a Match key stored as its repr (the plan is JSON): "('WFI01', 'F158')"
+        import ast
+
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    if isinstance(value, (tuple, list)):
         return ", ".join(str(v) for v in value)
     return str(value)
 
@@ -166,8 +192,11 @@ class SubmitPanel(w.VBox):
         caller: Caller = run_now,
         on_done: Callable[[str], None] | None = None,
         who_may: str = "the catalog's editors",
+        interval: float = 0.5,
     ) -> None:
         self._submit = submit
+        self.interval = interval
+        self.ticker: Ticker | None = None
         self._contexts = contexts
         self._caller = caller
         self.on_done = on_done
@@ -320,18 +349,14 @@ class SubmitPanel(w.VBox):
         self.feedback.say("busy", f"checking {len(paths)} file(s) and making new rules from the "
                                   f"{derive} context…")  # fmt: skip
 
-        def ready(sub: Any) -> None:
+        def started(sub: Any) -> None:
             self.submission = sub
-            self.progress.value = 1
-            self.progress.layout.display = "none"
-            self.result.value = submission_html(sub)
-            news = [str(m) for m in _listed(attr(sub, "new_mappings"))]
-            pmap = next((m for m in news if m.endswith(".pmap")), "")
-            self.feedback.say("info", "ready: check the new rules below, then confirm or cancel"
-                              + (f" (new context {pmap})" if pmap else ""))  # fmt: skip
-            self.decide.layout.display = None
-            self.decide_feedback.clear()
-            self.confirm_button.disabled = self.cancel_button.disabled = False
+            if _finished(sub):
+                self._prepared(sub)
+                return
+            # prepared in the catalog's own worker: follow its progress on the kernel's loop
+            self.ticker = Ticker(self.poll, self.interval)
+            self.ticker.start()
 
         def failed(exc: BaseException) -> None:
             self.submit_button.disabled = not self.can_edit
@@ -339,7 +364,59 @@ class SubmitPanel(w.VBox):
             self._discard_folder()
             self.feedback.error(exc, "not submitted")
 
-        self._caller("submit", lambda: submit(paths, derive, description), ready, failed)
+        self._caller("submit", lambda: submit(paths, derive, description), started, failed)
+
+    def poll(self) -> bool:
+        """Read the submission's progress once; True while it is being prepared."""
+        sub = self.submission
+        if sub is None:
+            return False
+        try:
+            sub.refresh()
+        except Exception as exc:  # said; the next poll tries again
+            self.feedback.error(exc, "progress not read")
+            return True
+        if not _finished(sub):
+            self.progress.value = float(getattr(sub, "progress", 0.0) or 0.0)
+            message = str(getattr(sub, "message", "") or "")
+            if message:
+                self.feedback.say("busy", message)
+            return True
+        self._prepared(sub)
+        return False
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Poll until the submission is prepared (scripts, tests; the page polls itself)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.poll():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the submission was not prepared in {timeout:g} s")
+            time.sleep(0.1)
+
+    def _prepared(self, sub: Any) -> None:
+        """The checks and new rules are there (or the preparation failed): show them."""
+        self.progress.value = 1
+        self.progress.layout.display = "none"
+        self.result.value = submission_html(sub)
+        status = str(getattr(sub, "status", "done") or "done")
+        if status != "done":
+            self.submission = None
+            self.submit_button.disabled = not self.can_edit
+            self._discard_folder()
+            reason = getattr(sub, "error", None) or f"the submission is {status}"
+            self.feedback.say("error", f"not ready: {plain_error(str(reason))}")
+            return
+        news = [str(m) for m in _listed(attr(sub, "new_mappings"))]
+        pmap = next((m for m in news if m.endswith(".pmap")), "")
+        self.feedback.say("info", "ready: check the new rules below, then confirm or cancel"
+                          + (f" (new context {pmap})" if pmap else ""))  # fmt: skip
+        self.decide.layout.display = None
+        self.decide_feedback.clear()
+        self.confirm_button.disabled = self.cancel_button.disabled = False
+        if self.on_done is not None:  # (the lock it took shows)
+            self.on_done("ready")
 
     def finish(self, confirm: bool) -> None:
         """Confirm or cancel the submission shown."""
@@ -353,6 +430,7 @@ class SubmitPanel(w.VBox):
 
         def done(_result: Any) -> None:
             self.submission = None
+            self.decide_feedback.clear()
             self._discard_folder()
             self.decide.layout.display = "none"
             self.submit_button.disabled = not self.can_edit
@@ -378,6 +456,8 @@ class SubmitPanel(w.VBox):
         self._caller(word, call, done, refused)
 
     def close(self) -> None:
-        """Remove uploaded copies, then close."""
+        """Stop following, remove uploaded copies, then close."""
+        if self.ticker is not None:
+            self.ticker.stop()
         self._discard_folder()
         super().close()

@@ -238,17 +238,26 @@ class CatalogView(w.VBox):
         if callable(submit):
 
             def call(paths: list[Any], derive: str, description: str) -> Any:
-                return submit(paths, derive_from=derive, description=description)
+                # returns at once; the panel follows its progress
+                return submit(paths, derive_from=derive, description=description, wait=False)
 
         self.submit_panel = SubmitPanel(
             call, self._pmaps, can_edit=self.can_edit, caller=self._caller,
-            on_done=lambda _w: self._changed(), who_may=self.who_may,
+            on_done=self._submission_moved, who_may=self.who_may,
         )  # fmt: skip
         self.submit_locks = LocksPanel(self.catalog.locks)
         return w.VBox(
             [self.submit_panel, w.HTML("<div class='sd-cat-section'>Locks</div>"),
              self.submit_locks]
         )  # fmt: skip
+
+    def _submission_moved(self, what: str) -> None:
+        if what == "ready":  # only the lock it took is new
+            self.submit_locks.refresh()
+            if LOCKS in self.panels:
+                self.locks_panel.refresh()
+            return
+        self._changed()
 
     def _build_bad(self) -> w.Widget:
         self.bad_panel = BadFilesPanel(
