@@ -631,6 +631,34 @@ def test_defects_are_found_and_repaired_by_an_administrator(
     assert admin.file("roman_wfi_dark_0001.rmap").history[-1].action == "repair"
 
 
+def test_edges_that_differ_from_a_mapping_are_rebuilt(
+    cat: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shiftdesk.catalog.records import CatalogEdgeRecord
+
+    with get_database().session() as s:
+        s.query(CatalogEdgeRecord).filter(
+            CatalogEdgeRecord.parent == "roman_wfi_0004.imap"
+        ).delete()
+        s.add(
+            CatalogEdgeRecord(
+                observatory="roman", parent="roman_0005.pmap", child="roman_cgi_0001.imap",
+                child_type="mapping",
+            )
+        )  # fmt: skip
+    assert cat.uses("roman_wfi_flat_0004.rmap") == []  # the walk follows the edges
+    assert {(d.name, d.kind) for d in cat.check_defects()} == {
+        ("roman_wfi_0004.imap", "edges"),
+        ("roman_0005.pmap", "edges"),
+        ("roman_0005.pmap", "missing-child"),
+    }
+    monkeypatch.setenv("SHIFTDESK_ADMINS", local_identity().name)
+    repaired = Catalog.open("roman").repair(kinds=["edges"])
+    assert {d.name for d in repaired} == {"roman_wfi_0004.imap", "roman_0005.pmap"}
+    assert cat.check_defects() == []
+    assert cat.uses("roman_wfi_flat_0004.rmap") == ["roman_0005.pmap", "roman_wfi_0004.imap"]
+
+
 def test_export_as_sqlite_in_the_crds_shape(cat: Catalog, tmp_path: Path) -> None:
     path = cat.export(tmp_path / "roman.sqlite")
     with sqlite3.connect(path) as conn:
@@ -662,7 +690,10 @@ def test_catalog_and_files_show_themselves(cat: Catalog) -> None:
     assert "5 mappings" in repr(cat) and "latest: roman_0005.pmap" in repr(cat)
     assert "Catalog" in cat._repr_html_() and "roman_0005.pmap" in cat._repr_html_()
     f = cat.file("roman_wfi_flat_0004.rmap")
-    assert "roman_wfi_flat_0004.rmap" in repr(f) and "operational" in repr(f)
+    assert repr(f).startswith(
+        "CatalogFile('roman_wfi_flat_0004.rmap'): mapping WFI FLAT, operational"
+    )
+    assert "derived from roman_wfi_flat_0001.rmap" in repr(f) and " add: " in repr(f)
     html = f._repr_html_()
     assert "CatalogFile" in html and "roman_wfi_flat_0001.rmap" in html and "<script" not in html
     assert "roman_wfi_flat_0004.rmap" in cat and "nothing.asdf" not in cat

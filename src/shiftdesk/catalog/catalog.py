@@ -302,6 +302,18 @@ class CatalogFile:
         flags += " BLACKLISTED" if self.blacklisted else ""
         return f"{self.name} ({self.type}, {self.state}{flags})"
 
+    def __repr__(self) -> str:
+        what = " ".join(p for p in (self.instrument, self.filekind) if p)
+        text_ = f"CatalogFile({self.name!r}): {self.type}{' ' + what if what else ''}, {self.state}"
+        text_ += f", {self.size:,} bytes, sha1 {self.sha1sum}"
+        if self.rejected:
+            text_ += ", REJECTED"
+        if self.blacklisted:
+            text_ += f", BLACKLISTED by {', '.join(self.blacklisted_by) or '?'}"
+        if self.derived_from:
+            text_ += f"\n  derived from {self.derived_from}"
+        return text_ + "".join(f"\n  {event}" for event in self.history)
+
     def _repr_html_(self) -> str:
         rows = [
             ["type", f"{self.type} ({self.kind})"],
