@@ -263,8 +263,9 @@ class SubmitPanel(w.VBox):
                 classed(w.HBox([self.upload, self.picked]), "sd-cat-row"),
                 classed(w.HBox([self.derive, self.description]), "sd-cat-row"),
                 classed(w.HBox([self.submit_button, self.progress, self.feedback]), "sd-cat-row"),
-                self.result,
+                # the decision above the results: the diffs of many files are long
                 self.decide,
+                self.result,
             ]
         )
         classed(self, "sd-cat-submit")
@@ -437,13 +438,16 @@ class SubmitPanel(w.VBox):
             self.upload.value = ()
             self.picked.value = ""
             self.description.value = ""
+            self.result.value = ""  # the Contexts tab diffs it from now on
             if confirm:
                 news = [str(m) for m in _listed(attr(sub, "new_mappings"))]
                 pmap = next((m for m in news if m.endswith(".pmap")), "the new context")
-                self.feedback.say("info", f"confirmed: {pmap} is the edit context; the files "
-                                          "are delivered")  # fmt: skip
+                self.feedback.say(
+                    "info",
+                    f"confirmed: {pmap} is the edit context and the files are delivered; the "
+                    "Contexts tab shows what changed",
+                )
             else:
-                self.result.value = ""
                 self.feedback.say("info", "cancelled: nothing was added to the catalog")
             if self.on_done is not None:
                 self.on_done(word)
