@@ -544,6 +544,17 @@ def test_next_name_never_repeats_and_mirrors_names_present(cat: Catalog, tmp_pat
         cat.next_name("jwst_miri_flat.rmap")
 
 
+def test_two_callers_at_once_never_take_the_same_name(cat: Catalog) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def take(_: int) -> str:
+        return Catalog.open("roman").next_name("roman_wfi_flat.rmap")
+
+    with ThreadPoolExecutor(4) as pool:
+        names = list(pool.map(take, range(24)))
+    assert sorted(names) == [f"roman_wfi_flat_{n:04d}.rmap" for n in range(5, 29)]
+
+
 def _other(catalog: Catalog, name: str, *groups: str) -> Catalog:
     return Catalog.open(catalog.observatory, identity=Identity(name, groups=frozenset(groups)))
 
