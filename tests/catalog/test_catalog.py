@@ -153,8 +153,9 @@ def test_the_roman_fixture_is_imported_with_its_edges(cat: Catalog, fixture_fold
         "roman_wfi_flat_0004.rmap",
     ]
     assert cat.uses("roman_0005.pmap") == []
-    # the same files again: nothing new, nothing refused
+    # the same files again: nothing new, nothing refused, no copy left behind
     assert cat.add_files([fixture_folder]) == []
+    assert _store_names(cat) == set(MAPPINGS)
     assert cat.check_defects() == []
 
 

@@ -799,6 +799,9 @@ class Catalog(SubmissionsMixin):
             for name in placed:  # the rows rolled back: the files go too
                 self.store.remove(name)
             raise
+        for item in items:  # copies of files cataloged already (committed ones are gone)
+            if item.staged is not None:
+                self.store.discard(item.staged)
         return sorted(i.name for i in new)
 
     def _check_against_catalog(
