@@ -12,14 +12,13 @@ history lines and its audit entries in one transaction.
 from __future__ import annotations
 
 import builtins
-import logging
 import re
 import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from shiftdesk.catalog import graph, importing, naming
+from shiftdesk.catalog.defects import Defect, DefectsMixin
+from shiftdesk.catalog.locks import Lock, LocksMixin
 from shiftdesk.catalog.records import (
     CONTEXT_KINDS,
     FILE_TYPES,
@@ -39,7 +40,6 @@ from shiftdesk.catalog.records import (
     CatalogEdgeRecord,
     CatalogFileEventRecord,
     CatalogFileRecord,
-    CatalogLockRecord,
     CatalogRecord,
     check_transition,
 )
@@ -52,7 +52,6 @@ from shiftdesk.gate import Gate, get_gate
 from shiftdesk.gate.forward import through_gate
 from shiftdesk.identity import Identity, current_identity
 from shiftdesk.storage import Database, get_database
-from shiftdesk.storage.models import AuditRecord
 from shiftdesk.tracking import as_utc, utcnow
 
 if TYPE_CHECKING:
@@ -70,7 +69,6 @@ __all__ = [
     "Lock",
 ]
 
-log = logging.getLogger(__name__)
 
 _OBSERVATORY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 #: columns of :meth:`Catalog.browse`, in order
@@ -189,65 +187,6 @@ class ContextHistory(builtins.list[ContextChange]):
         return html_repr(
             "Context history", f"{len(self)} changes", str(self), html_table(rows, header)
         )
-
-
-@dataclass(frozen=True)
-class Lock:
-    """A lock on an instrument of a catalog, held by one user until it expires."""
-
-    instrument: str
-    holder: str
-    acquired_at: datetime
-    expires_at: datetime
-    forced_from: str = ""
-
-    @property
-    def expired(self) -> bool:
-        """Whether the lock has lapsed (a teammate may then take it over)."""
-        return utcnow() >= self.expires_at
-
-    def __str__(self) -> str:
-        state = "lapsed" if self.expired else "held"
-        until = f"{self.expires_at:%Y-%m-%d %H:%M}"
-        return f"{self.instrument}: {state} by {self.holder} until {until} UTC"
-
-    @classmethod
-    def from_json(cls, value: dict[str, Any]) -> Lock:
-        """The lock of an action's JSON result."""
-        return cls(
-            value["instrument"],
-            value["holder"],
-            datetime.fromisoformat(value["acquired_at"]),
-            datetime.fromisoformat(value["expires_at"]),
-            value.get("forced_from", ""),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """The lock as JSON (for the gate)."""
-        return {
-            "instrument": self.instrument,
-            "holder": self.holder,
-            "acquired_at": self.acquired_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "forced_from": self.forced_from,
-        }
-
-
-@dataclass(frozen=True)
-class Defect:
-    """Something wrong between the catalog's rows, edges and store.
-
-    ``kind`` is ``missing-file``, ``size-mismatch``, ``sha1-mismatch``, ``edges`` (a
-    mapping's stored edges differ from its file) or ``missing-child`` (an edge to a
-    mapping the catalog does not hold: import it; nothing else repairs it).
-    """
-
-    name: str
-    kind: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.kind}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -373,7 +312,7 @@ def _target(catalog: Catalog) -> str:
     return f"catalog {catalog.observatory}"
 
 
-class Catalog(SubmissionsMixin):
+class Catalog(SubmissionsMixin, LocksMixin, DefectsMixin):
     """An observatory's reference-file catalog.
 
     Make one with :meth:`create`, open it with :meth:`open`; see the package docstring.
@@ -1515,135 +1454,6 @@ class Catalog(SubmissionsMixin):
                     record.activation_date = now
             self._log(s, f"state {state}", names, why)
 
-    # -- locks -----------------------------------------------------------------------------
-    @through_gate("catalog.lock", target=_target)
-    def lock(self, instrument: str, *, minutes: float = 60.0, force: bool = False) -> Lock:
-        """Lock ``instrument`` for the current user (renewed if they hold it already).
-
-        A user holds one instrument at a time: locking another releases theirs. A lock
-        someone else holds is refused until it lapses; a lapsed lock is taken over only
-        with ``force=True``, which is recorded.
-
-        Raises
-        ------
-        CatalogError
-            Another user holds the lock, or it lapsed and ``force`` was not given.
-        """
-        self._require_editor("lock instruments")
-        instrument = str(instrument).strip().upper()
-        if not instrument or "," in instrument:
-            raise CatalogError(f"{instrument!r} is not an instrument name (e.g. 'WFI')")
-        if not 0 < minutes <= 24 * 60:
-            raise CatalogError(f"a lock lasts more than 0 and at most 1440 minutes, not {minutes}")
-        who = self.identity.name
-        now = utcnow()
-        with self.database.session() as s:
-            self._begin_write(s)
-            key = f"instrument:{instrument}"
-            held = s.get(CatalogLockRecord, (self.observatory, key))
-            forced_from = ""
-            if held is not None and held.holder != who:
-                expires = as_utc(held.expires_at)
-                assert expires is not None
-                if expires > now:
-                    raise CatalogError(
-                        f"{instrument} is locked by {held.holder} until "
-                        f"{expires:%Y-%m-%d %H:%M} UTC; "
-                        "ask them to release it (cat.release()), or wait until it lapses"
-                    )
-                if not force:
-                    raise CatalogError(
-                        f"{held.holder}'s lock on {instrument} lapsed at {expires:%Y-%m-%d %H:%M} "
-                        f"UTC; take it over with cat.lock({instrument!r}, force=True) (recorded)"
-                    )
-                forced_from = held.holder
-            mine = s.get(CatalogLockRecord, (self.observatory, f"user:{who}"))
-            if mine is not None and mine.instrument != instrument:
-                other = s.get(
-                    CatalogLockRecord, (self.observatory, f"instrument:{mine.instrument}")
-                )
-                if other is not None and other.holder == who:
-                    s.delete(other)
-            expires_at = now + timedelta(minutes=minutes)
-            for name in (key, f"user:{who}"):
-                row = s.get(CatalogLockRecord, (self.observatory, name))
-                if row is None:
-                    row = CatalogLockRecord(observatory=self.observatory, name=name)
-                    s.add(row)
-                    row.acquired_at = now
-                elif row.holder != who or row.instrument != instrument:
-                    row.acquired_at = now
-                row.holder, row.instrument, row.expires_at = who, instrument, expires_at
-                row.forced_from = forced_from if name == key else ""
-            if forced_from:
-                s.execute(
-                    insert(AuditRecord),
-                    [
-                        {
-                            "at": now,
-                            "actor": who,
-                            "action": "catalog.lock_forced",
-                            "target": f"{self.observatory} {instrument}",
-                            "outcome": "ok",
-                            "detail": f"taken over from {forced_from}, whose lock had lapsed",
-                            "via": self._via,
-                        }
-                    ],
-                )
-            acquired = as_utc(s.get(CatalogLockRecord, (self.observatory, key)).acquired_at)  # type: ignore[union-attr]
-        return Lock(instrument, who, acquired or now, expires_at, forced_from)
-
-    def locks(self) -> builtins.list[Lock]:
-        """The instrument locks, lapsed ones included (see :attr:`Lock.expired`)."""
-        with self.database.session() as s:
-            rows = s.scalars(
-                select(CatalogLockRecord)
-                .where(
-                    CatalogLockRecord.observatory == self.observatory,
-                    CatalogLockRecord.name.like("instrument:%"),
-                )
-                .order_by(CatalogLockRecord.name)
-            ).all()
-            return [
-                Lock(
-                    r.instrument,
-                    r.holder,
-                    _aware(r.acquired_at),
-                    _aware(r.expires_at),
-                    r.forced_from,
-                )
-                for r in rows
-            ]
-
-    @through_gate("catalog.release", target=_target)
-    def release(self, instrument: str | None = None) -> builtins.list[str]:
-        """Release the current user's lock (administrators: anyone's lock on
-        ``instrument``); the instruments released."""
-        who = self.identity.name
-        released = []
-        with self.database.session() as s:
-            self._begin_write(s)
-            rows = s.scalars(
-                select(CatalogLockRecord).where(CatalogLockRecord.observatory == self.observatory)
-            ).all()
-            for row in rows:
-                if instrument is not None and row.instrument != str(instrument).upper():
-                    continue
-                if row.holder == who or (instrument is not None and self.identity.admin):
-                    if row.name.startswith("instrument:"):
-                        released.append(row.instrument)
-                    s.delete(row)
-        return sorted(released)
-
-    def holds_lock(self, instrument: str) -> bool:
-        """Whether the current user holds an unexpired lock on ``instrument``."""
-        return any(
-            lock.instrument == instrument.upper()
-            and lock.holder == self.identity.name
-            and not lock.expired
-            for lock in self.locks()
-        )
-
     # -- browsing --------------------------------------------------------------------------
     def browse(
         self,
@@ -1732,161 +1542,6 @@ class Catalog(SubmissionsMixin):
         frame["blacklisted"] = frame["blacklisted"].astype(bool)
         return frame
 
-    # -- defects and repairs ---------------------------------------------------------------
-    def check_defects(self, *, verify_checksum: bool = True) -> builtins.list[Defect]:
-        """What is wrong between rows, edges and store: a file missing from the store, a
-        size or SHA-1 differing from its row, a mapping whose edges differ from its file,
-        an edge to a mapping the catalog lacks."""
-        from shiftdesk.catalog.store import sha1_of
-
-        defects: builtins.list[Defect] = []
-        with self.database.session() as s:
-            files = s.execute(
-                select(
-                    CatalogFileRecord.name,
-                    CatalogFileRecord.type,
-                    CatalogFileRecord.size,
-                    CatalogFileRecord.sha1sum,
-                )
-                .where(CatalogFileRecord.observatory == self.observatory)
-                .order_by(CatalogFileRecord.name)
-            ).all()
-            edges: dict[str, set[tuple[str, str]]] = {}
-            for parent, child, kind in s.execute(
-                select(
-                    CatalogEdgeRecord.parent, CatalogEdgeRecord.child, CatalogEdgeRecord.child_type
-                ).where(CatalogEdgeRecord.observatory == self.observatory)
-            ):
-                edges.setdefault(parent, set()).add((child, kind))
-        names = {row[0] for row in files}
-        for name, type_, size, sha in files:
-            path = self.store.path(name)
-            if not path.is_file():
-                defects.append(Defect(name, "missing-file", f"{path} is not there"))
-                continue
-            actual = path.stat().st_size
-            if actual != size:
-                defects.append(
-                    Defect(name, "size-mismatch", f"{actual} bytes in the store, {size} cataloged")
-                )
-                continue
-            if verify_checksum:
-                digest, _ = sha1_of(path)
-                if digest != sha:
-                    defects.append(
-                        Defect(
-                            name, "sha1-mismatch", f"sha1 {digest} in the store, {sha} cataloged"
-                        )
-                    )
-                    continue
-            if type_ == "mapping":
-                try:
-                    mapping = self._load_mapping(name)
-                except CatalogError as exc:
-                    defects.append(Defect(name, "sha1-mismatch", str(exc)))
-                    continue
-                want = {(c, "mapping") for c in mapping.mapping_children()}
-                want |= {(c, "reference") for c in mapping.reference_children()}
-                if want != edges.get(name, set()):
-                    defects.append(Defect(name, "edges", "its stored edges differ from its file"))
-        for parent, children in sorted(edges.items()):
-            for child, kind in sorted(children):
-                if kind == "mapping" and child not in names:
-                    defects.append(
-                        Defect(parent, "missing-child", f"names {child}, which the catalog lacks")
-                    )
-        return defects
-
-    @through_gate("catalog.repair", target=_target)
-    def repair(
-        self, source: str | None = None, *, kinds: Sequence[str] | None = None
-    ) -> builtins.list[Defect]:
-        """Repair what :meth:`check_defects` finds (administrators only).
-
-        A missing or damaged file is restored from ``source`` (a folder, or a CRDS cache
-        holding ``mappings/<obs>`` and ``references/<obs>``) when a file of that name
-        there has the cataloged SHA-1; a size differing from a stored file whose SHA-1 is
-        the cataloged one is corrected in the row; a mapping's edges are rebuilt from its
-        file. An
-        edge to a missing mapping is not repaired here: import that mapping.
-
-        Returns
-        -------
-        list of Defect
-            The defects repaired.
-        """
-        from shiftdesk.catalog.store import sha1_of
-
-        self._require_admin("repair a catalog")
-        wanted = set(kinds) if kinds is not None else None
-        repaired: builtins.list[Defect] = []
-        removed = self.store.clean_incoming()
-        for defect in self.check_defects():
-            if wanted is not None and defect.kind not in wanted:
-                continue
-            if defect.kind == "size-mismatch":
-                # the stored file is the cataloged one (same SHA-1): the row's size is wrong
-                record = self._record(defect.name)
-                digest, size = sha1_of(self.store.path(defect.name))
-                if digest == record.sha1sum:
-                    with self.database.session() as s:
-                        self._begin_write(s)
-                        s.execute(
-                            update(CatalogFileRecord)
-                            .where(
-                                CatalogFileRecord.observatory == self.observatory,
-                                CatalogFileRecord.name == defect.name,
-                            )
-                            .values(size=size)
-                        )
-                    repaired.append(defect)
-                    continue
-            if defect.kind in ("missing-file", "size-mismatch", "sha1-mismatch") and source:
-                record = self._record(defect.name)
-                candidate = _find_in(Path(source), defect.name, self.observatory)
-                if candidate is None or sha1_of(candidate)[0] != record.sha1sum:
-                    continue
-                staged = self.store.stage(defect.name, source=candidate)
-                self.store.restore(staged)
-                repaired.append(defect)
-            elif defect.kind == "edges":
-                mapping = self._load_mapping(defect.name)
-                with self.database.session() as s:
-                    self._begin_write(s)
-                    s.query(CatalogEdgeRecord).filter(
-                        CatalogEdgeRecord.observatory == self.observatory,
-                        CatalogEdgeRecord.parent == defect.name,
-                    ).delete()
-                    rows = [
-                        {
-                            "observatory": self.observatory,
-                            "parent": defect.name,
-                            "child": c,
-                            "child_type": "mapping",
-                        }
-                        for c in mapping.mapping_children()
-                    ]
-                    rows += [
-                        {
-                            "observatory": self.observatory,
-                            "parent": defect.name,
-                            "child": c,
-                            "child_type": "reference",
-                        }
-                        for c in mapping.reference_children()
-                    ]
-                    if rows:
-                        s.execute(insert(CatalogEdgeRecord), rows)
-                repaired.append(defect)
-        if repaired:
-            with self.database.session() as s:
-                for defect in repaired:
-                    self._log(s, "repair", [defect.name], f"{defect.kind}: {defect.detail}")
-            self._forget_contexts()
-        if removed:
-            log.info("removed %d temporary files of interrupted imports", removed)
-        return repaired
-
     # -- export ----------------------------------------------------------------------------
     def export(self, path: str | Path) -> Path:
         """Write the catalog to ``path``: ``.sqlite``/``.db`` (tables
@@ -1966,11 +1621,3 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterable[builtins.list[str
     items = builtins.list(items)
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _find_in(source: Path, name: str, observatory: str) -> Path | None:
-    sub = "mappings" if naming.is_mapping(name) else "references"
-    for candidate in (source / name, source / sub / observatory / name, source / sub / name):
-        if candidate.is_file():
-            return candidate
-    return None
