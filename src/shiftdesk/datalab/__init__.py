@@ -2,6 +2,12 @@
 
 ::
 
+    from shiftdesk.datalab import DataSession
+    s = DataSession.create("M51 night 1")   # DataSession.list(), DataSession.open(id)
+    s.add_inputs(["m51_r_001.fits", "m51_r_002.fits.fz"])
+    op = s.run("median", input_files=s.inputs)   # a persisted job; cached when identical
+    op.result(timeout=60).files
+
     from shiftdesk.datalab import operations
     operations.available()                  # {name: Operation}
     op = operations.get("median")
@@ -19,6 +25,9 @@ from typing import TYPE_CHECKING
 from shiftdesk._lazy import lazy_exports
 
 _EXPORTS = {
+    "DataSession": "shiftdesk.datalab.session",
+    "SessionInput": "shiftdesk.datalab.session",
+    "SessionOperation": "shiftdesk.datalab.session",
     "Operation": "shiftdesk.datalab.ops.base",
     "OperationCancelled": "shiftdesk.datalab.operations",
     "OperationInputError": "shiftdesk.datalab.operations",
@@ -41,11 +50,14 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DataSession",
     "Operation",
     "OperationCancelled",
     "OperationInputError",
     "OperationResult",
     "Preview",
+    "SessionInput",
+    "SessionOperation",
     "operations",
 ]
 
@@ -53,3 +65,4 @@ if TYPE_CHECKING:
     from shiftdesk.datalab import operations
     from shiftdesk.datalab.operations import OperationCancelled, OperationInputError
     from shiftdesk.datalab.ops.base import Operation, OperationResult, Preview
+    from shiftdesk.datalab.session import DataSession, SessionInput, SessionOperation

@@ -1,0 +1,26 @@
+"""What data sessions bring to the shared machinery (see :mod:`shiftdesk.domains`)."""
+
+from __future__ import annotations
+
+from shiftdesk.domains import Domain
+from shiftdesk.jobs.tasks import TaskKind
+
+DOMAIN = Domain(
+    name="datalab",
+    title="data sessions: FITS frames, registered operations, cached results",
+    package="shiftdesk.datalab",
+    records=("shiftdesk.datalab.records",),
+    migrations="shiftdesk.datalab.migrations",
+    job_kinds=(
+        TaskKind(
+            name="datalab.operation",
+            run="shiftdesk.datalab.tasks:run_operation",
+            decode="shiftdesk.datalab.tasks:decode",
+            # a spare worker has astropy and the operations loaded before a job arrives
+            preload=("shiftdesk.datalab.ops.combine", "shiftdesk.datalab.ops.images"),
+        ),
+    ),
+    dashboards=("datalab",),
+    seed_demo="shiftdesk.datalab.demo:seed_demo",
+    # views="shiftdesk_widgets.datalab.views" once the widget package has that module
+)

@@ -1,0 +1,1 @@
+"""Alembic revisions of data sessions (the ``datalab`` branch off the core history)."""
