@@ -101,6 +101,7 @@ def test_a_flat_is_named_inserted_and_becomes_the_edit_context_on_confirm(
     assert cat.context("edit") == "roman_0004.pmap"
     assert cat.context("latest") == "roman_0002.pmap"  # set by an operator, not a submission
     assert cat.file("roman_wfi_flat_0016.asdf").state == "delivered"
+    assert cat.file("roman_wfi_flat_0016.asdf").uploaded_as == "new_flat.asdf"
     assert cat.file("roman_wfi_flat_0003.rmap").derived_from == "roman_wfi_flat_0002.rmap"
     assert cat.best_references(EXPOSURE, context="edit")["flat"] == "roman_wfi_flat_0016.asdf"
     assert cat.best_references(EXPOSURE)["flat"] == "roman_wfi_flat_0001.asdf"

@@ -92,6 +92,7 @@ def demo(tmp_path: Path) -> HubSettings:
 def test_demo_settings_have_the_demo_users_and_groups(demo: HubSettings) -> None:
     assert set(demo.auth.demo.users) == {"operator", "alice", "bob", "viewer"}
     assert demo.user_groups() == {
+        "catalog-roman": ["alice"],
         "operators-demo": ["operator"],
         "staff": ["alice", "bob", "operator"],
     }
@@ -386,7 +387,7 @@ def test_demo_config_loads_into_jupyterhub(demo: HubSettings, tmp_path: Path) ->
     assert proxy.api_url == "http://127.0.0.1:18001"
     assert hub.port == demo.hub.port and hub.ip == "127.0.0.1"
     assert hub.default_url == "/hub/home"
-    assert set(hub.load_groups) == {"operators-demo", "staff"}
+    assert set(hub.load_groups) == {"catalog-roman", "operators-demo", "staff"}
     # the demo DAQ: simulated ECC servers and the poller, run once for everyone
     assert [s["name"] for s in hub.services] == [
         "idle-culler",

@@ -241,6 +241,12 @@ class CatalogFile:
         flags += " BLACKLISTED" if self.blacklisted else ""
         return f"{self.name} ({self.type}, {self.state}{flags})"
 
+    def widget(self) -> Any:
+        """The file's detail pane (needs ``shiftdesk[widgets]``)."""
+        from shiftdesk._views import view
+
+        return view(self)
+
     def __repr__(self) -> str:
         what = " ".join(p for p in (self.instrument, self.filekind) if p)
         text_ = f"CatalogFile({self.name!r}): {self.type}{' ' + what if what else ''}, {self.state}"
@@ -1559,6 +1565,12 @@ class Catalog(SubmissionsMixin, LocksMixin, DefectsMixin):
         return _export.export(self, Path(path))
 
     # -- showing ---------------------------------------------------------------------------
+    def widget(self) -> Any:
+        """The catalog's dashboard (needs ``shiftdesk[widgets]``)."""
+        from shiftdesk._views import view
+
+        return view(self)
+
     def __repr__(self) -> str:
         try:
             counts = self.counts()

@@ -11,4 +11,7 @@ DOMAIN = Domain(
     records=("shiftdesk.catalog.records", "shiftdesk.catalog.submission_records"),
     migrations="shiftdesk.catalog.migrations",
     gate_actions=("shiftdesk.catalog.actions",),
+    views="shiftdesk_widgets.catalog.view",
+    dashboards=("catalog",),
+    seed_demo="shiftdesk.catalog.demo:seed_demo",
 )

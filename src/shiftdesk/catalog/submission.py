@@ -632,6 +632,7 @@ def _confirm(catalog: Catalog, ident: str) -> list[str]:
         description=record.description,
         state="delivered",
     )
+    _keep_uploaded_names(catalog, plan["files"])
     catalog.set_context(
         "edit", plan["new_context"], why=f"submission {ident[:8]}: {record.description}"
     )
@@ -641,6 +642,24 @@ def _confirm(catalog: Catalog, ident: str) -> list[str]:
     shutil.rmtree(record.staging, ignore_errors=True)
     catalog.release(record.instrument)
     return sorted(names)
+
+
+def _keep_uploaded_names(catalog: Catalog, files: list[dict[str, Any]]) -> None:
+    """The names the files had when submitted (the import saw their official names)."""
+    from sqlalchemy import update
+
+    from shiftdesk.catalog.records import CatalogFileRecord
+
+    with catalog.database.session() as s:
+        for entry in files:
+            s.execute(
+                update(CatalogFileRecord)
+                .where(
+                    CatalogFileRecord.observatory == catalog.observatory,
+                    CatalogFileRecord.name == entry["name"],
+                )
+                .values(uploaded_as=entry["uploaded_as"])
+            )
 
 
 def _cancel(catalog: Catalog, ident: str) -> None:

@@ -693,7 +693,8 @@ def load_settings(path: str | Path) -> HubSettings:
 #: demo logins: name → (password, groups). Printed at start and documented.
 DEMO_USERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "operator": ("operator-demo", ("operators-demo", "staff")),
-    "alice": ("alice-demo", ("staff",)),
+    # the demo catalog's editors are the hub group catalog-roman
+    "alice": ("alice-demo", ("catalog-roman", "staff")),
     "bob": ("bob-demo", ("staff",)),
     "viewer": ("viewer-demo", ()),
 }
@@ -777,6 +778,12 @@ def demo_toml(port: int, state_dir: Path, *, accounts: bool | None = None) -> st
         'notebook = "runtable.ipynb"',
         'description = "Every run of the demo beamline with variables computed from a context '
         'file: comments, typed values, filters, plots, reprocessing."',
+        "",
+        "[dashboards.catalog]",
+        'title = "Reference files"',
+        'notebook = "catalog.ipynb"',
+        'description = "The demo Roman reference-file catalog: latest and edit contexts, best '
+        'references for a header, bad files, submissions of new reference files."',
         "",
         "# simulated ECC servers for the experiment 'demo', and the poller that refreshes",
         "# their state into the shared database (hub-managed: restarted when they exit)",
