@@ -1,0 +1,415 @@
+"""The image viewer: a FITS frame with zoom, pan, stretch and colour map; the pixel value
+and sky position at the point clicked; a line profile between two clicks; the header.
+
+The frame is drawn as a PNG (stretched and coloured here, reduced to at most
+:data:`~shiftdesk_widgets.datalab._images.DISPLAY_SIZE` pixels a side) in a bqplot
+``Image`` mark on pixel-coordinate scales, so zooming and panning happen in the browser
+and values are read from the full-resolution array in the kernel. bqplot's image mark
+reports clicks (not the pointer's every move), so the readout follows clicks.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+
+from shiftdesk_widgets._figures import FigureSlot
+from shiftdesk_widgets.datalab._common import Feedback, classed
+from shiftdesk_widgets.datalab._images import (
+    COLORMAPS,
+    STRETCHES,
+    FitsImage,
+    line_profile,
+    read_fits,
+    render,
+    thumbnail_of_picture,
+)
+from shiftdesk_widgets.runtable._calls import Caller, run_now
+
+#: What a click does, by mode.
+PAN, INSPECT, PROFILE = "Pan & zoom", "Inspect", "Profile"
+
+
+def sexagesimal(ra: float, dec: float) -> str:
+    """RA as h:m:s and Dec as d:m:s (ICRS)."""
+    h = ra / 15.0
+    hh, mm = int(h), int((h % 1) * 60)
+    ss = ((h * 60) % 1) * 60
+    sign = "-" if dec < 0 else "+"
+    d = abs(dec)
+    dd, dm = int(d), int((d % 1) * 60)
+    ds = ((d * 60) % 1) * 60
+    return f"{hh:02d}:{mm:02d}:{ss:05.2f} {sign}{dd:02d}:{dm:02d}:{ds:04.1f}"
+
+
+def readout_text(image: FitsImage, x: float, y: float) -> str:
+    """What the readout says about pixel (x, y): position, value, sky position."""
+    value = image.value(x, y)
+    if value is None:
+        return f"x {x:.1f}  y {y:.1f} · outside the image"
+    parts = [f"x {x:.1f}  y {y:.1f}", f"value {value:.6g}"]
+    sky = image.sky(x, y)
+    if sky is not None:
+        ra, dec = sky
+        parts.append(f"RA, Dec {sexagesimal(ra, dec)} ({ra:.5f}°, {dec:+.5f}°)")
+    elif image.wcs is None:
+        parts.append("no WCS in the header")
+    return " · ".join(parts)
+
+
+def header_html(header: Any) -> str:
+    """A FITS header as its 80-column cards."""
+    try:
+        text = header.tostring(sep="\n", endcard=False, padding=False)
+    except AttributeError:
+        text = "\n".join(f"{k:8} = {v!r}" for k, v in dict(header).items())
+    return f"<div class='sd-dl-header'>{html.escape(text)}</div>"
+
+
+class ImageViewer(w.VBox):
+    """A FITS frame (or a picture) to look at closely.
+
+    Parameters
+    ----------
+    files : callable
+        ``files()`` → (label, path) of what the viewer may open (the session's frames
+        and the outputs).
+    caller : callable
+        How frames are read and drawn (off the kernel's thread in a kernel).
+    """
+
+    def __init__(
+        self,
+        files: Callable[[], Sequence[tuple[str, str]]] | None = None,
+        *,
+        caller: Caller = run_now,
+    ) -> None:
+        self._files = files
+        self._caller = caller
+        self.image: FitsImage | None = None
+        self.path: str | None = None
+        self.factor = 1
+        self.clicks: list[tuple[float, float]] = []
+        self.position: tuple[float, float] | None = None
+        self._quiet = False
+        self.picker = classed(
+            w.Dropdown(description="Frame", layout=w.Layout(width="auto", min_width="360px"),
+                       style={"description_width": "initial"}),
+            "sd-dl-viewer-picker",
+        )  # fmt: skip
+        self.picker.observe(self._picked, "value")
+        self.stretch = classed(
+            w.Dropdown(options=list(STRETCHES), value=STRETCHES[0], description="Stretch",
+                       layout=w.Layout(width="170px"), style={"description_width": "initial"}),
+            "sd-dl-stretch",
+        )  # fmt: skip
+        self.colormap = classed(
+            w.Dropdown(options=list(COLORMAPS), value=COLORMAPS[0], description="Colours",
+                       layout=w.Layout(width="180px"), style={"description_width": "initial"}),
+            "sd-dl-colormap",
+        )  # fmt: skip
+        self.stretch.observe(lambda _c: self.redraw(), "value")
+        self.colormap.observe(lambda _c: self.redraw(), "value")
+        self.mode = classed(
+            w.ToggleButtons(options=[INSPECT, PROFILE, PAN], value=INSPECT,
+                            tooltips=["click: pixel value and sky position",
+                                      "click twice: the values along the line between",
+                                      "drag to pan, wheel to zoom"],
+                            style={"button_width": "auto"}),
+            "sd-dl-mode",
+        )  # fmt: skip
+        self.mode.observe(lambda c: self._set_mode(c["new"]), "value")
+        self.zoom_in = classed(
+            w.Button(icon="search-plus", tooltip="zoom in", layout=w.Layout(width="40px")),
+            "sd-dl-zoom-in",
+        )
+        self.zoom_out = classed(
+            w.Button(icon="search-minus", tooltip="zoom out", layout=w.Layout(width="40px")),
+            "sd-dl-zoom-out",
+        )
+        self.zoom_fit = classed(
+            w.Button(description="Fit", icon="expand", tooltip="the whole frame",
+                     layout=w.Layout(width="auto")),
+            "sd-dl-zoom-fit",
+        )  # fmt: skip
+        self.zoom_in.on_click(lambda _b: self.zoom(0.5))
+        self.zoom_out.on_click(lambda _b: self.zoom(2.0))
+        self.zoom_fit.on_click(lambda _b: self.fit())
+        self.feedback = Feedback()
+        self.readout = classed(w.HTML(), "sd-dl-readout")
+
+        self.xs = bq.LinearScale(min=-0.5, max=0.5)
+        self.ys = bq.LinearScale(min=-0.5, max=0.5)
+        self.png = w.Image(value=b"", format="png")
+        self.mark = bq.Image(image=self.png, scales={"x": self.xs, "y": self.ys},
+                             x=[-0.5, 0.5], y=[-0.5, 0.5])  # fmt: skip
+        self.mark.on_element_click(self._clicked)
+        self.points = bq.Scatter(x=[], y=[], scales={"x": self.xs, "y": self.ys},
+                                 colors=["#ff1744"], default_size=48, marker="cross")  # fmt: skip
+        self.segment = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": self.ys},
+                                colors=["#ff1744"], stroke_width=1.5)  # fmt: skip
+        self.panzoom = bq.interacts.PanZoom(scales={"x": [self.xs], "y": [self.ys]})
+        axes = [
+            bq.Axis(scale=self.xs, label="x (pixel)", grid_lines="none"),
+            bq.Axis(scale=self.ys, orientation="vertical", label="y (pixel)", grid_lines="none"),
+        ]
+        self.figure = bq.Figure(
+            marks=[self.mark, self.segment, self.points], axes=axes, padding_x=0, padding_y=0,
+            fig_margin={"top": 10, "bottom": 40, "left": 56, "right": 10},
+            layout=w.Layout(width="100%", height="560px"),
+        )  # fmt: skip
+        self.figure.add_class("sd-dl-viewer-figure")
+        self.slot = FigureSlot(self.figure)
+        self.slot.layout.width = "100%"
+
+        self.profile_x = bq.LinearScale()
+        self.profile_y = bq.LinearScale()
+        self.profile_line = bq.Lines(x=[0, 1], y=[0, 0],
+                                     scales={"x": self.profile_x, "y": self.profile_y},
+                                     colors=["#1565c0"])  # fmt: skip
+        self.profile_figure = bq.Figure(
+            marks=[self.profile_line],
+            axes=[bq.Axis(scale=self.profile_x, label="distance (pixel)"),
+                  bq.Axis(scale=self.profile_y, orientation="vertical", label="value",
+                          tick_format=".4g")],
+            fig_margin={"top": 10, "bottom": 40, "left": 64, "right": 10},
+            layout=w.Layout(width="100%", height="240px"),
+        )  # fmt: skip
+        self.profile_figure.add_class("sd-dl-profile-figure")
+        self.profile_slot = FigureSlot(self.profile_figure)
+        self.profile_note = classed(w.HTML(), "sd-dl-profile-note")
+
+        self.header_button = classed(
+            w.ToggleButton(description="FITS header", icon="list-alt",
+                           layout=w.Layout(width="auto")),
+            "sd-dl-header-toggle",
+        )  # fmt: skip
+        self.header = classed(w.HTML(), "sd-dl-header-box")
+        self.header.layout.display = "none"
+        self.header_button.observe(lambda c: self._show_header(c["new"]), "value")
+        self._shown = False
+
+        tools = classed(
+            w.HBox([self.stretch, self.colormap, self.mode, self.zoom_in, self.zoom_out,
+                    self.zoom_fit]),
+            "sd-dl-row",
+        )  # fmt: skip
+        side = classed(
+            w.VBox([w.HTML("<div class='sd-dl-section'>Line profile</div>"), self.profile_note,
+                    self.profile_slot, self.header_button, self.header],
+                   layout=w.Layout(flex="1 1 340px", min_width="300px")),
+            "sd-dl-side",
+        )  # fmt: skip
+        main = w.VBox([self.slot, self.readout], layout=w.Layout(flex="2 1 560px", min_width="0"))
+        super().__init__(
+            [
+                classed(w.HBox([self.picker, self.feedback]), "sd-dl-row"),
+                tools,
+                classed(w.HBox([main, side], layout=w.Layout(width="100%")), "sd-dl-row"),
+            ]
+        )
+        classed(self, "sd-dl-viewer")
+        self._say_profile()
+        self.refresh_files()
+
+    # -- showing ----------------------------------------------------------------------------
+    @property
+    def shown(self) -> bool:
+        """Whether the figures are in the page (the tab is open)."""
+        return self._shown
+
+    @shown.setter
+    def shown(self, on: bool) -> None:
+        self._shown = bool(on)
+        self.slot.shown = self._shown and bool(self.png.value)
+        self.profile_slot.shown = self._shown and len(self.clicks) == 2
+
+    def refresh_files(self) -> None:
+        """Read the list of frames the viewer may open again."""
+        if self._files is None:
+            return
+        try:
+            files = list(self._files())
+        except Exception:  # the list keeps what it had
+            return
+        self._quiet = True
+        try:
+            self.picker.options = [("— pick a frame —", None), *files]
+            paths = [p for _l, p in files]
+            self.picker.value = self.path if self.path in paths else None
+        finally:
+            self._quiet = False
+
+    def _picked(self, change: dict[str, Any]) -> None:
+        if not self._quiet and change["new"] is not None:
+            self.show(change["new"])
+
+    def show(self, path: str | os.PathLike[str]) -> None:
+        """Read ``path`` (a FITS frame, or a PNG/JPEG picture) and show it."""
+        path = str(path)
+        self.feedback.say("busy", f"reading {Path(path).name} …")
+        stretch, colormap = self.stretch.value, self.colormap.value
+
+        def load() -> tuple[FitsImage | None, bytes, int, tuple[int, int]]:
+            if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg"):
+                from PIL import Image
+
+                with Image.open(path) as picture:
+                    size = picture.size
+                data = thumbnail_of_picture(Path(path), 2048)
+                return None, data, 1, (size[1], size[0])
+            image = read_fits(path)
+            png, factor = render(image, stretch, colormap)
+            return image, png, factor, image.shape
+
+        def show(loaded: tuple[FitsImage | None, bytes, int, tuple[int, int]]) -> None:
+            image, png, factor, shape = loaded
+            self.image, self.path, self.factor = image, path, factor
+            self._quiet = True
+            try:
+                if path not in [p for _l, p in self.picker.options]:
+                    self.picker.options = [*self.picker.options, (Path(path).name, path)]
+                self.picker.value = path
+            finally:
+                self._quiet = False
+            self._draw(png, shape)
+            self.clicks = []
+            self.points.x, self.points.y = [], []
+            self.segment.x, self.segment.y = [], []
+            self._say_profile()
+            self.profile_slot.shown = False
+            self.header.value = header_html(image.header) if image is not None else ""
+            self.header_button.disabled = image is None
+            ny, nx = shape
+            wcs = "" if image is None else (" · WCS" if image.wcs is not None else " · no WCS")
+            self.feedback.say("info", f"{Path(path).name} · {nx} × {ny} px{wcs}")
+            self.readout.value = (
+                "<div class='sd-dl-muted'>click the image: pixel value and sky position</div>"
+                if image is not None else
+                "<div class='sd-dl-muted'>a picture: no pixel values to read</div>"
+            )  # fmt: skip
+
+        self._caller("open frame", load, show, lambda exc: self.feedback.error(exc, "not shown"))
+
+    def _draw(self, png: bytes, shape: tuple[int, int]) -> None:
+        ny, nx = shape
+        self.png.value = png
+        # the PNG covers whole blocks: a reduced image ends where its last block ends
+        cover_x = (nx // self.factor) * self.factor if self.factor > 1 else nx
+        cover_y = (ny // self.factor) * self.factor if self.factor > 1 else ny
+        self.mark.x = [-0.5, cover_x - 0.5]
+        self.mark.y = [-0.5, cover_y - 0.5]
+        ratio = max(0.2, min(5.0, nx / max(ny, 1)))
+        self.figure.min_aspect_ratio = ratio
+        self.figure.max_aspect_ratio = ratio
+        self.fit()
+        self.slot.shown = self._shown
+
+    def redraw(self) -> None:
+        """Draw the frame again with the stretch and colour map chosen."""
+        image = self.image
+        if image is None:
+            return
+        stretch, colormap = self.stretch.value, self.colormap.value
+
+        def show(made: tuple[bytes, int]) -> None:
+            if self.image is image:
+                self.png.value = made[0]
+
+        self._caller("redraw", lambda: render(image, stretch, colormap), show,
+                     lambda exc: self.feedback.error(exc, "not redrawn"))  # fmt: skip
+
+    # -- zoom and pan ------------------------------------------------------------------------
+    def fit(self) -> None:
+        """Show the whole frame."""
+        x0, x1 = self.mark.x
+        y0, y1 = self.mark.y
+        self.xs.min, self.xs.max = float(x0), float(x1)
+        self.ys.min, self.ys.max = float(y0), float(y1)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom about the centre of the view (``factor`` < 1 zooms in)."""
+        for scale in (self.xs, self.ys):
+            lo, hi = float(scale.min), float(scale.max)
+            mid, half = (lo + hi) / 2, (hi - lo) / 2 * factor
+            scale.min, scale.max = mid - half, mid + half
+
+    def _set_mode(self, mode: str) -> None:
+        # panning takes the pointer's drags; clicks go to the image otherwise
+        self.figure.interaction = self.panzoom if mode == PAN else None
+        if mode == PROFILE:
+            self.clicks = []
+            self._say_profile()
+
+    # -- clicks --------------------------------------------------------------------------------
+    def _clicked(self, _mark: Any, event: dict[str, Any]) -> None:
+        data = event.get("data", {})
+        if "click_x" in data and "click_y" in data:
+            self.click(float(data["click_x"]), float(data["click_y"]))
+
+    def click(self, x: float, y: float) -> None:
+        """A click at pixel (x, y): the readout, and in profile mode the line's ends."""
+        image = self.image
+        if image is None:
+            return
+        self.readout.value = f"<div>{html.escape(readout_text(image, x, y))}</div>"
+        sky = image.sky(x, y)
+        if sky is not None:
+            self.position = sky
+        if self.mode.value == PROFILE:
+            self.clicks = [*self.clicks, (x, y)] if len(self.clicks) < 2 else [(x, y)]
+            self.points.x = [c[0] for c in self.clicks]
+            self.points.y = [c[1] for c in self.clicks]
+            if len(self.clicks) == 2:
+                self.profile(*self.clicks)
+            else:
+                self.segment.x, self.segment.y = [], []
+                self._say_profile()
+        else:
+            self.points.x, self.points.y = [x], [y]
+
+    def profile(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """Draw the values along ``start`` → ``end`` (pixels)."""
+        if self.image is None:
+            return
+        distance, values = line_profile(self.image.data, start, end)
+        self.clicks = [start, end]
+        self.segment.x = [start[0], end[0]]
+        self.segment.y = [start[1], end[1]]
+        finite = values[np.isfinite(values)]
+        self.profile_line.x = distance
+        self.profile_line.y = np.where(np.isfinite(values), values, np.nan)
+        if finite.size:
+            lo, hi = float(finite.min()), float(finite.max())
+            pad = (hi - lo) * 0.05 or 1.0
+            self.profile_y.min, self.profile_y.max = lo - pad, hi + pad
+        self.profile_x.min, self.profile_x.max = 0.0, float(max(distance[-1], 1.0))
+        self.profile_note.value = (
+            f"<div class='sd-dl-muted'>({start[0]:.0f}, {start[1]:.0f}) → ({end[0]:.0f}, "
+            f"{end[1]:.0f}) · {distance[-1]:.1f} px · min {np.nanmin(values):.4g} · "
+            f"max {np.nanmax(values):.4g}</div>"
+        )
+        self.profile_slot.shown = self._shown
+
+    @property
+    def profile_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The profile drawn: distances and values (tests read it)."""
+        return np.asarray(self.profile_line.x), np.asarray(self.profile_line.y)
+
+    def _say_profile(self) -> None:
+        if self.mode.value == PROFILE:
+            said = "click the line's start, then its end" if not self.clicks else \
+                "now click the line's end"  # fmt: skip
+        else:
+            said = f"choose {PROFILE}, then click two points of the image"
+        self.profile_note.value = f"<div class='sd-dl-muted'>{said}</div>"
+
+    def _show_header(self, on: bool) -> None:
+        self.header.layout.display = None if on else "none"
