@@ -1144,6 +1144,7 @@ class SessionOperation:
             else:
                 row.status = status if status in ("failed", "cancelled") else "failed"
                 row.message = row.status
+                row.progress = job.progress  # how far it got
                 if status == "failed":
                     row.error, row.error_field = error, error_field
                 elif status == "done":
