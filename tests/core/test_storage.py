@@ -50,6 +50,7 @@ TABLES = (
             "submissions",
         )
     }
+    | {f"datalab_{name}" for name in ("sessions", "members", "inputs", "operations", "results")}
 )
 
 
