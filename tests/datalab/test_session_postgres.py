@@ -1,0 +1,136 @@
+"""Data sessions on the hub's PostgreSQL: a user's own kernel (its own role, under
+row-level security) cannot see or change another user's session, frames, operations or
+stored results, nor be served another user's result by asking the same thing; a session
+shared with a user is read, not changed, and its results are served to them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+from tests.datalab._frames import write_frame
+
+from shiftdesk.datalab import DataSession
+from shiftdesk.datalab.cache import find_result
+from shiftdesk.errors import NotFound, PermissionDenied
+from shiftdesk.identity import Identity
+from shiftdesk.jobs import shutdown_backends
+from shiftdesk.storage import Database, reset_default_databases
+from shiftdesk.storage.boundary import ensure_user_role, secure, unprotected_tables
+
+pytestmark = pytest.mark.postgres
+
+TABLES = ("datalab_sessions", "datalab_members", "datalab_inputs", "datalab_operations",
+          "datalab_results")  # fmt: skip
+
+
+@pytest.fixture
+def hub(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Database, dict[str, Database], dict[str, Identity]]]:
+    """The tables' owner and connections as alice, bob and mallory (their own roles)."""
+    suffix = uuid.uuid4().hex[:6]
+    owner = Database(postgres_url)
+    secure(owner)
+    who = {k: Identity(f"{k}_{suffix}") for k in ("alice", "bob", "mallory")}
+    for identity in who.values():
+        ensure_user_role(owner, identity.name)
+    host = postgres_url.split("@", 1)[1]
+    users = {k: Database(f"postgresql+psycopg://{i.name}@{host}") for k, i in who.items()}
+    monkeypatch.setenv("SHIFTDESK_DATABASE_URL", postgres_url)
+    reset_default_databases()
+    try:
+        yield owner, users, who
+    finally:
+        shutdown_backends()  # the spare workers of each user's local backend
+        for db in users.values():
+            db.dispose()
+        owner.dispose()
+
+
+def _counts(db: Database) -> dict[str, int]:
+    with db.engine.connect() as conn:
+        return {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() or 0)
+                for t in TABLES}  # fmt: skip
+
+
+def test_another_users_kernel_sees_and_changes_nothing_and_is_served_nothing(
+    hub: tuple[Database, dict[str, Database], dict[str, Identity]], tmp_path: Path
+) -> None:
+    owner, users, who = hub
+    with owner.engine.connect() as conn:
+        assert unprotected_tables(conn) == []
+    frames = [write_frame(tmp_path / f"f{i}.fits", stars=[(20, 20, 900 + i)]) for i in range(2)]
+    alice = DataSession.create("alice's", database=users["alice"], identity=who["alice"])
+    alice.add_inputs(frames)
+    done = alice.run("median", input_files=alice.inputs)
+    files = done.result(timeout=120).files
+    assert all(c > 0 for t, c in _counts(users["alice"]).items() if t != "datalab_members")
+
+    # mallory's own connection: nothing of alice's is there
+    with pytest.raises(NotFound):
+        DataSession.open(alice.id, database=users["mallory"], identity=who["mallory"])
+    assert set(_counts(users["mallory"]).values()) == {0}
+    with users["mallory"].engine.begin() as conn:
+        for table in TABLES:
+            assert conn.execute(text(f"DELETE FROM {table}")).rowcount == 0
+        assert conn.execute(text("UPDATE datalab_sessions SET shared_with = '*'")).rowcount == 0
+        assert conn.execute(text("UPDATE datalab_results SET folder = '/tmp'")).rowcount == 0
+        # a member row of her own for alice's session does not make her a member
+        conn.execute(
+            text("INSERT INTO datalab_members (session_id, member, owner) VALUES (:s, :m, :m)"),
+            {"s": alice.id, "m": who["mallory"].name},
+        )
+    assert _counts(users["mallory"])["datalab_sessions"] == 0
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        users["mallory"].engine.begin() as conn,
+    ):
+        conn.execute(
+            text("INSERT INTO datalab_members (session_id, member, owner) VALUES (:s, :m, :o)"),
+            {"s": alice.id, "m": who["mallory"].name, "o": who["alice"].name},
+        )
+    # the identical request in her own session is not served alice's result
+    mine = DataSession.create("mallory's", database=users["mallory"], identity=who["mallory"])
+    mine.add_inputs(frames)
+    with users["mallory"].session() as s:
+        assert find_result(s, who["mallory"], done.key) is None
+    theirs = mine.run("median", input_files=mine.inputs)
+    assert not theirs.cached and theirs.key == done.key
+    theirs.cancel()
+    with users["mallory"].engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT count(*) FROM datalab_results WHERE owner = :o"), {"o": who["alice"].name}
+        )
+        assert rows.scalar() == 0
+    assert alice.refresh().shared_with == () and len(alice.inputs) == 2
+
+    # shared with bob: he reads it (not changes it) and is served its result
+    alice.share(who["bob"].name)
+    seen = DataSession.open(alice.id, database=users["bob"], identity=who["bob"])
+    assert seen.read_only and len(seen.inputs) == 2
+    assert seen.operations[0].result().files == files
+    with pytest.raises(PermissionDenied):
+        seen.run("median", input_files=seen.inputs)
+    with users["bob"].engine.begin() as conn:
+        assert conn.execute(text("UPDATE datalab_inputs SET name = 'x'")).rowcount == 0
+        assert conn.execute(text("DELETE FROM datalab_operations")).rowcount == 0
+    bobs = DataSession.create("bob's", database=users["bob"], identity=who["bob"])
+    bobs.add_inputs(frames)
+    served = bobs.run("median", input_files=bobs.inputs)
+    assert served.cached and served.result().files == files
+    # mallory is still out
+    assert _counts(users["mallory"])["datalab_results"] == 0
+
+    # unshared: bob's connection no longer sees alice's session, nor is served its result
+    alice.unshare()
+    assert _counts(users["bob"])["datalab_sessions"] == 1  # his own
+    with pytest.raises(NotFound):
+        DataSession.open(alice.id, database=users["bob"], identity=who["bob"])
+    with users["bob"].session() as s:
+        assert find_result(s, who["bob"], done.key) is None
+    assert [o.status for o in alice.operations] == ["done"]
