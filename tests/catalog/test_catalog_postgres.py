@@ -7,6 +7,7 @@ gate service runs it, with the table owner's connection and the verified caller)
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.catalog._trees import ROMAN
 from shiftdesk.audit import entries
 from shiftdesk.catalog import Catalog
 from shiftdesk.catalog.records import TABLES
-from shiftdesk.errors import CatalogError, StorageError
+from shiftdesk.errors import CatalogError, PermissionDenied, StorageError
 from shiftdesk.gate import LocalGate, run_action
 from shiftdesk.gate.actions import ActionContext
 from shiftdesk.identity import Identity
@@ -53,7 +54,9 @@ def hub(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Database, Database,
         (folder / file).write_text(content)
     gate = ActionContext(who, owner)
     run_action("catalog.create", {"observatory": "roman"}, gate, via="gate")
-    run_action("catalog.add_files", _args(paths=[str(folder)]), gate, via="gate")
+    # the gate reads no path a caller names: the files travel as their bytes
+    uploads = {f.name: base64.b64encode(f.read_bytes()).decode() for f in folder.iterdir()}
+    run_action("catalog.add_files", _args(uploads=uploads), gate, via="gate")
     run_action(
         "catalog.set_context",
         _args(kind="latest", context="roman_0005.pmap", why="initial import"),
@@ -68,7 +71,7 @@ def hub(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Database, Database,
 
 
 def _args(**args: object) -> dict[str, object]:
-    defaults = {"why": "", "description": "", "state": "operational"} if "paths" in args else {}
+    defaults = {"why": "", "description": "", "state": "operational"} if "uploads" in args else {}
     return {"observatory": "roman", **defaults, **args}
 
 
@@ -140,3 +143,19 @@ def test_the_gate_path_changes_the_catalog_for_the_verified_caller(hub) -> None:
     mine = {(e.action, e.outcome) for e in entries(limit=50, database=user)}
     assert ("catalog.set_context", "ok") in mine and ("catalog.mark_bad", "refused") in mine
     assert ("catalog.add", "ok") in mine  # a row per imported file
+
+
+def test_the_gate_reads_no_path_a_caller_names(hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An editor asking the gate to import a path (one of the gate's own files, say) or
+    to keep a new catalog's files in a folder of their choosing is refused."""
+    owner, _, who = hub
+    secret = tmp_path / "gate-secret.rmap"
+    secret.write_text("the gate's own file\n")
+    gate = ActionContext(who, owner)
+    with pytest.raises(TypeError):
+        run_action("catalog.add_files", _args(paths=[str(secret)]), gate, via="gate")
+    with pytest.raises(PermissionDenied, match="only administrators choose where"):
+        run_action("catalog.create", {"observatory": "jwst", "folder": str(tmp_path)}, gate,
+                   via="gate")  # fmt: skip
+    assert "gate-secret.rmap" not in Catalog.open("roman", database=owner, identity=who)
+    assert Catalog.list(database=owner) == ["roman"]

@@ -18,7 +18,7 @@ from shiftdesk.gate.actions import ActionContext
 
 #: action name -> method of Catalog
 METHODS = {
-    "add_files": "_add_files",
+    "add_files": "_add_uploads",
     "set_context": "set_context",
     "mark_bad": "mark_bad",
     "unmark_bad": "unmark_bad",
@@ -64,6 +64,14 @@ def _action(method: str) -> Any:
 
 def _create(ctx: ActionContext, observatory: str, **args: Any) -> None:
     from shiftdesk.catalog.catalog import Catalog
+    from shiftdesk.errors import PermissionDenied
+
+    if args.get("folder") is not None and not ctx.identity.admin:
+        # where the gate writes is the gate's to decide: a caller's folder could be one of
+        # the gate's own
+        raise PermissionDenied(
+            "only administrators choose where a catalog keeps its files; leave folder= out"
+        )
 
     Catalog.create(
         observatory,

@@ -707,14 +707,40 @@ class Catalog(SubmissionsMixin, LocksMixin, DefectsMixin):
         """
         if isinstance(paths, str | Path):
             paths = [paths]
-        return self._add_files(
-            [str(p) for p in paths], why=why, description=description, state=state
-        )
+        if not self.gate.remote:
+            self._require_editor("import files")
+            return self._add_files(
+                [str(p) for p in paths], why=why, description=description, state=state
+            )
+        # on a hub the gate reads no path a caller names (it could name the gate's own
+        # files and publish them in the store): the files travel as their bytes
+        uploads = _uploads(importing.expand(paths), self.observatory)
+        return self._add_uploads(uploads, why=why, description=description, state=state)
 
     @through_gate("catalog.add_files", target=_target)
+    def _add_uploads(
+        self, uploads: dict[str, str], *, why: str, description: str, state: str
+    ) -> builtins.list[str]:
+        """Import files sent as ``{name: base64 bytes}`` (what the gate receives)."""
+        import base64
+        import shutil
+        import uuid
+
+        self._require_editor("import files")
+        self.store.ensure()
+        incoming = Path(self.store.folder) / f".incoming-{uuid.uuid4().hex}"
+        incoming.mkdir()
+        try:
+            for name, data in uploads.items():
+                (incoming / check_file_name(name)).write_bytes(base64.b64decode(data))
+            return self._add_files([str(incoming)], why=why, description=description, state=state)
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+
     def _add_files(
         self, paths: builtins.list[str], *, why: str, description: str, state: str
     ) -> builtins.list[str]:
+        """Import files this process reads (standalone, or the gate's own staging)."""
         self._require_editor("import files")
         if state not in STATES:
             raise CatalogError(f"{state!r} is not a file state; the states are {', '.join(STATES)}")
@@ -1622,6 +1648,36 @@ def _bulk_insert(
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     conn.exec_driver_sql(sql, rows)
+
+
+#: the most one import sends to the gate (its bytes travel in one request)
+MAX_IMPORT_BYTES = 512 * 1024 * 1024
+
+
+def _uploads(files: Sequence[Path], observatory: str) -> dict[str, str]:
+    """``{name: base64 bytes}`` of the files an import names (read by the caller)."""
+    import base64
+
+    found = importing._cache_files(builtins.list(files), observatory)
+    out: dict[str, str] = {}
+    total = 0
+    for path in found:
+        if path.name in out:
+            raise CatalogError(
+                f"two files named {path.name} are given ({path}); a catalog holds one file "
+                "per name: import them separately"
+            )
+        total += path.stat().st_size
+        if total > MAX_IMPORT_BYTES:
+            raise CatalogError(
+                f"the files come to more than {MAX_IMPORT_BYTES // 2**20} MB: import them in "
+                "smaller batches (or ask an administrator to import a whole cache on the "
+                "gate's host)"
+            )
+        out[path.name] = base64.b64encode(path.read_bytes()).decode("ascii")
+    if not out:
+        raise CatalogError("no files to import in what was given")
+    return out
 
 
 def _aware(when: datetime) -> datetime:

@@ -124,6 +124,9 @@ class ContentStore:
         final = self.path(name)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX + name + ".", dir=final.parent)
+        # everyone reads the catalog (on a hub, user servers read what the gate wrote);
+        # mkstemp's 0600 would keep the file to its writer
+        os.fchmod(fd, 0o644)
         temp = Path(temp_name)
         digest = hashlib.sha1(usedforsecurity=False)
         size = 0
