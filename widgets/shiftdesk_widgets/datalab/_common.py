@@ -55,6 +55,7 @@ STYLE = """<style>
 .sd-dl-card {border: 1px solid #cfd8dc; border-radius: 6px; padding: 4px; width: 148px;
   background: #fafbfc; gap: 2px; align-items: center;}
 .sd-dl-card.sd-dl-picked {border-color: #1565c0; box-shadow: 0 0 0 1px #1565c0;}
+.sd-dl-card-bar {gap: 4px;}
 .sd-dl-card .sd-dl-caption {font-size: 11.5px; line-height: 1.3; width: 138px;}
 .sd-dl-caption .sd-dl-name {font-family: monospace; overflow: hidden; text-overflow: ellipsis;
   white-space: nowrap;}
@@ -83,6 +84,7 @@ table.sd-dl-table td {padding: 2px 8px; border-bottom: 1px solid #eceff1; vertic
 .sd-dl-chain svg {max-width: 100%; height: auto;}
 .sd-dl-readout {font-family: monospace; font-size: 12.5px; min-height: 3.2em;}
 .sd-dl-side {min-width: 0; gap: 4px;}
+.sd-dl-row.sd-dl-viewer-body {align-items: flex-start;}
 </style>"""
 
 

@@ -363,7 +363,7 @@ class DatalabView(w.VBox):
             for p in self._outputs_of(h):
                 if _fits_name(str(p)):
                     title = self.titles.get(h.operation, h.operation)
-                    out.append(FileChoice(f"{p.name} · #{h.id} {title}", str(p)))
+                    out.append(FileChoice(f"{p.name} · #{h.id} {title}", str(p), kind="output"))
         return out
 
     def _viewable(self) -> list[tuple[str, str]]:

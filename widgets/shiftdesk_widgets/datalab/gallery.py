@@ -105,7 +105,7 @@ class _Card(w.VBox):
         )  # fmt: skip
         self.view_button.on_click(lambda _b: gallery.view(item.key))
         controls = [self.pick, self.view_button] if gallery.selectable else [self.view_button]
-        bar = w.HBox(controls, layout=w.Layout(align_items="center", gap="4px"))
+        bar = classed(w.HBox(controls, layout=w.Layout(align_items="center")), "sd-dl-card-bar")
         super().__init__([self.image, self.caption, bar])
         classed(self, "sd-dl-card")
 

@@ -99,7 +99,7 @@ class _Plot:
         self.figure = bq.Figure(
             marks=marks,
             axes=[bq.Axis(scale=self.xs, label=xlabel, tick_format=".6g"),
-                  bq.Axis(scale=self.ys, orientation="vertical", label=ylabel,
+                  bq.Axis(scale=self.ys, side="left", label=ylabel,
                           tick_format=".4g")],
             fig_margin={"top": 10, "bottom": 44, "left": 70, "right": 14},
             layout=w.Layout(width="100%", height=height),

@@ -158,7 +158,7 @@ class ImageViewer(w.VBox):
         self.panzoom = bq.interacts.PanZoom(scales={"x": [self.xs], "y": [self.ys]})
         axes = [
             bq.Axis(scale=self.xs, label="x (pixel)", grid_lines="none"),
-            bq.Axis(scale=self.ys, orientation="vertical", label="y (pixel)", grid_lines="none"),
+            bq.Axis(scale=self.ys, side="left", label="y (pixel)", grid_lines="none"),
         ]
         self.figure = bq.Figure(
             marks=[self.mark, self.segment, self.points], axes=axes, padding_x=0, padding_y=0,
@@ -177,7 +177,7 @@ class ImageViewer(w.VBox):
         self.profile_figure = bq.Figure(
             marks=[self.profile_line],
             axes=[bq.Axis(scale=self.profile_x, label="distance (pixel)"),
-                  bq.Axis(scale=self.profile_y, orientation="vertical", label="value",
+                  bq.Axis(scale=self.profile_y, side="left", label="value",
                           tick_format=".4g")],
             fig_margin={"top": 10, "bottom": 40, "left": 64, "right": 10},
             layout=w.Layout(width="100%", height="240px"),
@@ -212,7 +212,11 @@ class ImageViewer(w.VBox):
             [
                 classed(w.HBox([self.picker, self.feedback]), "sd-dl-row"),
                 tools,
-                classed(w.HBox([main, side], layout=w.Layout(width="100%")), "sd-dl-row"),
+                classed(
+                    w.HBox([main, side], layout=w.Layout(width="100%", align_items="flex-start")),
+                    "sd-dl-row",
+                    "sd-dl-viewer-body",
+                ),
             ]
         )
         classed(self, "sd-dl-viewer")

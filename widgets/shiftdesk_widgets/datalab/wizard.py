@@ -41,6 +41,8 @@ class FileChoice:
     label: str
     path: str
     filter: str = ""
+    #: ``"input"`` (a frame of the session) or ``"output"`` (made by an operation)
+    kind: str = "input"
 
 
 def top_field(path: str | None) -> str | None:
@@ -153,7 +155,22 @@ class FilesField(Field):
         hint = files_hint(self.rule) + "; ctrl- or shift-click picks several"
         super().__init__(name, spec, w.VBox([self.select, self.count]), hint, required)
         self.set_files(files)
-        self.pick(picked or [f.path for f in files])
+        self.pick(picked or self.default(files))
+
+    def default(self, files: Sequence[FileChoice]) -> list[str]:
+        """The frames chosen before any is picked: the session's own frames (not outputs),
+        those of its commonest filter when the operation wants one filter."""
+        frames = [f for f in files if f.kind == "input"] or list(files)
+        if self.rule.get("filters"):
+            frames = [f for f in frames if f.filter in self.rule["filters"]]
+        if self.rule.get("single_filter"):
+            counts: dict[str, int] = {}
+            for f in frames:
+                counts[f.filter] = counts.get(f.filter, 0) + 1
+            if counts:
+                common = max(counts, key=lambda k: counts[k])
+                frames = [f for f in frames if f.filter == common]
+        return [f.path for f in frames]
 
     def set_files(self, files: Sequence[FileChoice]) -> None:
         keep = set(self.select.value)
