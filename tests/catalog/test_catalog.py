@@ -686,16 +686,12 @@ def test_export_as_sqlite_in_the_crds_shape(cat: Catalog, tmp_path: Path) -> Non
 
 
 def test_export_as_parquet(cat: Catalog, tmp_path: Path) -> None:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        with pytest.raises(CatalogError, match="pip install pyarrow"):
-            cat.export(tmp_path / "roman.parquet")
-        return
     import pandas as pd
 
     path = cat.export(tmp_path / "roman.parquet")
     assert sorted(pd.read_parquet(path)["name"]) == MAPPINGS
+    history = pd.read_parquet(tmp_path / "roman_context_history.parquet")
+    assert list(history["context"]) == ["roman_0005.pmap"]
 
 
 def test_catalog_and_files_show_themselves(cat: Catalog) -> None:
