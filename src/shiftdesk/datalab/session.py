@@ -973,7 +973,8 @@ class SessionOperation:
 
     @property
     def error_field(self) -> str | None:
-        """The input the failure is about, when it is about one."""
+        """The input a refused request's failure is about (``""``: the inputs as a whole;
+        None: not an input error)."""
         return self._record.error_field
 
     @property
@@ -1104,7 +1105,8 @@ class SessionOperation:
             for line in reversed(job.logs().splitlines()):
                 if line.startswith(INPUT_ERROR_TAG):
                     told = json.loads(line[len(INPUT_ERROR_TAG) :])
-                    error, error_field = told["reason"], told["field"]
+                    # "" marks an input error about the inputs as a whole (no field)
+                    error, error_field = told["reason"], told["field"] or ""
                     break
         with self.session.database.session() as s:
             row = s.get(OperationRecord, self.id, with_for_update=True)
@@ -1204,8 +1206,8 @@ class SessionOperation:
         if not self.finished:
             self.wait(timeout)
         if self.status == "failed":
-            if self.error_field is not None or (self.error or "").startswith("OperationInput"):
-                raise OperationInputError(self.error_field, self.error or "refused")
+            if self.error_field is not None:
+                raise OperationInputError(self.error_field or None, self.error or "refused")
             raise JobError(f"operation {self.id} ({self.operation}) failed: {self.error}")
         if self.status == "cancelled":
             raise OperationCancelled(f"operation {self.id} ({self.operation}) was cancelled")
