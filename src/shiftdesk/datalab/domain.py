@@ -26,7 +26,7 @@ DOMAIN = Domain(
             ),
         ),
     ),
+    views="shiftdesk_widgets.datalab.views",
     dashboards=("datalab",),
     seed_demo="shiftdesk.datalab.demo:seed_demo",
-    # views="shiftdesk_widgets.datalab.views" once the widget package has that module
 )
