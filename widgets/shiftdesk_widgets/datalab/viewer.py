@@ -207,7 +207,8 @@ class ImageViewer(w.VBox):
                    layout=w.Layout(flex="1 1 340px", min_width="300px")),
             "sd-dl-side",
         )  # fmt: skip
-        main = w.VBox([self.slot, self.readout], layout=w.Layout(flex="2 1 560px", min_width="0"))
+        # the frame keeps its aspect (about 560 px high): the side panel takes the rest
+        main = w.VBox([self.slot, self.readout], layout=w.Layout(flex="0 1 640px", min_width="0"))
         super().__init__(
             [
                 classed(w.HBox([self.picker, self.feedback]), "sd-dl-row"),
