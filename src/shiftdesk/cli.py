@@ -103,16 +103,34 @@ def _seed_demo_hub(settings: HubSettings) -> list[str]:
     Seeded into the database the user servers share, as each demo user, before anyone
     logs in: a first dashboard or notebook finds them already there. Idempotent.
     """
+    import os
+
+    from shiftdesk.catalog.store import ROOT_ENV
+    from shiftdesk.hub.config import catalog_folder
     from shiftdesk.identity import Identity
     from shiftdesk.storage import Database
 
     db = Database(settings.database_url())
+    folder = catalog_folder(settings)
+    before = os.environ.get(ROOT_ENV)
+    os.environ[ROOT_ENV] = str(folder)  # the demo catalog's files go where the gate writes
     try:
         users = settings.auth.demo.users
         for name, user in users.items():
             _seed_demo(db, Identity(name, groups=frozenset(user.groups)))
     finally:
         db.dispose()
+        if before is None:
+            os.environ.pop(ROOT_ENV, None)
+        else:
+            os.environ[ROOT_ENV] = before
+    if settings.accounts.system and folder.exists():
+        import pwd
+
+        from shiftdesk.hub.boundary import hand_over
+
+        # seeded as root: the gate (the service account) writes there from now on
+        hand_over(folder, pwd.getpwnam(settings.accounts.service_user))
     return [f"demo data: every dashboard's demo data for {', '.join(users)}"]
 
 

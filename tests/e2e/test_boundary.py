@@ -709,6 +709,75 @@ def test_a_link_in_a_users_folder_does_not_steer_the_job_workers(
     assert not Path(f"/root/{job}.log").exists()
 
 
+CATALOG_SETUP = """
+import tempfile
+from pathlib import Path
+from shiftdesk.catalog import Catalog
+from shiftdesk.catalog.demo import CONTEXTS, write_demo_files, write_reference
+cat = Catalog.create('roman', description='boundary test')
+with tempfile.TemporaryDirectory() as tmp:
+    cat.add_files(write_demo_files(tmp), why='demo')
+for name, when, why in CONTEXTS:
+    if when is not None:
+        cat.set_context('latest', name, why=why, when=when)
+    cat.set_context('edit', name, why=why, when=when)
+new = Path(tempfile.mkdtemp()) / 'flat_2026.asdf'
+write_reference(new, {'reftype': 'FLAT', 'useafter': '2026-02-01T00:00:00', 'instrument':
+                {'name': 'WFI', 'detector': 'WFI01', 'optical_element': 'F087'}}, seed=7)
+sub = cat.submit([new], description='a 2026 flat')
+print('PREPARED', sub.status, sub.error, sub.new_context)
+sub.confirm()
+print('EDIT', cat.context('edit'), cat.path('roman_0004.pmap'))
+"""
+
+CATALOG_ATTACKS = """
+from shiftdesk.catalog import Catalog
+from shiftdesk.errors import PermissionDenied
+cat = Catalog.open('roman')
+print('READS', cat.best_references({'ROMAN.META.INSTRUMENT.NAME': 'WFI',
+      'ROMAN.META.INSTRUMENT.DETECTOR': 'WFI01', 'ROMAN.META.INSTRUMENT.OPTICAL_ELEMENT': 'F087',
+      'ROMAN.META.EXPOSURE.START_TIME': '2026-03-01 00:00:00'}, context='edit', reftypes=['flat']))
+for name, attack in [
+    ('mark bad', lambda: cat.mark_bad(['roman_wfi_flat_0001.rmap'], why='x')),
+    ('set latest', lambda: cat.set_context('latest', 'roman_0004.pmap', why='x')),
+    ('write the store', lambda: open(cat.path('roman_0004.pmap'), 'a').write('x')),
+    ('add a file to the store', lambda: open(cat.folder / 'mine.rmap', 'w').write('x')),
+    ('write the table', lambda: cat.database.engine.begin().__enter__().exec_driver_sql(
+        "UPDATE catalog_contexts SET context = 'roman_0001.pmap'")),
+    ('import a path on the gate', lambda: cat.gate.call('catalog.add_files', observatory='roman',
+        paths=['/etc/passwd'], why='', description='', state='operational')),
+]:
+    try:
+        attack()
+        print('DONE', name)
+    except Exception as exc:
+        print('REFUSED', name, type(exc).__name__)
+"""
+
+
+@pytest.mark.e2e
+def test_a_catalog_is_changed_only_by_its_editors_through_the_gate(
+    kernels: dict[str, Kernel], owner: Database
+) -> None:
+    """alice (hub group catalog-roman) makes a catalog and confirms a submission through
+    the gate; bob reads it but can change neither its rows, its files nor its contexts,
+    not even by asking the gate to read a path for him."""
+    out = kernels["alice"].run(CATALOG_SETUP).ok()
+    assert "PREPARED done None roman_0004.pmap" in out, out
+    assert "EDIT roman_0004.pmap" in out, out
+    attacks = kernels["bob"].run(CATALOG_ATTACKS).ok()
+    assert "READS {'flat': 'roman_wfi_flat_0016.asdf'}" in attacks, attacks
+    assert "DONE" not in attacks, attacks
+    for name in ("mark bad", "set latest", "write the store", "add a file to the store",
+                 "write the table", "import a path on the gate"):  # fmt: skip
+        assert f"REFUSED {name}" in attacks, attacks
+    latest = _count(
+        owner, "SELECT count(*) FROM catalog_contexts WHERE context = 'roman_0002.pmap'"
+    )
+    assert latest == 1
+    assert _count(owner, "SELECT count(*) FROM catalog_files WHERE rejected") == 0
+
+
 @pytest.mark.e2e
 def test_an_administrator_sees_every_users_rows_until_the_hub_takes_it_back(
     kernels: dict[str, Kernel], users: dict[str, HubUser]

@@ -110,10 +110,12 @@ class ContentStore:
 
     def ensure(self) -> None:
         """Make the store's folders (readable by everyone, as user servers read them)."""
-        for sub in ("mappings", "references"):
-            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        # the writer may run with umask 077 (the hub's services do): the store's own folder
+        # and its two subfolders are opened to readers explicitly
+        for folder in (self.folder, self.folder / "mappings", self.folder / "references"):
+            folder.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(OSError):  # a folder someone else made stays theirs
-                os.chmod(self.folder / sub, 0o755)
+                os.chmod(folder, 0o755)
 
     # -- writing -----------------------------------------------------------------------
     def stage(self, name: str, *, source: Path | None = None, data: bytes | None = None) -> Staged:

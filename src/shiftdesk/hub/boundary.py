@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from shiftdesk.hub.accounts import (
     account_name,
@@ -22,10 +23,20 @@ from shiftdesk.hub.accounts import (
     private_folder,
     readable_by,
 )
+from shiftdesk.hub.config import catalog_folder
 from shiftdesk.hub.daqnet import ADDRESS as DAQ_ADDRESS
 from shiftdesk.hub.daqnet import DAQNetwork
 from shiftdesk.hub.postgres import EmbeddedPostgres
 from shiftdesk.hub.settings import HubSettings, HubStartError
+
+
+def hand_over(folder: Path, account: Any) -> None:
+    """Make everything below ``folder`` ``account``'s (links themselves, never followed)."""
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            left = os.path.join(root, name)
+            if os.lstat(left).st_uid != account.pw_uid:
+                os.lchown(left, account.pw_uid, account.pw_gid)
 
 
 class HubBoundary:
@@ -115,11 +126,9 @@ class HubBoundary:
             private_folder(services / sub, service)
         # what an earlier run left as root (shared mode, the job workers' status) becomes
         # the service account's; the rest is left alone
-        for root, dirs, files in os.walk(services):
-            for name in dirs + files:
-                left = os.path.join(root, name)
-                if os.lstat(left).st_uid != service.pw_uid:
-                    os.lchown(left, service.pw_uid, service.pw_gid)
+        hand_over(services, service)
+        # the catalogs' files: the gate (the service account) writes, every user reads
+        hand_over(private_folder(catalog_folder(s), service, 0o755), service)
         lines = [
             f"per-user accounts: servers run as {acc.system_user} "
             f"({', '.join(accounts) or 'created at first login'}); services as "

@@ -270,6 +270,12 @@ def job_accounts_environment(settings: HubSettings) -> dict[str, str]:
     }
 
 
+def catalog_folder(settings: HubSettings) -> Path:
+    """Where the hub's reference-file catalogs keep their files (see
+    :mod:`shiftdesk.catalog.store`): the gate writes there, every user server reads."""
+    return settings.hub.state_dir / "catalog"
+
+
 def services(
     settings: HubSettings, run_id: str, *, gate_port: int = 0
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -307,6 +313,8 @@ def services(
                 "environment": dict(
                     base_env,
                     SHIFTDESK_DATA_DIR=str(s.hub.state_dir / "services" / "gate"),
+                    # the reference-file catalogs' files: written by the gate, read by all
+                    SHIFTDESK_CATALOG_DIR=str(catalog_folder(s)),
                     **({ROUTERS_ENV: "local"} if s.services.daq_simulator.enabled else {}),
                 ),
                 **as_service,
