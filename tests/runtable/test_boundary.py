@@ -147,3 +147,32 @@ def test_plain_python_and_numpy_run_lists_cross_the_gate() -> None:
     assert to_json(np.float32(0.5)) == 0.5 and to_json(np.bool_(True)) is True
     with pytest.raises(TypeError, match="cannot be sent to the gate"):
         to_json(object())
+
+
+def test_a_user_cannot_make_themselves_a_member_or_write_into_anothers_table(
+    hub: tuple[Database, dict[str, Database], dict[str, Identity]], tmp_path: Path
+) -> None:
+    """mallory guesses table ids: rows she inserts as their owner (a membership of her
+    own, a run, a value) neither let her read alice's table nor appear in it."""
+    _owner, users, who = hub
+    RunTable.create(
+        "p1", data=str(tmp_path / "r{run:04d}"), database=users["alice"], identity=who["alice"],
+    )  # fmt: skip
+    alice = as_user(users, who, "alice")
+    alice.add_runs([1], process=False)
+    mallory = who["mallory"].name
+    with users["mallory"].engine.connect() as conn:
+        for sql in (
+            "INSERT INTO runtable_members (table_id, member, owner) VALUES (:t, :m, :m)",
+            "INSERT INTO runtable_runs (table_id, run, owner, status, message, seq, created_at, "
+            "updated_at) VALUES (:t, 99, :m, 'done', 'injected', 0, now(), now())",
+        ):
+            for guess in range(1, 200):  # ids are not secret: one insert per guess
+                try:
+                    with conn.begin_nested():
+                        conn.execute(text(sql), {"t": guess, "m": mallory})
+                except Exception:  # no such table, or refused: either way not in
+                    pass
+        conn.commit()
+        assert conn.execute(text("SELECT count(*) FROM runtable_tables")).scalar() == 0
+    assert list(alice.table().index) == [1]
