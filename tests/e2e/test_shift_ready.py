@@ -28,6 +28,7 @@ from tests.e2e._shiftready import WIDTHS, clipped, connection_banner, wait_banne
 #: notebook → a selector present once the dashboard has drawn its first screen
 DASHBOARDS = {
     "catalog": ".sd-cat-view",
+    "datalab": ".sd-dl-view",
     "reflectometry": ".sd-refl-plot",
     "daq": ".sd-daq-servers",
     "runtable": ".sd-rt-view",

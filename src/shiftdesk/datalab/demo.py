@@ -93,8 +93,13 @@ def write_frames(folder: Path) -> list[Path]:
 def seed_demo(database: Database, identity: Identity) -> str:
     """Make the demo session (once) for ``identity``, with the seven frames added."""
     from shiftdesk.datalab.session import DataSession
+    from shiftdesk.storage.boundary import is_user_role
     from shiftdesk.storage.database import data_dir
 
+    if database.engine.dialect.name == "postgresql" and not is_user_role(database):
+        # the hub seeding as the tables' owner: the frames would land in its own folder,
+        # which no user server reads; each user's dashboard makes the session on first open
+        return f"data session {NAME!r}: made by each user's dashboard when first opened"
     for session in DataSession.list(database=database, identity=identity):
         if session.name == NAME and session.owner == identity.name:
             return f"data session {NAME!r} ({len(session.inputs)} frames)"

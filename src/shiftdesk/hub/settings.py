@@ -779,6 +779,12 @@ def demo_toml(port: int, state_dir: Path, *, accounts: bool | None = None) -> st
         'description = "Every run of the demo beamline with variables computed from a context '
         'file: comments, typed values, filters, plots, reprocessing."',
         "",
+        "[dashboards.datalab]",
+        'title = "Data sessions"',
+        'notebook = "datalab.ipynb"',
+        'description = "Your FITS frames in sessions: median, stack, subtraction, colour images, '
+        'aperture photometry and period searches, with cached results."',
+        "",
         "[dashboards.catalog]",
         'title = "Reference files"',
         'notebook = "catalog.ipynb"',
