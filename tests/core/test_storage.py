@@ -48,6 +48,8 @@ TABLES = (
             "locks",
             "file_events",
             "submissions",
+            "delivery_settings",
+            "deliveries",
         )
     }
     | {f"datalab_{name}" for name in ("sessions", "members", "inputs", "operations", "results")}

@@ -30,6 +30,10 @@ METHODS = {
     "start_submission": "_start_submission",
     "confirm_submission": "_confirm_submission",
     "cancel_submission": "_cancel_submission",
+    "set_delivery_folder": "set_delivery_folder",
+    "deliver": "_deliver",
+    "poll_deliveries": "_poll_deliveries",
+    "cancel_delivery": "_cancel_delivery",
 }
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from shiftdesk.catalog import graph, importing, naming
 from shiftdesk.catalog.defects import Defect, DefectsMixin
+from shiftdesk.catalog.delivery import DeliveriesMixin
 from shiftdesk.catalog.locks import Lock, LocksMixin
 from shiftdesk.catalog.records import (
     CONTEXT_KINDS,
@@ -318,7 +319,7 @@ def _target(catalog: Catalog) -> str:
     return f"catalog {catalog.observatory}"
 
 
-class Catalog(SubmissionsMixin, LocksMixin, DefectsMixin):
+class Catalog(SubmissionsMixin, LocksMixin, DefectsMixin, DeliveriesMixin):
     """An observatory's reference-file catalog.
 
     Make one with :meth:`create`, open it with :meth:`open`; see the package docstring.

@@ -9,7 +9,9 @@ mapping files (and an edge to a mapping that is not in the catalog can be stored
 as a defect).
 
 The delivery states and the transitions allowed between them are defined here, once
-(:data:`STATES`, :data:`TRANSITIONS`, :func:`check_transition`).
+(:data:`STATES`, :data:`TRANSITIONS`, :func:`check_transition`); so are the deliveries
+to an archive pipeline (:class:`CatalogDeliveryRecord`) and where a catalog delivers
+(:class:`CatalogDeliverySettingRecord`, an administrator's setting).
 """
 
 from __future__ import annotations
@@ -240,6 +242,60 @@ class CatalogFileEventRecord(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class CatalogDeliverySettingRecord(Base):
+    """Where a catalog delivers its confirmed files: an administrator's setting.
+
+    ``folder`` is the delivery folder an archive pipeline watches (the directory-rename
+    protocol, :mod:`shiftdesk.catalog.delivery`). The gate reads it from here; no caller
+    names where the gate writes.
+    """
+
+    __tablename__ = "catalog_delivery_settings"
+    __table_args__ = table_access("shared")
+
+    observatory: Mapped[str] = mapped_column(String(32), primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(32), default="directory-rename")
+    folder: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(255), default="")
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CatalogDeliveryRecord(Base):
+    """One delivery of files to an archive pipeline, with its own explicit state.
+
+    ``state`` is one of :data:`STATES` (delivered, submitted, archiving, archived,
+    archiving-failed or cancelled); its files' states follow it. ``serial`` numbers the
+    deliveries of a catalog (the ``delivery_id`` of CRDS's manifest names); ``handle``
+    is what the protocol calls it (the manifest's name, ``opus_<serial>_<op>.cat``);
+    ``folder`` where it was sent (the setting then). ``files`` holds the names, one a
+    line.
+    """
+
+    __tablename__ = "catalog_deliveries"
+    __table_args__ = table_access(
+        "shared",
+        UniqueConstraint("observatory", "serial", name="uq_catalog_deliveries_serial"),
+        Index("ix_catalog_deliveries_state", "observatory", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    observatory: Mapped[str] = mapped_column(String(32))
+    serial: Mapped[int] = mapped_column(Integer)
+    operation: Mapped[str] = mapped_column(String(1), default="I")
+    protocol: Mapped[str] = mapped_column(String(32))
+    handle: Mapped[str] = mapped_column(String(255))
+    folder: Mapped[str] = mapped_column(Text)
+    files: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))
+    submission: Mapped[str] = mapped_column(String(32), default="")
+    delivered_by: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: the last thing worth saying (a pipeline state the catalog could not follow, ...)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 #: every table of the catalog, in the order they are created
 TABLES = (
     "catalog_catalogs",
@@ -250,4 +306,6 @@ TABLES = (
     "catalog_counters",
     "catalog_locks",
     "catalog_file_events",
+    "catalog_delivery_settings",
+    "catalog_deliveries",
 )

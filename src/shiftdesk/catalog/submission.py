@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 
-from shiftdesk.catalog import naming
+from shiftdesk.catalog import delivery, naming
 from shiftdesk.catalog.headers import is_readable, normalize_header, read_header
 from shiftdesk.catalog.submission_records import CatalogSubmissionRecord
 from shiftdesk.display import html_repr
@@ -626,6 +626,9 @@ def _confirm(catalog: Catalog, ident: str) -> list[str]:
     plan = json.loads(record.plan)
     ready = Path(record.staging) / "ready"
     names = [f["name"] for f in plan["files"]] + list(plan["new_mappings"])
+    # where the catalog delivers (an administrator's setting) is checked before anything
+    # changes: a missing or unwritable folder refuses the confirm, with nothing half-made
+    delivers = delivery.ready(catalog) is not None
     catalog._add_files(
         [str(ready / n) for n in names],
         why=f"submission {ident[:8]}: {record.description}",
@@ -633,6 +636,8 @@ def _confirm(catalog: Catalog, ident: str) -> list[str]:
         state="delivered",
     )
     _keep_uploaded_names(catalog, plan["files"])
+    if delivers:  # otherwise the files stay delivered, in the catalog only
+        delivery.send(catalog, names, description=record.description, submission=ident)
     catalog.set_context(
         "edit", plan["new_context"], why=f"submission {ident[:8]}: {record.description}"
     )

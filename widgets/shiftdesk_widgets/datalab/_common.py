@@ -12,12 +12,12 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-import ipywidgets as w
-
-from shiftdesk_widgets._text import plain_error
-
-#: Message colours by kind (the other dashboards' colours).
-COLORS = {"info": "#1b5e20", "warning": "#a15c00", "error": "#b00020", "busy": "#37474f"}
+from shiftdesk_widgets._feedback import COLORS as COLORS
+from shiftdesk_widgets._feedback import Feedback as _Feedback
+from shiftdesk_widgets._feedback import attr as attr
+from shiftdesk_widgets._feedback import classed as classed
+from shiftdesk_widgets._feedback import error_text as error_text
+from shiftdesk_widgets._feedback import message_html as message_html
 
 #: Operation states that will not change any more.
 FINAL = frozenset({"done", "completed", "failed", "cancelled", "canceled", "error"})
@@ -97,71 +97,6 @@ def loop_running() -> bool:
     return True
 
 
-def classed(widget: Any, *classes: str) -> Any:
-    """Add CSS classes to ``widget`` and return it (for building layouts inline)."""
-    for css in classes:
-        widget.add_class(css)
-    return widget
-
-
-def message_html(kind: str, text: str) -> str:
-    """One message line (``kind``: info, warning, error or busy)."""
-    color = COLORS.get(kind, "#333")
-    return (
-        f"<div class='sd-message sd-message-{kind}' style='color:{color}'>{html.escape(text)}</div>"
-    )
-
-
-def error_text(exc: BaseException) -> str:
-    """What a user reads for a refused or failed call: the core's own words."""
-    reason = getattr(exc, "reason", None)
-    field = getattr(exc, "field", None)
-    if isinstance(reason, str) and reason:
-        # an operation input error: "Input frames: ..." reads better than "input_files: ..."
-        return plain_error(f"{field}: {reason}" if field else reason)
-    if isinstance(exc, KeyError) and len(exc.args) == 1:
-        return plain_error(str(exc.args[0]))
-    return plain_error(str(exc) or type(exc).__name__)
-
-
-class Feedback(w.HTML):
-    """The line beside a control that says what came of the user's action.
-
-    ``kind`` and ``text`` keep the last message (the tests read them).
-    """
-
-    def __init__(self) -> None:
-        super().__init__(layout=w.Layout(width="auto", min_width="0"))
-        self.kind = ""
-        self.text = ""
-        self.add_class("sd-dl-feedback")
-
-    def say(self, kind: str, text: str) -> None:
-        """Show one message."""
-        self.kind, self.text = kind, text
-        self.value = message_html(kind, text)
-
-    def error(self, exc: BaseException, doing: str = "") -> None:
-        """Show a refused or failed call (``doing``: what was tried)."""
-        reason = error_text(exc)
-        self.say("error", f"{doing}: {reason}" if doing else reason)
-
-    def clear(self) -> None:
-        """Show nothing."""
-        self.kind, self.text = "", ""
-        self.value = ""
-
-
-def attr(obj: Any, name: str, default: Any = None) -> Any:
-    """``obj.name`` or ``obj[name]`` (rows may be objects or dicts)."""
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    try:
-        return getattr(obj, name, default)
-    except Exception:  # a property that reads the database may fail; the page goes on
-        return default
-
-
 def state_name(status: Any) -> str:
     """An operation's status as a lower-case word (enums by their value)."""
     if isinstance(status, Enum):
@@ -216,3 +151,9 @@ def table_html(header: tuple[str, ...], rows: list[tuple[Any, ...]], *, raw: tup
         for row in rows
     )
     return f"<table class='sd-dl-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Feedback(_Feedback):
+    """The line beside a control that says what came of the user's action."""
+
+    css = "sd-dl-feedback"
