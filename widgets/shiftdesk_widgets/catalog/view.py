@@ -142,20 +142,12 @@ class CatalogView(w.VBox):
         The demo catalog (``"roman"``) is made first when it does not exist yet (as
         ``shiftdesk demo`` does).
         """
-        from shiftdesk.errors import NotFound
+        from shiftdesk.catalog.demo import OBSERVATORY
+        from shiftdesk_widgets._demo import open_or_seed
 
-        try:
-            catalog = Catalog.open(observatory)
-        except NotFound:
-            from shiftdesk.catalog.demo import OBSERVATORY, seed_demo
-
-            if observatory != OBSERVATORY:
-                raise
-            from shiftdesk.identity import current_identity
-            from shiftdesk.storage import get_database
-
-            seed_demo(get_database(), current_identity())
-            catalog = Catalog.open(observatory)
+        catalog = open_or_seed(
+            Catalog.open, observatory, OBSERVATORY, "shiftdesk.catalog.demo:seed_demo"
+        )
         return cls(catalog, **kwargs)
 
     # -- the page ---------------------------------------------------------------------------

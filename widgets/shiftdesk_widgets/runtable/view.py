@@ -216,20 +216,10 @@ class RunTableView(w.VBox):
         The demo table (``"demo"``) is made first when it does not exist yet (as
         ``shiftdesk demo`` does: simulated runs, queued for processing).
         """
-        from shiftdesk.errors import NotFound
+        from shiftdesk.runtable.demo import NAME
+        from shiftdesk_widgets._demo import open_or_seed
 
-        try:
-            table = RunTable.open(name)
-        except NotFound:
-            from shiftdesk.runtable.demo import NAME, seed_demo
-
-            if name != NAME:
-                raise
-            from shiftdesk.identity import current_identity
-            from shiftdesk.storage import get_database
-
-            seed_demo(get_database(), current_identity())
-            table = RunTable.open(name)
+        table = open_or_seed(RunTable.open, name, NAME, "shiftdesk.runtable.demo:seed_demo")
         return cls(table, **kwargs)
 
     # -- wiring to the core ---------------------------------------------------------------
