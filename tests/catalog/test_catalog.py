@@ -399,11 +399,16 @@ def test_mark_bad_blacklists_every_context_using_the_rule(
     assert pmap.history[-1].action == "blacklist" and "wrong flat" in pmap.history[-1].detail
     assert not cat.file("roman_wfi_dark_0001.rmap").blacklisted
     assert not cat.file("roman_0006.pmap").blacklisted
-    # an audit entry per file, and one for the action
+    # an audit entry per file marked, one for the files it taints, and one for the action
     trail = entries(limit=20, action="catalog.")
-    assert {e.target for e in trail if e.action in ("catalog.reject", "catalog.blacklist")} == {
-        f"roman {n}" for n in blacklisted
+    assert {e.target for e in trail if e.action == "catalog.reject"} == {
+        "roman roman_wfi_flat_0004.rmap"
     }
+    [tainted] = [e for e in trail if e.action == "catalog.blacklist"]
+    assert tainted.target == "roman 2 files"
+    assert (
+        "roman_0005.pmap, roman_wfi_0004.imap" in tainted.detail and "wrong flat" in tainted.detail
+    )
     assert any(e.action == "catalog.mark_bad" and e.outcome == "ok" for e in trail)
     # a context with a bad rule is refused for best references, unless allowed
     with pytest.raises(CatalogError, match=r"contains rules marked bad: roman_wfi_flat_0004\.rmap"):
