@@ -457,6 +457,50 @@ def test_the_run_table_fills_for_an_editor_and_is_read_only_for_a_viewer(
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_demo_catalog_and_a_data_session_through_the_hub(
+    hub: RunningHub, browser: Any, tmp_path: Path
+) -> None:
+    """alice (hub group catalog-roman) finds the demo catalog the hub seeded, edits it and
+    gets best references read from the gate's store by her own server; the viewer sees it
+    read-only; alice's first data session is made in her own server with its frames."""
+    from playwright.sync_api import expect
+
+    page = _login(browser, hub, "alice", "alice-demo")
+    with _kept_on_failure(page, tmp_path / "catalog-alice.png"):
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        page.locator(".sd-start .sd-dashboard[data-dashboard='catalog'] a").click()
+        page.wait_for_selector(".sd-cat-view", timeout=120_000)
+        expect(page.locator(".sd-cat-cards")).to_contain_text("roman_0002.pmap")
+        expect(page.locator(".sd-cat-titlebar")).to_contain_text("editor")
+        page.locator(".widget-tab .lm-TabBar-tab", has_text="Best references").click()
+        header = page.locator(".sd-cat-header textarea")
+        header.fill(
+            "ROMAN.META.INSTRUMENT.NAME = WFI\nROMAN.META.INSTRUMENT.DETECTOR = WFI01\n"
+            "ROMAN.META.INSTRUMENT.OPTICAL_ELEMENT = F158\n"
+            "ROMAN.META.EXPOSURE.START_TIME = 2025-08-01 00:00:00\n"
+        )
+        page.locator(".sd-cat-bestrefs-button").click()
+        expect(page.locator(".sd-cat-bestrefs-result")).to_contain_text(
+            "roman_wfi_flat_0013.asdf", timeout=30_000
+        )
+
+        page.goto(f"{hub.url}/hub/home")
+        page.locator(".sd-start .sd-dashboard[data-dashboard='datalab'] a").click()
+        page.wait_for_selector(".sd-dl-view", timeout=120_000)
+        expect(page.locator(".sd-dl-gallery .sd-dl-card").first).to_be_visible(timeout=60_000)
+
+    page = _login(browser, hub, "viewer", "viewer-demo")
+    with _kept_on_failure(page, tmp_path / "catalog-viewer.png"):
+        page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
+        page.locator(".sd-start .sd-dashboard[data-dashboard='catalog'] a").click()
+        page.wait_for_selector(".sd-cat-view", timeout=120_000)
+        expect(page.locator(".sd-cat-cards")).to_contain_text("roman_0003.pmap")
+        expect(page.locator(".sd-cat-titlebar")).to_contain_text("read-only")
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_dashboard_through_the_hub_is_offline_clean_and_shows_its_server_stopping(
     hub: RunningHub, browser: Any, tmp_path: Path
 ) -> None:
