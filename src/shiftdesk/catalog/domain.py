@@ -14,4 +14,5 @@ DOMAIN = Domain(
     views="shiftdesk_widgets.catalog.view",
     dashboards=("catalog",),
     seed_demo="shiftdesk.catalog.demo:seed_demo",
+    commands="shiftdesk.catalog.commands:add_commands",
 )
