@@ -37,6 +37,12 @@ class ReflectivityCurve:
         Which data points are inside the fit Q range.
     resolution : bool
         Whether the curve is smeared by the Q resolution.
+    oversampling : int
+        refl1d's random oversampling (points per Q) when the problem's
+        ``oversampling`` is a number; 0 otherwise.
+    calc_points : int
+        How many Q the reflectivity was calculated at for this curve: the Q points,
+        plus the resolution grid of ``oversampling="auto"`` or the random oversampling.
     """
 
     q: FloatArray
@@ -46,6 +52,7 @@ class ReflectivityCurve:
     in_range: NDArray[np.bool_] | None = None
     resolution: bool = True
     oversampling: int = 0
+    calc_points: int = 0
     _profile_source: Callable[[], Profile] | None = field(default=None, repr=False)
     _profile: Profile | None = field(default=None, repr=False)
 

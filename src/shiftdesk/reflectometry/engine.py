@@ -15,32 +15,47 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from shiftdesk.reflectometry.resolution import Region, calculation_regions, grid_probe
+
 if TYPE_CHECKING:
     from shiftdesk.reflectometry.parameter import Parameter
     from shiftdesk.reflectometry.problem import FitProblem
 
-#: Auto oversampling starts when adjacent Q points are further apart than this many σ of
-#: the resolution: then the resolution function is not sampled by the data grid itself.
-OVERSAMPLE_SPACING_IN_SIGMA = 0.5
-#: Oversampling factor used by ``oversampling="auto"`` when it triggers. refl1d draws the
-#: extra points at random (seed 1); 21 left a 1.1 % error at the critical edge of the refnx
-#: smeared reference curve, 51 stays near 0.1 % (tests/reflectometry/test_reference.py).
-AUTO_OVERSAMPLING = 51
 
+@dataclass(frozen=True)
+class Sampling:
+    """Where R(Q) is calculated for the resolution integral of one Q grid.
 
-def auto_oversampling(q: NDArray[np.float64], dq_sigma: NDArray[np.float64]) -> int:
-    """How many points per Q the resolution integral needs (0: none).
-
-    The refl1d QProbe integrates the resolution only over the given Q points, so
-    sparse points with a wide dQ give a wrong smeared curve near fringes.
+    Attributes
+    ----------
+    oversampling : int
+        refl1d's random oversampling, points per Q (``probe.oversample(n, seed=1)``);
+        only when the problem's ``oversampling`` is set to a number.
+    regions : tuple of (float, float, int)
+        Evenly spaced calculation regions ``(Q_start, Q_end, n)`` besides the data's Q
+        (refl1d ``OversampledRegion``), chosen by ``oversampling="auto"``
+        (:func:`~shiftdesk.reflectometry.resolution.calculation_regions`); smeared with
+        precomputed weights.
     """
-    if q.size < 2 or not np.any(dq_sigma > 0):
-        return 0
-    spacing = np.diff(q)
-    sigma = np.maximum(dq_sigma[1:], np.finfo(float).tiny)
-    if float(np.max(spacing / sigma)) > OVERSAMPLE_SPACING_IN_SIGMA:
-        return AUTO_OVERSAMPLING
-    return 0
+
+    oversampling: int = 0
+    regions: tuple[Region, ...] = ()
+
+
+def choose_sampling(
+    setting: int | str | None, q: NDArray[np.float64], dq_sigma: NDArray[np.float64]
+) -> Sampling:
+    """The calculation points a problem's ``oversampling`` setting asks for on ``q``.
+
+    ``"auto"`` adds evenly spaced points where the data is sparser than the resolution
+    and beyond both ends (none without resolution); a number is refl1d's random
+    oversampling, as before; ``None`` or 0 calculates on the data's Q only.
+    """
+    if setting is None or setting == 0:
+        return Sampling()
+    if setting == "auto":
+        return Sampling(regions=tuple(calculation_regions(q, dq_sigma)))
+    return Sampling(oversampling=int(setting))
 
 
 class CompiledModel:
@@ -54,8 +69,8 @@ class CompiledModel:
         The Q grid and its 1-σ resolution (zeros: no smearing).
     r, dr : ndarray, optional
         Data on that grid, when the model is compared or fitted to data.
-    oversampling : int
-        Points per Q for the resolution integral (0: off).
+    sampling : Sampling
+        Where R is calculated for the resolution integral (default: on ``q`` only).
     fit_ranges : bool
         Give free parameters their ranges (needed for fitting, not for evaluation).
     label_prefix : str
@@ -74,7 +89,7 @@ class CompiledModel:
         r: NDArray[np.float64] | None = None,
         dr: NDArray[np.float64] | None = None,
         *,
-        oversampling: int = 0,
+        sampling: Sampling | None = None,
         fit_ranges: bool = False,
         label_prefix: str = "",
         fit_mask: NDArray[np.bool_] | None = None,
@@ -125,17 +140,25 @@ class CompiledModel:
         kwargs: dict[str, Any] = {}
         if r is not None and dr is not None:
             kwargs = {"R": r, "dR": dr}
-        probe = QProbe(
-            q,
-            dq_sigma,
-            intensity=bind(problem.scale, "scale"),
-            background=bind(problem.background, "background"),
-            name=problem.data.name if problem.data is not None else "model",
+        sampling = sampling if sampling is not None else Sampling()
+        probe_kwargs: dict[str, Any] = {
+            "intensity": bind(problem.scale, "scale"),
+            "background": bind(problem.background, "background"),
+            "name": problem.data.name if problem.data is not None else "model",
             **kwargs,
-        )
-        if oversampling > 0:
-            probe.oversample(oversampling, seed=1)
-        self.oversampling = oversampling
+        }
+        if sampling.regions:
+            # the same grid as QProbe(oversampled_regions=...), smeared with weights
+            # computed once instead of refl1d's convolution on every call
+            probe = grid_probe(q, dq_sigma, list(sampling.regions), **probe_kwargs)
+        else:
+            probe = QProbe(q, dq_sigma, **probe_kwargs)
+            if sampling.oversampling > 0:
+                probe.oversample(sampling.oversampling, seed=1)
+        self.sampling = sampling
+        self.oversampling = sampling.oversampling
+        #: how many Q the reflectivity is calculated at (data points included)
+        self.calc_points = int(np.size(probe.calc_Q))
         self.stack = stack
         self.probe = probe
         if fit_mask is not None and not bool(np.all(fit_mask)):
@@ -298,7 +321,7 @@ def build_fit_model(root: FitProblem) -> FitModel:
             sigma,
             data.r,
             data.dr,
-            oversampling=ds._oversampling_for(q, sigma),
+            sampling=ds._sampling_for(q, sigma),
             fit_ranges=True,
             label_prefix=f"{name}." if several else "",
             fit_mask=ds.fit_mask(),

@@ -96,6 +96,9 @@ def refl1d_script(problem: FitProblem) -> str:
         out += ["constraints = [", *[f"    {r}," for r in relations], "]"]
         extra = ", constraints=constraints"
     out += [f"problem = FitProblem({models}{extra})", ""]
+    if any("OversampledRegion(" in line for line in out):
+        names = out.index("from refl1d.names import SLD, Experiment, QProbe")
+        out[names] = "from refl1d.names import SLD, Experiment, OversampledRegion, QProbe"
     return "\n".join(out)
 
 
@@ -162,16 +165,28 @@ def _dataset_script(
     ]
     out += par(f"{p}scale", "scale", problem.scale)
     out += par(f"{p}background", "background", problem.background)
-    oversampling = problem._oversampling_for(
+    sampling = problem._sampling_for(
         data.q if data is not None else np.zeros(0),
         data.dq_sigma if data is not None else np.zeros(0),
     )
     probe_data = f", R={p}R, dR={p}dR" if data is not None else ""
+    regions = ""
+    if sampling.regions:
+        # the calculation grid shiftdesk smears on: refl1d's convolution on the same
+        # points gives the same curve
+        out += [
+            "# where R is calculated besides Q: (Q_start, Q_end, points) for the resolution",
+            f"{p}regions = [",
+            *[f"    ({a!r}, {b!r}, {n!r})," for a, b, n in sampling.regions],
+            "]",
+        ]
+        regions = f", oversampled_regions=[OversampledRegion(a, b, n) for a, b, n in {p}regions]"
     out += [
-        f"{p}probe = QProbe({p}Q, {p}dQ{probe_data}, intensity={p}scale, background={p}background)",
+        f"{p}probe = QProbe({p}Q, {p}dQ{probe_data}, intensity={p}scale, "
+        f"background={p}background{regions})",
     ]
-    if oversampling:
-        out.append(f"{p}probe.oversample({oversampling}, seed=1)")
+    if sampling.oversampling:
+        out.append(f"{p}probe.oversample({sampling.oversampling}, seed=1)")
     if ranged:
         out += [f"{p}experiment = RangeExperiment({p}in_range, sample={p}sample, probe={p}probe)"]
     else:

@@ -15,7 +15,7 @@ from shiftdesk.reflectometry import serialisation as _serialisation
 from shiftdesk.reflectometry.constraints import Constraint, ConstraintSet
 from shiftdesk.reflectometry.curve import Curves, ReflectivityCurve
 from shiftdesk.reflectometry.data import DEFAULT_DQ_FRACTION, SIGMA_TO_FWHM, ReflData
-from shiftdesk.reflectometry.engine import CompiledModel, auto_oversampling
+from shiftdesk.reflectometry.engine import CompiledModel, Sampling, choose_sampling
 from shiftdesk.reflectometry.layers import Layer, LayerList, Medium, _Slab
 from shiftdesk.reflectometry.parameter import Parameter, _finite, format_value
 from shiftdesk.reflectometry.serialisation import FIRST_DATASET, SCHEMA, SCHEMA_V1
@@ -51,8 +51,10 @@ class FitProblem:
     q_min, q_max : float, optional
         The Q range used for χ² and fitting (inclusive); the whole data by default.
     oversampling : "auto", int or None
-        Points per Q for the resolution integral. ``"auto"`` (default) turns it on when
-        dQ is wide compared with the spacing of the Q points; ``None`` or 0 turns it off.
+        Where R is calculated for the resolution integral. ``"auto"`` (default) adds
+        evenly spaced points where the Q points are sparser than dQ, and beyond both
+        ends (:mod:`~shiftdesk.reflectometry.resolution`); a number is refl1d's random
+        oversampling (points per Q); ``None`` or 0 uses the Q points only.
     title, notes : str
         Free text kept with saved models.
 
@@ -397,12 +399,8 @@ class FitProblem:
         self._oversampling = None if value in (None, 0) else value
         self._changed("settings")
 
-    def _oversampling_for(self, q: NDArray[np.float64], dq_sigma: NDArray[np.float64]) -> int:
-        if self._oversampling is None:
-            return 0
-        if self._oversampling == "auto":
-            return auto_oversampling(q, dq_sigma)
-        return int(self._oversampling)
+    def _sampling_for(self, q: NDArray[np.float64], dq_sigma: NDArray[np.float64]) -> Sampling:
+        return choose_sampling(self._oversampling, q, dq_sigma)
 
     # -- parameters ---------------------------------------------------------------------
     def parameters(self) -> dict[str, Parameter]:
@@ -592,15 +590,15 @@ class FitProblem:
         dq_sigma: NDArray[np.float64],
         r: NDArray[np.float64] | None,
         dr: NDArray[np.float64] | None,
-        oversampling: int,
+        resolution: bool,
     ) -> CompiledModel:
         model = self._compiled.get(key)
         if model is None:
             if len(self._compiled) > 8:
                 self._compiled.clear()
-            model = self._compiled[key] = CompiledModel(
-                self, q, dq_sigma, r, dr, oversampling=oversampling
-            )
+            # the calculation grid is chosen once per structure and Q grid, not per call
+            sampling = self._sampling_for(q, dq_sigma) if resolution else Sampling()
+            model = self._compiled[key] = CompiledModel(self, q, dq_sigma, r, dr, sampling=sampling)
         return model
 
     def evaluate(
@@ -659,8 +657,7 @@ class FitProblem:
                 sigma = np.zeros_like(qv)
             key = ("grid", qv.tobytes(), sigma.tobytes())
             r_data = dr_data = None
-        oversampling = self._oversampling_for(qv, sigma) if resolution else 0
-        model = self._compiled_for(key, qv, sigma, r_data, dr_data, oversampling)
+        model = self._compiled_for(key, qv, sigma, r_data, dr_data, resolution)
         values = model.values()
         model.push(values)
         r = model.reflectivity(resolution=resolution)
@@ -683,7 +680,8 @@ class FitProblem:
             chi2=chi2,
             in_range=mask,
             resolution=resolution,
-            oversampling=oversampling,
+            oversampling=model.oversampling,
+            calc_points=model.calc_points,
             _profile_source=profile,  # type: ignore[arg-type]
         )
 
