@@ -300,14 +300,14 @@ class DirectoryRenameProtocol(DeliveryProtocol):
                 )
         for name in names:
             with contextlib.suppress(OSError):
-                (self.folder / naming_safe(name)).unlink(missing_ok=True)
+                (self.folder / _plain_name(name)).unlink(missing_ok=True)
 
     def finish_withdrawal(self, handle: str) -> None:
         """Remove the withdrawal's marker."""
         (self.folder / f".{handle}{_WITHDRAWN}").unlink(missing_ok=True)
 
 
-def naming_safe(name: str) -> str:
+def _plain_name(name: str) -> str:
     """``name`` if it is a plain file name (a manifest line never names a folder)."""
     if Path(name).name != name or name.startswith("."):
         raise CatalogError(f"{name!r} is not a plain file name")
