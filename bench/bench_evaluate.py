@@ -87,10 +87,28 @@ def build_raw(fp, oversampling: int):  # type: ignore[no-untyped-def]
             edited = t
         stack = stack | SLD(name=name, rho=sld)(t, roughness)
     stack = stack | SLD(name="air", rho=0.0)
-    probe = QProbe(Q, DQ_FWHM / SIGMA_TO_FWHM, R=data.r, dR=data.dr)
+    probe = QProbe(
+        Q,
+        DQ_FWHM / SIGMA_TO_FWHM,
+        R=data.r,
+        dR=data.dr,
+        oversampled_regions=auto_grid(oversampling),
+    )
     if oversampling > 0:
         probe.oversample(oversampling, seed=1)
     return Experiment(sample=stack, probe=probe), edited
+
+
+def auto_grid(oversampling: int) -> list:  # type: ignore[type-arg]
+    """shiftdesk's ``oversampling="auto"`` calculation grid as refl1d regions (none when a
+    random oversampling is used): the raw probe then calculates on the same Q."""
+    from refl1d.names import OversampledRegion
+
+    from shiftdesk.reflectometry.resolution import calculation_regions
+
+    if oversampling > 0:
+        return []
+    return [OversampledRegion(*r) for r in calculation_regions(Q, DQ_FWHM / SIGMA_TO_FWHM)]
 
 
 def refnx_available() -> bool:

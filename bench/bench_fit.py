@@ -122,6 +122,18 @@ def build_shiftdesk():  # type: ignore[no-untyped-def]
     return fp
 
 
+def auto_grid(oversampling: int) -> list:  # type: ignore[type-arg]
+    """shiftdesk's ``oversampling="auto"`` calculation grid as refl1d regions (none when a
+    random oversampling is used): the raw probe then calculates on the same Q."""
+    from refl1d.names import OversampledRegion
+
+    from shiftdesk.reflectometry.resolution import calculation_regions
+
+    if oversampling > 0:
+        return []
+    return [OversampledRegion(*r) for r in calculation_regions(Q, DQ_FWHM / SIGMA_TO_FWHM)]
+
+
 def build_raw(fp, oversampling: int):  # type: ignore[no-untyped-def]
     """The same fit problem written directly in refl1d/bumps; returns (problem, x0)."""
     from bumps.fitproblem import FitProblem as BumpsProblem
@@ -138,7 +150,14 @@ def build_raw(fp, oversampling: int):  # type: ignore[no-untyped-def]
         | SLD(name="film2", rho=pars["film2.sld"])(pars["film2.thickness"], pars["film2.roughness"])
         | SLD(name="air", rho=0.0)
     )
-    probe = QProbe(Q, DQ_FWHM / SIGMA_TO_FWHM, R=data.r, dR=data.dr, intensity=pars["scale"])
+    probe = QProbe(
+        Q,
+        DQ_FWHM / SIGMA_TO_FWHM,
+        R=data.r,
+        dR=data.dr,
+        intensity=pars["scale"],
+        oversampled_regions=auto_grid(oversampling),
+    )
     if oversampling > 0:
         probe.oversample(oversampling, seed=1)
     problem = BumpsProblem(Experiment(sample=sample, probe=probe))

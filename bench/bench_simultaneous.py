@@ -94,6 +94,18 @@ def build_shiftdesk(data):  # type: ignore[no-untyped-def]
     return fp
 
 
+def auto_grid(oversampling: int) -> list:  # type: ignore[type-arg]
+    """shiftdesk's ``oversampling="auto"`` calculation grid as refl1d regions (none when a
+    random oversampling is used): the raw probe then calculates on the same Q."""
+    from refl1d.names import OversampledRegion
+
+    from shiftdesk.reflectometry.resolution import calculation_regions
+
+    if oversampling > 0:
+        return []
+    return [OversampledRegion(*r) for r in calculation_regions(Q, DQ_FWHM / SIGMA_TO_FWHM)]
+
+
 def build_raw(data, oversampling: dict[str, int]):  # type: ignore[no-untyped-def]
     """The same simultaneous problem written directly in refl1d/bumps; (problem, x0)."""
     from bumps.fitproblem import FitProblem as BumpsProblem
@@ -120,7 +132,14 @@ def build_raw(data, oversampling: dict[str, int]):  # type: ignore[no-untyped-de
             | SLD(name="ambient", rho=front)
         )
         d = data[name]
-        probe = QProbe(Q, DQ_FWHM / SIGMA_TO_FWHM, R=d.r, dR=d.dr, intensity=own["scale"])
+        probe = QProbe(
+            Q,
+            DQ_FWHM / SIGMA_TO_FWHM,
+            R=d.r,
+            dR=d.dr,
+            intensity=own["scale"],
+            oversampled_regions=auto_grid(oversampling[name]),
+        )
         if oversampling[name] > 0:
             probe.oversample(oversampling[name], seed=1)
         experiments.append(Experiment(sample=sample, probe=probe))
