@@ -239,7 +239,8 @@ def test_alice_logs_in_and_opens_the_dashboard_through_the_hub(
         page.wait_for_url(f"{hub.url}/hub/home", timeout=30_000)
         start = page.locator(".sd-start")
         assert "Signed in as alice" in start.inner_text()
-        assert start.locator(".sd-groups").inner_text() == "staff"
+        groups = set(start.locator(".sd-groups").inner_text().split(", "))
+        assert groups == {"catalog-roman", "staff"}
         link = start.locator(".sd-dashboard[data-dashboard='reflectometry'] a")
         assert link.inner_text() == "Reflectometry"
 
