@@ -80,6 +80,23 @@ def test_grid_is_fine_where_the_data_is_sparse_and_reaches_past_the_ends() -> No
     assert len(regions) == 2
 
 
+def test_grid_stays_small_for_a_resolution_much_narrower_than_the_spacing() -> None:
+    """Only each point's own Gaussian is filled in, so a tiny σ cannot blow the grid up."""
+    q = np.linspace(0.01, 0.2, 100)
+    sigma = np.full(q.size, 1e-9)
+    sigma[10] = 0.0  # a point without resolution needs no grid of its own
+    regions = calculation_regions(q, sigma)
+    grid = calculation_grid(q, regions)
+    per_point = 2 * TAIL_IN_SIGMA * POINTS_PER_SIGMA + 2
+    assert grid.size <= q.size * per_point
+    assert not any(a <= q[10] + 1e-12 and q[10] - 1e-12 <= b for a, b, _ in regions[1:-1])
+    assert all(b - a <= TAIL_IN_SIGMA * 1e-9 * (1 + 1e-6) for a, b, _ in regions)
+    # and the smeared value at a point is then the unsmeared one
+    values = np.cos(200 * grid)
+    smeared = smearing_matrix(grid, q, sigma) @ values
+    np.testing.assert_allclose(smeared, np.cos(200 * q), rtol=1e-9, atol=1e-12)
+
+
 def test_grid_is_refl1ds_own_oversampled_regions() -> None:
     from refl1d.names import OversampledRegion, QProbe
 

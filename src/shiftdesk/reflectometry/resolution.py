@@ -86,8 +86,9 @@ def calculation_regions(
     list of (float, float, int)
         ``numpy.linspace(Q_start, Q_end, n)`` for each, as refl1d's
         ``OversampledRegion(Q_start, Q_end, n)``: a tail below the first point, one
-        region per run of intervals wider than the needed spacing, a tail above the last
-        point. Empty when there is no resolution.
+        region per run of intervals wider than the needed spacing (or, where an
+        interval is wider than both ends' Gaussians reach, one at each end), a tail
+        above the last point. Empty when there is no resolution.
     """
     q = np.asarray(q, dtype=float)
     sigma = np.asarray(dq_sigma, dtype=float)
@@ -95,28 +96,40 @@ def calculation_regions(
         return []
     order = np.argsort(q, kind="stable")
     qs, ss = q[order], sigma[order]
-    # the finest spacing an interval needs is set by the narrower resolution at its ends;
-    # an interval whose ends have no resolution needs none
-    step = np.minimum(ss[:-1], ss[1:]) / points_per_sigma
-    width = np.diff(qs)
-    sparse = (step > 0) & (width > step)
+    reach = TAIL_IN_SIGMA * ss  # how far each point's Gaussian needs the grid
+    spacing = ss / points_per_sigma  # the largest grid step near each point (0: none)
     regions: list[Region] = []
 
-    first_sigma, last_sigma = float(ss[0]), float(ss[-1])
-    if first_sigma > 0:
+    if ss[0] > 0:
         # below the first point: stop short of Q = 0 (there refl1d would compute the
         # reflectivity from the back side); the window is renormalised to what is left
-        start = max(qs[0] - TAIL_IN_SIGMA * first_sigma, 0.1 * qs[0])
-        regions.append(_region(start, qs[0], first_sigma / points_per_sigma))
+        regions.append(_region(max(qs[0] - reach[0], 0.1 * qs[0]), qs[0], spacing[0]))
 
-    i = 0
-    n_intervals = width.size
+    # an interval is filled evenly at the finer spacing of its two ends when their
+    # Gaussians overlap in it; otherwise only the two ends' reaches are filled (the
+    # middle, further than the resolution window from both, is never used), which keeps
+    # the grid bounded for any σ however small
+    ends = np.stack([spacing[:-1], spacing[1:]])
+    step = np.where(ends > 0, ends, np.inf).min(axis=0)
+    width = np.diff(qs)
+    sparse = np.isfinite(step) & (width > step)
+    overlap = reach[:-1] + reach[1:] >= width
+    i, n_intervals = 0, width.size
     while i < n_intervals:
         if not sparse[i]:
             i += 1
             continue
+        if not overlap[i]:
+            a, b = qs[i], qs[i + 1]
+            if spacing[i] > 0:
+                regions.append(_region(a, a + reach[i], spacing[i]))
+            if spacing[i + 1] > 0:
+                regions.append(_region(b - reach[i + 1], b, spacing[i + 1]))
+            i += 1
+            continue
+        # neighbouring filled intervals share one region while their steps are close
         j, finest, coarsest = i, step[i], step[i]
-        while j + 1 < n_intervals and sparse[j + 1]:
+        while j + 1 < n_intervals and sparse[j + 1] and overlap[j + 1]:
             lo, hi = min(finest, step[j + 1]), max(coarsest, step[j + 1])
             if hi > MERGE_RATIO * lo:
                 break
@@ -124,10 +137,8 @@ def calculation_regions(
         regions.append(_region(qs[i], qs[j + 1], finest))
         i = j + 1
 
-    if last_sigma > 0:
-        regions.append(
-            _region(qs[-1], qs[-1] + TAIL_IN_SIGMA * last_sigma, last_sigma / points_per_sigma)
-        )
+    if ss[-1] > 0:
+        regions.append(_region(qs[-1], qs[-1] + reach[-1], spacing[-1]))
     return regions
 
 
