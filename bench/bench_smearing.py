@@ -360,7 +360,8 @@ def main() -> None:
 
     shiftdesk.jobs.shutdown_backends()
     print(f"# load average at the end: {os.getloadavg()[0]:.1f}")
-    print(ratio_line(NAME, ratio, TARGET))
+    # as the issue states the target ("<= 1.0"); ratio_line would write "<= 1"
+    print(ratio_line(NAME, ratio, TARGET).replace(f"<= {TARGET:g})", f"<= {TARGET:.1f})"))
 
 
 if __name__ == "__main__":
