@@ -17,8 +17,9 @@ Two things make that slow or inaccurate when used as it comes:
   convolution (an ``erf`` per point and segment) is re-done on every call.
 
 Here the calculation grid is the data's Q plus evenly spaced points only where the data
-is coarser than σ / :data:`POINTS_PER_SIGMA`, and beyond both ends out to
-:data:`TAIL_IN_SIGMA` σ. Those extra points are plain refl1d
+is coarser than σ / :data:`POINTS_PER_SIGMA` (and there only within
+:data:`TAIL_IN_SIGMA` σ of a point, the reach of its Gaussian), and beyond both ends out
+to :data:`TAIL_IN_SIGMA` σ. Those extra points are plain refl1d
 :class:`~refl1d.probe.probe.OversampledRegion` objects, so an exported refl1d script
 builds exactly the same grid. The convolution weights depend only on the grid, Q and
 dQ, so :class:`GridQProbe` computes them once (a sparse matrix, the same integral
@@ -28,9 +29,11 @@ How fine the grid must be, from the maths of the piecewise-linear rule: with spa
 ``h`` the smeared value is off by about ``h²/12`` times the second derivative of the
 *smeared* curve. A fringe of period ``2π/D`` survives smearing with a weight
 ``exp(−D²σ²/2)``, so that error is at most ``(Dσ)² exp(−(Dσ)²/2) / (12 k²) ≤ 0.74 /
-(12 k²)`` of the fringe amplitude for ``h = σ/k``, whatever the film thickness: ``k = 6``
-keeps it below 0.2 %, and fringes much narrower than σ are washed out by the
-resolution itself.
+(12 k²)`` of the fringe amplitude for ``h = σ/k``, whatever the film thickness:
+:data:`POINTS_PER_SIGMA` = 8 keeps it near 0.1 %, and fringes much narrower than σ are
+washed out by the resolution itself. Measured against converged integrals, 8 is at least
+as accurate as the old 51× random oversampling on every model tried, 6 was not
+(tests/reflectometry/test_resolution.py, bench/bench_smearing.py).
 """
 
 from __future__ import annotations
