@@ -182,9 +182,9 @@ def smearing_matrix(grid: FloatArray, q: FloatArray, dq_sigma: FloatArray) -> An
     scipy.sparse.csr_matrix
         Shape ``(q.size, grid.size)``; each row sums to 1.
     """
-    # scipy comes with bumps (a refl1d requirement) and has no type stubs here
-    from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
-    from scipy.special import erf  # type: ignore[import-untyped]
+    # scipy has no type stubs here (mypy is told so in pyproject.toml)
+    from scipy.sparse import csr_matrix
+    from scipy.special import erf
 
     grid = np.asarray(grid, dtype=float)
     q = np.asarray(q, dtype=float)
