@@ -13,8 +13,8 @@ restores the catalog for the next round.
 - worst: the one rmap kept from the first context until the last step, used by every imap
   of its instrument and every pmap (~84,000 files blacklisted).
 
-Prints the times (median of 5 marks each) and ``RATIO catalog_mark_bad_s`` (the typical
-case's median in seconds, target ≤ 1; the worst case is printed beside it).
+Prints the times (median of 5 marks each) and ``RATIO catalog_mark_bad_s`` (the slower
+case's median in seconds, the worst one so far; target ≤ 1).
 Run: ``.venv/bin/python bench/bench_catalog_markbad.py`` (about a minute).
 """
 
@@ -143,7 +143,8 @@ def main() -> None:
     print_table(rows, ["case", "files blacklisted", "mark_bad s (median)", "max", "unmark s"])
     print(f"worst case median: {figures['worst']:.3f} s")
     assert max(used_by.values()) > 0
-    print(ratio_line("catalog_mark_bad_s", figures["typical"], 1))
+    # the target holds for every rule, the one every context uses included
+    print(ratio_line("catalog_mark_bad_s", max(figures.values()), 1))
 
 
 if __name__ == "__main__":
