@@ -240,3 +240,36 @@ def test_a_periodic_admin_sync_older_than_a_token_check_does_not_undo_it(
     assert f"+{who['carol'].name}" not in asyncio.run(scenario())
     with users["carol"].engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM data_files")).scalar() == 0
+
+
+def test_the_gate_keeps_group_members_as_the_hub_says(
+    boundary,  # type: ignore[no-untyped-def]
+) -> None:
+    """The periodic user list writes everyone's groups; a token check newer than the list
+    wins for its user (bob left the team after the list was asked for)."""
+    import asyncio
+    import time
+
+    from shiftdesk.hub.gate_service import GateState
+
+    owner, _users, suffix = boundary
+    who = _ids(suffix)
+    team = f"team_{suffix}"
+
+    async def scenario() -> None:
+        gate = GateState("http://127.0.0.1:1/hub/api", "unused", owner, threads=1)
+        try:
+            asked = time.monotonic()
+            gate._groups_said[who["bob"].name] = time.monotonic()  # a newer token check
+            gate._apply_groups({who["bob"].name: frozenset()}, None)
+            listed = {who["alice"].name: frozenset({team}), who["bob"].name: frozenset({team})}
+            gate._apply_groups(listed, asked)
+        finally:
+            gate.pool.shutdown()
+
+    asyncio.run(scenario())
+    with owner.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT member FROM group_members WHERE group_name = :g"), {"g": team}
+        ).all()
+    assert [r[0] for r in rows] == [who["alice"].name]

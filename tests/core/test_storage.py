@@ -16,7 +16,7 @@ from shiftdesk.errors import SchemaTooNewError, StorageError
 from shiftdesk.storage import Base, Database, DataFileRecord, JobRecord, SavedModelRecord
 
 TABLES = (
-    {"data_files", "saved_models", "jobs", "audit_log", "test_tallies"}
+    {"data_files", "saved_models", "jobs", "audit_log", "test_tallies", "group_members"}
     | {
         f"daq_{name}"
         for name in (

@@ -134,3 +134,38 @@ def test_another_users_kernel_sees_and_changes_nothing_and_is_served_nothing(
     with users["bob"].session() as s:
         assert find_result(s, who["bob"], done.key) is None
     assert [o.status for o in alice.operations] == ["done"]
+
+
+def test_a_session_shared_with_a_project_is_read_by_its_members_as_the_hub_says(
+    hub: tuple[Database, dict[str, Database], dict[str, Identity]], tmp_path: Path
+) -> None:
+    """Shared with ``project="m51-team"``: the database lets in whom ``group_members``
+    (kept by the gate from the hub) puts in that group, and nobody who merely claims it."""
+    from shiftdesk.storage.boundary import sync_groups
+
+    owner, users, who = hub
+    team = f"m51-{uuid.uuid4().hex[:6]}"
+    frames = [write_frame(tmp_path / f"f{i}.fits", stars=[(20, 20, 900 + i)]) for i in range(2)]
+    alice = DataSession.create("alice's", database=users["alice"], identity=who["alice"])
+    alice.add_inputs(frames)
+    alice.share(project=team)
+    bob_in_team = Identity(who["bob"].name, groups=frozenset({team}))
+    mallory_claims = Identity(who["mallory"].name, groups=frozenset({team}))
+
+    # the hub has nobody in the group yet: bob's connection sees nothing
+    assert _counts(users["bob"])["datalab_sessions"] == 0
+    sync_groups(owner, {who["bob"].name: [team]})  # what the gate writes for the hub
+    seen = DataSession.open(alice.id, database=users["bob"], identity=bob_in_team)
+    assert seen.read_only and len(seen.inputs) == 2
+    # mallory's identity object says she is in the team; the database does not agree
+    with pytest.raises(NotFound):
+        DataSession.open(alice.id, database=users["mallory"], identity=mallory_claims)
+    with users["mallory"].engine.begin() as conn, pytest.raises(ProgrammingError):
+        conn.execute(
+            text("INSERT INTO group_members (group_name, member) VALUES (:g, :m)"),
+            {"g": team, "m": who["mallory"].name},
+        )
+    # bob leaves the group on the hub: the gate's next sync shuts him out
+    sync_groups(owner, {who["bob"].name: []})
+    with pytest.raises(NotFound):
+        DataSession.open(alice.id, database=users["bob"], identity=who["bob"])

@@ -531,7 +531,11 @@ def test_system_demo_runs_each_user_as_an_account_behind_the_gate(tmp_path: Path
     assert jobs_env["SHIFTDESK_JOB_ACCOUNTS"] == "sd-{username}"
     assert jobs_env["SHIFTDESK_JOB_DATABASE"] == settings.user_database_url()
     roles = {r["name"]: r for r in hub.load_roles}
-    assert roles["shiftdesk-gate"]["scopes"] == ["list:users", "read:users:name"]
+    assert roles["shiftdesk-gate"]["scopes"] == [
+        "list:users",
+        "read:users:name",
+        "read:users:groups",
+    ]
     # nothing a server is given names groups, admins or the owner's database
     env = config.Spawner.environment
     for name in ("SHIFTDESK_GROUPS", "SHIFTDESK_ADMINS", "SHIFTDESK_DATABASE_URL"):

@@ -325,7 +325,8 @@ def services(
                 "name": "shiftdesk-gate",
                 "services": [GATE_SERVICE],
                 # the admin flags of users (the administrator role follows them)
-                "scopes": ["list:users", "read:users:name"],
+                # (and their groups, which the database keeps for group:NAME shares)
+                "scopes": ["list:users", "read:users:name", "read:users:groups"],
             }
         )
     if s.culling.enabled:

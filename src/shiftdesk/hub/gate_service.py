@@ -103,6 +103,10 @@ class GateState:
         # one change of the administrator role at a time, so an older answer cannot land
         # after a newer one
         self._admin_lock = threading.Lock()
+        # each user's hub groups as last written to group_members, and when a token check
+        # said them (newer than a periodic list, as for the admin flag)
+        self._groups: dict[str, frozenset[str]] = {}
+        self._groups_said: dict[str, float] = {}
 
     def _sync_one(self, who: Identity) -> None:
         from shiftdesk.storage.boundary import set_admin
@@ -153,6 +157,13 @@ class GateState:
         )
         self._seen[key] = (time.monotonic(), who)
         self._admin_said[who.name] = (time.monotonic(), who.admin)
+        self._groups_said[who.name] = time.monotonic()
+        if self._groups.get(who.name) != who.groups:
+            # the database's idea of this user's groups follows before the request is
+            # answered (a row shared with group:NAME becomes readable, or stops being)
+            await asyncio.get_running_loop().run_in_executor(
+                self.pool, self._apply_groups, {who.name: who.groups}, None
+            )
         if self._admins.get(who.name) is not None and self._admins[who.name] != who.admin:
             # the hub changed this user's admin flag: the database follows before this
             # request is answered, so nothing the caller does next still sees the old role
@@ -185,8 +196,28 @@ class GateState:
             self._admins = flags
             return changed
 
+    def _apply_groups(self, said: dict[str, frozenset[str]], asked: float | None) -> int:
+        """Write the users' hub groups to ``group_members``; from a list asked for at
+        ``asked``, users a newer token check spoke for are left as that check said."""
+        from shiftdesk.storage.boundary import sync_groups
+
+        with self._admin_lock:
+            wanted = {
+                name: groups
+                for name, groups in said.items()
+                if asked is None or self._groups_said.get(name, 0.0) <= asked
+            }
+            try:
+                changed = sync_groups(self.database, wanted)
+            except Exception as exc:  # the periodic sync tries again
+                print(f"shiftdesk-gate: group sync failed: {exc}", file=sys.stderr, flush=True)
+                return 0
+            self._groups.update(wanted)
+            return changed
+
     async def sync_admins(self) -> None:
-        """Make the database's administrators the hub's admin users."""
+        """Make the database's administrators the hub's admin users, and its group
+        memberships the hub's groups."""
         try:
             asked = time.monotonic()
             reply = await self.http.fetch(
@@ -201,6 +232,13 @@ class GateState:
             said = {u["name"]: bool(u.get("admin")) for u in users}
             loop = asyncio.get_running_loop()
             changed = await loop.run_in_executor(self.pool, self._apply_admins, said, asked)
+            groups = {
+                u["name"]: frozenset(str(g) for g in u.get("groups") or ())
+                for u in users
+                if "groups" in u  # the models carry groups with read:users:groups
+            }
+            if groups:
+                await loop.run_in_executor(self.pool, self._apply_groups, groups, asked)
             for change in changed:
                 print(f"shiftdesk-gate: administrator role {change}", flush=True)
         except Exception as exc:  # retried at the next tick

@@ -32,10 +32,10 @@ this module does nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Connection
 
 from shiftdesk.errors import StorageError
@@ -445,6 +445,36 @@ def sync_admins(database: Any, admins: Iterable[str]) -> list[str]:
             if admin != _is_member(conn, name, ADMINS_ROLE):
                 _set_admin(conn, name, admin)
                 changed.append(("+" if admin else "-") + name)
+    return changed
+
+
+def sync_groups(database: Any, members: Mapping[str, Iterable[str]]) -> int:
+    """Make ``group_members`` say exactly which hub groups the users in ``members`` are in.
+
+    ``members`` maps each user the hub named to their groups; rows of users not named are
+    left alone (the caller passes every user when it has the whole list). Returns how many
+    rows changed. Works on SQLite too (where nothing reads the table).
+    """
+    from shiftdesk.storage.models import GroupMemberRecord
+
+    changed = 0
+    with database.session() as s:
+        for user, groups in members.items():
+            wanted = {str(g) for g in groups}
+            have = set(
+                s.scalars(
+                    select(GroupMemberRecord.group_name).where(GroupMemberRecord.member == user)
+                )
+            )
+            for group in have - wanted:
+                s.execute(
+                    delete(GroupMemberRecord).where(
+                        GroupMemberRecord.member == user, GroupMemberRecord.group_name == group
+                    )
+                )
+            for group in sorted(wanted - have):
+                s.add(GroupMemberRecord(group_name=group, member=user))
+            changed += len(have ^ wanted)
     return changed
 
 

@@ -109,3 +109,18 @@ class AuditRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="")
     via: Mapped[str] = mapped_column(String(16), default="local")
+
+
+class GroupMemberRecord(Base):
+    """A user's membership of a hub group, as the hub says (the gate keeps it in step).
+
+    Row-level security reads it where a row is shared with ``group:NAME`` (a data session
+    shared with a project), so the database knows who is in a group without trusting
+    anything a user's own server says.
+    """
+
+    __tablename__ = "group_members"
+    __table_args__ = table_access("shared")
+
+    group_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    member: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
