@@ -4,7 +4,7 @@
 #   bash scripts/demo.sh [PORT]      JupyterHub on http://127.0.0.1:PORT (default 8000, or
 #                                    $PORT) with demo logins, simulated ECC servers and demo
 #                                    data; it prints the URL and the logins when ready
-#   bash scripts/demo.sh voila [reflectometry|daq|runtable]
+#   bash scripts/demo.sh voila [reflectometry|daq|runtable|datalab|catalog]
 #                                    standalone Voilà on http://127.0.0.1:8866 (or $PORT),
 #                                    no logins
 #
