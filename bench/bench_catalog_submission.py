@@ -28,20 +28,18 @@ FOLDER = isolate()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shiftdesk.catalog import Catalog, refactor  # noqa: E402
-from shiftdesk.catalog.demo import CONTEXTS, write_demo_files, write_reference  # noqa: E402
+from shiftdesk.catalog.demo import seed_demo, write_reference  # noqa: E402
 from shiftdesk.catalog.headers import read_header  # noqa: E402
+from shiftdesk.identity import current_identity  # noqa: E402
+from shiftdesk.storage import get_database  # noqa: E402
 
 ROUNDS = 7
 
 
-def demo_catalog(folder: Path) -> Catalog:
-    cat = Catalog.create("roman", description="bench")
-    cat.add_files(write_demo_files(folder / "demo"), why="bench")
-    for name, when, why in CONTEXTS:
-        if when is not None:
-            cat.set_context("latest", name, why=why, when=when)
-        cat.set_context("edit", name, why=why, when=when)
-    return cat
+def demo_catalog() -> Catalog:
+    """The demo catalog, as ``shiftdesk demo`` makes it."""
+    seed_demo(get_database(), current_identity())
+    return Catalog.open("roman")
 
 
 def new_flat(folder: Path, i: int) -> Path:
@@ -74,7 +72,7 @@ def engine_only(cat: Catalog, path: Path) -> float:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(dir=FOLDER))
-    cat = demo_catalog(work)
+    cat = demo_catalog()
     prepare: list[float] = []
     confirm: list[float] = []
     engine: list[float] = []

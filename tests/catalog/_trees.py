@@ -314,3 +314,21 @@ def crds_offline(monkeypatch: Any, folder: Path) -> Any:
         return dict(heavy_client.hv_best_references(pmap, params, reftypes))
 
     return best
+
+
+def new_flat(folder: Path, name: str = "new_flat.asdf", *, seed: int = 99, **meta: Any) -> Path:
+    """A small ASDF flat for WFI01 F087, useafter 2026-02-01 (``meta`` overrides fields):
+    a reference to submit to the demo catalog."""
+    from shiftdesk.catalog.demo import write_reference
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tree: dict[str, Any] = {
+        "reftype": "FLAT",
+        "useafter": "2026-02-01T00:00:00",
+        "description": "2026 flat",
+        "instrument": {"name": "WFI", "detector": "WFI01", "optical_element": "F087"},
+    }
+    tree.update(meta)
+    path = folder / name
+    write_reference(path, tree, seed=seed)
+    return path

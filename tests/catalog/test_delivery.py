@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.catalog._trees import new_flat as _flat
 
 from shiftdesk.audit import entries
 from shiftdesk.catalog import Catalog
 from shiftdesk.catalog import delivery as delivery_module
 from shiftdesk.catalog.delivery import Delivery, DirectoryRenameProtocol, Outgoing, walk
-from shiftdesk.catalog.demo import CONTEXTS, write_demo_files, write_reference
+from shiftdesk.catalog.demo import seed_demo
 from shiftdesk.catalog.submission import Submission
 from shiftdesk.errors import CatalogError, PermissionDenied
 from shiftdesk.gate import get_gate
-from shiftdesk.identity import Identity
+from shiftdesk.identity import Identity, current_identity
+from shiftdesk.storage import get_database
 
 NEW = ["roman_wfi_flat_0016.asdf", "roman_wfi_flat_0003.rmap", "roman_wfi_0004.imap",
        "roman_0004.pmap"]  # fmt: skip
@@ -26,13 +28,8 @@ NEW = ["roman_wfi_flat_0016.asdf", "roman_wfi_flat_0003.rmap", "roman_wfi_0004.i
 @pytest.fixture
 def cat(tmp_path: Path) -> Catalog:
     """The demo catalog (roman_0002.pmap latest, roman_0003.pmap edit)."""
-    catalog = Catalog.create("roman", description="demo")
-    catalog.add_files(write_demo_files(tmp_path / "demo"), why="demo")
-    for name, when, why in CONTEXTS:
-        if when is not None:
-            catalog.set_context("latest", name, why=why, when=when)
-        catalog.set_context("edit", name, why=why, when=when)
-    return catalog
+    seed_demo(get_database(), current_identity())
+    return Catalog.open("roman")
 
 
 @pytest.fixture
@@ -46,20 +43,6 @@ def outbox(tmp_path: Path, cat: Catalog) -> Path:
 
 def _admin(catalog: Catalog) -> Catalog:
     return Catalog.open(catalog.observatory, identity=Identity("root", admin=True))
-
-
-def _flat(folder: Path, name: str = "new_flat.asdf", *, seed: int = 99, **meta: Any) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    tree: dict[str, Any] = {
-        "reftype": "FLAT",
-        "useafter": "2026-02-01T00:00:00",
-        "description": "2026 flat",
-        "instrument": {"name": "WFI", "detector": "WFI01", "optical_element": "F087"},
-    }
-    tree.update(meta)
-    path = folder / name
-    write_reference(path, tree, seed=seed)
-    return path
 
 
 def _submission(cat: Catalog, tmp_path: Path) -> Submission:

@@ -8,16 +8,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from tests.catalog._trees import new_flat as _flat
 
 from shiftdesk.audit import entries
 from shiftdesk.catalog import Catalog, refactor
-from shiftdesk.catalog.demo import CONTEXTS, write_demo_files, write_reference
+from shiftdesk.catalog.demo import seed_demo
 from shiftdesk.catalog.headers import read_header
 from shiftdesk.catalog.records import CatalogLockRecord
 from shiftdesk.catalog.submission import Submission
 from shiftdesk.catalog.submission_records import CatalogSubmissionRecord
 from shiftdesk.errors import CatalogError, PermissionDenied
-from shiftdesk.identity import Identity
+from shiftdesk.identity import Identity, current_identity
+from shiftdesk.storage import get_database
 from shiftdesk.tracking import utcnow
 
 EXPOSURE = {
@@ -32,27 +34,8 @@ EXPOSURE = {
 @pytest.fixture
 def cat(tmp_path: Path) -> Catalog:
     """The demo catalog: roman_0002.pmap latest, roman_0003.pmap edit."""
-    catalog = Catalog.create("roman", description="demo")
-    catalog.add_files(write_demo_files(tmp_path / "demo"), why="demo")
-    for name, when, why in CONTEXTS:
-        if when is not None:
-            catalog.set_context("latest", name, why=why, when=when)
-        catalog.set_context("edit", name, why=why, when=when)
-    return catalog
-
-
-def _flat(folder: Path, name: str = "new_flat.asdf", *, seed: int = 99, **meta: Any) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    tree: dict[str, Any] = {
-        "reftype": "FLAT",
-        "useafter": "2026-02-01T00:00:00",
-        "description": "2026 flat",
-        "instrument": {"name": "WFI", "detector": "WFI01", "optical_element": "F087"},
-    }
-    tree.update(meta)
-    path = folder / name
-    write_reference(path, tree, seed=seed)
-    return path
+    seed_demo(get_database(), current_identity())
+    return Catalog.open("roman")
 
 
 def _as(catalog: Catalog, name: str, *groups: str) -> Catalog:
