@@ -19,7 +19,7 @@ from shiftdesk_widgets.datalab.gallery import ALL, Gallery, GalleryItem, InputsP
 from shiftdesk_widgets.datalab.lightcurve import CurveResult, LightCurvePanel
 from shiftdesk_widgets.datalab.running import OpRow, RunningPanel
 from shiftdesk_widgets.datalab.sessions import SessionsPanel
-from shiftdesk_widgets.datalab.viewer import INSPECT, PROFILE, ImageViewer
+from shiftdesk_widgets.datalab.viewer import INSPECT, PROFILE, ImageViewer, pointer_pixel
 from shiftdesk_widgets.datalab.wizard import ChannelsField, FileChoice, OperationWizard
 
 
@@ -347,6 +347,97 @@ def test_viewer_says_a_frame_without_wcs_and_a_bad_file(tmp_path: Path) -> None:
     (tmp_path / "c.fits").write_text("not fits")
     viewer.show(tmp_path / "c.fits")
     assert viewer.feedback.kind == "error" and viewer.feedback.text.startswith("not shown: c.fits")
+
+
+def lines(viewer: ImageViewer) -> list[str]:
+    """The readout's lines, as the page shows them."""
+    return [text(part) for part in viewer.readout.value.split("</div>") if part.strip()]
+
+
+def test_the_readout_follows_the_pointer_and_keeps_the_marked_point(tmp_path: Path) -> None:
+    viewer = ImageViewer()
+    viewer.show(frame(tmp_path / "a.fits"))
+    assert lines(viewer)[0] == "point at the image: pixel value and sky position"
+    viewer.hover(30, 20)  # the bright pixel's centre
+    assert lines(viewer) == ["x 30.0 y 20.0 · value 500",
+                             "RA, Dec 09:59:59.63 +02:00:00.5 (149.99847°, +2.00014°)"]  # fmt: skip
+    viewer.hover(30.4, 19.6)  # still in that pixel; the sky position is the pointer's own
+    assert lines(viewer)[0] == "x 30.4 y 19.6 · value 500"
+    # 0.4 px (0.4" / cos 2°) east and 0.4 px south of the pixel's centre
+    assert lines(viewer)[1] == "RA, Dec 09:59:59.61 +02:00:00.1 (149.99836°, +2.00003°)"
+    assert viewer.pointed == (30.4, 19.6)
+    assert viewer.position is None and viewer.points.x.size == 0  # moving marks nothing
+    viewer.hover(52.0, 10.0)  # right of the frame (zoomed out, or panned)
+    assert lines(viewer) == ["x 52.0 y 10.0 · outside the image", ""]
+    viewer.leave()  # nothing marked: the hint again, not a stale value
+    assert lines(viewer)[0] == "point at the image: pixel value and sky position"
+    assert viewer.pointed is None
+
+    viewer.click(10, 10)
+    assert lines(viewer)[0] == "marked x 10.0 y 10.0 · value 10"
+    assert viewer.position is not None and list(viewer.points.x) == [10]
+    viewer.hover(30, 20)
+    assert lines(viewer)[0] == "x 30.0 y 20.0 · value 500"
+    viewer.leave()  # the marked point (its red cross is on the image) is read again
+    assert lines(viewer)[0] == "marked x 10.0 y 10.0 · value 10"
+    assert "RA, Dec 10:00:00.97 +01:59:50.5" in lines(viewer)[1]  # 9.5" south of row 19.5
+
+    viewer.show(frame(tmp_path / "b.fits", wcs=False))  # another frame: nothing marked
+    viewer.hover(1, 1)
+    assert lines(viewer) == ["x 1.0 y 1.0 · value 10", "no WCS in the header"]
+    viewer.leave()
+    assert lines(viewer)[0] == "point at the image: pixel value and sky position"
+
+
+# The viewer's figure as Chromium lays it out: its element is 636 × 560 px; the frame is
+# 50 × 40, so the figure keeps the ratio 1.25 and draws 636 × 508.8 px from the top left;
+# less the margins (left 56, right 10, top 10, bottom 40) the plot area is at (56, 10) and
+# 570 × 458.8 px. Pixel (30, 20)'s centre is 30.5/50 of the way across, 20.5/40 up.
+BOX = {"boundingRectWidth": 636, "boundingRectHeight": 560}
+BRIGHT = (56 + 570 * 30.5 / 50, 10 + 458.8 * (1 - 20.5 / 40))
+
+
+def move(x: float, y: float, stamp: float, kind: str = "mousemove") -> dict[str, Any]:
+    """An ipyevents message of the pointer at (x, y) px in the figure's element."""
+    return {"event": kind, "relativeX": round(x), "relativeY": round(y), "timeStamp": stamp,
+            **BOX}  # fmt: skip
+
+
+def test_pointer_events_from_the_browser_are_read_as_pixels(tmp_path: Path) -> None:
+    viewer = ImageViewer()
+    viewer.show(frame(tmp_path / "a.fits"))
+    pointer = viewer.pointer
+    assert pointer.source is viewer.figure
+    assert set(pointer.watched_events) == {"mousemove", "mouseleave"}
+    assert (pointer.throttle_or_debounce, pointer.wait) == ("throttle", 50)  # ≤ 20 a second
+    assert not viewer.xs.allow_padding and not viewer.ys.allow_padding
+
+    x, y = pointer_pixel(move(*BRIGHT, 1.0), viewer.figure, viewer.xs, viewer.ys) or (0, 0)
+    assert x == pytest.approx(30.0, abs=0.1) and y == pytest.approx(20.0, abs=0.1)
+    pointer._handle_mouse_msg(None, move(*BRIGHT, 10.0), [])  # as the comm delivers it
+    assert "value 500" in lines(viewer)[0]
+    # the plot area's corners are the scales' ends: the frame's outer pixel edges
+    corner = pointer_pixel(move(56, 468, 2.0), viewer.figure, viewer.xs, viewer.ys)
+    assert corner == pytest.approx((-0.5, -0.5), abs=0.1)
+    assert pointer_pixel(move(56, 470, 2.0), viewer.figure, viewer.xs, viewer.ys) is None
+    # the axes' margin is not the image: the readout goes back as when the pointer leaves
+    viewer.pointer_event(move(20, 200, 20.0))
+    assert viewer.pointed is None and lines(viewer)[0].startswith("point at the image")
+
+    # zoomed in about the centre (x 12 to 37, y 9.5 to 29.5), the same place in the page
+    # is 0.61 of the way across and 0.4875 of the way down those
+    viewer.zoom(0.5)
+    viewer.pointer_event(move(*BRIGHT, 30.0))
+    assert viewer.pointed == pytest.approx((27.25, 19.75), abs=0.05)
+
+    # the throttled last move can arrive after the leave it preceded: it is dropped
+    viewer.fit()
+    viewer.pointer_event(move(*BRIGHT, 40.0))
+    viewer.pointer_event(move(0, 0, 50.0, "mouseleave"))
+    viewer.pointer_event(move(*BRIGHT, 45.0))
+    assert viewer.pointed is None and lines(viewer)[0].startswith("point at the image")
+    viewer.pointer_event(move(*BRIGHT, 60.0))  # back over the image
+    assert "value 500" in lines(viewer)[0]
 
 
 def test_light_curves_and_periodograms_are_drawn() -> None:

@@ -1,11 +1,21 @@
 """The image viewer: a FITS frame with zoom, pan, stretch and colour map; the pixel value
-and sky position at the point clicked; a line profile between two clicks; the header.
+and sky position under the pointer; a line profile between two clicks; the header.
 
 The frame is drawn as a PNG (stretched and coloured here, reduced to at most
 :data:`~shiftdesk_widgets.datalab._images.DISPLAY_SIZE` pixels a side) in a bqplot
 ``Image`` mark on pixel-coordinate scales, so zooming and panning happen in the browser
-and values are read from the full-resolution array in the kernel. bqplot's image mark
-reports clicks (not the pointer's every move), so the readout follows clicks.
+and values are read from the full-resolution array in the kernel.
+
+bqplot's image mark reports clicks only, so the pointer's moves come from an ipyevents
+``Event`` on the figure: ``mousemove`` (throttled in the browser to one message per
+:data:`POINTER_WAIT_MS`, the last position always sent) and ``mouseleave``. A move gives
+the pointer's place in the figure's element (``relativeX``, ``relativeY`` and the element's
+size); :func:`pointer_pixel` turns it into pixel coordinates as bqplot lays the figure out
+(the element trimmed to the aspect ratio, less ``fig_margin``; the scales' current ``min``
+and ``max``, which pan and zoom change and bqplot sends back). A click marks a point (a
+red cross): its readout stays when the pointer leaves the image, its sky position is what
+the operation form's "From the viewer" takes, and in profile mode two clicks are the
+line's ends.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from typing import Any
 import bqplot as bq
 import ipywidgets as w
 import numpy as np
+from ipyevents import Event
 
 from shiftdesk_widgets._figures import FigureSlot
 from shiftdesk_widgets.datalab._common import Feedback, classed
@@ -35,6 +46,13 @@ from shiftdesk_widgets.runtable._calls import Caller, run_now
 
 #: What a click does, by mode.
 PAN, INSPECT, PROFILE = "Pan & zoom", "Inspect", "Profile"
+#: The browser sends the pointer's position at most once per this many ms (20 a second).
+POINTER_WAIT_MS = 50
+#: What the readout says before the pointer is on a frame.
+HINT = (
+    "point at the image: pixel value and sky position",
+    "click: mark a point (the readout keeps it when the pointer leaves)",
+)
 
 
 def sexagesimal(ra: float, dec: float) -> str:
@@ -49,19 +67,67 @@ def sexagesimal(ra: float, dec: float) -> str:
     return f"{hh:02d}:{mm:02d}:{ss:05.2f} {sign}{dd:02d}:{dm:02d}:{ds:04.1f}"
 
 
-def readout_text(image: FitsImage, x: float, y: float) -> str:
-    """What the readout says about pixel (x, y): position, value, sky position."""
+def readout_lines(image: FitsImage, x: float, y: float) -> tuple[str, str]:
+    """The readout's two lines about pixel (x, y): position and value; sky position."""
     value = image.value(x, y)
+    where = f"x {x:.1f}  y {y:.1f}"
     if value is None:
-        return f"x {x:.1f}  y {y:.1f} · outside the image"
-    parts = [f"x {x:.1f}  y {y:.1f}", f"value {value:.6g}"]
+        return f"{where} · outside the image", ""
     sky = image.sky(x, y)
     if sky is not None:
         ra, dec = sky
-        parts.append(f"RA, Dec {sexagesimal(ra, dec)} ({ra:.5f}°, {dec:+.5f}°)")
-    elif image.wcs is None:
-        parts.append("no WCS in the header")
-    return " · ".join(parts)
+        second = f"RA, Dec {sexagesimal(ra, dec)} ({ra:.5f}°, {dec:+.5f}°)"
+    else:
+        second = "no WCS in the header" if image.wcs is None else "no sky position here"
+    return f"{where} · value {value:.6g}", second
+
+
+def readout_html(first: str, second: str, *, label: str = "", muted: bool = False) -> str:
+    """The readout's two lines (always two, so the page below does not move)."""
+    # its own line height: an HTML widget's (28 px in JupyterLab) would push line 2 out
+    style = "line-height: 1.4; white-space: nowrap; overflow: hidden; text-overflow: ellipsis"
+    tag = f"<span class='sd-dl-muted'>{html.escape(label)}</span> " if label else ""
+    cls = " class='sd-dl-muted'" if muted else ""
+    return (
+        f"<div{cls} style='{style}'>{tag}{html.escape(first)}</div>"
+        f"<div{cls} style='{style}'>{html.escape(second) or '&nbsp;'}</div>"
+    )
+
+
+def plot_area(figure: bq.Figure, width: float, height: float) -> tuple[float, float, float, float]:
+    """(left, top, width, height) of ``figure``'s plot area in its element of
+    ``width`` × ``height`` CSS px, as bqplot lays it out (``auto_layout`` off): the element
+    trimmed to the aspect-ratio bounds from its top left corner, less ``fig_margin``."""
+    if width > 0 and height > 0:
+        ratio = width / height
+        low, high = float(figure.min_aspect_ratio), float(figure.max_aspect_ratio)
+        if ratio < low:
+            height = width / low
+        elif ratio > high:
+            width = height * high
+    margin = figure.fig_margin
+    left, top = float(margin["left"]), float(margin["top"])
+    return left, top, width - left - float(margin["right"]), height - top - float(margin["bottom"])
+
+
+def pointer_pixel(
+    event: dict[str, Any], figure: bq.Figure, xs: bq.LinearScale, ys: bq.LinearScale
+) -> tuple[float, float] | None:
+    """Pixel (x, y) under the pointer of an ipyevents mouse ``event`` on ``figure``, whose
+    plot area spans the scales ``xs``/``ys`` exactly (no padding); None off the plot area."""
+    try:
+        rx, ry = float(event["relativeX"]), float(event["relativeY"])
+        width, height = float(event["boundingRectWidth"]), float(event["boundingRectHeight"])
+        x0, x1, y0, y1 = float(xs.min), float(xs.max), float(ys.min), float(ys.max)
+    except (KeyError, TypeError, ValueError):
+        return None
+    left, top, plot_w, plot_h = plot_area(figure, width, height)
+    if plot_w < 1 or plot_h < 1:
+        return None
+    fx, fy = (rx - left) / plot_w, (ry - top) / plot_h
+    if not (0.0 <= fx <= 1.0 and 0.0 <= fy <= 1.0):
+        return None
+    return x0 + fx * (x1 - x0), y1 - fy * (y1 - y0)
 
 
 def header_html(header: Any) -> str:
@@ -98,6 +164,11 @@ class ImageViewer(w.VBox):
         self.factor = 1
         self.clicks: list[tuple[float, float]] = []
         self.position: tuple[float, float] | None = None
+        #: the point last clicked (pixels), whose readout shows when the pointer is away
+        self.marked: tuple[float, float] | None = None
+        #: the pixel under the pointer, None while it is off the image's plot area
+        self.pointed: tuple[float, float] | None = None
+        self._moved_at = self._left_at = float("-inf")
         self._quiet = False
         self.picker = classed(
             w.Dropdown(description="Frame", layout=w.Layout(width="auto", min_width="360px"),
@@ -119,7 +190,7 @@ class ImageViewer(w.VBox):
         self.colormap.observe(lambda _c: self.redraw(), "value")
         self.mode = classed(
             w.ToggleButtons(options=[INSPECT, PROFILE, PAN], value=INSPECT,
-                            tooltips=["click: pixel value and sky position",
+                            tooltips=["click: mark a point (its value and sky position)",
                                       "click twice: the values along the line between",
                                       "drag to pan, wheel to zoom"],
                             style={"button_width": "auto"}),
@@ -143,10 +214,17 @@ class ImageViewer(w.VBox):
         self.zoom_out.on_click(lambda _b: self.zoom(2.0))
         self.zoom_fit.on_click(lambda _b: self.fit())
         self.feedback = Feedback()
-        self.readout = classed(w.HTML(), "sd-dl-readout")
+        # two lines, always: the readout changes as the pointer moves, the page must not
+        self.readout = classed(
+            w.HTML(readout_html(*HINT, muted=True),
+                   layout=w.Layout(height="40px", overflow="hidden", width="100%")),
+            "sd-dl-readout",
+        )  # fmt: skip
 
-        self.xs = bq.LinearScale(min=-0.5, max=0.5)
-        self.ys = bq.LinearScale(min=-0.5, max=0.5)
+        # no padding: the frame fills the plot area, whose edges are then the scales' ends
+        # (what pointer_pixel counts on; the crosses' Scatter would pad them otherwise)
+        self.xs = bq.LinearScale(min=-0.5, max=0.5, allow_padding=False)
+        self.ys = bq.LinearScale(min=-0.5, max=0.5, allow_padding=False)
         self.png = w.Image(value=b"", format="png")
         self.mark = bq.Image(image=self.png, scales={"x": self.xs, "y": self.ys},
                              x=[-0.5, 0.5], y=[-0.5, 0.5])  # fmt: skip
@@ -166,6 +244,12 @@ class ImageViewer(w.VBox):
             layout=w.Layout(width="100%", height="560px"),
         )  # fmt: skip
         self.figure.add_class("sd-dl-viewer-figure")
+        # the pointer's moves over the figure (bqplot's image mark tells clicks only)
+        self.pointer = Event(
+            source=self.figure, watched_events=["mousemove", "mouseleave"],
+            throttle_or_debounce="throttle", wait=POINTER_WAIT_MS,
+        )  # fmt: skip
+        self.pointer.on_dom_event(self.pointer_event)
         self.slot = FigureSlot(self.figure)
         self.slot.layout.width = "100%"
 
@@ -207,8 +291,9 @@ class ImageViewer(w.VBox):
                    layout=w.Layout(flex="1 1 340px", min_width="300px")),
             "sd-dl-side",
         )  # fmt: skip
-        # the frame keeps its aspect (about 560 px high): the side panel takes the rest
-        main = w.VBox([self.slot, self.readout], layout=w.Layout(flex="0 1 640px", min_width="0"))
+        # the frame keeps its aspect (about 560 px high): the side panel takes the rest. The
+        # readout is above it: right by the image, however much of the box the frame fills
+        main = w.VBox([self.readout, self.slot], layout=w.Layout(flex="0 1 640px", min_width="0"))
         super().__init__(
             [
                 classed(w.HBox([self.picker, self.feedback]), "sd-dl-row"),
@@ -286,6 +371,7 @@ class ImageViewer(w.VBox):
                 self._quiet = False
             self._draw(png, shape)
             self.clicks = []
+            self.marked = self.pointed = None
             self.points.x, self.points.y = [], []
             self.segment.x, self.segment.y = [], []
             self._say_profile()
@@ -296,9 +382,8 @@ class ImageViewer(w.VBox):
             wcs = "" if image is None else (" · WCS" if image.wcs is not None else " · no WCS")
             self.feedback.say("info", f"{Path(path).name} · {nx} × {ny} px{wcs}")
             self.readout.value = (
-                "<div class='sd-dl-muted'>click the image: pixel value and sky position</div>"
-                if image is not None else
-                "<div class='sd-dl-muted'>a picture: no pixel values to read</div>"
+                readout_html(*HINT, muted=True) if image is not None else
+                readout_html("a picture: no pixel values to read", "", muted=True)
             )  # fmt: skip
 
         self._caller("open frame", load, show, lambda exc: self.feedback.error(exc, "not shown"))
@@ -353,6 +438,51 @@ class ImageViewer(w.VBox):
             self.clicks = []
             self._say_profile()
 
+    # -- the pointer -------------------------------------------------------------------------
+    def pointer_event(self, event: dict[str, Any]) -> None:
+        """An ipyevents message from the figure: a move shows the pixel under the pointer,
+        leaving the figure (or its plot area) shows the marked point again.
+
+        Moves are throttled in the browser, so the last move before the pointer left can
+        arrive after the leave: a message older than the last one handled is dropped.
+        """
+        kind = event.get("event")
+        try:
+            stamp = float(event.get("timeStamp", 0.0))
+        except (TypeError, ValueError):
+            stamp = 0.0
+        if kind == "mouseleave":
+            self._left_at = max(self._left_at, stamp)
+            self.leave()
+            return
+        if kind != "mousemove" or stamp < self._left_at or stamp < self._moved_at:
+            return
+        self._moved_at = stamp
+        at = pointer_pixel(event, self.figure, self.xs, self.ys)
+        if at is None:
+            self.leave()
+        else:
+            self.hover(*at)
+
+    def hover(self, x: float, y: float) -> None:
+        """The pointer at pixel (x, y): the readout says its value and sky position."""
+        image = self.image
+        if image is None:
+            return
+        self.pointed = (x, y)
+        self.readout.value = readout_html(*readout_lines(image, x, y))
+
+    def leave(self) -> None:
+        """The pointer off the image: the readout shows the marked point, or the hint."""
+        self.pointed = None
+        image = self.image
+        if image is None:
+            return
+        if self.marked is None:
+            self.readout.value = readout_html(*HINT, muted=True)
+        else:
+            self.readout.value = readout_html(*readout_lines(image, *self.marked), label="marked")
+
     # -- clicks --------------------------------------------------------------------------------
     def _clicked(self, _mark: Any, event: dict[str, Any]) -> None:
         data = event.get("data", {})
@@ -360,11 +490,13 @@ class ImageViewer(w.VBox):
             self.click(float(data["click_x"]), float(data["click_y"]))
 
     def click(self, x: float, y: float) -> None:
-        """A click at pixel (x, y): the readout, and in profile mode the line's ends."""
+        """A click at pixel (x, y): a marked point (the readout, the sky position), and in
+        profile mode one of the line's ends."""
         image = self.image
         if image is None:
             return
-        self.readout.value = f"<div>{html.escape(readout_text(image, x, y))}</div>"
+        self.marked = (x, y)
+        self.readout.value = readout_html(*readout_lines(image, x, y), label="marked")
         sky = image.sky(x, y)
         if sky is not None:
             self.position = sky
