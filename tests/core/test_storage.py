@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from tests._services import service_missing
 
 from shiftdesk.errors import SchemaTooNewError, StorageError
 from shiftdesk.storage import Base, Database, DataFileRecord, JobRecord, SavedModelRecord
+from shiftdesk.storage.database import _version_folders, declared_heads
 
 TABLES = (
     {"data_files", "saved_models", "jobs", "audit_log", "test_tallies", "group_members"}
@@ -125,6 +128,42 @@ def test_fresh_database_migrates_from_empty_to_head(
     assert _table_names(db_url) == TABLES | {"alembic_version"}
     # Opening it again is a no-op, not a second migration.
     assert open_db(db_url).current_revision() == db.head_revision()
+
+
+def test_heads_read_from_the_revision_files_are_alembics(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        assert declared_heads(_version_folders()) == frozenset(db._script().get_heads())
+        assert db.head_revisions() == frozenset(db._script().get_heads())
+    finally:
+        db.dispose()
+
+
+def test_opening_a_database_at_its_newest_schema_does_not_import_alembic(
+    db_url: str, open_db: Callable[..., Database]
+) -> None:
+    open_db(db_url)  # migrated to the newest schema
+    code = (
+        "import sys; from shiftdesk.storage import Database; "
+        "Database(sys.argv[1]).dispose(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, db_url], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_revision_files_not_plain_enough_are_left_to_alembic(tmp_path: Path) -> None:
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "a.py").write_text('"""A."""\nrevision = "a"\ndown_revision = None\n')
+    (tmp_path / "b.py").write_text('revision: str = "b"\ndown_revision = ("a",)\n')
+    (tmp_path / "c.py").write_text('revision = "c"\ndown_revision = "a"\ndepends_on = "b"\n')
+    assert declared_heads([tmp_path]) == {"b", "c"}
+    (tmp_path / "d.py").write_text('revision = "d"\ndown_revision = pick("c")\n')
+    assert declared_heads([tmp_path]) is None
+    (tmp_path / "d.py").unlink()
+    (tmp_path / "e.pyc").write_bytes(b"")  # a revision without source
+    assert declared_heads([tmp_path]) is None
 
 
 def test_migrated_schema_matches_the_models(db_url: str, open_db: Callable[..., Database]) -> None:
