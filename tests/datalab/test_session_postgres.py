@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from tests.datalab._frames import write_frame
+from tests.datalab.test_session import slow_op  # noqa: F401  (a fixture)
 
 from shiftdesk.datalab import DataSession
 from shiftdesk.datalab.cache import find_result
@@ -169,3 +170,26 @@ def test_a_session_shared_with_a_project_is_read_by_its_members_as_the_hub_says(
     sync_groups(owner, {who["bob"].name: []})
     with pytest.raises(NotFound):
         DataSession.open(alice.id, database=users["bob"], identity=who["bob"])
+
+
+def test_a_member_follows_a_running_operation_through_its_row_under_rls(
+    hub: tuple[Database, dict[str, Database], dict[str, Identity]],
+    tmp_path: Path,
+    slow_op: str,  # noqa: F811
+) -> None:
+    """alice's job (her own role) keeps the operation's row; bob's connection (a member,
+    who may not read the job) sees it run and end; mallory's sees no row at all."""
+    from tests.datalab.test_member_progress import member_follows_and_is_served
+
+    _owner, users, who = hub
+    frames = [write_frame(tmp_path / "f0.fits", stars=[(20, 20, 900)])]
+    alice = DataSession.create("alice's", database=users["alice"], identity=who["alice"])
+    alice.add_inputs(frames)
+    alice.share(who["bob"].name)
+    seen = DataSession.open(alice.id, database=users["bob"], identity=who["bob"])
+    member_follows_and_is_served(alice, seen, slow_op, steps=40)
+    with users["bob"].engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM jobs")).scalar() == 0
+        # the member reads the row, and cannot write it
+        assert conn.execute(text("UPDATE datalab_operations SET progress = 0")).rowcount == 0
+    assert _counts(users["mallory"])["datalab_operations"] == 0

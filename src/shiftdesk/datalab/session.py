@@ -20,9 +20,9 @@ checks here say the same thing on SQLite and give the clear message.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -918,9 +918,10 @@ class SessionOperation:
 
     ``status`` is ``queued``, ``running``, ``done``, ``failed`` or ``cancelled``;
     :attr:`cached` says a stored result was served without running anything. Reading
-    the state (:meth:`refresh`, :meth:`wait`, :meth:`result`) follows the job and, once
-    it ended, settles the operation: its result is stored for identical requests, or
-    the reason it failed is kept.
+    the state (:meth:`refresh`, :meth:`wait`, :meth:`result`) follows the operation's
+    row, which its job keeps up to date, and (for its owner) the job itself; once it
+    ended the operation is settled: its result is stored for identical requests, or the
+    reason it failed is kept.
     """
 
     def __init__(self, record: OperationRecord, session: DataSession) -> None:
@@ -929,6 +930,7 @@ class SessionOperation:
         self._record = record
         self._job: Job | None = None
         self._result: OperationResult | None = None
+        self._mirrored = 0.0
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -1035,8 +1037,14 @@ class SessionOperation:
 
     # -- following the job ---------------------------------------------------------------------
     def refresh(self) -> SessionOperation:
-        """Re-read the operation; while it runs, take status and progress from its job, and
-        settle it once the job has ended (a vanished worker makes it failed)."""
+        """Re-read the operation.
+
+        Anyone who may read the session reads the operation's row, which the job running
+        it keeps up to date (status, progress and message while it runs, then how it
+        ended; see :mod:`shiftdesk.datalab.state`). Its owner, who alone may read the
+        job, also takes the live state from the job and settles the operation once the
+        job has ended, if the job did not (a vanished worker makes it failed).
+        """
         db = self.session.database
         with db.session() as s:
             row = s.get(OperationRecord, self.id)
@@ -1045,7 +1053,7 @@ class SessionOperation:
             s.expunge(row)
         self._record = row
         if self.finished or self.session.identity.name != row.owner:
-            return self  # a member reads the stored state; only the owner reads the job
+            return self  # a member reads the row the job writes; only the owner reads the job
         if row.job_id is None:
             age = (utcnow() - (as_utc(row.created_at) or utcnow())).total_seconds()
             if age > _UNSTARTED_AFTER_S:
@@ -1072,11 +1080,34 @@ class SessionOperation:
         if job.finished:
             self._settle(job)
         else:
-            # live state shown from the job row; written to the operation only at the end
+            # live state shown from the job row
             self._record.status = job.status.value
             self._record.progress = job.progress
             self._record.message = job.message
+            self._mirror(job)
         return self
+
+    def _mirror(self, job: Job) -> None:
+        """Copy a running job's progress into the operation's row, for those who read the
+        session but not the job, when its worker cannot (no database on SSH or Dask; a
+        local or service worker writes the row itself: :mod:`shiftdesk.datalab.state`)."""
+        from shiftdesk.datalab.state import ROW_INTERVAL, ROW_WRITING_BACKENDS, write_progress
+
+        if job._record.backend in ROW_WRITING_BACKENDS or job.status.value != "running":
+            return
+        now = time.monotonic()
+        if now - self._mirrored < ROW_INTERVAL:
+            return
+        self._mirrored = now
+        with contextlib.suppress(Exception):  # shown here anyway; the row is for others
+            write_progress(
+                self.session.database,
+                self.id,
+                progress=job.progress,
+                message=job.message,
+                key=self.key,
+                job_id=job.id,
+            )
 
     def _update(self, **fields: Any) -> None:
         with self.session.database.session() as s:
@@ -1090,7 +1121,9 @@ class SessionOperation:
         self._record = row
 
     def _settle(self, job: Job) -> None:
-        """Move the operation to its final state from its finished job (once)."""
+        """Move the operation to its final state from its finished job (once: when its
+        task settled it already, the row is left as the task wrote it)."""
+        from shiftdesk.datalab.state import settle
         from shiftdesk.datalab.tasks import INPUT_ERROR_TAG
 
         status = job.status.value
@@ -1108,54 +1141,18 @@ class SessionOperation:
                     # "" marks an input error about the inputs as a whole (no field)
                     error, error_field = told["reason"], told["field"] or ""
                     break
-        with self.session.database.session() as s:
-            row = s.get(OperationRecord, self.id, with_for_update=True)
-            if row is None or row.status not in ACTIVE:
-                if row is not None:
-                    s.expunge(row)
-                    self._record = row
-                return
-            row.finished_at = job.finished_at or utcnow()
-            if status == "done" and raw is not None:
-                stored = s.scalar(
-                    select(ResultRecord).where(
-                        ResultRecord.owner == row.owner, ResultRecord.cache_key == row.cache_key
-                    )
-                )
-                if stored is None:
-                    folder = Path(raw["folder"])
-                    stored = ResultRecord(
-                        owner=row.owner,
-                        cache_key=row.cache_key,
-                        operation=row.operation,
-                        version=row.version,
-                        folder=str(folder),
-                        result_json=json.dumps(raw["result"]),
-                        hashes_json=json.dumps(raw.get("hashes", {})),
-                        size=cache.tree_size(folder / p for p in raw.get("hashes", {})),
-                        job_id=job.id,
-                        created_at=utcnow(),
-                    )
-                    s.add(stored)
-                    s.flush()
-                elif stored.folder != raw["folder"]:
-                    # an identical request finished first: serve its files, drop ours
-                    shutil.rmtree(raw["folder"], ignore_errors=True)
-                row.result_id, row.folder = stored.id, stored.folder
-                row.status, row.progress, row.message = "done", 1.0, "done"
-            else:
-                row.status = status if status in ("failed", "cancelled") else "failed"
-                row.message = row.status
-                row.progress = job.progress  # how far it got
-                if status == "failed":
-                    row.error, row.error_field = error, error_field
-                elif status == "done":
-                    row.error = "the job ended without a result"
-                if row.folder:
-                    # a worker that died halfway may have left files: they are nobody's
-                    shutil.rmtree(row.folder, ignore_errors=True)
-            s.flush()
-            s.expunge(row)
+        row = settle(
+            self.session.database,
+            self.id,
+            status=status,
+            raw=raw,
+            job_id=job.id,
+            progress=job.progress,
+            error=error,
+            error_field=error_field,
+            finished_at=job.finished_at,
+        )
+        if row is not None:
             self._record = row
 
     def wait(self, timeout: float | None = None, poll: float = 0.1) -> SessionOperation:

@@ -7,9 +7,12 @@ The task runs the operation into ``folder`` and returns::
     {"result": OperationResult.to_dict(relative_to=folder), "folder": ..., "key": ...,
      "hashes": {relative path: sha256}}
 
-or ``{"cancelled": true}`` when it was asked to stop. The session settles the operation
-from the job once it has ended (see :mod:`shiftdesk.datalab.session`); the task never
-writes the session's tables, so it runs the same on every backend.
+or ``{"cancelled": true}`` when it was asked to stop. Where its worker has the database
+(the ``local`` and ``workers`` backends) the task also keeps the operation's own row up
+to date, as the session's owner whose job it is: its progress while it runs, then how it
+ended, result and all (:mod:`shiftdesk.datalab.state`), so that whoever reads the
+session follows it without the owner's kernel. On every backend the owner's kernel
+settles the operation from the job once it has ended, when the task did not.
 
 A refused input raises :class:`~shiftdesk.datalab.OperationInputError`; before that it
 logs one line ``datalab-input-error {"field": ..., "reason": ...}`` so that the session
@@ -36,8 +39,11 @@ def run_operation(spec: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     from shiftdesk.datalab import operations
     from shiftdesk.datalab.cache import file_sha256
     from shiftdesk.datalab.operations import OperationCancelled, OperationInputError
+    from shiftdesk.datalab.state import OperationRow
 
     folder = Path(spec["folder"])
+    row = OperationRow(spec, ctx)
+    row.report(0.0, "running", force=True)
     try:
         op = operations.get(str(spec["operation"]))
         if op.version != spec["version"]:
@@ -51,27 +57,39 @@ def run_operation(spec: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
 
         def progress(fraction: float, message: str) -> None:
             ctx.progress(fraction, message)
+            row.report(fraction, message)
 
         result = op.run(spec["inputs"], folder, progress, ctx.cancelled)
     except OperationCancelled:
         shutil.rmtree(folder, ignore_errors=True)
+        row.settle("cancelled", progress=row.fraction)
         return {"cancelled": True}
     except OperationInputError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         ctx.log(INPUT_ERROR_TAG + json.dumps({"field": exc.field, "reason": exc.reason}))
+        # "" marks an input error about the inputs as a whole (no field)
+        row.settle("failed", progress=row.fraction, error=exc.reason, error_field=exc.field or "")
+        raise
+    except Exception as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        # the reason the worker gives the job (see shiftdesk.jobs.worker)
+        row.settle("failed", progress=row.fraction, error=f"{type(exc).__name__}: {exc}")
         raise
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     ctx.progress(1.0, "hashing the outputs")
+    row.report(1.0, "hashing the outputs")
     outputs = {*result.files, *result.images}
     hashes = {str(p.relative_to(folder)): file_sha256(p) for p in sorted(outputs)}
-    return {
+    raw = {
         "result": json.loads(result.to_json(relative_to=folder)),
         "folder": str(folder),
         "key": spec.get("key"),
         "hashes": hashes,
     }
+    row.settle("done", raw=raw)
+    return raw
 
 
 def decode(value: dict[str, Any]) -> Any:
