@@ -159,6 +159,11 @@ def test_revision_files_not_plain_enough_are_left_to_alembic(tmp_path: Path) -> 
     (tmp_path / "b.py").write_text('revision: str = "b"\ndown_revision = ("a",)\n')
     (tmp_path / "c.py").write_text('revision = "c"\ndown_revision = "a"\ndepends_on = "b"\n')
     assert declared_heads([tmp_path]) == {"b", "c"}
+    # set again below the functions: the whole file is read (the last one counts)
+    (tmp_path / "f.py").write_text(
+        'revision = "f"\ndown_revision = "c"\n\ndef upgrade():\n    pass\n\nrevision = "g"\n'
+    )
+    assert declared_heads([tmp_path]) == {"b", "g"}
     (tmp_path / "d.py").write_text('revision = "d"\ndown_revision = pick("c")\n')
     assert declared_heads([tmp_path]) is None
     (tmp_path / "d.py").unlink()
