@@ -56,10 +56,14 @@ PAGE_STYLE = """<style>
 .sd-reflectometry-dashboard .sd-note-box { margin-left: 8px; }
 </style>"""
 #: Tab titles of the built-in panels (tests and notebooks look them up by title).
+DOWNLOADS_TAB = "Downloads"
 TOOLS_TAB = "Tools"
 DATA_SERVER_TAB = "Facility data"
 JOBS_TAB = "My jobs"
 UNCERTAINTY_TAB = "Uncertainty (DREAM)"
+#: Titles of the sections under the model table (built when first opened).
+DATASETS_SECTION = "Data sets (simultaneous fit)"
+CONSTRAINTS_SECTION = "Constraints"
 #: Choices for a run loaded from the data server.
 USE_AS_DATA = "data of the edited model"
 USE_AS_DATASET = "a new data set"
@@ -144,16 +148,20 @@ class ReflectometryDashboard(w.VBox):
             lambda _b: self._safely(self.edited.reverse, note=self.model_note)
         )
 
-        # data sets and constraints
-        self.datasets_panel = DatasetsPanel(
-            self.problem, self._data_for_new_dataset, self._edit_dataset
-        )
-        self.constraints_editor = ConstraintsEditor(self.problem)
+        # data sets and constraints: closed sections, each built when first opened (or
+        # its attribute read), ~50 widgets fewer before the page shows
+        self._sections: dict[str, Any] = {
+            DATASETS_SECTION: lambda: DatasetsPanel(
+                self.problem, self._data_for_new_dataset, self._edit_dataset
+            ),
+            CONSTRAINTS_SECTION: lambda: ConstraintsEditor(self.problem),
+        }
+        self._built_sections: dict[str, w.Widget] = {}
         self.model_tools = w.Accordion(
-            [self.datasets_panel, self.constraints_editor],
-            titles=("Data sets (simultaneous fit)", "Constraints"),
+            [w.VBox() for _ in self._sections], titles=tuple(self._sections)
         )
         self.model_tools.add_class("sd-model-tools")
+        self.model_tools.observe(self._on_section, "selected_index")
 
         # fit
         self.fit_panel = FitPanel(lambda: self.problem, self._on_fit_result, self.message, backend)
@@ -181,9 +189,6 @@ class ReflectometryDashboard(w.VBox):
             lp.models_note,
             lp.fits_note,
         )
-        self.downloads_panel = DownloadsPanel(lambda: self.problem, lambda: self.curve)
-        self.downloads = self.downloads_panel.links
-        self.prepare_downloads = self.downloads_panel.prepare
 
         left = w.VBox(
             [
@@ -212,11 +217,12 @@ class ReflectometryDashboard(w.VBox):
         self.tabs.add_class("sd-dashboard-tabs")
         self.panels: dict[str, w.Widget] = _Panels(self)
         self.add_panel("My models and fits", self.library_panel)
-        self.add_panel("Downloads", self.downloads_panel)
 
-        # Tools, Facility data and My jobs are built on first use (their tab picked, or
-        # the attribute read): ~130 widgets and a settings read fewer before the page shows.
+        # Downloads, Tools, Facility data and My jobs are built on first use (their tab
+        # picked, or the attribute read): ~140 widgets and a settings read fewer before
+        # the page shows.
         self._lazy: dict[str, Any] = {
+            DOWNLOADS_TAB: lambda: DownloadsPanel(lambda: self.problem, lambda: self.curve),
             TOOLS_TAB: self._build_tools,
             DATA_SERVER_TAB: self._build_dataserver,
             JOBS_TAB: self._build_jobs,
@@ -351,6 +357,47 @@ class ReflectometryDashboard(w.VBox):
             self.uncertainty.show_figures(title == UNCERTAINTY_TAB)
         if title in self._lazy:
             self._panel(title)
+
+    def _section(self, title: str) -> w.Widget:
+        """The section ``title`` under the model table, built now if it was not."""
+        if title not in self._built_sections:
+            built = self._built_sections[title] = self._sections[title]()
+            children = list(self.model_tools.children)
+            placeholder = children[list(self._sections).index(title)]
+            children[list(self._sections).index(title)] = built
+            self.model_tools.children = children
+            placeholder.close()
+        return self._built_sections[title]
+
+    def _on_section(self, change: dict[str, Any]) -> None:
+        index = change["new"]
+        if index is not None and 0 <= index < len(self._sections):
+            self._section(list(self._sections)[index])
+
+    @property
+    def datasets_panel(self) -> DatasetsPanel:
+        """The data sets of a simultaneous fit (the first section under the table)."""
+        return self._section(DATASETS_SECTION)  # type: ignore[return-value]
+
+    @property
+    def constraints_editor(self) -> ConstraintsEditor:
+        """The constraints between parameters (the second section under the table)."""
+        return self._section(CONSTRAINTS_SECTION)  # type: ignore[return-value]
+
+    @property
+    def downloads_panel(self) -> DownloadsPanel:
+        """Links to the model, the refl1d script and the data (the Downloads tab)."""
+        return self._panel(DOWNLOADS_TAB)  # type: ignore[return-value]
+
+    @property
+    def downloads(self) -> w.HTML:
+        """The download links (made by :attr:`prepare_downloads`)."""
+        return self.downloads_panel.links
+
+    @property
+    def prepare_downloads(self) -> w.Button:
+        """Makes the download links for the model shown."""
+        return self.downloads_panel.prepare
 
     def _build_tools(self) -> w.Widget:
         # the latest SLD result can be copied into a layer of the edited model
@@ -491,8 +538,9 @@ class ReflectometryDashboard(w.VBox):
         problem.observe(self._on_problem)
         self.clear_message()
         self.table.set_problem(problem)
-        self.datasets_panel.set_problem(problem)
-        self.constraints_editor.set_problem(problem)
+        # (a section not built yet is built on the problem shown then)
+        for section in self._built_sections.values():
+            section.set_problem(problem)
         self.title.value, self.notes.value = problem.title, problem.notes
         self.refresh()
 

@@ -23,6 +23,9 @@ _LABEL_WIDTH = "30px"
 #: Significant digits a value box shows: a fitted 578.289728107804 fills the box as
 #: 578.29, and is kept in full by the parameter (the box only shows it).
 SHOWN_DIGITS = 6
+#: A line of the editor's grid of its own, under the value and its "fit" box (the page's
+#: ipywidgets apply a child's ``grid_area``, not its ``grid_column``).
+WHOLE_LINE = "auto / 1 / auto / -1"
 
 
 def shown_value(value: float) -> float:
@@ -44,7 +47,11 @@ class SharedLook:
     def __init__(self) -> None:
         #: all defaults: for boxes and labels that set no layout
         self.plain = w.Layout()
-        self.editor = w.Layout(width="118px", overflow="hidden")
+        # value and "fit" on the first line; the range and the error on lines of their own
+        self.editor = w.Layout(
+            width="118px", overflow="hidden", grid_template_columns="max-content max-content"
+        )
+        self.whole_line = w.Layout(grid_area=WHOLE_LINE)
         self.value = w.Layout(width=_VALUE_WIDTH)
         self.free = w.Layout(width="40px")
         self.bound = w.Layout(width="114px")
@@ -63,12 +70,13 @@ class SharedLook:
             part.close()
 
 
-class ParameterEditor(w.VBox):
+class ParameterEditor(w.GridBox):
     """A compact editor bound to a :class:`~shiftdesk.reflectometry.Parameter`.
 
     The value and its "fit" box make the first line; min and max (shown while the
     parameter is free) go on lines of their own under it and the fitted error under
-    those, so the model table stays narrow enough for its column at 1280 px.
+    those, so the model table stays narrow enough for its column at 1280 px. The lines
+    are the rows of one grid (no box per line).
 
     Bad input (a value outside the range, min > max) is refused by the parameter
     itself; the editor shows the reason through ``on_error`` and restores the field.
@@ -86,13 +94,16 @@ class ParameterEditor(w.VBox):
     Notes
     -----
     The min and max fields are made the first time the parameter is free or
-    :attr:`min`, :attr:`max` or :attr:`range_box` is read: most parameters of a model
-    stay fixed, and hidden fields would cost the browser as much as shown ones.
+    :attr:`min`, :attr:`max` or :attr:`range_box` is read, and the line under them
+    the first time it has something to say (a fitted error, "derived", a limit) or
+    :attr:`error` is read: most parameters of a model stay fixed and unfitted, and
+    hidden or empty widgets would cost the browser as much as shown ones.
     """
 
     #: the widgets inside the editor, closed with it (none until ``__init__`` made them)
     _parts: tuple[w.Widget, ...] = ()
     _range: tuple[w.FloatText, w.FloatText, w.VBox] | None = None
+    _error: w.HTML | None = None
 
     def __init__(
         self,
@@ -113,10 +124,8 @@ class ParameterEditor(w.VBox):
         self.free = w.Checkbox(
             description="fit", indent=False, layout=look.free, style=look.checkbox_style
         )
-        self.error = w.HTML(layout=look.plain, style=look.html_style)
-        self._line = w.HBox([self.value, self.free], layout=look.plain)
-        self._parts = (self.value, self.free, self.error, self._line)
-        super().__init__([self._line, self.error], layout=look.editor)
+        self._parts = (self.value, self.free)
+        super().__init__([self.value, self.free], layout=look.editor)
         self.add_class("sd-param")
         self.add_class(f"sd-param-{parameter.path.replace('.', '-')}")
         self.value.observe(self._on_value, "value")
@@ -139,6 +148,23 @@ class ParameterEditor(w.VBox):
         """The box of the min and max fields, hidden while the parameter is fixed."""
         return self._range_widgets()[2]
 
+    @property
+    def error(self) -> w.HTML:
+        """The line under the value: the fitted error, "derived", a range limit reached."""
+        if self._error is None:
+            look = self._look
+            self._error = w.HTML(layout=look.whole_line, style=look.html_style)
+            self._lay_out()
+        return self._error
+
+    def _lay_out(self) -> None:
+        self.children = [
+            self.value,
+            self.free,
+            *(self._range[2:] if self._range is not None else ()),
+            *((self._error,) if self._error is not None else ()),
+        ]
+
     def _range_widgets(self) -> tuple[w.FloatText, w.FloatText, w.VBox]:
         if self._range is None:
             p, look = self.parameter, self._look
@@ -154,11 +180,14 @@ class ParameterEditor(w.VBox):
                 for value, label in ((lo, "min"), (hi, "max"))
             )
             # a layout of its own: its display follows this parameter only
-            box = w.VBox([low, high], layout=w.Layout(display="" if p.free else "none"))
+            box = w.VBox(
+                [low, high],
+                layout=w.Layout(display="" if p.free else "none", grid_area=WHOLE_LINE),
+            )
             low.observe(self._on_range, "value")
             high.observe(self._on_range, "value")
             self._range = (low, high, box)
-            self.children = [self._line, box, self.error]
+            self._lay_out()
         return self._range
 
     def close(self) -> None:
@@ -167,6 +196,8 @@ class ParameterEditor(w.VBox):
         if self._parts:
             self.parameter.unobserve(self._on_parameter)
         parts = list(self._parts)
+        if self._error is not None:
+            parts.append(self._error)
         if self._range is not None:
             parts += [*self._range, self._range[2].layout]
         for part in parts:
@@ -193,7 +224,7 @@ class ParameterEditor(w.VBox):
                     low, high, box = self._range_widgets()
                     low.value, high.value = _default_range(p)
                     box.layout.display = "" if p.free else "none"
-                self.error.value = (
+                note = (
                     f"<span class='sd-error-text'>± {format_value(p.error, None)}</span>"
                     if p.error
                     else ""
@@ -203,11 +234,11 @@ class ParameterEditor(w.VBox):
                 self.value.disabled = self.free.disabled = derived
                 if derived:
                     text = html.escape(p.constraint.text, quote=True)
-                    self.error.value += f" <span class='sd-derived' title='{text}'>= derived</span>"
+                    note += f" <span class='sd-derived' title='{text}'>= derived</span>"
                 if p.at_limit:
-                    self.error.value += (
-                        " <span style='color:#a15c00' title='on range limit'>⚠</span>"
-                    )
+                    note += " <span style='color:#a15c00' title='on range limit'>⚠</span>"
+                if note or self._error is not None:
+                    self.error.value = note
         finally:
             self._syncing = False
 
