@@ -34,6 +34,8 @@ from shiftdesk_widgets.daq.servers import ServerTable
 DEFAULT_INTERVAL = 0.5
 #: Ticks between reloads of the run sheet and of the user's rights (slow-changing).
 SLOW_EVERY = 10
+#: The dashboard's tabs.
+TAB_TITLES = ("Run control", "Run sheet")
 
 
 class DAQDashboard(w.VBox):
@@ -85,7 +87,9 @@ class DAQDashboard(w.VBox):
         )
         self.routers = RouterTable()
         self.log_panel = LogPanel()
-        self.runsheet = RunSheetEditor(self.system)
+        # the Run sheet tab is built when first picked (or :attr:`runsheet` read): ~100
+        # widgets, a plot and the run sheet's read fewer before the page shows
+        self._runsheet: RunSheetEditor | None = None
         control = w.VBox(
             [
                 self.run_info,
@@ -100,12 +104,10 @@ class DAQDashboard(w.VBox):
                 self.log_panel,
             ]
         )
-        self.tabs = classed(w.Tab([control, self.runsheet]), "sd-daq-tabs")
-        self.tabs.set_title(0, "Run control")
-        self.tabs.set_title(1, "Run sheet")
-        self.tabs.observe(
-            lambda _c: self.runsheet.show_figure(self.tabs.selected_index == 1), "selected_index"
+        self.tabs = classed(
+            w.Tab([control, w.VBox()], titles=TAB_TITLES, selected_index=0), "sd-daq-tabs"
         )
+        self.tabs.observe(self._on_tab, "selected_index")
         self.who = classed(w.HTML(), "sd-daq-user")
         self._show_user()
         super().__init__([self.who, self.messages, self.tabs])
@@ -300,11 +302,33 @@ class DAQDashboard(w.VBox):
         except Exception as exc:  # refused edits are shown, never raised into the frontend
             self.message("error", f"run {number} not changed: {error_text(exc)}")
             return
-        self.runsheet.reload()
+        self._reload_runsheet()
+
+    @property
+    def runsheet(self) -> RunSheetEditor:
+        """The run sheet editor (the Run sheet tab), built now if it was not."""
+        if self._runsheet is None:
+            editor = self._runsheet = RunSheetEditor(self.system)
+            control, placeholder = self.tabs.children
+            with self.tabs.hold_sync():
+                self.tabs.children = [control, editor]
+                self.tabs.titles = TAB_TITLES
+            placeholder.close()
+            editor.show_figure(self.tabs.selected_index == 1)
+        return self._runsheet
+
+    def _on_tab(self, _change: object) -> None:
+        if self.tabs.selected_index == 1 or self._runsheet is not None:
+            self.runsheet.show_figure(self.tabs.selected_index == 1)
+
+    def _reload_runsheet(self) -> None:
+        """Show the stored run sheet again (once it is built: it reads it when built)."""
+        if self._runsheet is not None:
+            self._runsheet.reload()
 
     def _last_run(self) -> tuple[str, str] | None:
         """The newest run's title and class (for "Same as previous")."""
-        runs = self.runsheet.runs or self.system.runs()
+        runs = (self._runsheet.runs if self._runsheet is not None else None) or self.system.runs()
         return (runs[-1].title, runs[-1].run_class) if runs else None
 
     def edit_runsheet(self) -> None:
@@ -353,7 +377,7 @@ class DAQDashboard(w.VBox):
             snap.next_run_number,
         )
         if runs_moved or self.ticks % SLOW_EVERY == 0:
-            self.runsheet.reload()
+            self._reload_runsheet()
 
     def server_status(self, name: str) -> str:
         """The state text the server's row shows now (for scripts and tests)."""
