@@ -139,6 +139,8 @@ class RunGrid(w.VBox):
         self._shown: list[str] = []
         self._widths: dict[str, int] = {}
         self._rows: list[_Row] = []
+        #: the row widgets' segments for the columns shown (relayout)
+        self._row_plan: list[tuple[str, list[str]]] = []
         self._loading = False
         #: How many times a run's row was drawn (a check that updates stay local).
         self.row_draws = 0
@@ -498,8 +500,11 @@ class RunGrid(w.VBox):
             self._head_cells = [_classed(w.HTML(v), "sd-rt-seg") for v in values]
             lead = _classed(w.HBox([self.select_page, self._head_cells[0]]), "sd-rt-lead")
             self.header.children = [lead, *self._head_cells[1:]]
-            self._rows = [self._make_row(plan) for _ in range(size)]
-            self.body.children = [r.box for r in self._rows]
+            # rows are made as a page needs them (_draw_page), up to the page size: a table
+            # of 12 runs does not send the browser 13 hidden rows of ~40 widgets each
+            self._row_plan = plan
+            self._rows = []
+            self.body.children = []
             self.rebuilds += 1
         else:
             for cell, value in zip(self._head_cells, values, strict=True):
@@ -596,7 +601,7 @@ class RunGrid(w.VBox):
         free = [row for row in self._rows if row.run not in by_run]
         rows: list[_Row] = []
         for run in runs:
-            row = by_run.get(run) or free.pop(0)
+            row = by_run.get(run) or (free.pop(0) if free else self._make_row(self._row_plan))
             self._draw_row(row, run, force=run in forced or run != row.run)
             rows.append(row)
         for row in free:
