@@ -778,6 +778,116 @@ def test_a_catalog_is_changed_only_by_its_editors_through_the_gate(
     assert _count(owner, "SELECT count(*) FROM catalog_files WHERE rejected") == 0
 
 
+DATALAB_SETUP = """
+import hashlib, tempfile
+from pathlib import Path
+from shiftdesk.datalab import DataSession
+from shiftdesk.datalab.demo import write_frames
+frames = write_frames(Path(tempfile.mkdtemp()))
+s = DataSession.create('boundary: shared with staff')
+s.add_inputs(frames[:3])
+op = s.run('median', input_files=s.inputs)
+out = op.result(timeout=120)
+s.share(project='staff')
+private = DataSession.create('boundary: alice alone')
+hidden = private.add_inputs(frames[3:4])[0]
+print('SESSION', s.id, op.id)
+print('STORE', s.inputs[0].path)
+print('INPUTS', ' '.join(i.sha256 for i in s.inputs))
+print('OUTPUT', out.files[0].name, hashlib.sha256(out.files[0].read_bytes()).hexdigest())
+print('HIDDEN', hidden.sha256)
+"""
+
+DATALAB_MEMBER = """
+import base64, hashlib
+from shiftdesk.datalab import DataSession
+from shiftdesk.gate import get_gate
+s = DataSession.open({session})
+print('COPIES', ' '.join(hashlib.sha256(i.path.read_bytes()).hexdigest() for i in s.inputs))
+print('FIRST', s.inputs[0].path)
+out = s.operation({op}).result(timeout=60)
+print('OUTPUT', out.files[0].name, hashlib.sha256(out.files[0].read_bytes()).hexdigest())
+print('AT', out.files[0])
+for name, attack in [
+    ("read the owner's store", lambda: open({store!r}, 'rb').read()),
+    ('fetch a file the session does not name', lambda: get_gate().call(
+        'datalab.fetch', session={session}, sha256={hidden!r})),
+    ("publish into the owner's session", lambda: get_gate().call(
+        'datalab.publish', session={session}, sha256={first!r}, size=4, offset=0,
+        data=base64.b64encode(b'fake').decode())),
+]:
+    try:
+        attack()
+        print('DONE', name)
+    except Exception as exc:
+        print('REFUSED', name, type(exc).__name__, str(exc)[:200])
+"""
+
+DATALAB_OUTSIDER = """
+from shiftdesk.gate import get_gate
+from shiftdesk.datalab import DataSession
+for name, attack in [
+    ('open the session', lambda: DataSession.open({session})),
+    ("fetch the session's frame", lambda: get_gate().call(
+        'datalab.fetch', session={session}, sha256={first!r})),
+]:
+    try:
+        attack()
+        print('DONE', name)
+    except Exception as exc:
+        print('REFUSED', name, type(exc).__name__, str(exc)[:200])
+"""
+
+
+@pytest.mark.e2e
+def test_a_shared_data_sessions_files_reach_its_members_through_the_gate_only(
+    hub: RunningHub, kernels: dict[str, Kernel], owner: Database
+) -> None:
+    """alice shares a session with the hub group staff: bob (staff) reads copies of its
+    frames and results, fetched through the gate into his own folder, never alice's
+    folder itself; he cannot fetch a file the session does not name, nor publish into
+    it; viewer (no group) gets nothing."""
+    since = _last_audit_id(owner)
+    setup = kernels["alice"].run(DATALAB_SETUP).ok()
+    facts = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in setup.splitlines() if line}
+    session, op = facts["SESSION"].split()
+    inputs = facts["INPUTS"].split()
+    names = {
+        "session": session, "op": op, "store": facts["STORE"], "hidden": facts["HIDDEN"],
+        "first": inputs[0],
+    }  # fmt: skip
+    member = kernels["bob"].run(DATALAB_MEMBER.format(**names)).ok()
+    assert f"COPIES {' '.join(inputs)}" in member, member
+    assert f"OUTPUT {facts['OUTPUT']}" in member, member
+    bob_home = hub.state.resolve() / "users" / "bob"
+    for line in member.splitlines():
+        if line.startswith(("FIRST ", "AT ")):
+            copy = Path(line.split(" ", 1)[1])
+            assert bob_home in copy.parents, member
+            stat = copy.stat()
+            assert stat.st_uid == __import__("pwd").getpwnam("sd-bob").pw_uid
+    assert "DONE" not in member, member
+    assert "REFUSED read the owner's store PermissionError" in member, member
+    assert "REFUSED fetch a file the session does not name NotFound" in member, member
+    assert "REFUSED publish into the owner's session PermissionDenied" in member, member
+    outsider = kernels["viewer"].run(DATALAB_OUTSIDER.format(**names)).ok()
+    assert "DONE" not in outsider, outsider
+    assert "REFUSED open the session NotFound" in outsider, outsider
+    assert "REFUSED fetch the session's frame PermissionDenied" in outsider, outsider
+    # the published files are the gate's alone, one per content
+    folder = hub.state.resolve() / "datalab-shared"
+    service = __import__("pwd").getpwnam(hub.settings.accounts.service_user)  # type: ignore[attr-defined]
+    stat = folder.stat()
+    assert (stat.st_uid, stat.st_mode & 0o777) == (service.pw_uid, 0o700)
+    published = {p.name for p in folder.rglob("*") if p.is_file()}
+    assert set(inputs) <= published and facts["HIDDEN"] not in published
+    refusals = [(a, o) for a, _t, o, _v in _audit(owner, "viewer", since)]
+    assert ("datalab.fetch", "refused") in refusals, refusals
+    assert ("datalab.publish", "refused") in [
+        (a, o) for a, _t, o, _v in _audit(owner, "bob", since)
+    ]
+
+
 @pytest.mark.e2e
 def test_an_administrator_sees_every_users_rows_until_the_hub_takes_it_back(
     kernels: dict[str, Kernel], users: dict[str, HubUser]

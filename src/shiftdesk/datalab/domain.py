@@ -26,6 +26,8 @@ DOMAIN = Domain(
             ),
         ),
     ),
+    # a shared session's files, published by its owner and fetched by its members
+    gate_actions=("shiftdesk.datalab.actions",),
     views="shiftdesk_widgets.datalab.views",
     dashboards=("datalab",),
     seed_demo="shiftdesk.datalab.demo:seed_demo",

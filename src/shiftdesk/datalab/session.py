@@ -23,8 +23,9 @@ import builtins
 import contextlib
 import json
 import os
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ from shiftdesk.tracking import ACTIVE, as_utc, utcnow
 
 if TYPE_CHECKING:
     from shiftdesk.datalab.ops.base import OperationResult
+    from shiftdesk.gate import Gate
     from shiftdesk.jobs.job import Job
 
 __all__ = ["DataSession", "SessionInput", "SessionOperation"]
@@ -65,7 +67,7 @@ INPUTS_FIELD = "inputs"
 
 @dataclass(frozen=True)
 class SessionInput(os.PathLike[str]):
-    """A frame of a session: usable wherever a path is (``os.fspath`` gives its stored copy).
+    """A frame of a session: usable wherever a path is (``os.fspath`` gives its file).
 
     Attributes
     ----------
@@ -80,7 +82,10 @@ class SessionInput(os.PathLike[str]):
     size : int
         Bytes.
     path : Path
-        The stored copy (in the owner's store, kept once per content).
+        The file to read: the stored copy in the owner's store (kept once per content);
+        for someone else on a hub, who may not open the owner's folder, a copy in their
+        own data folder, fetched through the gate the first time ``path`` is read (see
+        :mod:`shiftdesk.datalab.sharing`).
     header : dict
         ``DATE-OBS``, ``FILTER``, ``OBJECT``, ``EXPTIME`` (those present) and ``shape``.
     added_at : datetime
@@ -91,9 +96,18 @@ class SessionInput(os.PathLike[str]):
     name: str
     sha256: str
     size: int
-    path: Path
+    _path: Path
     header: dict[str, Any] = field(default_factory=dict, compare=False)
     added_at: datetime | None = None
+    #: fetches the local copy ``_path`` (a reader on a hub); None: ``_path`` is the file
+    _fetch: Callable[[SessionInput], Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def path(self) -> Path:
+        """The file to read (fetched first when it is a copy not made yet)."""
+        if self._fetch is not None and not self._path.is_file():
+            self._fetch(self)
+        return self._path
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -137,19 +151,28 @@ class SessionInput(os.PathLike[str]):
         return f"<SessionInput {self.name} ({facts}) sha256:{self.sha256[:12]}>"
 
     @classmethod
-    def _of(cls, record: SessionInputRecord) -> SessionInput:
+    def _of(cls, record: SessionInputRecord, reader: DataSession | None = None) -> SessionInput:
+        """The input of ``record``; as ``reader`` reads it (a copy of their own on a hub
+        when it is someone else's session)."""
         header = json.loads(record.header_json or "{}")
         if "shape" in header:
             header["shape"] = tuple(header["shape"])
+        path, fetch = Path(record.path), None
+        if reader is not None and reader._copies:
+            from shiftdesk.datalab import sharing
+
+            path = sharing.input_copy(reader.identity, reader.owner, record.sha256, record.name)
+            fetch = reader._fetch_input
         return cls(
             id=record.id,
             session_id=record.session_id,
             name=record.name,
             sha256=record.sha256,
             size=int(record.size),
-            path=Path(record.path),
+            _path=path,
             header=header,
             added_at=as_utc(record.added_at),
+            _fetch=fetch,
         )
 
 
@@ -239,19 +262,50 @@ class DataSession:
     :meth:`open`. A session is its owner's; others read it once it is shared with them
     (:meth:`share`) and cannot change it.
 
+    On a hub, where every user's files are their own, the frames and results of a
+    session shared with you are copies in your own data folder, fetched through the gate
+    when first read; its owner's server publishes them to the gate (:meth:`publish`, see
+    :mod:`shiftdesk.datalab.sharing`). Standalone everything is read where it is.
+
     Attributes
     ----------
     id : int
     database : Database
     identity : Identity
         Who is looking (the owner, or a member reading a shared session).
+    gate : Gate
+        How shared files travel (the hub's gate service; in this process standalone).
     """
 
-    def __init__(self, record: DataSessionRecord, database: Database, identity: Identity) -> None:
+    def __init__(
+        self,
+        record: DataSessionRecord,
+        database: Database,
+        identity: Identity,
+        gate: Gate | None = None,
+    ) -> None:
         self.id = record.id
         self.database = database
         self.identity = identity
         self._record = record
+        self._gate = gate
+
+    @property
+    def gate(self) -> Gate:
+        """The gate the session's shared files go through (:func:`shiftdesk.gate.get_gate`
+        unless one was given)."""
+        if self._gate is None:
+            from shiftdesk.gate import get_gate
+
+            self._gate = get_gate()
+        return self._gate
+
+    @property
+    def _copies(self) -> bool:
+        """Whether the caller reads the session's files as copies (on a hub, not theirs)."""
+        from shiftdesk.datalab import sharing
+
+        return sharing.copies_needed(self.gate, self.identity, self.owner)
 
     # -- making and finding ------------------------------------------------------------------
     @classmethod
@@ -262,6 +316,7 @@ class DataSession:
         description: str = "",
         database: Database | None = None,
         identity: Identity | None = None,
+        gate: Gate | None = None,
     ) -> DataSession:
         """A new, empty session owned by the current user.
 
@@ -288,11 +343,16 @@ class DataSession:
             s.add(record)
             s.flush()
             s.expunge(record)
-        return cls(record, db, who)
+        return cls(record, db, who, gate)
 
     @classmethod
     def open(
-        cls, id: int, *, database: Database | None = None, identity: Identity | None = None
+        cls,
+        id: int,
+        *,
+        database: Database | None = None,
+        identity: Identity | None = None,
+        gate: Gate | None = None,
     ) -> DataSession:
         """The session ``id``, if the caller may read it.
 
@@ -317,11 +377,20 @@ class DataSession:
             )
             refused("datalab.open", f"data session {id}", message, database=db)
             raise PermissionDenied(message)
-        return cls(record, db, who)
+        session = cls(record, db, who, gate)
+        if members and who.name == record.owner:
+            # what an earlier run could not publish (the job-worker service cannot reach
+            # the gate for its owner) goes now, without holding up the caller
+            session._publish_later()
+        return session
 
     @classmethod
     def list(
-        cls, *, database: Database | None = None, identity: Identity | None = None
+        cls,
+        *,
+        database: Database | None = None,
+        identity: Identity | None = None,
+        gate: Gate | None = None,
     ) -> builtins.list[DataSession]:
         """The caller's sessions and those shared with them, most recently changed first."""
         db = database or get_database()
@@ -337,7 +406,7 @@ class DataSession:
             )
             for record in records:
                 s.expunge(record)
-        return [cls(r, db, who) for r in records]
+        return [cls(r, db, who, gate) for r in records]
 
     def refresh(self) -> DataSession:
         """Re-read the session's row (name, sharing)."""
@@ -402,7 +471,7 @@ class DataSession:
                 .where(SessionInputRecord.session_id == self.id)
                 .order_by(SessionInputRecord.position, SessionInputRecord.id)
             ).all()
-            return [SessionInput._of(r) for r in rows]
+            return [SessionInput._of(r, self) for r in rows]
 
     def add_inputs(
         self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -433,7 +502,10 @@ class DataSession:
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         prepared = [_prepare(p, self.owner, INPUTS_FIELD) for p in paths]
-        return self._insert_inputs(prepared)
+        added = self._insert_inputs(prepared)
+        if self.shared_with:
+            self._publish_now("frames added")
+        return added
 
     def _insert_inputs(self, prepared: builtins.list[_Prepared]) -> builtins.list[SessionInput]:
         if not prepared:
@@ -558,7 +630,10 @@ class DataSession:
 
         cache.map_files(schema, values, record_file)
         key = cache.cache_key(op.name, op.version, schema, values, hashes)
-        return self._start(op, values, files, sorted(upstream), key, pending, backend)
+        handle = self._start(op, values, files, sorted(upstream), key, pending, backend)
+        if handle.finished and self.shared_with:
+            self._publish_later()  # served from the store: its outputs, for the readers
+        return handle
 
     def _resolve_file(
         self,
@@ -773,7 +848,10 @@ class DataSession:
         entries = _people(people)
         if project:
             entries += _people([project if project.startswith("group:") else f"group:{project}"])
-        return self._set_members(builtins.list(self.shared_with) + entries)
+        self._set_members(builtins.list(self.shared_with) + entries)
+        if self.shared_with:
+            self._publish_now("shared")
+        return self
 
     def unshare(self, *people: str) -> DataSession:
         """Stop sharing with ``people`` (all of them when none are given)."""
@@ -794,6 +872,94 @@ class DataSession:
             for entry in unique:
                 s.add(DataSessionMemberRecord(session_id=self.id, member=entry, owner=self.owner))
         return self.refresh()
+
+    # -- its files for others on a hub ----------------------------------------------------------
+    def publish(self) -> int:
+        """Send the session's files that its readers cannot have yet to the hub's gate.
+
+        On a hub the session's frames and results stay in your own folder, which nobody
+        else may open; the gate keeps a copy of each, once, for those you share the
+        session with (see :mod:`shiftdesk.datalab.sharing`). This runs by itself when
+        you share the session, add frames to a shared one, when an operation of a
+        shared session ends, and when you open a shared session; call it after a
+        failure to publish was reported. Standalone it does nothing (no copies are
+        needed).
+
+        Returns
+        -------
+        int
+            How many files were sent.
+
+        Raises
+        ------
+        PermissionDenied
+            The session is not yours.
+        """
+        from shiftdesk.datalab import sharing
+
+        self._require_owner("publish its files")
+        if not self.gate.remote:
+            return 0
+        return sharing.publish(self.gate, self.id, self._own_files())
+
+    def _own_files(self) -> dict[str, Path]:
+        """SHA-256 -> file of the owner's, for every frame and output of the session."""
+        from shiftdesk.datalab import sharing
+
+        files: dict[str, Path] = {}
+        with self.database.session() as s:
+            for sha, path in s.execute(
+                select(SessionInputRecord.sha256, SessionInputRecord.path).where(
+                    SessionInputRecord.session_id == self.id,
+                    SessionInputRecord.owner == self.owner,
+                )
+            ):
+                files.setdefault(sha, Path(path))
+            rows = s.execute(
+                select(ResultRecord.folder, ResultRecord.hashes_json)
+                .join(OperationRecord, OperationRecord.result_id == ResultRecord.id)
+                .where(
+                    OperationRecord.session_id == self.id,
+                    OperationRecord.status == "done",
+                    ResultRecord.owner == self.owner,
+                )
+            ).all()
+        for folder, hashes_json in rows:
+            for sha, output in sharing.output_files(folder, json.loads(hashes_json or "{}")):
+                files.setdefault(sha, output)
+        return files
+
+    def _publish_now(self, why: str) -> int:
+        """:meth:`publish`, a failure told (not raised): the next publish sends it."""
+        from shiftdesk.datalab import sharing
+
+        if not self.gate.remote:
+            return 0
+        return sharing.publish_quietly(self.publish, f"data session {self.id} {why}")
+
+    def _publish_later(self) -> None:
+        """:meth:`_publish_now` in a thread of its own (one at a time per session)."""
+        if not self.gate.remote:
+            return
+        with _publishing_lock:
+            if self.id in _publishing:
+                return
+            _publishing.add(self.id)
+
+        def run() -> None:
+            try:
+                self._publish_now("opened or run")
+            finally:
+                with _publishing_lock:
+                    _publishing.discard(self.id)
+
+        threading.Thread(target=run, name=f"datalab-publish-{self.id}", daemon=True).start()
+
+    def _fetch_input(self, item: SessionInput) -> None:
+        """Make the local copy of a frame of someone else's session (through the gate)."""
+        from shiftdesk.datalab import sharing
+
+        sharing.fetch(self.gate, self.id, item.sha256, item._path)
 
     def rename(self, name: str) -> DataSession:
         """Give the session another name."""
@@ -873,6 +1039,11 @@ class DataSession:
             + f"</div><h4>{len(inputs)} frames</h4>{frames}<h4>{len(ops)} operations</h4>{history}"
         )
         return html_repr("DataSession", self.name, repr(self), body)
+
+
+#: sessions whose files a thread of this process is publishing
+_publishing: set[int] = set()
+_publishing_lock = threading.Lock()
 
 
 def _norm(path: Any) -> str:
@@ -1046,6 +1217,7 @@ class SessionOperation:
         job has ended, if the job did not (a vanished worker makes it failed).
         """
         db = self.session.database
+        was_active = not self.finished
         with db.session() as s:
             row = s.get(OperationRecord, self.id)
             if row is None:
@@ -1053,7 +1225,10 @@ class SessionOperation:
             s.expunge(row)
         self._record = row
         if self.finished or self.session.identity.name != row.owner:
-            return self  # a member reads the row the job writes; only the owner reads the job
+            # a member reads the row the job writes; only the owner reads the job
+            if was_active and self.status == "done":
+                self._ended()
+            return self
         if row.job_id is None:
             age = (utcnow() - (as_utc(row.created_at) or utcnow())).total_seconds()
             if age > _UNSTARTED_AFTER_S:
@@ -1079,6 +1254,8 @@ class SessionOperation:
             return self
         if job.finished:
             self._settle(job)
+            if self.status == "done":
+                self._ended()
         else:
             # live state shown from the job row
             self._record.status = job.status.value
@@ -1108,6 +1285,13 @@ class SessionOperation:
                 key=self.key,
                 job_id=job.id,
             )
+
+    def _ended(self) -> None:
+        """The owner saw the operation end: its outputs go to the gate for the session's
+        readers on a hub (in a thread: the job may have sent them already)."""
+        session = self.session
+        if session.identity.name == session.owner and session.shared_with:
+            session._publish_later()
 
     def _update(self, **fields: Any) -> None:
         with self.session.database.session() as s:
@@ -1179,6 +1363,10 @@ class SessionOperation:
     def result(self, timeout: float | None = None) -> OperationResult:
         """Wait for the operation and return what it made.
 
+        On a hub, someone else's result (a session shared with you, or one served to
+        you from another owner's store) is copies in your own data folder, fetched
+        through the gate (see :mod:`shiftdesk.datalab.sharing`).
+
         Returns
         -------
         OperationResult
@@ -1194,6 +1382,10 @@ class SessionOperation:
             It failed otherwise (the reason), or its result is no longer readable.
         JobTimeout
             Not finished within ``timeout`` seconds.
+        NotFound
+            Its result is not readable (deleted, no longer shared), or on a hub its
+            owner's server has not published its files within ``timeout`` seconds (10 s
+            without one).
         """
         from shiftdesk.datalab.operations import OperationCancelled, OperationInputError
         from shiftdesk.datalab.ops.base import OperationResult
@@ -1220,8 +1412,47 @@ class SessionOperation:
                     "owner no longer shares it with you"
                 )
             text, folder = stored.result_json, stored.folder
-        self._result = OperationResult.from_json(text, base=folder)
+            owner, key, hashes = stored.owner, stored.cache_key, stored.hashes_json
+        from shiftdesk.datalab import sharing
+
+        reader = self.session
+        if sharing.copies_needed(reader.gate, reader.identity, owner):
+            wait = sharing.PUBLISH_WAIT if timeout is None else timeout
+            self._result = self._copied(text, owner, key, json.loads(hashes or "{}"), wait)
+        else:
+            self._result = OperationResult.from_json(text, base=folder)
         return self._result
+
+    def _copied(
+        self, text: str, owner: str, key: str, hashes: dict[str, str], wait: float
+    ) -> OperationResult:
+        """The result as copies in the reader's own data folder (on a hub, someone else's
+        result), each fetched through the gate unless it is there already (waiting up to
+        ``wait`` seconds for its owner's server to publish it). Only outputs the stored
+        result names with their hash are kept, each inside its folder."""
+        from shiftdesk.datalab import sharing
+        from shiftdesk.datalab.ops.base import OperationResult
+
+        reader = self.session
+        base = sharing.result_copy(reader.identity, owner, key)
+        fetched: set[str] = set()
+        for sha, path in sharing.output_files(str(base), hashes):
+            sharing.fetch(reader.gate, reader.id, sha, path, wait=wait)
+            fetched.add(str(path.relative_to(base)))
+
+        def kept(rel: Any) -> bool:
+            inside = sharing.relative_output(str(rel))
+            return inside is not None and str(inside) in fetched
+
+        value = json.loads(text)
+        value["files"] = [p for p in value.get("files", ()) if kept(p)]
+        value["images"] = [p for p in value.get("images", ()) if kept(p)]
+        value["previews"] = {
+            name: v
+            for name, v in value.get("previews", {}).items()
+            if kept(v.get("full")) and kept(v.get("thumbnail"))
+        }
+        return OperationResult.from_dict(value, base=base)
 
     def cancel(self) -> None:
         """Ask the operation to stop; it ends cancelled (nothing of it is kept)."""

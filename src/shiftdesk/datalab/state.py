@@ -224,18 +224,39 @@ class OperationRow:
             self._warn(exc)
 
     def settle(self, status: str, **fields: Any) -> OperationRecord | None:
-        """Settle the operation (see :func:`settle`); None when not written.
-
-        Only the request whose job this is: identical requests that joined it are
-        settled by their owner's kernel, from the job.
-        """
+        """Settle the operation (see :func:`settle`), then the identical requests that
+        joined its job (they end as it ends); returns the operation's row, None when not
+        written."""
         if self.database is None or self.id is None:
             return None
-        assert self.database is not None and self.id is not None
         fields.setdefault("job_id", self.job_id)
+        row = self._settle_one(self.id, status, fields)
+        if row is None or self.job_id is None or self.key is None:
+            return row
+        try:
+            with self.database.session() as s:
+                joined = s.scalars(
+                    select(OperationRecord.id).where(
+                        OperationRecord.job_id == self.job_id,
+                        OperationRecord.cache_key == self.key,
+                        OperationRecord.status.in_(ACTIVE),
+                        OperationRecord.id != self.id,
+                    )
+                ).all()
+        except Exception as exc:
+            self._warn(exc)
+            return row
+        for other in joined:
+            self._settle_one(other, status, fields)
+        return row
+
+    def _settle_one(
+        self, operation_id: int, status: str, fields: dict[str, Any]
+    ) -> OperationRecord | None:
+        assert self.database is not None
         for attempt in range(2):
             try:
-                return settle(self.database, self.id, status=status, **fields)
+                return settle(self.database, operation_id, status=status, **fields)
             except Exception as exc:
                 # an identical request's result stored at the same moment: the second
                 # attempt finds it; otherwise the owner's kernel settles from the job

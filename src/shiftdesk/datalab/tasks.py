@@ -88,8 +88,36 @@ def run_operation(spec: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
         "key": spec.get("key"),
         "hashes": hashes,
     }
-    row.settle("done", raw=raw)
+    settled = row.settle("done", raw=raw)
+    if settled is not None and settled.status == "done" and row.database is not None:
+        publish_outputs(row.database, settled.session_id)
     return raw
+
+
+def publish_outputs(database: Any, session_id: int) -> int:
+    """Send a shared session's new files to the hub's gate for its readers, from the job
+    (which runs as the session's owner), when the job can reach the gate (a local worker
+    on a hub; the job-worker service's workers cannot: the owner's server sends them
+    when it sees the operation end). Never fails the job; returns how many were sent."""
+    from shiftdesk.gate import get_gate
+
+    gate = get_gate()
+    if not gate.remote:
+        return 0
+    from shiftdesk.datalab.records import DataSessionRecord
+    from shiftdesk.datalab.session import DataSession
+    from shiftdesk.identity import Identity
+
+    try:
+        with database.session() as s:
+            record = s.get(DataSessionRecord, session_id)
+            if record is None or not record.shared_with:
+                return 0
+            s.expunge(record)
+    except Exception:
+        return 0
+    session = DataSession(record, database, Identity(record.owner), gate)
+    return session._publish_now("run")
 
 
 def decode(value: dict[str, Any]) -> Any:

@@ -23,7 +23,7 @@ from shiftdesk.hub.accounts import (
     private_folder,
     readable_by,
 )
-from shiftdesk.hub.config import catalog_folder
+from shiftdesk.hub.config import catalog_folder, datalab_folder
 from shiftdesk.hub.daqnet import ADDRESS as DAQ_ADDRESS
 from shiftdesk.hub.daqnet import DAQNetwork
 from shiftdesk.hub.postgres import EmbeddedPostgres
@@ -129,6 +129,8 @@ class HubBoundary:
         hand_over(services, service)
         # the catalogs' files: the gate (the service account) writes, every user reads
         hand_over(private_folder(catalog_folder(s), service, 0o755), service)
+        # shared data sessions' files: the gate's alone (members fetch them through it)
+        hand_over(private_folder(datalab_folder(s), service, 0o700), service)
         lines = [
             f"per-user accounts: servers run as {acc.system_user} "
             f"({', '.join(accounts) or 'created at first login'}); services as "

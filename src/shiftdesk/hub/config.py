@@ -276,6 +276,12 @@ def catalog_folder(settings: HubSettings) -> Path:
     return settings.hub.state_dir / "catalog"
 
 
+def datalab_folder(settings: HubSettings) -> Path:
+    """Where the gate keeps the files of shared data sessions (see
+    :mod:`shiftdesk.datalab.sharing`): the gate's alone; members fetch through it."""
+    return settings.hub.state_dir / "datalab-shared"
+
+
 def services(
     settings: HubSettings, run_id: str, *, gate_port: int = 0
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -315,6 +321,8 @@ def services(
                     SHIFTDESK_DATA_DIR=str(s.hub.state_dir / "services" / "gate"),
                     # the reference-file catalogs' files: written by the gate, read by all
                     SHIFTDESK_CATALOG_DIR=str(catalog_folder(s)),
+                    # shared data sessions' files: sent by their owners, fetched by members
+                    SHIFTDESK_DATALAB_SHARED_DIR=str(datalab_folder(s)),
                     **({ROUTERS_ENV: "local"} if s.services.daq_simulator.enabled else {}),
                 ),
                 **as_service,
