@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 _BLOBS = {"thumbnail": "<thumbnail>", "sparkline": "<sparkline>"}
 #: More changed runs than this in one tick: the whole table is read again (one query).
 RELOAD_ABOVE = 50
+#: Where Columns & filters sits in the Table tab (under the toolbar and processing).
+COLUMNS_SLOT = 2
 
 _VIEW_STYLE = """<style>
 .sd-rt-view {gap: 4px;}
@@ -151,7 +153,9 @@ class RunTableView(w.VBox):
             fetch=self._fetch,
             can_edit=self.can_edit,
         )
-        self.columns_panel = ColumnsPanel(self.grid, on_change=self._save_settings)
+        # Columns & filters: built when first opened (or columns_panel read), ~90 widgets
+        # the first screen does not show
+        self._columns_panel: ColumnsPanel | None = None
         self.plots = PlotPanel(self.grid, load=self._load)
         self.editor = ContextEditor(
             table.context_text,
@@ -185,12 +189,13 @@ class RunTableView(w.VBox):
             description="Plot", icon="line-chart", layout=w.Layout(width="100px")
         )
         self.plot_button.add_class("sd-rt-plot-toggle")
-        self.columns_panel.layout.display = "none"
         self.columns_button.observe(lambda c: self._show(self.columns_panel, c["new"]), "value")
         self.plot_button.observe(self._plot_toggled, "value")
         toolbar = w.HBox([self.columns_button, self.plot_button, self.export])
         toolbar.add_class("sd-rt-toolbar")
-        table_tab = w.VBox([toolbar, self.processing, self.columns_panel, self.plots, self.grid])
+        self._table_tab = table_tab = w.VBox(
+            [toolbar, self.processing, w.VBox(), self.plots, self.grid]
+        )
         self.tabs = w.Tab([table_tab, self.editor])
         self.tabs.set_title(0, "Table")
         self.tabs.set_title(1, "Context file")
@@ -271,6 +276,18 @@ class RunTableView(w.VBox):
             for name, info in columns.items()
             if getattr(info, "source", "context") == "context"
         ]
+
+    @property
+    def columns_panel(self) -> ColumnsPanel:
+        """Columns & filters (shown by its toggle), built now if it was not."""
+        if self._columns_panel is None:
+            panel = self._columns_panel = ColumnsPanel(self.grid, on_change=self._save_settings)
+            self._show(panel, self.columns_button.value)
+            children = list(self._table_tab.children)
+            placeholder, children[COLUMNS_SLOT] = children[COLUMNS_SLOT], panel
+            self._table_tab.children = children
+            placeholder.close()
+        return self._columns_panel
 
     @staticmethod
     def _show(panel: w.DOMWidget, on: bool) -> None:
@@ -400,7 +417,8 @@ class RunTableView(w.VBox):
         self.grid.set_columns(to_columns(columns))
         self.plots.refresh_choices()
         self.processing.dialog.set_variables(self._variables(columns))
-        self.columns_panel.refresh()
+        if self._columns_panel is not None:  # (built later, it shows them as they are then)
+            self._columns_panel.refresh()
 
     def _live(self, ok: bool, problem: str = "") -> None:
         if ok:
