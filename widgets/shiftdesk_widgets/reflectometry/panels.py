@@ -133,7 +133,9 @@ class DownloadsPanel(w.VBox):
         self._curve = curve
         self.links = w.HTML()
         self.links.add_class("sd-downloads")
-        self.prepare = w.Button(description="Prepare downloads", icon="download")
+        self.prepare = w.Button(
+            description="Prepare downloads", icon="download", layout=w.Layout(width="auto")
+        )
         self.prepare.on_click(lambda _b: self.update())
         super().__init__([self.prepare, self.links])
 
