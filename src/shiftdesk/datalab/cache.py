@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -220,3 +221,54 @@ def sessions_shared_with(identity: Identity) -> Callable[[Any], Any]:
 def tree_size(paths: Iterable[Path]) -> int:
     """Total bytes of the files that exist among ``paths``."""
     return sum(p.stat().st_size for p in paths if p.is_file())
+
+
+# -- requests in flight, leftovers ------------------------------------------------------------
+
+#: seconds an identical request waits for the running one's job to be recorded (its
+#: kernel is submitting it, normally a few milliseconds) before taking that kernel to
+#: have stopped and running its own (see ``DataSession.run``)
+JOIN_WAIT_S = 30.0
+
+
+def running_request(session: Session, owner: str, key: str) -> OperationRecord | None:
+    """The request of ``owner`` for ``key`` that runs a job of its own now (queued or
+    running, not ``cached``), which an identical request joins; None when there is none.
+
+    Only the owner's own: another user's identical request is never joined (nor its
+    result served). The index ``uq_datalab_operations_running`` keeps this to one row.
+    """
+    return session.scalar(
+        select(OperationRecord)
+        .where(
+            OperationRecord.owner == owner,
+            OperationRecord.cache_key == key,
+            OperationRecord.status.in_(("queued", "running")),
+            OperationRecord.cached.is_(False),
+        )
+        .order_by(OperationRecord.id)
+        .limit(1)
+    )
+
+
+#: a half-written copy of :func:`store_file` (``.<name>.<pid>.tmp``)
+_TEMPORARY = re.compile(r"^\..+\.\d+\.tmp$")
+
+
+def is_temporary(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a half-written copy, as :func:`store_file` writes one before
+    renaming it (left behind by a kernel that stopped while copying)."""
+    return bool(_TEMPORARY.match(Path(path).name))
+
+
+def result_operation_id(folder: str | os.PathLike[str]) -> tuple[str, int] | None:
+    """``(key, operation id)`` of a results folder named as :func:`result_folder` names
+    one (``<key>.<operation id>``); None for any other name."""
+    head, dot, tail = Path(folder).name.rpartition(".")
+    if not dot or not tail.isdigit() or len(head) != 64:
+        return None
+    try:
+        int(head, 16)
+    except ValueError:
+        return None
+    return head, int(tail)

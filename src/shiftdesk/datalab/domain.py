@@ -31,4 +31,5 @@ DOMAIN = Domain(
     views="shiftdesk_widgets.datalab.views",
     dashboards=("datalab",),
     seed_demo="shiftdesk.datalab.demo:seed_demo",
+    commands="shiftdesk.datalab.commands:add_commands",
 )

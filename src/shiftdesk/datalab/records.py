@@ -18,14 +18,20 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shiftdesk.storage.models import Base, table_access, utcnow
+
+#: the rows of ``datalab_operations`` that run a job of their own (queued or running, not
+#: served from the store nor joined to another): at most one per owner and key
+RUNNING_WHERE = "status IN ('queued', 'running') AND NOT cached"
 
 
 class DataSessionRecord(Base):
@@ -120,11 +126,28 @@ class OperationRecord(Base):
     each input file its field, name, content hash and the operation of the session that
     made it (``made_by``, None for a frame added to the session). ``status`` follows the
     job (queued, running, done, failed, cancelled) and is settled from it once it ends;
-    ``cached`` is True when a stored result was served without running anything.
+    ``cached`` is True when a stored result was served without running anything, or
+    when the request joined an identical one of the same owner that was running (it
+    follows that request's job, ``job_id``, and ends with its result).
+
+    At most one request per owner and key runs its own job at a time: the partial unique
+    index ``uq_datalab_operations_running`` covers the rows that are queued or running
+    and not ``cached`` (see :data:`RUNNING_WHERE`), so two identical requests made at
+    once cannot both start one (the second joins the first).
     """
 
     __tablename__ = "datalab_operations"
-    __table_args__ = table_access("member")
+    __table_args__ = table_access(
+        "member",
+        Index(
+            "uq_datalab_operations_running",
+            "owner",
+            "cache_key",
+            unique=True,
+            sqlite_where=text(RUNNING_WHERE),
+            postgresql_where=text(RUNNING_WHERE),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(

@@ -710,39 +710,142 @@ class DataSession:
         pending: dict[str, _Prepared],
         backend: Any,
     ) -> SessionOperation:
-        """Serve the stored result of ``key`` or submit the job; record the request."""
+        """Record the request and serve it: the stored result of ``key``, else the job of
+        an identical request of the owner that is running now (joined), else a new job.
+
+        A joined request (``cached`` True, its ``job_id`` the running request's job)
+        follows that job and ends as it ends: done with the same result, or failed or
+        cancelled with its reason. Only the owner's own requests are joined (another
+        user's never; a member of a shared session is served its owner's result once it
+        is stored, as before). The partial unique index ``uq_datalab_operations_running``
+        lets one request per owner and key run a job of its own, so two calls at once
+        (threads, kernels) start one job: the one whose row is refused tries again and
+        joins. A running request whose job is not recorded yet is waited for (its kernel
+        is submitting it) for at most :data:`cache.JOIN_WAIT_S` seconds; after that it is
+        taken to have stopped, marked failed, and this request runs its own job.
+        """
+        from sqlalchemy import update
+        from sqlalchemy.exc import IntegrityError
+
+        from shiftdesk.errors import StorageError
         from shiftdesk.jobs.submit import submit_job
 
         if pending:
             self._insert_inputs(builtins.list(pending.values()))
-        meta = {"upstream": upstream}
-        with self.database.session() as s:
-            stored = cache.find_result(s, self.identity, key)
+        inputs_json = json.dumps({"values": values, "upstream": upstream})
+
+        def request_row(s: Any, **state: Any) -> OperationRecord:
+            """The request's row, added to ``s`` (queued and not cached unless ``state``
+            says otherwise), the session touched."""
+            fields: dict[str, Any] = {
+                "status": "queued",
+                "progress": 0.0,
+                "message": "queued",
+                "cached": False,
+                **state,
+            }
             row = OperationRecord(
                 session_id=self.id,
                 owner=self.owner,
                 operation=op.name,
                 version=op.version,
                 cache_key=key,
-                inputs_json=json.dumps({"values": values, **meta}),
+                inputs_json=inputs_json,
                 files_json=json.dumps(files),
-                status="queued",
-                progress=0.0,
-                message="queued",
-                cached=False,
                 created_at=utcnow(),
+                **fields,
             )
-            if stored is not None:
-                row.status, row.progress, row.cached = "done", 1.0, True
-                row.result_id, row.folder = stored.id, stored.folder
-                row.message = "served from the store (an identical request ran before)"
-                row.finished_at = utcnow()
             s.add(row)
             session_row = s.get(DataSessionRecord, self.id)
             if session_row is not None:
                 session_row.modified_at = utcnow()
-            s.flush()
-            s.expunge(row)
+            return row
+
+        deadline = time.monotonic() + cache.JOIN_WAIT_S
+        delay, refused = 0.005, 0
+        row: OperationRecord | None = None
+        while True:
+            try:
+                with self.database.session() as s:
+                    stored = cache.find_result(s, self.identity, key)
+                    running = None if stored else cache.running_request(s, self.owner, key)
+                    if running is not None:
+                        s.expunge(running)
+                    else:
+                        served: dict[str, Any] = {}
+                        if stored is not None:
+                            served = {
+                                "status": "done",
+                                "progress": 1.0,
+                                "cached": True,
+                                "result_id": stored.id,
+                                "folder": stored.folder,
+                                "message": "served from the store (an identical request ran "
+                                "before)",
+                                "finished_at": utcnow(),
+                            }
+                        row = request_row(s, **served)
+                        s.flush()  # a second runner of the key is refused here
+                        s.expunge(row)
+            except StorageError as exc:
+                # an identical request took the key (or a result went) meanwhile: look again
+                refused += 1
+                if isinstance(exc.__cause__, IntegrityError) and refused < 50:
+                    continue
+                raise
+            if running is None:
+                break
+            # an identical request of the owner runs: follow it once its job is known, and
+            # once it is known to be still going (a job that ended unseen settles it now)
+            try:
+                first = DataSession.open(
+                    running.session_id, database=self.database, identity=self.identity
+                )
+                leader = SessionOperation(running, first).refresh()
+            except NotFound:
+                continue  # its session was deleted meanwhile
+            if leader.finished:
+                continue  # served from the store now, or run again
+            if leader.job_id is not None:
+                with self.database.session() as s:
+                    again = cache.running_request(s, self.owner, key)
+                    if again is None or again.id != leader.id:
+                        continue
+                    joined = request_row(
+                        s,
+                        cached=True,
+                        job_id=leader.job_id,
+                        folder=leader._record.folder
+                        or str(cache.result_folder(self.owner, key, leader.id)),
+                        message=f"joined a running identical request (#{leader.id})",
+                    )
+                    s.flush()
+                    s.expunge(joined)
+                return SessionOperation(joined, self)
+            if time.monotonic() > deadline:
+                # its kernel stopped while submitting the job: it never will
+                with self.database.session() as s:
+                    s.execute(
+                        update(OperationRecord)
+                        .where(
+                            OperationRecord.id == leader.id,
+                            OperationRecord.status.in_(ACTIVE),
+                            OperationRecord.job_id.is_(None),
+                        )
+                        .values(
+                            status="failed",
+                            message="failed",
+                            finished_at=utcnow(),
+                            error=f"its job was not started within {cache.JOIN_WAIT_S:g} s "
+                            "(the kernel stopped while submitting it?); an identical "
+                            "request ran instead",
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                continue
+            time.sleep(delay)
+            delay = min(0.1, delay * 2)
+        assert row is not None
         handle = SessionOperation(row, self)
         if stored is not None:
             return handle
