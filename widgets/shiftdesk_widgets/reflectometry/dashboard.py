@@ -363,8 +363,8 @@ class ReflectometryDashboard(w.VBox):
         if title not in self._built_sections:
             built = self._built_sections[title] = self._sections[title]()
             children = list(self.model_tools.children)
-            placeholder = children[list(self._sections).index(title)]
-            children[list(self._sections).index(title)] = built
+            index = list(self._sections).index(title)
+            placeholder, children[index] = children[index], built
             self.model_tools.children = children
             placeholder.close()
         return self._built_sections[title]

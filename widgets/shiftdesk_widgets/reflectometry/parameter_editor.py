@@ -158,12 +158,9 @@ class ParameterEditor(w.GridBox):
         return self._error
 
     def _lay_out(self) -> None:
-        self.children = [
-            self.value,
-            self.free,
-            *(self._range[2:] if self._range is not None else ()),
-            *((self._error,) if self._error is not None else ()),
-        ]
+        """The grid's rows: value and "fit", then the range box and the error line once made."""
+        rows = [self._range[2] if self._range is not None else None, self._error]
+        self.children = [self.value, self.free, *(row for row in rows if row is not None)]
 
     def _range_widgets(self) -> tuple[w.FloatText, w.FloatText, w.VBox]:
         if self._range is None:
