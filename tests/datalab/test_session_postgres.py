@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import ProgrammingError
 from tests.datalab._frames import write_frame
 from tests.datalab.test_session import slow_op  # noqa: F401  (a fixture)
@@ -193,3 +193,53 @@ def test_a_member_follows_a_running_operation_through_its_row_under_rls(
         # the member reads the row, and cannot write it
         assert conn.execute(text("UPDATE datalab_operations SET progress = 0")).rowcount == 0
     assert _counts(users["mallory"])["datalab_operations"] == 0
+
+
+def test_two_kernels_settling_one_key_at_once_store_one_result(
+    hub: tuple[Database, dict[str, Database], dict[str, Identity]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request and the one that joined its job, settled by two kernels at the same
+    moment (SSH and Dask jobs, whose workers have no database): the second's insert of
+    the key's result meets the first's; it is served that result, not an error."""
+    from shiftdesk.datalab import cache, state
+    from shiftdesk.datalab.records import DataSessionRecord, OperationRecord, ResultRecord
+
+    owner, _users, _who = hub
+    user, key = f"carol_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex * 2
+    with owner.session() as s:
+        session = DataSessionRecord(owner=user, name="race")
+        s.add(session)
+        s.flush()
+        rows = [OperationRecord(session_id=session.id, owner=user, operation="median",
+                                version="1", cache_key=key, inputs_json="{}",
+                                status="running", cached=joined)
+                for joined in (False, True)]  # fmt: skip
+        s.add_all(rows)
+        s.flush()
+        first_id, joined_id = (r.id for r in rows)
+    folders = [tmp_path / name for name in ("first", "joined")]
+    for folder in folders:
+        folder.mkdir()
+        (folder / "out.fits").write_bytes(b"x")
+    raws = [{"folder": str(f), "result": {"files": ["out.fits"]}, "hashes": {}} for f in folders]
+
+    real_tree_size = cache.tree_size
+
+    def first_kernel_settles_meanwhile(paths: object) -> int:
+        # the joined request's kernel has looked (no result yet) and is about to insert:
+        # the first request's kernel stores the key's result right now, from its own side
+        monkeypatch.setattr(cache, "tree_size", real_tree_size)
+        assert state.settle(owner, first_id, status="done", raw=raws[0]) is not None
+        return 0
+
+    monkeypatch.setattr(cache, "tree_size", first_kernel_settles_meanwhile)
+    joined = state.settle(owner, joined_id, status="done", raw=raws[1])
+
+    with owner.session() as s:
+        [stored] = s.scalars(select(ResultRecord).where(ResultRecord.cache_key == key)).all()
+        first = s.get(OperationRecord, first_id)
+        assert first is not None and first.result_id == stored.id
+    assert joined is not None and joined.status == "done" and joined.result_id == stored.id
+    assert stored.folder == str(folders[0]) and not folders[1].exists()

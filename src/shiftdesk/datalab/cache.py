@@ -67,6 +67,9 @@ def store_file(owner: str, source: Path, sha256: str, name: str) -> Path:
     """Copy ``source`` into the owner's store (once per content); return the stored path."""
     target = store_path(owner, sha256, name)
     if target.is_file() and target.stat().st_size == source.stat().st_size:
+        # fresh again: cleanup leaves files younger than an hour, so a frame re-added
+        # while a cleanup runs is not taken from under its new input row
+        os.utime(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from shiftdesk.datalab.records import OperationRecord, ResultRecord
+from shiftdesk.errors import StorageError
 from shiftdesk.storage import Database
 from shiftdesk.tracking import ACTIVE, utcnow
 
@@ -79,6 +81,42 @@ def settle(
     error, error_field : str, optional
         Why it failed (and the input it is about, ``""`` for the inputs as a whole).
     """
+
+    def attempt() -> OperationRecord | None:
+        return _settle_once(
+            database,
+            operation_id,
+            status=status,
+            raw=raw,
+            job_id=job_id,
+            progress=progress,
+            error=error,
+            error_field=error_field,
+            finished_at=finished_at,
+        )
+
+    try:
+        return attempt()
+    except StorageError as exc:
+        if not isinstance(exc.__cause__, IntegrityError):
+            raise
+        # another kernel settling a request joined to the same job stored the key's
+        # result between our look and our insert: once more, and it is served
+        return attempt()
+
+
+def _settle_once(
+    database: Database,
+    operation_id: int,
+    *,
+    status: str,
+    raw: Mapping[str, Any] | None,
+    job_id: str | None,
+    progress: float | None,
+    error: str | None,
+    error_field: str | None,
+    finished_at: datetime | None,
+) -> OperationRecord | None:
     from shiftdesk.datalab import cache
 
     with database.session() as s:
