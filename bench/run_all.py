@@ -17,6 +17,7 @@ TIMEOUT_S = 300
 #: scripts that need longer than TIMEOUT_S (script name -> seconds)
 TIMEOUTS = {
     "bench_hub.py": 900,  # starts a hub, spawns servers, drives Chromium
+    "bench_remote_first.py": 600,  # 16 fresh SSH sessions, numba compiling on a fresh account
     "bench_runtable_dashboard.py": 600,  # 3,000 × 100 import, two voila servers, Chromium
     "bench_runtable_live.py": 900,  # 20 notices, 1,000 queued runs, 2 min of readers vs jobs
 }

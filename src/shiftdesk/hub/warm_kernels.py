@@ -28,8 +28,13 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from jupyter_server.utils import ensure_async
 from tornado.ioloop import IOLoop
 
-#: What a warm kernel runs before it is handed out (see ``shiftdesk_widgets.preload``).
-DEFAULT_WARM_CODE = "import shiftdesk_widgets\nshiftdesk_widgets.preload(wait=True)\n"
+#: What a warm kernel runs before it is handed out: the SSH backends' session key and
+#: spare worker get ready in the background (``shiftdesk.jobs.ssh_warm``), then the
+#: dashboards' modules load (``shiftdesk_widgets.preload``).
+DEFAULT_WARM_CODE = (
+    "import shiftdesk.jobs.ssh_warm\nshiftdesk.jobs.ssh_warm.warm_backends()\n"
+    "import shiftdesk_widgets\nshiftdesk_widgets.preload(wait=True)\n"
+)
 
 
 def _env_number(name: str, default: Any, kind: type) -> Any:

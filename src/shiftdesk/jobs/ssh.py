@@ -14,6 +14,11 @@ To keep the start of a short fit fast, the backend holds one SSH connection and 
 one *spare* remote worker that has already imported refl1d and bumps; each remote
 process still runs exactly one job. A used spare is replaced when its job ends, not
 while it runs, so the next spare's imports do not slow the fit down on a small worker.
+:meth:`SSHBackend.warm` gets all of that ready before the first job: the hub's warm
+kernels call :func:`shiftdesk.jobs.ssh_warm.warm_backends` when the user's server starts,
+so the first remote fit of a session is taken by a spare at once. A job submitted while
+the spare is still on its way waits for it rather than starting a second process; a
+process started for one job imports only what that job's kind needs.
 
 Logins use a per-session key (:mod:`shiftdesk.jobs.ssh_keys`): made and installed with
 the configured bootstrap key on first use, removed by :func:`end_session` (logout) or
@@ -30,6 +35,7 @@ import json
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,16 +105,20 @@ class SSHBackend(BackendBase):
     """
 
     def __init__(self, config: SSHConfig, database: Database) -> None:
+        self._lock = threading.Lock()
         self.config = config
         self.name = config.name
         self.database = database
         self._client: paramiko.SSHClient | None = None
         self._retired: list[paramiko.SSHClient] = []
         self._spare: RemoteProcess | None = None
+        # set while a thread starts the next spare (guarded by _lock; see _take_spare)
+        self._spare_coming = False
+        self._spare_changed = threading.Condition(self._lock)
+        self._warned: set[str] = set()
         # job id -> its process (None while it is being started)
         self._processes: dict[str, RemoteProcess | None] = {}
         self._conn_lock = threading.RLock()
-        self._lock = threading.Lock()
         self._closed = threading.Event()
         # set while the user works with the backend; cleared by logout and close
         self._active = threading.Event()
@@ -222,15 +232,23 @@ class SSHBackend(BackendBase):
             if client is not None:
                 client.close()
                 self._client = None
-            key = self._session_key()
+            folder = self.session_folder
+            # other kernels of the user share the key: one of them makes it
+            with ssh_keys.session_lock(folder):
+                key = self._session_key()
             try:
                 client = self._open(key.pkey(), "session key")
             except SSHBackendError as exc:
                 if not isinstance(exc.__cause__, ssh.SSHAuthError):
                     raise
-                # the worker forgot our key (admin cleanup): start a new session once
-                ssh_keys.delete_local(self.session_folder)
-                key = self._new_session()
+                # the worker forgot our key (admin cleanup): start a new session once,
+                # unless another kernel already did
+                with ssh_keys.session_lock(folder):
+                    current = ssh_keys.load_session(folder)
+                    if current is None or current.marker == key.marker:
+                        ssh_keys.delete_local(folder)
+                        current = self._new_session()
+                    key = current
                 client = self._open(key.pkey(), "session key")
             transport = client.get_transport()
             assert transport is not None
@@ -278,9 +296,10 @@ class SSHBackend(BackendBase):
                     self._client.close()
                 self._client = None
             self._session = None
-            key = ssh_keys.load_session(self.session_folder)
-            if key is not None:
-                self._remove_session(key)
+            with ssh_keys.session_lock(self.session_folder):
+                key = ssh_keys.load_session(self.session_folder)
+                if key is not None:
+                    self._remove_session(key)
 
     def expire_idle(self) -> bool:
         """Remove the session key if unused for ``session_idle_hours``; True if removed."""
@@ -321,23 +340,61 @@ class SSHBackend(BackendBase):
             ) from exc
         return RemoteProcess(self, channel)
 
-    def _take_spare(self) -> RemoteProcess | None:
-        with self._lock:
+    def _take_spare(self, wait: float = 0.0) -> RemoteProcess | None:
+        """The spare, taken; if one is on its way, wait up to ``wait`` s for it.
+
+        Waiting is never slower than starting a process of our own: that would need the
+        same connection, and two processes importing at once slow each other down.
+        """
+        deadline = time.monotonic() + wait
+        with self._spare_changed:
+            while self._spare is None and self._spare_coming:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._spare_changed.wait(left)
             spare, self._spare = self._spare, None
         return spare if spare is not None and spare.alive else None
 
-    def _refill_spare(self) -> None:
-        # not after logout: a spare would connect, and so make a new session key
-        if not self.config.spare or not self._active.is_set() or self._spare is not None:
-            return
+    def _reserve_spare(self) -> bool:
+        """Claim the start of the next spare; False if none is wanted, here or coming."""
+        with self._lock:
+            if (
+                not self.config.spare
+                # not after logout: a spare would connect, and so make a new session key
+                or not self._active.is_set()
+                or self._closed.is_set()
+                or self._spare is not None
+                or self._spare_coming
+            ):
+                return False
+            self._spare_coming = True
+            return True
+
+    def _make_spare(self) -> None:
+        """Start the spare claimed with :meth:`_reserve_spare` (connecting first if needed)."""
+        spare: RemoteProcess | None = None
         try:
             spare = self._spawn()
-        except SSHBackendError:
+        finally:
+            with self._lock:
+                self._spare_coming = False
+                keep = spare is not None and self._active.is_set() and self._spare is None
+                if keep:
+                    self._spare = spare
+                self._spare_changed.notify_all()
+            if spare is not None and not keep:  # logged out or closed meanwhile
+                with contextlib.suppress(Exception):
+                    spare.channel.shutdown_write()
+                    spare.channel.close()
+
+    def _refill_spare(self) -> None:
+        if not self._reserve_spare():
             return
-        with self._lock:
-            old, self._spare = self._spare, spare
-        if old is not None:
-            old.channel.close()
+        try:
+            self._make_spare()
+        except Exception as exc:  # the next job connects itself and says what is wrong
+            log.debug("no spare worker on %s: %s", self.config.target, exc)
 
     def _drop_spare(self) -> None:
         with self._lock:
@@ -347,16 +404,36 @@ class SSHBackend(BackendBase):
                 spare.channel.shutdown_write()  # EOF: the spare exits by itself
                 spare.channel.close()
 
-    def warm(self) -> None:
-        """Connect and start a spare worker in the background (e.g. when a dashboard opens)."""
+    def _warn_once(self, message: str) -> None:
+        """Log what a worker process warned about (each message once per backend)."""
+        with self._lock:
+            if message in self._warned:
+                return
+            self._warned.add(message)
+        log.warning("SSH backend %r (%s): %s", self.name, self.config.target, message)
 
+    def warm(self) -> None:
+        """Get the first job's way ready, in the background; returns at once.
+
+        Makes and installs the session key if there is none, connects, and starts a
+        spare worker that imports the job kinds' modules (with ``spare = true``), so that
+        the next :meth:`submit` hands its job over at once. Called for every SSH backend
+        when the user's server starts (:func:`shiftdesk.jobs.ssh_warm.warm_backends`);
+        harmless to call again. A failure is logged; the first job then says it too.
+        """
         self._active.set()
+        make = self._reserve_spare()
 
         def run() -> None:
-            with contextlib.suppress(SSHBackendError):
-                self.connect()
-                if self._spare is None:
-                    self._refill_spare()
+            try:
+                if make:
+                    self._make_spare()  # connects first
+                else:
+                    self.connect()
+            except Exception as exc:
+                log.warning(
+                    "could not warm the SSH backend %r (%s): %s", self.name, self.config.target, exc
+                )
 
         threading.Thread(target=run, name="shiftdesk-ssh-warm", daemon=True).start()
 
@@ -390,7 +467,8 @@ class SSHBackend(BackendBase):
             ).encode()
             with self._lock:
                 self._processes[job_id] = None  # reserved: cancel() waits for the process
-            proc = self._take_spare()
+            # (a spare on its way, from warm() or the last job's end, is waited for)
+            proc = self._take_spare(wait=3 * self.config.connect_timeout)
             if proc is None or not proc.bind(job_id, order):
                 proc = self._spawn()
                 proc.bind(job_id, order, even_if_ended=True)

@@ -6,6 +6,10 @@ marker comment) using the facility's bootstrap key, and uses it from then on. Lo
 (:func:`shiftdesk.jobs.ssh.end_session`) or a long idle removes the line from the worker
 and deletes the local pair. The private key is written 0600 and never logged.
 
+Every kernel of the user shares the session key (it is kept in the data folder): making
+one happens under a file lock (:func:`session_lock`), so a kernel warming the backend at
+server start and another submitting at the same moment end up with one key, not two.
+
 ``authorized_keys`` is changed under a lock (an atomic ``mkdir`` of a lock folder next
 to it, which needs nothing but SFTP on the worker) and replaced atomically (write a
 temporary file, then ``posix-rename`` over the old one), keeping every other line.
@@ -14,6 +18,7 @@ temporary file, then ``posix-rename`` over the old one), keeping every other lin
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -94,6 +99,22 @@ def load_session(folder: Path) -> SessionKey | None:
     except (OSError, ValueError, TypeError):
         return None
     return key if key.private_path.exists() else None
+
+
+@contextlib.contextmanager
+def session_lock(folder: Path) -> Iterator[None]:
+    """Hold the lock on the session key kept in ``folder`` (across processes).
+
+    The lock file sits next to the folder (which is deleted with the key) and is the
+    user's alone (0600, its parent 0700).
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder.parent / f".{folder.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def create_session(folder: Path, host: str, port: int, user: str) -> SessionKey:

@@ -3,6 +3,8 @@
 The process speaks the protocol of :mod:`shiftdesk.jobs.remote` on stdout (``hello``,
 ``ready``, ``detached``, ``error``); its stderr goes to the job's log. Once it reports
 ``detached`` the job runs on by itself on the worker and the backend follows its folder.
+What the worker says about itself (its numba cache folder and the modules it imported
+ahead) is kept on the object; its warnings go to the backend's log, each once.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ class RemoteProcess:
         self.ready = threading.Event()
         self.finished_job = False  # detached (the follower takes over) or an error event
         self.detached = False
+        #: numba's cache folder on the worker (None: it cannot cache there), from hello
+        self.numba_cache: str | None = None
+        #: the modules the process imported before its job (from ready)
+        self.preloaded: list[str] = []
         self._end_code: int | None = None  # set once the end was seen (reported if bound)
         self._stderr: list[str] = []
         self._lock = threading.Lock()
@@ -114,12 +120,17 @@ class RemoteProcess:
         db = self.backend.database
         if kind == "hello":
             self.pid = int(event["pid"])
+            cache = event.get("numba_cache")
+            self.numba_cache = str(cache) if cache else None
+            for warning in event.get("warnings") or ():
+                self.backend._warn_once(str(warning))
             with self._lock:
                 job_id = self.job_id
             if job_id is not None:
                 store.update_job(db, job_id, pid=self.pid, host=self.backend.config.host)
             return
         if kind == "ready":
+            self.preloaded = [str(m) for m in event.get("preloaded") or ()]
             self.ready.set()
             return
         job_id = self.job_id
