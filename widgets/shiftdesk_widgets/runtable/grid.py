@@ -21,6 +21,11 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+# the style classes ipywidgets 8 does not export at the top level
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
+
 from shiftdesk_widgets.runtable.cells import (
     PLACEHOLDERS,
     STYLE,
@@ -76,6 +81,31 @@ def _classed(widget: Any, *classes: str) -> Any:
     for css in classes:
         widget.add_class(css)
     return widget
+
+
+class _RowLook:
+    """The layouts and styles every row of one grid shares.
+
+    Each ipywidgets widget otherwise gets a ``Layout`` and a ``Style`` model of its own,
+    each one more for the browser to create: a row was ~40 models, ~16 with these. None
+    of them is changed for one row (a row's own box keeps its layout: its ``display``
+    hides an unused row).
+    """
+
+    def __init__(self) -> None:
+        self.plain = w.Layout()
+        self.html = HTMLStyle()
+        self.checkbox = CheckboxStyle()
+        self.text = TextStyle()
+        self.dropdown = DescriptionStyle()
+        self._widths: dict[int, w.Layout] = {}
+
+    def width(self, px: int) -> w.Layout:
+        """The layout ``width: px`` (one per width)."""
+        layout = self._widths.get(px)
+        if layout is None:
+            layout = self._widths[px] = w.Layout(width=f"{px}px")
+        return layout
 
 
 class RunGrid(w.VBox):
@@ -139,6 +169,7 @@ class RunGrid(w.VBox):
         self._shown: list[str] = []
         self._widths: dict[str, int] = {}
         self._rows: list[_Row] = []
+        self._look = _RowLook()
         #: the row widgets' segments for the columns shown (relayout)
         self._row_plan: list[tuple[str, list[str]]] = []
         self._loading = False
@@ -527,29 +558,34 @@ class RunGrid(w.VBox):
         return f" <span class='sd-rt-sortmark'>{'▼' if direction == 'desc' else '▲'}</span>"
 
     def _make_row(self, plan: list[tuple[str, list[str]]]) -> _Row:
-        select = w.Checkbox(indent=False, layout=w.Layout(width="26px"))
-        lead = _classed(w.HTML(), "sd-rt-seg")
+        look = self._look
+        select = w.Checkbox(indent=False, layout=look.width(26), style=look.checkbox)
+        lead = _classed(w.HTML(layout=look.plain, style=look.html), "sd-rt-seg")
         segments: list[_Segment] = []
-        children: list[w.DOMWidget] = [_classed(w.HBox([select, lead]), "sd-rt-lead")]
+        children: list[w.DOMWidget] = [
+            _classed(w.HBox([select, lead], layout=look.plain), "sd-rt-lead")
+        ]
         for kind, names in plan:
             if kind == "html":
-                widget = _classed(w.HTML(), "sd-rt-seg")
+                widget = _classed(w.HTML(layout=look.plain, style=look.html), "sd-rt-seg")
                 segments.append(_Segment("html", names, widget))
                 children.append(widget)
                 continue
             name = names[0]
             column = self.columns[name]
             width = self._widths[name]
-            layout = w.Layout(width=f"{width - MARK_W}px")
+            layout = look.width(width - MARK_W)
             editor: w.DOMWidget
             if column.type == "boolean":
-                editor = w.Dropdown(options=_BOOL_OPTIONS, value=None, layout=layout)
+                editor = w.Dropdown(
+                    options=_BOOL_OPTIONS, value=None, layout=layout, style=look.dropdown
+                )
             else:
-                editor = w.Text(continuous_update=False, layout=layout)
+                editor = w.Text(continuous_update=False, layout=layout, style=look.text)
             _classed(editor, "sd-rt-edit", f"sd-rt-edit-{name}")
             editor.disabled = not self.can_edit
-            mark = _classed(w.HTML(layout=w.Layout(width=f"{MARK_W}px")), "sd-rt-editmark")
-            box = _classed(w.HBox([editor, mark], layout=w.Layout(width=f"{width}px")), "sd-rt-seg")
+            mark = _classed(w.HTML(layout=look.width(MARK_W), style=look.html), "sd-rt-editmark")
+            box = _classed(w.HBox([editor, mark], layout=look.width(width)), "sd-rt-seg")
             segment = _Segment("edit", names, editor, mark, box)
             segments.append(segment)
             children.append(box)
