@@ -202,6 +202,38 @@ def ratio_line(name: str, value: float, target: float) -> str:
 #: the system Chromium the browser benches drive, and its flags
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+
+
+def _all_of(*selectors: str) -> str:
+    found = " && ".join(f"document.querySelector({s!r})" for s in selectors)
+    return f"() => !!({found})"
+
+
+#: Each dashboard's first screen drawn, as a JavaScript predicate to poll from navigation
+#: (the dashboard benches, standalone and through the hub): what a user looks at first.
+FIRST_SCREEN: dict[str, str] = {
+    # the dashboard's box and a line of its R(Q) figure (the data; in a fresh kernel the
+    # model curve follows once refl1d is loaded: MODEL_DRAWN)
+    "reflectometry": _all_of(".sd-reflectometry-dashboard", ".sd-refl-plot path.line"),
+    # the run state and every server's state (the table the operator acts on)
+    "daq": """() => {
+        const state = document.querySelector('.sd-daq-run-state');
+        const servers = [...document.querySelectorAll('.sd-daq-status')];
+        return !!state && state.textContent.trim() !== '' && servers.length > 0
+            && servers.every(s => s.textContent.trim() !== '');
+    }""",
+    # the first row of the grid
+    "runtable": _all_of(".sd-rt-view", ".sd-rt-row"),
+    # the context cards (latest and edit context)
+    "catalog": """() => !!document.querySelector('.sd-cat-view')
+        && (document.querySelector('.sd-cat-cards')?.textContent || '').includes('.pmap')""",
+    # the session's frame cards
+    "datalab": _all_of(".sd-dl-view", ".sd-dl-gallery .sd-dl-card"),
+}
+#: the reflectometry dashboard's model curve (#d62728) holds a real path
+MODEL_DRAWN = """() => [...document.querySelectorAll(
+    ".sd-refl-plot g.curve > path.line[style*='rgb(214, 39, 40)']")]
+    .some(p => (p.getAttribute('d') || '').split('L').length > 100)"""
 #: the peer page of the dashboard benches: a bare Voilà page with one bqplot figure
 _MINIMAL_BQPLOT_SOURCE = """\
 import bqplot as bq

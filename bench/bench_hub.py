@@ -13,15 +13,22 @@ state folder, the real configurable-http-proxy), then drives the system Chromium
    bqplot figure are drawn (the model line holds a real path). Each run renders the
    notebook in a warm kernel of the server's pool (``shiftdesk.hub.warm_kernels``);
    the bench waits for the pool to refill between runs.
-3. **culling** — an idle kernel started over alice's REST API, never connected: seconds
+3. **the other dashboards' first screens** (the issue: each ≤ 3 s through the hub) — for
+   the DAQ, run-table, catalog and data-session dashboards: one opening not counted (the
+   demo data a first visit makes), then ``RUNS`` times as in 2 (fresh context, login,
+   open, warm kernel), the clock stopping when the dashboard's first screen is drawn
+   (``_common.FIRST_SCREEN``: the DAQ's run and server states, the run table's first
+   row, the catalog's context cards, the data session's frame cards).
+4. **culling** — an idle kernel started over alice's REST API, never connected: seconds
    until her server culls it (kernel idle timeout 20 s, checked every 5 s here).
-4. **baseline** — the same dashboard from standalone ``voila`` (no hub, no login, no
+5. **baseline** — the same dashboard from standalone ``voila`` (no hub, no login, no
    warm kernel), ``RUNS`` page loads, each in a fresh kernel.
 
 Prints ``RATIO hub_login_to_dashboard_p50_s`` (target ≤ 3), ``RATIO hub_spawn_s`` (median
 spawn, target ≤ 10) and ``RATIO hub_vs_standalone_voila`` (login → dashboard through the
 hub ÷ page → dashboard standalone, p50; target ≤ 1.5: what the hub itself adds) and
-``RATIO hub_kernel_cull_s_vs_bound`` (cull time ÷ (timeout + interval)).
+``RATIO hub_kernel_cull_s_vs_bound`` (cull time ÷ (timeout + interval)), and
+``RATIO hub_login_to_<dashboard>_p50_s`` for each other dashboard (target ≤ 3).
 Run: ``.venv/bin/python bench/bench_hub.py``.
 """
 
@@ -34,10 +41,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, hub_state_folder, isolate, machine, ratio_line, start_voila
+from _common import (
+    FIRST_SCREEN,
+    ROOT,
+    hub_state_folder,
+    isolate,
+    machine,
+    ratio_line,
+    start_voila,
+)
 
 isolate()
 
+from shiftdesk.cli import _seed_demo_hub  # noqa: E402  (the demo data `hub --demo` seeds)
 from shiftdesk.hub import Hub, load_settings, write_demo_settings  # noqa: E402
 from shiftdesk.hub.config import free_port  # noqa: E402
 
@@ -48,6 +64,8 @@ RUNS = 3
 CULL_TIMEOUT = 20  # s, kernel idle timeout of the bench's hub
 CULL_INTERVAL = 5  # s, how often the user server looks for idle kernels
 DASHBOARD = "/user/{user}/voila/render/reflectometry.ipynb"
+#: the other dashboards timed through the hub (first screen)
+OTHERS = ("daq", "runtable", "catalog", "datalab")
 DRAWN = ".sd-refl-plot path.line"
 #: the model curve (ReflectivityPlot's #d62728) holds a real path: the figure is complete
 MODEL_LINE = ".sd-refl-plot g.curve > path.line[style*='rgb(214, 39, 40)']"
@@ -79,6 +97,38 @@ def login_to_dashboard(browser: object, base: str, user: str, click: bool) -> tu
         return home, time.perf_counter() - t0
     finally:
         context.close()
+
+
+def login_to_first_screen(browser: object, base: str, user: str, name: str) -> float:
+    """Seconds from pressing "Sign in" to dashboard ``name``'s first screen drawn (NaN,
+    and the page's text printed, when it is not drawn within 3 minutes)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    context = browser.new_context(viewport={"width": 1600, "height": 1200})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/hub/login")
+        page.fill("#username_input", user)
+        page.fill("#password_input", f"{user}-demo")
+        t0 = time.perf_counter()
+        page.click("#login_submit")
+        page.wait_for_selector(".sd-dashboards", timeout=60_000)
+        page.goto(f"{base}/user/{user}/voila/render/{name}.ipynb", timeout=180_000)
+        try:
+            page.wait_for_function(FIRST_SCREEN[name], timeout=180_000, polling=50)
+        except PlaywrightTimeout:
+            text = " ".join(page.inner_text("body").split())
+            print(f"{name}: first screen not drawn within 180 s; the page says: {text[:600]}")
+            return float("nan")
+        return time.perf_counter() - t0
+    finally:
+        context.close()
+
+
+def _p50(times: list[float]) -> float:
+    """The median of the runs that drew (NaN when none did)."""
+    drawn = [t for t in times if t == t]
+    return statistics.median(drawn) if drawn else float("nan")
 
 
 def standalone_voila(browser: object, runs: int) -> list[float]:
@@ -188,7 +238,9 @@ def main() -> int:
     log_path = state / "hub.log"
     print(machine())
     with open(log_path, "w") as log:
-        hub = Hub(settings, log=log)
+        # the demo as `shiftdesk hub --demo` starts it: every domain's demo data seeded
+        # before anyone logs in (the catalog's cannot be made from a user's kernel)
+        hub = Hub(settings, log=log, prepare=_seed_demo_hub)
         t0 = time.perf_counter()
         hub.start()
         try:
@@ -203,6 +255,14 @@ def main() -> int:
                     for _ in range(RUNS):
                         pools_full(log_path, len(SPAWN_USERS))
                         warm.append(login_to_dashboard(browser, base, "alice", False))
+                    others: dict[str, list[float]] = {}
+                    for name in OTHERS:
+                        pools_full(log_path, len(SPAWN_USERS))
+                        login_to_first_screen(browser, base, "alice", name)  # the demo data
+                        others[name] = []
+                        for _ in range(RUNS):
+                            pools_full(log_path, len(SPAWN_USERS))
+                            others[name].append(login_to_first_screen(browser, base, "alice", name))
                     culled = idle_kernel_culled(browser, base)
                 finally:
                     browser.close()
@@ -229,6 +289,11 @@ def main() -> int:
     p50 = statistics.median(total for _, total in warm)
     print(f"login → dashboard p50 {p50:.2f} s, max {max(t for _, t in warm):.2f} s")
     print(f"login → start page p50 {statistics.median(h for h, _ in warm):.2f} s")
+    print("login → first screen of the other dashboards (s):")
+    for name, times in others.items():
+        print(
+            f"  {name:<10} " + ", ".join(f"{t:5.2f}" for t in times) + f"   p50 {_p50(times):5.2f}"
+        )
     alone_p50 = statistics.median(alone)
     print("standalone voila, page → dashboard drawn (s): " + ", ".join(f"{t:.2f}" for t in alone))
     print(f"hub ÷ standalone (p50): {p50 / alone_p50:.2f}")
@@ -243,6 +308,8 @@ def main() -> int:
     print(ratio_line("hub_spawn_s", spawn, 10))
     # the hub's own cost: login, OAuth and proxy on top of the same Voilà render
     print(ratio_line("hub_vs_standalone_voila", p50 / alone_p50, 1.5))
+    for name, times in others.items():
+        print(ratio_line(f"hub_login_to_{name}_p50_s", _p50(times), 3))
     return 0
 
 
