@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from tests.datalab._frames import write_frame
+from tests.datalab._support import user_database
 
 from shiftdesk.cli import main
 from shiftdesk.datalab import DataSession, cleanup
@@ -26,8 +26,7 @@ from shiftdesk.datalab.cache import owner_folder, result_folder
 from shiftdesk.datalab.records import OperationRecord, ResultRecord
 from shiftdesk.errors import NotFound, PermissionDenied
 from shiftdesk.identity import Identity
-from shiftdesk.jobs import shutdown_backends
-from shiftdesk.storage import Database, get_database, reset_default_databases
+from shiftdesk.storage import Database, get_database
 from shiftdesk.tracking import utcnow
 
 ALICE = Identity("alice")
@@ -90,7 +89,7 @@ def test_a_deleted_sessions_result_and_frames_go_and_nothing_in_use_does(
     db: Database | None = None
     who = ALICE
     if db_kind == "postgresql":
-        db, who = _user_database(request, monkeypatch)
+        db, who = user_database(request, monkeypatch)
     gone = DataSession.create("short-lived", identity=who, database=db)
     gone.add_inputs(frames[:2])
     op = _done(gone, input_files=gone.inputs)
@@ -430,29 +429,3 @@ def test_the_command_refuses_a_bad_older_than(
         main(["datalab", "cleanup", "--older-than", value])
     assert exit_.value.code == 2
     assert "--older-than: takes a number of days, 0 or more" in capsys.readouterr().err
-
-
-# -- PostgreSQL as a user's own role -----------------------------------------------------------
-
-
-def _user_database(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Database, Identity]:
-    from shiftdesk.storage.boundary import ensure_user_role, secure
-
-    url = str(request.getfixturevalue("postgres_url"))
-    owner = Database(url)
-    secure(owner)
-    who = Identity(f"alice_{uuid.uuid4().hex[:6]}")
-    ensure_user_role(owner, who.name)
-    user = Database(f"postgresql+psycopg://{who.name}@{url.split('@', 1)[1]}")
-    monkeypatch.setenv("SHIFTDESK_DATABASE_URL", url)
-    reset_default_databases()
-
-    def close() -> None:
-        shutdown_backends()
-        user.dispose()
-        owner.dispose()
-
-    request.addfinalizer(close)
-    return user, who

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +18,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 from tests.datalab._frames import write_frame
+from tests.datalab._support import registered_operation, user_database
 
-from shiftdesk.datalab import DataSession, OperationCancelled, OperationInputError, operations
+from shiftdesk.datalab import DataSession, OperationCancelled, OperationInputError
 from shiftdesk.datalab import cache as cache_module
 from shiftdesk.datalab.records import OperationRecord, ResultRecord
 from shiftdesk.errors import JobError
 from shiftdesk.identity import Identity
-from shiftdesk.jobs import list_jobs, shutdown_backends
-from shiftdesk.storage import Database, get_database, reset_default_databases
+from shiftdesk.jobs import list_jobs
+from shiftdesk.storage import Database, get_database
 from shiftdesk.tracking import utcnow
 
 ALICE = Identity("alice")
@@ -72,22 +71,8 @@ def counting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """An operation ``inflight_test`` (0.05 s a step; ``fail_at`` fails it with an input
     error at that step), registered through a distribution of its own (on this process's
     path and its workers')."""
-    folder = tmp_path / "plugin"
-    dist = folder / "inflight_test-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: inflight-test\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[shiftdesk.datalab.operations]\ninflight_test = inflight_test_op:Counting\n"
-    )
-    (folder / "inflight_test_op.py").write_text(_OP)
-    monkeypatch.syspath_prepend(str(folder))
-    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
-    monkeypatch.setenv("PYTHONPATH", path)
-    operations.available(refresh=True)
-    yield "inflight_test"
-    monkeypatch.undo()
-    sys.modules.pop("inflight_test_op", None)
-    operations.available(refresh=True)
+    yield from registered_operation(tmp_path / "plugin", monkeypatch, "inflight_test",
+                                    "inflight_test_op", "Counting", _OP)  # fmt: skip
 
 
 @pytest.fixture
@@ -207,7 +192,7 @@ def test_threads_racing_start_one_job(
     db: Database | None = None
     who = ALICE
     if db_kind == "postgresql":
-        db, who = _user_database(request, monkeypatch)
+        db, who = user_database(request, monkeypatch)
     sessions = [_session(f"s{i}", frames, identity=who, database=db) for i in range(2)]
     # four threads: two calls in each of two sessions
     handles = _race([sessions[0], sessions[1], sessions[0], sessions[1]], counting, steps=20)
@@ -412,31 +397,3 @@ def test_the_migration_keeps_rows_of_two_requests_running_at_once(tmp_path: Path
             )
     finally:
         db.dispose()
-
-
-# -- PostgreSQL as a user's own role -----------------------------------------------------------
-
-
-def _user_database(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Database, Identity]:
-    """A secured PostgreSQL database and a connection as a user's own role (under
-    row-level security); the default database points at it for the job workers."""
-    from shiftdesk.storage.boundary import ensure_user_role, secure
-
-    url = str(request.getfixturevalue("postgres_url"))
-    owner = Database(url)
-    secure(owner)
-    who = Identity(f"alice_{uuid.uuid4().hex[:6]}")
-    ensure_user_role(owner, who.name)
-    user = Database(f"postgresql+psycopg://{who.name}@{url.split('@', 1)[1]}")
-    monkeypatch.setenv("SHIFTDESK_DATABASE_URL", url)
-    reset_default_databases()
-
-    def close() -> None:
-        shutdown_backends()  # the spare workers of the user's local backend
-        user.dispose()
-        owner.dispose()
-
-    request.addfinalizer(close)
-    return user, who

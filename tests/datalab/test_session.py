@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from astropy.io import fits
 from sqlalchemy import func, select
 from tests.datalab._frames import write_frame
+from tests.datalab._support import registered_operation
 
 from shiftdesk.datalab import DataSession, OperationCancelled, OperationInputError, operations
 from shiftdesk.datalab.records import OperationRecord, ResultRecord, SessionInputRecord
@@ -60,22 +60,8 @@ class Slow(Operation):
 def slow_op(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """An operation ``slow_test`` that runs for ~20 s in small steps, registered through a
     distribution of its own (on this process's path and its workers')."""
-    folder = tmp_path / "plugin"
-    dist = folder / "slowop_test-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: slowop-test\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[shiftdesk.datalab.operations]\nslow_test = slowop_test:Slow\n"
-    )
-    (folder / "slowop_test.py").write_text(_SLOW_OP)
-    monkeypatch.syspath_prepend(str(folder))
-    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
-    monkeypatch.setenv("PYTHONPATH", path)
-    operations.available(refresh=True)
-    yield "slow_test"
-    monkeypatch.undo()
-    sys.modules.pop("slowop_test", None)
-    operations.available(refresh=True)
+    yield from registered_operation(tmp_path / "plugin", monkeypatch, "slow_test", "slowop_test",
+                                    "Slow", _SLOW_OP)  # fmt: skip
 
 
 @pytest.fixture
