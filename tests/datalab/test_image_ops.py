@@ -299,3 +299,20 @@ def test_color_image_alignment_needs_a_wcs(tmp_path: Path) -> None:
         operations.validate("color_image", {"channels": channels, "align": "wcs"})
     assert err.value.field == "channels[1].file"
     assert "bare.fits" in str(err.value) and "no celestial WCS" in str(err.value)
+
+
+def test_a_frame_rewritten_in_place_is_read_again(tmp_path: Path) -> None:
+    """Inspections are remembered per unchanged file: a file written anew under the same
+    name is read again, and a caller changing the header it got changes nobody else's."""
+    from shiftdesk.datalab.ops.images import inspect_frame
+
+    path = write_frame(tmp_path / "f.fits", stars=[(10, 10, 500)], shape=(40, 40), filter="rp")
+    first = inspect_frame(path, "input_files")
+    assert first.shape == (40, 40) and first.filter == "rp"
+    first.header["FILTER"] = "changed by a caller"
+    again = inspect_frame(path, "other_field")
+    assert again.header["FILTER"] == "rp" and again.field == "other_field"
+
+    write_frame(path, stars=[(10, 10, 500)], shape=(30, 50), filter="gp")
+    rewritten = inspect_frame(path, "input_files")
+    assert rewritten.shape == (30, 50) and rewritten.filter == "gp"

@@ -9,6 +9,7 @@ so an operation holds one strip or one frame at a time, never a whole stack.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import os
 import re
@@ -100,8 +101,31 @@ def inspect_frame(path: str | os.PathLike[str], field: str) -> Frame:
         (naming ``field`` and the file) Missing, not FITS, no image, not 2-D.
     """
     where = Path(path)
-    if not where.is_file():
+    try:
+        stat = where.stat()
+    except OSError:
+        stat = None
+    if stat is None or not where.is_file():
         raise OperationInputError(field, f"{where}: no such file")
+    # a repeated request checks the same frames again: their headers are read once while
+    # the file is unchanged (same place, inode, size and modification time)
+    key = (str(where.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    known = _inspected.get(key)
+    if known is None:
+        known = _inspect(where, field)
+        if len(_inspected) >= _INSPECTED_MAX:
+            _inspected.pop(next(iter(_inspected)))
+        _inspected[key] = known
+    return dataclasses.replace(known, path=where, field=field, header=known.header.copy())
+
+
+#: frames inspected, by (resolved path, inode, size, mtime): the oldest go first
+_inspected: dict[tuple[str, int, int, int], Frame] = {}
+_INSPECTED_MAX = 512
+
+
+def _inspect(where: Path, field: str) -> Frame:
+    """:func:`inspect_frame`, reading the file."""
     try:
         with fits.open(where, memmap=True) as hdul:
             hdus = list(hdul)  # reads every header, never the data
