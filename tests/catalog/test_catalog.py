@@ -721,3 +721,23 @@ def test_catalogs_are_one_per_observatory(cat: Catalog) -> None:
         Catalog.open("jwst")
     with pytest.raises(CatalogError, match="plain file name"):
         cat.file("../secrets")
+
+
+def test_the_demo_catalog_is_seeded_through_a_gate_that_takes_plain_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first visit to the catalog dashboard on a hub seeds the demo from the user's
+    server through the gate, where only JSON travels (the dates went as datetimes)."""
+    from tests._loopback_gate import LoopbackGate
+
+    from shiftdesk.catalog import catalog as catalog_module
+    from shiftdesk.catalog.demo import seed_demo
+
+    who = local_identity()
+    gate = LoopbackGate(who, {})
+    monkeypatch.setattr(catalog_module, "get_gate", lambda: gate)
+    said = seed_demo(get_database(), who)
+    assert "catalog.set_context" in gate.calls and "roman" in said
+    cat = Catalog.open("roman")
+    assert cat.contexts() == {"latest": "roman_0002.pmap", "edit": "roman_0003.pmap"}
+    assert cat.context_at(datetime(2025, 3, 1, tzinfo=UTC)) == "roman_0001.pmap"

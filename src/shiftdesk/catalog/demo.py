@@ -284,7 +284,8 @@ def seed_demo(database: Database, identity: Identity) -> str:
         if when is None:
             cat.set_context("edit", name, why=why)
         else:
-            at = datetime.fromisoformat(when).replace(tzinfo=UTC)
+            # as text: through a hub's gate only plain values travel
+            at = datetime.fromisoformat(when).replace(tzinfo=UTC).isoformat()
             cat.set_context("latest", name, why=why, when=at)
             cat.set_context("edit", name, why=why, when=at)
     return f"catalog {OBSERVATORY!r} ({len(cat)} files, latest {cat.context('latest')})"
