@@ -409,7 +409,9 @@ def test_wallboard_is_group_only_and_refuses_code_execution(
         page = _login(browser, wall, "alice", "alice-demo")
         try:
             page.wait_for_url(f"{wall.url}/hub/home", timeout=30_000)
-            page.click(".sd-dashboard[data-dashboard='wallboard'] a")
+            # the shared slot's kernel starts cold: its page may take longer than a click's
+            # own 30 s wait for the navigation, so the wait is the selector's
+            page.click(".sd-dashboard[data-dashboard='wallboard'] a", no_wait_after=True)
             page.wait_for_selector(".sd-reflectometry-dashboard", timeout=180_000)
             assert "/services/wallboard/voila/render/" in page.url
             code = f"open({str(marker)!r}, 'w').write('ran')"
