@@ -160,6 +160,32 @@ def test_commands_claim_their_servers(daq: DAQSystem) -> None:
     store(["ECC_1"], owner="carol")
 
 
+def test_a_server_shows_busy_until_its_command_has_ended(ecc_servers: Cluster) -> None:
+    with daq_system(ecc_servers(1)) as daq:
+        _a_server_shows_busy_until_its_command_has_ended(daq)
+
+
+def _a_server_shows_busy_until_its_command_has_ended(daq: DAQSystem) -> None:
+    from shiftdesk.daq.commands import CommandWriter, create_command
+    from shiftdesk.daq.records import CommandRecord
+
+    command_id = create_command(daq.database, daq.experiment_id, "Configure", target="all",
+                                owner="bob", timeout_s=60, steps=["ECC_0"])  # fmt: skip
+    with daq.database.session() as session:
+        row = session.get(CommandRecord, command_id)
+        assert row is not None
+        row.status = "running"
+        row.steps_json = '{"ECC_0": {"status": "done"}}'  # its step is over, the command not
+    # The buttons read this: had it shown the server free, Start would be offered and
+    # then refused by the claim check, which holds the server until the command ends.
+    assert daq.snapshot().server("ECC_0").busy_command == "Configure"
+    with pytest.raises(DAQStateError, match="in flight"):
+        create_command(daq.database, daq.experiment_id, "Start", target="all",
+                       owner="bob", timeout_s=60, steps=["ECC_0"])  # fmt: skip
+    CommandWriter(daq.database, command_id, daq.experiment_id, "bob").finish(True, "")
+    assert daq.snapshot().server("ECC_0").busy_command is None
+
+
 def test_a_command_whose_process_died_is_closed_as_abandoned(daq: DAQSystem) -> None:
     import subprocess
     import sys

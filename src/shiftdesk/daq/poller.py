@@ -62,11 +62,13 @@ def read_snapshot(database: Database | None = None) -> Snapshot:
     db = database or get_database()
     experiment = active_experiment(db)
     commands = active_commands(db, experiment.id)
+    # A server stays held until its command has ended, not only its own step: the
+    # claim check refuses a new command on it until then, and the buttons must agree
+    # (a finished Configure still finishing showed Ready, and Start was refused).
     busy: dict[str, str] = {}
     for command in commands:
-        for name, step in json.loads(command.steps_json or "{}").items():
-            if step.get("status") in ("pending", "running"):
-                busy[name] = command.command
+        for name in json.loads(command.steps_json or "{}"):
+            busy[name] = command.command
     at = now()
     with db.session() as session:
         exp = session.get(ExperimentRecord, experiment.id)
