@@ -32,8 +32,34 @@ def test_start_opens_the_demo_session_with_its_frames(dashboard: DatalabView) ->
     gallery = dashboard.inputs_gallery
     assert len(gallery.items) == 7 and set(gallery.filter.options) == {"all filters", "gp", "rp"}
     assert all(c.has_thumb for c in gallery.cards.values())
-    # only the first tab is built before the page shows
+    # only the first tab is built before the page shows, without the operations'
+    # registry (importing every operation is the wizard's cost, not the first screen's)
     assert set(dashboard.panels) == {"Frames"}
+    assert dashboard._described is None
+    assert "median" in dashboard.described and dashboard.titles["median"] == "Median"
+
+
+def test_frame_thumbnails_are_kept_by_content(tmp_path: Path) -> None:
+    from shiftdesk_widgets.datalab import _images
+
+    from shiftdesk.storage import data_dir
+
+    view = DatalabView.start()
+    try:
+        first = view.session.inputs[0]
+    finally:
+        view.close()
+    stored = data_dir() / "datalab" / "thumbnails" / f"{first.sha256}-{_images.THUMB_SIZE}.png"
+    assert stored.read_bytes() == _images.thumbnail(first.path)  # made at the first opening
+    copy = tmp_path / "frame.fits"
+    copy.write_bytes(Path(first.path).read_bytes())
+    stored.write_bytes(b"kept")  # served from the store from now on, the file not read
+    assert _images.cached_thumbnail(copy, first.sha256) == b"kept"
+    # another content is another thumbnail; a key that is not a hash is never a path
+    other = _images.cached_thumbnail(copy, "0" * 64)
+    assert other.startswith(b"\x89PNG") and other != b"kept"
+    assert _images.cached_thumbnail(copy, "../x").startswith(b"\x89PNG")
+    assert not (data_dir() / "datalab" / "x-128.png").exists()
 
 
 def test_a_median_runs_from_the_wizard_and_its_output_is_viewed(dashboard: DatalabView) -> None:

@@ -219,6 +219,34 @@ def thumbnail(path: str | os.PathLike[str], size: int = THUMB_SIZE) -> bytes:
     return png_bytes(stretched(small, "zscale", lo, hi))
 
 
+def cached_thumbnail(path: str | os.PathLike[str], sha256: str, size: int = THUMB_SIZE) -> bytes:
+    """:func:`thumbnail` of a file whose content hash is ``sha256``, kept on disk.
+
+    A session's frames are drawn on every opening of the dashboard; reading each FITS
+    file again (and, in a fresh kernel, importing astropy: ~0.5 s) competed with the
+    page for the kernel. Keyed by content, so a changed file gets a new thumbnail.
+    """
+    from shiftdesk.storage import data_dir
+
+    if not sha256.isalnum():  # a key from elsewhere must not name a path
+        return thumbnail(path, size)
+    folder = data_dir() / "datalab" / "thumbnails"
+    stored = folder / f"{sha256}-{size}.png"
+    try:
+        return stored.read_bytes()
+    except OSError:
+        pass
+    png = thumbnail(path, size)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{sha256}-{size}.{os.getpid()}.part"
+        partial.write_bytes(png)
+        partial.replace(stored)  # atomic: a reader never sees half a file
+    except OSError:  # a read-only or full disk costs the cache, not the thumbnail
+        pass
+    return png
+
+
 def thumbnail_of_picture(path: Path, size: int = THUMB_SIZE) -> bytes:
     """A picture (PNG, JPEG) reduced to ``size`` a side, as PNG bytes."""
     from PIL import Image

@@ -83,8 +83,6 @@ class DatalabView(w.VBox):
         database: Any = None,
         identity: Any = None,
     ) -> None:
-        from shiftdesk.datalab import operations
-
         self.database = database
         self.identity = identity
         self.interval = interval
@@ -97,8 +95,10 @@ class DatalabView(w.VBox):
         self.last_tick = 0.0
         self.background = Background()
         self._caller: Caller = self.background if loop_running() else run_now
-        self.described = {n: op.describe() for n, op in operations.available().items()}
-        self.titles = {n: d.get("title", n) for n, d in self.described.items()}
+        # the registry imports every operation (astropy, photutils): ~0.5 s of a fresh
+        # kernel that the first screen (sessions and frames) does not need
+        self._described: dict[str, dict[str, Any]] | None = None
+        self._titles: dict[str, str] | None = None
 
         self.title = classed(w.HTML(), "sd-dl-title")
         self.status = classed(w.HTML(), "sd-dl-live")
@@ -134,6 +134,22 @@ class DatalabView(w.VBox):
         self.ticker = Ticker(self.tick, interval)
         self.ticker.start()
         self._live(True)
+
+    @property
+    def described(self) -> dict[str, dict[str, Any]]:
+        """Every registered operation's description (its form's schema), by name."""
+        if self._described is None:
+            from shiftdesk.datalab import operations
+
+            self._described = {n: op.describe() for n, op in operations.available().items()}
+        return self._described
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """Operation titles by name."""
+        if self._titles is None:
+            self._titles = {n: d.get("title", n) for n, d in self.described.items()}
+        return self._titles
 
     @classmethod
     def start(cls, session: int | str | None = None, **kwargs: Any) -> DatalabView:
@@ -237,7 +253,7 @@ class DatalabView(w.VBox):
                 GalleryItem(
                     key=path, name=i.name, filter=i.filter or "", date=i.date_obs or "",
                     object=i.object or "", exptime=i.exptime, shape=i.shape,
-                    thumbnail=lambda p=path: _images.thumbnail(p),
+                    thumbnail=lambda p=path, h=i.sha256: _images.cached_thumbnail(p, h),
                 )
             )  # fmt: skip
         return items
