@@ -40,9 +40,8 @@ def test_start_opens_the_demo_session_with_its_frames(dashboard: DatalabView) ->
 
 
 def test_frame_thumbnails_are_kept_by_content(tmp_path: Path) -> None:
-    from shiftdesk_widgets.datalab import _images
-
     from shiftdesk.storage import data_dir
+    from shiftdesk_widgets.datalab import _images
 
     view = DatalabView.start()
     try:
