@@ -599,3 +599,18 @@ def test_a_picked_config_stays_shown_until_it_is_stored(cluster: SimulatedCluste
             assert row.config.value is None
         finally:
             dash.close()
+
+
+def test_the_dashboards_module_leaves_the_run_sheets_figure_libraries_for_later() -> None:
+    # bqplot and pandas are ~0.5 s of a fresh kernel (every Voilà page has one), used only
+    # by the Run sheet tab's figure, which is built when the tab is first picked
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from shiftdesk_widgets.daq import DAQDashboard\n"
+        "print(sorted(m for m in ('bqplot', 'pandas') if m in sys.modules))\n"
+        "from shiftdesk_widgets.daq import RunSheetEditor; print(RunSheetEditor.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "RunSheetEditor"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
@@ -27,8 +27,10 @@ from shiftdesk_widgets.daq.demo import Demo
 from shiftdesk_widgets.daq.log_panel import LogPanel
 from shiftdesk_widgets.daq.routers import RouterTable
 from shiftdesk_widgets.daq.run_info import RunInfo
-from shiftdesk_widgets.daq.runsheet import RunSheetEditor
 from shiftdesk_widgets.daq.servers import ServerTable
+
+if TYPE_CHECKING:
+    from shiftdesk_widgets.daq.runsheet import RunSheetEditor
 
 #: Seconds between two reads of the stored state (the core's poller period adds to it).
 DEFAULT_INTERVAL = 0.5
@@ -308,6 +310,10 @@ class DAQDashboard(w.VBox):
     def runsheet(self) -> RunSheetEditor:
         """The run sheet editor (the Run sheet tab), built now if it was not."""
         if self._runsheet is None:
+            # imported here: its figure's bqplot (and pandas with it) is ~0.5 s of a
+            # fresh kernel, and the first screen has no figure
+            from shiftdesk_widgets.daq.runsheet import RunSheetEditor
+
             editor = self._runsheet = RunSheetEditor(self.system)
             control, placeholder = self.tabs.children
             with self.tabs.hold_sync():
