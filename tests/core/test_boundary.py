@@ -58,6 +58,9 @@ def _ids(suffix: str) -> dict[str, Identity]:
 
 
 def test_every_table_declares_access_and_has_row_level_security(postgres_url: str) -> None:
+    from shiftdesk.domains import load_records
+
+    load_records()
     for name, table in Base.metadata.tables.items():
         assert table.info.get("access") in ("owner", "member", "shared", "audit"), name
     db = Database(postgres_url)

@@ -97,6 +97,9 @@ def _table_names(url: str) -> set[str]:
 
 
 def _schema_differences(db: Database, metadata: sa.MetaData) -> list[object]:
+    from shiftdesk.domains import load_records
+
+    load_records()  # every domain's tables in Base.metadata, whatever this run imported
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "compare_server_default": True}
@@ -169,6 +172,26 @@ def test_revision_files_not_plain_enough_are_left_to_alembic(tmp_path: Path) -> 
     (tmp_path / "d.py").unlink()
     (tmp_path / "e.pyc").write_bytes(b"")  # a revision without source
     assert declared_heads([tmp_path]) is None
+
+
+def test_opening_a_database_imports_no_domains_tables(tmp_path: Path) -> None:
+    # a dashboard's fresh kernel pays for what it imports; its own domain's code brings
+    # its tables, and who needs every table (migrations, the hub's grants) loads them
+    import subprocess
+    import sys
+
+    Database(f"sqlite:///{tmp_path / 'x.db'}").dispose()  # made and migrated here
+    code = (
+        "import sys\n"
+        "from shiftdesk.storage import Database\n"
+        f"Database('sqlite:///{tmp_path / 'x.db'}')\n"  # at its newest schema
+        "print(sorted(m for m in sys.modules if m.endswith('.records')))\n"
+        "from shiftdesk.storage.boundary import _tables\n"
+        "print('catalog_files' in _tables(), 'daq_runs' in _tables())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[-2:] == ["[]", "True True"], out.stdout
 
 
 def test_migrated_schema_matches_the_models(db_url: str, open_db: Callable[..., Database]) -> None:

@@ -210,8 +210,10 @@ def audit_row_changes(conn: Connection, table: str, *, updates: str = "") -> Non
 
 def _tables() -> dict[str, str]:
     """Every shiftdesk table and its access class (from ``Table.info``)."""
+    from shiftdesk.domains import load_records
     from shiftdesk.storage.models import Base
 
+    load_records()  # every domain's, not only those this process imported
     found: dict[str, str] = {}
     for name, table in Base.metadata.tables.items():
         access = table.info.get("access")
