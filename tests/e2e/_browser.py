@@ -74,9 +74,10 @@ def voila(notebook: Path, data: Path, log: Path) -> Iterator[str]:
     for name in ("SHIFTDESK_DATABASE_URL", "JUPYTERHUB_USER", "SHIFTDESK_ADMINS"):
         env.pop(name, None)
     port = free_port()
+    where = notebook.relative_to(ROOT) if notebook.is_relative_to(ROOT) else notebook
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(executable), str(notebook.relative_to(ROOT)), f"--port={port}",
+            [str(executable), str(where), f"--port={port}",
              "--no-browser", "--Voila.ip=127.0.0.1", *voila_args()],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
