@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from shiftdesk.jobs import shutdown_backends
+from shiftdesk.reflectometry import FitProblem
+from shiftdesk.reflectometry.curve_store import CurveStore
 from shiftdesk_widgets import ReflectometryDashboard
 from shiftdesk_widgets.reflectometry import _warmup
 from shiftdesk_widgets.reflectometry import dashboard as dashboard_module
@@ -84,6 +87,60 @@ def test_an_edit_before_the_warm_up_ends_draws_at_once(monkeypatch: pytest.Monke
             dash.close()
 
     asyncio.run(scenario())
+
+
+def test_a_model_opened_before_shows_its_stored_curve_and_loads_the_engine_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = ReflectometryDashboard.start()  # an earlier opening: its curve is stored
+    assert first.curve is not None
+    expected = first.curve.r.copy()
+    first.close()
+    monkeypatch.setattr(_warmup, "_future", None)  # then a fresh kernel
+    monkeypatch.setattr(_warmup, "_thread", None)
+    monkeypatch.setattr(_warmup, "_not_before", 0.0)
+    monkeypatch.setattr(dashboard_module, "WARMUP_DELAY", 0.6)
+    monkeypatch.setattr(dashboard_module, "BACKEND_DELAY", 0.0)
+    created: list[str] = []
+    monkeypatch.setattr(
+        ReflectometryDashboard, "_create_backend", lambda self, name: created.append(name)
+    )
+
+    async def scenario() -> None:
+        dash = ReflectometryDashboard.start()
+        try:
+            # the first screen has the model curve, without the engine
+            assert dash.engine_pending and not dash.curve_pending
+            assert dash.curve is not None and dash.curve.chi2 is not None
+            np.testing.assert_array_equal(dash.curve.r, expected)
+            assert len(dash.plot.model.x) == len(dash.plot.points.x)
+            assert LOADING_MESSAGE not in dash.messages.value
+            await asyncio.sleep(0.3)
+            # the engine loads after the page is drawn, the spare worker after it
+            assert _warmup._thread is not None and not _warmup.ready()
+            assert created == [] and dash.fit_panel.option_widgets == {}
+            await _until(_warmup.ready)
+            await _until(lambda: created == ["local"])
+            assert not dash.engine_pending
+            assert set(dash.fit_panel.option_widgets)
+        finally:
+            dash.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_saved_model_keeps_its_curve_for_its_next_opening() -> None:
+    dash = ReflectometryDashboard.start()
+    try:
+        dash.problem.layers["film1"].thickness.value = 600.0
+        dash.title.value = "thicker"
+        assert dash.save_model() is not None
+        again = FitProblem.from_json(dash.problem.to_json())
+        stored = CurveStore().load(again)
+        assert stored is not None
+        np.testing.assert_array_equal(stored.first.r, dash.problem.curves().first.r)
+    finally:
+        dash.close()
 
 
 def test_secondary_tabs_are_built_on_first_use() -> None:

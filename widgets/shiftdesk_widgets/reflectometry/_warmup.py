@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _future: concurrent.futures.Future[None] | None = None
+#: The warm-up thread, made but not started yet (see :func:`defer`).
+_thread: threading.Thread | None = None
+#: Loop time before which a scheduled start waits (:func:`defer`).
+_not_before = 0.0
 
 
 def _warm() -> None:
@@ -57,24 +61,50 @@ def ready() -> bool:
     return _future is not None and _future.done()
 
 
-def _future_and_thread() -> tuple[concurrent.futures.Future[None], threading.Thread | None]:
-    """The process's warm-up future, and a thread to start if it was just created."""
-    global _future
+def _future_and_thread() -> tuple[concurrent.futures.Future[None], bool]:
+    """The process's warm-up future, and whether it was just created (its thread is
+    made, not started: :func:`start` starts it)."""
+    global _future, _thread
     with _lock:
         if _future is not None:
-            return _future, None
+            return _future, False
         _future = concurrent.futures.Future()
-        thread = threading.Thread(
+        _thread = threading.Thread(
             target=_run, args=(_future,), name="shiftdesk-warmup", daemon=True
         )
-        return _future, thread
+        return _future, True
 
 
 def start() -> None:
-    """Start the warm-up thread now (a warm kernel, before any dashboard exists)."""
-    _future, thread = _future_and_thread()
+    """Start the warm-up thread now, if it has not started (a warm kernel, before any
+    dashboard exists; or an edit that needs the engine at once)."""
+    global _thread
+    _future_and_thread()
+    with _lock:
+        thread, _thread = _thread, None
     if thread is not None:
         thread.start()
+
+
+def defer(seconds: float) -> None:
+    """Start a warm-up scheduled by :func:`when_ready` no sooner than ``seconds`` from now.
+
+    For a page that has what it shows first without the engine (a stored model curve):
+    the engine's load would only compete with the browser drawing it. :func:`start`
+    still starts it at once.
+    """
+    global _not_before
+    loop = asyncio.get_running_loop()
+    _not_before = max(_not_before, loop.time() + seconds)
+
+
+def _start_when_due() -> None:
+    loop = asyncio.get_running_loop()
+    wait = _not_before - loop.time()
+    if wait > 0:
+        loop.call_later(wait, _start_when_due)
+    else:
+        start()
 
 
 def wait(timeout: float | None = None) -> None:
@@ -98,11 +128,12 @@ def when_ready(callback: Callable[[], None]) -> bool:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return False
-    future, thread = _future_and_thread()
-    if thread is not None:
-        # started when the running cell returns: in the same process it would
-        # compete (GIL) with the cell building the widgets the page waits for
-        loop.call_soon(thread.start)
+    future, created = _future_and_thread()
+    if created:
+        # started when the running cell returns (or later, see defer()): in the same
+        # process it would compete (GIL) with the cell building the widgets the page
+        # waits for
+        loop.call_soon(_start_when_due)
 
     def done(_f: asyncio.Future[None]) -> None:
         # a failed warm-up is not an error here: the callback's own evaluate reports it

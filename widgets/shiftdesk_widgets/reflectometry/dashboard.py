@@ -24,6 +24,7 @@ import ipywidgets as w
 
 from shiftdesk.errors import ShiftdeskError
 from shiftdesk.reflectometry import FitProblem, FitResult, Layer, Library, Medium, ReflData
+from shiftdesk.reflectometry.curve_store import CurveStore
 from shiftdesk.reflectometry.problem import MODEL_GRID  # noqa: F401  (kept importable here)
 from shiftdesk.reflectometry.tools import SLDResult
 from shiftdesk_widgets.jobs_panel import JobsPanel
@@ -74,6 +75,9 @@ LOADING_MESSAGE = "loading the fitting engine: the model curve follows in a few 
 BACKEND_DELAY = 2.0
 #: Seconds after a deferred first curve at which it is sent to the page again.
 RESEND_DELAYS = (1.0, 3.0, 8.0)
+#: Seconds after the notebook cell before the engine loads when the first screen needs
+#: it not (the model's curve was stored): the page is drawn meanwhile, uncontended.
+WARMUP_DELAY = 2.5
 
 
 def default_problem() -> FitProblem:
@@ -250,13 +254,22 @@ class ReflectometryDashboard(w.VBox):
         self.problem.observe(self._on_problem)
         self.refresh_lists()
         self._after_first_curve: list[Any] = []
-        # In a running kernel the model curve waits for the engine to load in the
-        # background, so the page (with the data) shows seconds earlier.
-        self.curve_pending = _warmup.when_ready(self._on_engine_ready)
+        #: curves computed before, by model (the first curve without loading the engine)
+        self.curve_store = CurveStore()
+        # In a running kernel the engine loads in the background, so the page shows
+        # seconds earlier: with the model curve stored from an earlier opening, or with
+        # the data alone and the curve following once the engine is loaded.
+        self.engine_pending = _warmup.when_ready(self._on_engine_ready)
+        stored = self.engine_pending and self.curve_store.load(self.problem) is not None
+        self.curve_pending = self.engine_pending and not stored
         if self.curve_pending:
             self._draw_data_only()
         else:
             self.refresh()
+            if stored:  # nothing on the first screen needs the engine: load it after
+                _warmup.defer(WARMUP_DELAY)
+            else:
+                self.store_curves()
 
     @classmethod
     def start(cls, library: Library | None = None, backend: Any = None) -> ReflectometryDashboard:
@@ -287,7 +300,7 @@ class ReflectometryDashboard(w.VBox):
                 dashboard._after_first_curve.append(
                     lambda: loop.call_later(BACKEND_DELAY, dashboard._create_backend, name)
                 )
-                if not dashboard.curve_pending:
+                if not dashboard.engine_pending:
                     dashboard._run_after_first_curve()
         return dashboard
 
@@ -301,18 +314,27 @@ class ReflectometryDashboard(w.VBox):
 
     def _on_engine_ready(self) -> None:
         """The engine is loaded (warm-up done): draw the model curve, then the rest."""
-        if self.curve_pending:  # (an edit may have drawn it already)
+        self.engine_pending = False
+        redrawn = self.curve_pending  # (an edit, or the stored curve, may have drawn it)
+        if redrawn:
             self.refresh()
+            self.store_curves()
         if LOADING_MESSAGE in self.messages.value:
             self.messages.value = ""
         self._run_after_first_curve()
-        if w.Widget._control_comm is not None:
+        if redrawn and w.Widget._control_comm is not None:
             # The page asked for the widgets' state already and may still be building
             # them from it: an update arriving for a model it has not built yet is
             # dropped (ipywidgets' frontend), so send the redrawn parts again shortly.
             loop = asyncio.get_running_loop()
             for delay in RESEND_DELAYS:
                 loop.call_later(delay, self._resend_drawn)
+
+    def store_curves(self) -> bool:
+        """Keep the curves drawn now (when they are the problem's current ones) for the
+        next opening of this model; True when stored."""
+        curves = self._drawn_curves
+        return curves is not None and self.curve_store.save(self.problem, curves)
 
     def _resend_drawn(self) -> None:
         """Send the full state of what the first model curve changed to the page again."""
@@ -829,6 +851,7 @@ class ReflectometryDashboard(w.VBox):
             self.save_note,
         )
         if saved is not None:
+            self.store_curves()
             self.refresh_lists()
             self.saved_models.value = saved
             self.save_note.say("info", f"saved as {title!r} in my models")
