@@ -158,3 +158,26 @@ def test_read_only(core: Core) -> None:
                             can_edit=False)  # fmt: skip
     assert panel.reprocess_button.disabled and panel.cancel_button.disabled
     assert not panel.log_button.disabled
+
+
+def test_the_dialog_and_the_log_are_built_when_first_asked_for(core: Core) -> None:
+    # hidden at first: the panel's first screen is its row of buttons only
+    panel = ProcessingPanel(core.process, core.cancel, core.log, VARIABLES, lambda: [3])
+    assert panel._dialog is None and panel._log_view is None and len(panel.children) == 1
+    panel.set_variables(VARIABLES[1:])  # the context file changed before the dialog opened
+    panel.set_can_edit(False)
+    panel.set_can_edit(True)
+    panel.reprocess_button.click()
+    assert panel.children == (panel.children[0], panel.dialog)
+    assert panel.dialog.layout.display is None and panel.dialog.runs.value == "3"
+    assert [n for _l, n in panel.dialog.all_variables] == ["xgm_trend", "motor_x"]
+    panel.log_button.click()
+    assert panel.children[1:] == (panel.dialog, panel.log_view)
+    assert panel.log_view.layout.display is None and panel.log_view.run == 3
+    assert panel.log_button.description == "Hide log"
+    panel.log_button.click()  # again for the same run: hidden
+    assert panel.log_view.layout.display == "none"
+    panel.close()
+    unbuilt = ProcessingPanel(core.process, core.cancel, core.log, VARIABLES, list)
+    unbuilt.close()  # nothing built: nothing to stop
+    assert unbuilt._log_view is None

@@ -181,6 +181,79 @@ def test_close_stops_following(rtview: RunTableView) -> None:
     assert not rtview.tick()
 
 
+def test_the_first_screen_builds_only_what_it_shows(rt: RunTable, rtview: RunTableView) -> None:
+    # the plots, the context editor, Columns & filters, the Reprocess dialog and the log
+    # are hidden at first: built when first opened (or their attribute read)
+    assert rtview._plots is None and rtview._editor is None and rtview._columns_panel is None
+    assert rtview.processing._dialog is None and rtview.processing._log_view is None
+    assert rtview.tabs.titles == ("Table", "Context file") and rtview.tabs.selected_index == 0
+    assert rtview._table_tab.children[-1] is rtview.grid
+    rt.add_run(6, process=False)  # data that arrives before the plots are opened...
+    rt.submit(6, {"xgm": 900.0, "motor": 3.0})
+    rtview.tick()
+    assert rtview._plots is None
+    rtview.plot_button.value = True
+    plots = rtview.plots
+    assert plots in rtview._table_tab.children and plots.layout.display is None
+    assert plots.summary_slot.children == (plots.summary_figure,)
+    plots.x_choice.value = "motor"
+    plots.y_choice.value = "xgm"
+    assert sorted(plots.points.y) == [801, 802, 803, 804, 805, 900]  # ...is in them
+    rtview.grid.select([6])
+    assert [plots._runs[i] for i in plots.points.selected] == [6]
+    rtview.plot_button.value = False
+    assert plots.layout.display == "none" and plots.summary_slot.children == ()
+    rt.add_user_variable("good", type="boolean")
+    rtview.tick()  # a new column reaches the plots once they are built
+    assert "good" in [n for _l, n in plots.x_choice.options]
+    assert rtview._editor is None
+    rtview.close()
+
+
+def test_the_context_editor_is_built_when_its_tab_is_picked(rt: RunTable) -> None:
+    carol = RunTableView(RunTable.open("demo", identity=CAROL))
+    placeholder = carol.tabs.children[1]
+    assert carol._editor is None and carol.can_edit
+    rt.set_people(editors=[])  # carol turns read-only before she opens the tab
+    carol.tick()
+    assert not carol.can_edit and carol._editor is None
+    carol.tabs.selected_index = 1
+    editor = carol._editor
+    assert editor is not None and carol.tabs.children == (carol._table_tab, editor)
+    assert carol.tabs.titles == ("Table", "Context file") and carol.tabs.selected_index == 1
+    assert editor.text.value == carol.table.context_text and editor.text.disabled
+    assert placeholder.comm is None  # the placeholder is closed
+    rt.set_people(editors=["group:operators"])
+    carol.tick()  # once built, it follows as before
+    assert carol.can_edit and not editor.text.disabled
+    carol.close()
+
+
+def test_the_view_module_leaves_bqplot_and_postgresql_for_later(rt: RunTable) -> None:
+    # bqplot (the Plot panel) and SQLAlchemy's PostgreSQL dialect (upserts on PostgreSQL
+    # only) are not needed by the first screen of a fresh kernel (here: rt's database)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from shiftdesk.identity import Identity\n"
+        "from shiftdesk.runtable import RunTable\n"
+        "from shiftdesk_widgets.runtable.view import RunTableView\n"
+        "view = RunTableView(RunTable.open('demo', identity=Identity('alice')))\n"
+        "assert view.grid.page_runs == [5, 4, 3, 2, 1], view.grid.page_runs\n"
+        "names = ('bqplot', 'sqlalchemy.dialects.postgresql')\n"
+        "print(sorted(m for m in names if m in sys.modules))\n"
+        "view.plot_button.value = True\n"
+        "from shiftdesk_widgets.runtable import PlotPanel\n"
+        "print(type(view.plots) is PlotPanel, 'bqplot' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "True", "True"]
+
+
 def test_many_changed_runs_read_the_table_once(rt: RunTable, rtview: RunTableView) -> None:
     import shiftdesk_widgets.runtable.view as module
 

@@ -8,13 +8,17 @@ Each panel works on plain data and callbacks (tested without the core);
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from shiftdesk_widgets.runtable.cells import Cell, Column, RowState
 from shiftdesk_widgets.runtable.columns import ColumnsPanel
 from shiftdesk_widgets.runtable.editor import ContextEditor, Problem
 from shiftdesk_widgets.runtable.export import ExportPanel
 from shiftdesk_widgets.runtable.grid import RunGrid
-from shiftdesk_widgets.runtable.plots import PlotPanel
 from shiftdesk_widgets.runtable.processing import LogView, ProcessingPanel, ReprocessDialog
+
+if TYPE_CHECKING:
+    from shiftdesk_widgets.runtable.plots import PlotPanel
 
 __all__ = [
     "Cell",
@@ -30,3 +34,13 @@ __all__ = [
     "RowState",
     "RunGrid",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the plots bring bqplot, which the dashboard's first screen does not need (its Plot
+    # panel is built when first opened): imported when first asked for
+    if name == "PlotPanel":
+        from shiftdesk_widgets.runtable.plots import PlotPanel
+
+        return PlotPanel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,8 +53,10 @@ class ExportPanel(w.VBox):
         self.name = name
         self.folder = Path(folder) if folder else None
         self.buttons: dict[str, w.Button] = {}
+        # the buttons share one layout and one style (a model fewer each for the browser)
+        layout, style = w.Layout(width="120px"), w.ButtonStyle()
         for label in FORMATS:
-            button = w.Button(description=label, icon="download", layout=w.Layout(width="120px"))
+            button = w.Button(description=label, icon="download", layout=layout, style=style)
             button.add_class(f"sd-rt-export-{label.lower()}")
             button.on_click(lambda _b, f=label: self.export(f))
             self.buttons[label] = button

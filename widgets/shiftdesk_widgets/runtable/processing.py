@@ -287,38 +287,70 @@ class ProcessingPanel(w.VBox):
         self.cancel_call = cancel
         self.selected = selected
         self.caller = caller
-        self.dialog = ReprocessDialog(process, variables, caller=caller)
-        self.dialog.layout.display = "none"
-        self.log_view = LogView(log, interval)
-        self.log_view.layout.display = "none"
-        self.reprocess_button = w.Button(description="Reprocess…", icon="refresh")
+        # the dialog and the log are hidden until asked for: built then (or when their
+        # attribute is read), ~35 widget models the first screen does not show
+        self._process_call = process
+        self._variables = list(variables)
+        self._log_call = log
+        self._interval = interval
+        self._dialog: ReprocessDialog | None = None
+        self._log_view: LogView | None = None
+        # the buttons share one layout and one style (a model fewer each for the browser)
+        look = {"layout": w.Layout(), "style": w.ButtonStyle()}
+        self.reprocess_button = w.Button(description="Reprocess…", icon="refresh", **look)
         self.reprocess_button.add_class("sd-rt-reprocess-open")
         self.reprocess_button.on_click(lambda _b: self.toggle_dialog())
-        self.cancel_button = w.Button(description="Cancel processing", icon="stop")
+        self.cancel_button = w.Button(description="Cancel processing", icon="stop", **look)
         self.cancel_button.add_class("sd-rt-cancel")
         self.cancel_button.on_click(lambda _b: self.cancel())
-        self.log_button = w.Button(description="Show log", icon="file-text-o")
+        self.log_button = w.Button(description="Show log", icon="file-text-o", **look)
         self.log_button.add_class("sd-rt-show-log")
         self.log_button.on_click(lambda _b: self.show_log())
         self.message = w.HTML()
         self.message.add_class("sd-rt-processing-message")
-        super().__init__(
-            [
-                w.HBox([self.reprocess_button, self.cancel_button, self.log_button, self.message]),
-                self.dialog,
-                self.log_view,
-            ]
-        )
+        self._bar = w.HBox([self.reprocess_button, self.cancel_button, self.log_button,
+                            self.message])  # fmt: skip
+        super().__init__([self._bar])
         self.add_class("sd-rt-processing")
         self.set_can_edit(can_edit)
+
+    def _place(self) -> None:
+        parts = [p for p in (self._dialog, self._log_view) if p is not None]
+        self.children = [self._bar, *parts]
+
+    @property
+    def dialog(self) -> ReprocessDialog:
+        """The Reprocess dialog (hidden until opened), built now if it was not."""
+        if self._dialog is None:
+            dialog = self._dialog = ReprocessDialog(
+                self._process_call, self._variables, caller=self.caller
+            )
+            dialog.layout.display = "none"
+            self._place()
+        return self._dialog
+
+    @property
+    def log_view(self) -> LogView:
+        """A run's log (hidden until shown), built now if it was not."""
+        if self._log_view is None:
+            view = self._log_view = LogView(self._log_call, self._interval)
+            view.layout.display = "none"
+            self._place()
+        return self._log_view
+
+    def set_variables(self, variables: Sequence[tuple[str, str]]) -> None:
+        """New variables to offer (the context file changed)."""
+        self._variables = list(variables)
+        if self._dialog is not None:  # (built later, it offers them then)
+            self._dialog.set_variables(variables)
 
     def set_can_edit(self, can_edit: bool) -> None:
         """Reprocess and Cancel on or off (the user's rights changed; the core checks)."""
         for button in (self.reprocess_button, self.cancel_button):
             button.disabled = not can_edit
             button.tooltip = "" if can_edit else "read-only: you may not process this table"
-        if not can_edit:
-            self.dialog.layout.display = "none"
+        if not can_edit and self._dialog is not None:
+            self._dialog.layout.display = "none"
 
     def toggle_dialog(self) -> None:
         """Open (pre-filled with the selected runs) or close the Reprocess dialog."""
@@ -346,7 +378,7 @@ class ProcessingPanel(w.VBox):
     def show_log(self) -> None:
         """Show the log of the (first) selected run; again for the same run hides it."""
         runs = self.selected()
-        shown = self.log_view.layout.display != "none"
+        shown = self._log_view is not None and self._log_view.layout.display != "none"
         if shown and (not runs or runs[0] == self.log_view.run):
             self.log_view.layout.display = "none"
             self.log_view.ticker.stop()
@@ -364,5 +396,6 @@ class ProcessingPanel(w.VBox):
 
     def close(self) -> None:
         """Stop the log's refresh and close."""
-        self.log_view.close()
+        if self._log_view is not None:
+            self._log_view.close()
         super().close()

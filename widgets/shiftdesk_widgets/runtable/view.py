@@ -30,18 +30,18 @@ from shiftdesk_widgets.runtable.columns import ColumnsPanel
 from shiftdesk_widgets.runtable.editor import ContextEditor
 from shiftdesk_widgets.runtable.export import ExportPanel
 from shiftdesk_widgets.runtable.grid import RunGrid, error_text
-from shiftdesk_widgets.runtable.plots import PlotPanel
 from shiftdesk_widgets.runtable.processing import ProcessingPanel
 
 if TYPE_CHECKING:
     from shiftdesk.runtable import CellValue
+    from shiftdesk_widgets.runtable.plots import PlotPanel
 
 #: Placeholders the table shows for blob cells, by summary kind.
 _BLOBS = {"thumbnail": "<thumbnail>", "sparkline": "<sparkline>"}
 #: More changed runs than this in one tick: the whole table is read again (one query).
 RELOAD_ABOVE = 50
-#: Where Columns & filters sits in the Table tab (under the toolbar and processing).
-COLUMNS_SLOT = 2
+#: The titles of the view's tabs.
+TAB_TITLES = ("Table", "Context file")
 
 _VIEW_STYLE = """<style>
 .sd-rt-view {gap: 4px;}
@@ -153,18 +153,12 @@ class RunTableView(w.VBox):
             fetch=self._fetch,
             can_edit=self.can_edit,
         )
-        # Columns & filters: built when first opened (or columns_panel read), ~90 widgets
-        # the first screen does not show
+        # what the first screen does not show is built when first opened (or its attribute
+        # read): Columns & filters (~90 widget models), the plots (~45, and bqplot with
+        # them) and the context file's editor (its tab, ~20)
         self._columns_panel: ColumnsPanel | None = None
-        self.plots = PlotPanel(self.grid, load=self._load)
-        self.editor = ContextEditor(
-            table.context_text,
-            self._validate,
-            self._save_context,
-            can_edit=self.can_edit,
-            caller=caller,
-        )
-        self.editor.on_saved = lambda _text: self._columns_changed()
+        self._plots: PlotPanel | None = None
+        self._editor: ContextEditor | None = None
         self.processing = ProcessingPanel(
             self._process,
             table.cancel,
@@ -191,15 +185,13 @@ class RunTableView(w.VBox):
         self.plot_button.add_class("sd-rt-plot-toggle")
         self.columns_button.observe(lambda c: self._show(self.columns_panel, c["new"]), "value")
         self.plot_button.observe(self._plot_toggled, "value")
-        toolbar = w.HBox([self.columns_button, self.plot_button, self.export])
+        self._toolbar = toolbar = w.HBox([self.columns_button, self.plot_button, self.export])
         toolbar.add_class("sd-rt-toolbar")
-        self._table_tab = table_tab = w.VBox(
-            [toolbar, self.processing, w.VBox(), self.plots, self.grid]
-        )
-        self.tabs = w.Tab([table_tab, self.editor])
-        self.tabs.set_title(0, "Table")
-        self.tabs.set_title(1, "Context file")
+        self._table_tab = table_tab = w.VBox(self._table_parts())
+        # the editor takes its tab's place when the tab is first picked (or editor read)
+        self.tabs = w.Tab([table_tab, w.VBox()], titles=TAB_TITLES, selected_index=0)
         self.tabs.add_class("sd-rt-tabs")
+        self.tabs.observe(self._tab_picked, "selected_index")
         bar = w.HBox([self.title, self.status])
         bar.add_class("sd-rt-titlebar")
         super().__init__([w.HTML(_VIEW_STYLE), bar, self.tabs])
@@ -277,17 +269,54 @@ class RunTableView(w.VBox):
             if getattr(info, "source", "context") == "context"
         ]
 
+    def _table_parts(self) -> list[w.DOMWidget]:
+        """The Table tab: toolbar, processing, the panels built so far, the grid."""
+        panels = [p for p in (self._columns_panel, self._plots) if p is not None]
+        return [self._toolbar, self.processing, *panels, self.grid]
+
     @property
     def columns_panel(self) -> ColumnsPanel:
         """Columns & filters (shown by its toggle), built now if it was not."""
         if self._columns_panel is None:
             panel = self._columns_panel = ColumnsPanel(self.grid, on_change=self._save_settings)
             self._show(panel, self.columns_button.value)
-            children = list(self._table_tab.children)
-            placeholder, children[COLUMNS_SLOT] = children[COLUMNS_SLOT], panel
-            self._table_tab.children = children
-            placeholder.close()
+            self._table_tab.children = self._table_parts()
         return self._columns_panel
+
+    @property
+    def plots(self) -> PlotPanel:
+        """The plots (shown by the Plot toggle), built now if they were not."""
+        if self._plots is None:
+            # imported here: bqplot is not needed before the plots are
+            from shiftdesk_widgets.runtable.plots import PlotPanel
+
+            # built hidden, from the table as it is now; the toggle shows it
+            self._plots = PlotPanel(self.grid, load=self._load)
+            self._table_tab.children = self._table_parts()
+        return self._plots
+
+    @property
+    def editor(self) -> ContextEditor:
+        """The context file's editor (the second tab), built now if it was not."""
+        if self._editor is None:
+            editor = self._editor = ContextEditor(
+                self.table.context_text,
+                self._validate,
+                self._save_context,
+                can_edit=self.can_edit,
+                caller=self._caller,
+            )
+            editor.on_saved = lambda _text: self._columns_changed()
+            table_tab, placeholder = self.tabs.children
+            with self.tabs.hold_sync():
+                self.tabs.children = [table_tab, editor]
+                self.tabs.titles = TAB_TITLES
+            placeholder.close()
+        return self._editor
+
+    def _tab_picked(self, change: dict[str, Any]) -> None:
+        if change["new"] == 1:
+            self.editor  # noqa: B018 (built on first sight)
 
     @staticmethod
     def _show(panel: w.DOMWidget, on: bool) -> None:
@@ -323,7 +352,8 @@ class RunTableView(w.VBox):
             if not changes.settings:
                 self.table.refresh()
             self.title.value = self._title_html()
-            self.editor.reload(self.table.context_text)
+            if self._editor is not None:  # (built later, it reads the table's text then)
+                self._editor.reload(self.table.context_text)
             self._permissions_changed()
         if changes.columns:
             self._columns_changed()
@@ -391,13 +421,14 @@ class RunTableView(w.VBox):
         return redrawn
 
     def _plot_toggled(self, change: dict[str, Any]) -> None:
-        self.plots.shown = change["new"]
+        plots = self.plots
+        plots.shown = change["new"]
         if change["new"]:
-            self.plots.refresh_choices()  # columns may have got their first values
+            plots.refresh_choices()  # columns may have got their first values
 
     def _after_rows(self) -> None:
-        if self.plots.shown:
-            self.plots.refresh_choices()
+        if self._plots is not None and self._plots.shown:
+            self._plots.refresh_choices()
 
     def _permissions_changed(self) -> None:
         can_edit = self.table.can_edit
@@ -405,7 +436,8 @@ class RunTableView(w.VBox):
             return
         self.can_edit = can_edit
         self.grid.set_can_edit(can_edit)
-        self.editor.set_can_edit(can_edit)
+        if self._editor is not None:  # (built later, it takes self.can_edit then)
+            self._editor.set_can_edit(can_edit)
         self.processing.set_can_edit(can_edit)
         if can_edit:
             self.grid.say("info", f"you may now edit run table {self.table.name}")
@@ -415,8 +447,9 @@ class RunTableView(w.VBox):
     def _columns_changed(self) -> None:
         columns = self.table.columns()
         self.grid.set_columns(to_columns(columns))
-        self.plots.refresh_choices()
-        self.processing.dialog.set_variables(self._variables(columns))
+        if self._plots is not None:  # (built later, they read the grid's columns then)
+            self._plots.refresh_choices()
+        self.processing.set_variables(self._variables(columns))
         if self._columns_panel is not None:  # (built later, it shows them as they are then)
             self._columns_panel.refresh()
 
