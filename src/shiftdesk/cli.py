@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,29 @@ if TYPE_CHECKING:
     from shiftdesk.storage import Database
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+#: A subcommand: parsed arguments in, exit code out.
+Command = Callable[[argparse.Namespace], int]
+
+
+def clear_errors(func: Command) -> Command:
+    """Turn what a user can cause (a bad path, a bad value, a refusal) into one line on
+    stderr and exit code 1, never a traceback; a file's error names the file."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        from shiftdesk.errors import ShiftdeskError
+
+        try:
+            return func(args)
+        except (ShiftdeskError, OSError, ValueError) as exc:
+            text = str(exc)
+            if isinstance(exc, OSError) and exc.filename:
+                text = f"{exc.filename}: {exc.strerror or exc}"
+            print(f"shiftdesk: {text}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def _dashboards() -> list[str]:

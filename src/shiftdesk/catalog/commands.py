@@ -8,36 +8,17 @@ data. A problem is one line on stderr and exit code 1, never a traceback.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from shiftdesk.errors import CatalogError, ShiftdeskError
+from shiftdesk.cli import Command, clear_errors
+from shiftdesk.errors import CatalogError
 
 if TYPE_CHECKING:
     from shiftdesk.catalog.catalog import Catalog
     from shiftdesk.catalog.submission import Submission
-
-Command = Callable[[argparse.Namespace], int]
-
-
-def _clear(func: Command) -> Command:
-    """Turn what a user can cause (a bad path, a bad value) into one line and exit code 1."""
-
-    @functools.wraps(func)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (ShiftdeskError, OSError, ValueError) as exc:
-            text = str(exc) if not isinstance(exc, OSError) or not exc.filename else (
-                f"{exc.filename}: {exc.strerror or exc}"
-            )  # fmt: skip
-            print(f"shiftdesk: {text}", file=sys.stderr)
-            return 1
-
-    return run
 
 
 def _open(observatory: str) -> Catalog:
@@ -54,7 +35,7 @@ def _names(values: Sequence[str]) -> list[str]:
 # -- the commands -------------------------------------------------------------------------
 
 
-@_clear
+@clear_errors
 def _list(_args: argparse.Namespace) -> int:
     from shiftdesk.catalog.catalog import Catalog
 
@@ -63,7 +44,7 @@ def _list(_args: argparse.Namespace) -> int:
     return 0
 
 
-@_clear
+@clear_errors
 def _create(args: argparse.Namespace) -> int:
     from shiftdesk.catalog.catalog import Catalog
 
@@ -74,7 +55,7 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clear
+@clear_errors
 def _import(args: argparse.Namespace) -> int:
     cat = _open(args.observatory)
     added = cat.add_files(args.paths, why=args.why or "imported", state=args.state)
@@ -84,7 +65,7 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clear
+@clear_errors
 def _contexts(args: argparse.Namespace) -> int:
     cat = _open(args.observatory)
     pointers = cat.contexts()
@@ -99,7 +80,7 @@ def _contexts(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clear
+@clear_errors
 def _set_context(args: argparse.Namespace) -> int:
     cat = _open(args.observatory)
     cat.set_context(args.kind, args.pmap, why=args.why)
@@ -119,7 +100,7 @@ def _header(pairs: Sequence[str]) -> dict[str, Any]:
     return header
 
 
-@_clear
+@clear_errors
 def _bestrefs(args: argparse.Namespace) -> int:
     from shiftdesk.catalog.headers import read_header
 
@@ -147,7 +128,7 @@ def _bestrefs(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clear
+@clear_errors
 def _mark_bad(args: argparse.Namespace) -> int:
     cat = _open(args.observatory)
     names = _names(args.names)
@@ -159,14 +140,14 @@ def _mark_bad(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clear
+@clear_errors
 def _bad(args: argparse.Namespace) -> int:
     for name in _open(args.observatory).bad_files():
         print(name)
     return 0
 
 
-@_clear
+@clear_errors
 def _uses(args: argparse.Namespace) -> int:
     cat = _open(args.observatory)
     cat.file(args.name)  # a name the catalog lacks is an error, not an empty answer
@@ -204,7 +185,7 @@ def _ask(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-@_clear
+@clear_errors
 def _submit(args: argparse.Namespace) -> int:
     cat = _open(args.observatory)
     sub = cat.submit(
@@ -233,14 +214,14 @@ def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clear
+@clear_errors
 def _export(args: argparse.Namespace) -> int:
     path = _open(args.observatory).export(args.path)
     print(f"wrote {path}")
     return 0
 
 
-@_clear
+@clear_errors
 def _check(args: argparse.Namespace) -> int:
     defects = _open(args.observatory).check_defects(verify_checksum=not args.quick)
     for defect in defects:
@@ -255,7 +236,7 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clear
+@clear_errors
 def _deliveries(args: argparse.Namespace) -> int:
     cat = _open(args.observatory)
     if args.poll:

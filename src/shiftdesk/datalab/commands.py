@@ -13,34 +13,15 @@ exit code 2), never a traceback.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shiftdesk.errors import ShiftdeskError
+from shiftdesk.cli import clear_errors
 
 if TYPE_CHECKING:
     from shiftdesk.datalab.cleanup import Removal
-
-Command = Callable[[argparse.Namespace], int]
-
-
-def _clear(func: Command) -> Command:
-    """Turn what a user can cause into one line on stderr and exit code 1."""
-
-    @functools.wraps(func)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (ShiftdeskError, OSError, ValueError) as exc:
-            print(f"shiftdesk: {exc}", file=sys.stderr)
-            return 1
-
-    return run
 
 
 def days(text: str) -> float:
@@ -73,7 +54,7 @@ def _line(r: Removal, folder: Path) -> str:
     return f"{r.kind:<15} {size_text(r.bytes):>9}  {path}"
 
 
-@_clear
+@clear_errors
 def _cleanup(args: argparse.Namespace) -> int:
     from shiftdesk.datalab import cleanup
 
