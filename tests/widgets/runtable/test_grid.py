@@ -64,7 +64,7 @@ def test_pages(grid: RunGrid) -> None:
     assert grid.next_button.disabled and not grid.prev_button.disabled
     assert "page 2 of 2" in text(grid.summary.value)
     hidden = [r for r in grid._rows if r.run is None]
-    assert len(hidden) == 8 and all(r.box.layout.display == "none" for r in hidden)
+    assert len(hidden) == 8 and all("sd-rt-unused" in r.box._dom_classes for r in hidden)
     grid.prev_button.click()
     assert grid.page_runs[0] == 12
     grid.page_size.value = 25
@@ -311,3 +311,24 @@ def test_a_columns_first_sparklines_widen_it_once() -> None:
     rows = pd.DataFrame({"trend": ["<sparkline>"]}, index=pd.Index([1], name="run"))
     grid.update_rows(rows)
     assert grid.rebuilds == rebuilds + 1  # laid out once
+
+
+def test_a_row_is_its_cells_and_nothing_more(grid: RunGrid) -> None:
+    # every widget is a model the browser makes: the row box holds the checkbox, the
+    # state and run, the HTML segments and each input next to its mark, no boxes between
+    import ipywidgets as w
+
+    row = grid._rows[0]
+    expected: list[Any] = [row.select, row.lead]
+    for segment in row.segments:
+        expected += [segment.widget] if segment.kind == "html" else [segment.widget, segment.mark]
+    assert list(row.box.children) == expected
+    assert {"sd-rt-lead", "sd-rt-lead-select"} <= set(row.select._dom_classes)
+    assert {"sd-rt-lead", "sd-rt-lead-run"} <= set(row.lead._dom_classes)
+    assert any(s.kind == "edit" for s in row.segments)
+    # the rows share their layouts: a row is its widgets and no layout of its own
+    assert len({id(r.box.layout) for r in grid._rows}) == 1
+    before = len(w.widgets.widget._instances)
+    grid._make_row(grid._row_plan)
+    made = len(w.widgets.widget._instances) - before
+    assert made == 1 + len(expected)  # the row box and its children

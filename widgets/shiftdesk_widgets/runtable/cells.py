@@ -414,6 +414,11 @@ STYLE = """<style>
   align-items: center;}
 .sd-rt-lead > * {margin: 0 !important; flex: none;}
 .sd-rt-row .sd-rt-lead {background: #fff;}
+.sd-rt-row > .sd-rt-lead-select {height: 100%; align-items: center;}
+.sd-rt-row > .sd-rt-lead-run {left: 26px;}
+.sd-rt-row > .sd-rt-edit, .sd-rt-row > .sd-rt-editmark {line-height: normal;}
+.sd-rt-row > .sd-rt-editmark {height: var(--jp-widgets-inline-height, 28px);}
+.sd-rt-row.sd-rt-unused {display: none !important;}
 .sd-rt-row.sd-rt-selected .sd-rt-lead {background: #e3effc;}
 .sd-rt-row:nth-child(even) {background: #fafafa;}
 .sd-rt-row.sd-rt-selected {background: #e3effc;}

@@ -64,7 +64,6 @@ class _Segment:
     names: list[str]
     widget: w.DOMWidget
     mark: w.HTML | None = None
-    box: w.DOMWidget | None = None
 
 
 @dataclass
@@ -88,8 +87,7 @@ class _RowLook:
 
     Each ipywidgets widget otherwise gets a ``Layout`` and a ``Style`` model of its own,
     each one more for the browser to create: a row was ~40 models, ~16 with these. None
-    of them is changed for one row (a row's own box keeps its layout: its ``display``
-    hides an unused row).
+    of them is changed for one row (an unused row is hidden by a class, not its layout).
     """
 
     def __init__(self) -> None:
@@ -558,13 +556,18 @@ class RunGrid(w.VBox):
         return f" <span class='sd-rt-sortmark'>{'▼' if direction == 'desc' else '▲'}</span>"
 
     def _make_row(self, plan: list[tuple[str, list[str]]]) -> _Row:
+        # every widget is a model the browser makes: the row's cells are its own children,
+        # with no box around the checkbox and the state, nor around an input and its mark
         look = self._look
-        select = w.Checkbox(indent=False, layout=look.width(26), style=look.checkbox)
-        lead = _classed(w.HTML(layout=look.plain, style=look.html), "sd-rt-seg")
+        select = _classed(
+            w.Checkbox(indent=False, layout=look.width(26), style=look.checkbox),
+            "sd-rt-lead", "sd-rt-lead-select",
+        )  # fmt: skip
+        lead = _classed(
+            w.HTML(layout=look.plain, style=look.html), "sd-rt-seg", "sd-rt-lead", "sd-rt-lead-run"
+        )
         segments: list[_Segment] = []
-        children: list[w.DOMWidget] = [
-            _classed(w.HBox([select, lead], layout=look.plain), "sd-rt-lead")
-        ]
+        children: list[w.DOMWidget] = [select, lead]
         for kind, names in plan:
             if kind == "html":
                 widget = _classed(w.HTML(layout=look.plain, style=look.html), "sd-rt-seg")
@@ -585,11 +588,10 @@ class RunGrid(w.VBox):
             _classed(editor, "sd-rt-edit", f"sd-rt-edit-{name}")
             editor.disabled = not self.can_edit
             mark = _classed(w.HTML(layout=look.width(MARK_W), style=look.html), "sd-rt-editmark")
-            box = _classed(w.HBox([editor, mark], layout=look.width(width)), "sd-rt-seg")
-            segment = _Segment("edit", names, editor, mark, box)
-            segments.append(segment)
-            children.append(box)
-        row = _Row(select, lead, segments, _classed(w.HBox(children), "sd-rt-row"))
+            segments.append(_Segment("edit", names, editor, mark))
+            children += [editor, mark]
+        row = _Row(select, lead, segments,
+                   _classed(w.HBox(children, layout=look.plain), "sd-rt-row"))  # fmt: skip
         select.observe(lambda change, r=row: self._row_selected(r, change["new"]), "value")
         for segment in segments:
             if segment.kind == "edit":
@@ -658,13 +660,13 @@ class RunGrid(w.VBox):
                 row.box.add_class(f"sd-rt-r{run}")
         if run is None:
             row.run = None
-            row.box.layout.display = "none"
+            row.box.add_class("sd-rt-unused")
             return
         if not force and row.run == run:
             return
         row.run = run
         self.row_draws += 1
-        row.box.layout.display = None
+        row.box.remove_class("sd-rt-unused")
         self._loading = True
         try:
             row.select.value = run in set(self.selected)
