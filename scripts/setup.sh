@@ -9,6 +9,7 @@
 #   - .venv with shiftdesk installed editable with all extras (reinstalled only when
 #     pyproject.toml changed)
 #   - numba's compile cache warmed, so the first fit in a notebook is not slow
+#   - shiftdesk's own sources byte-compiled, so a kernel does not compile them each start
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -132,6 +133,15 @@ if [ "$(cat "$numba_stamp" 2>/dev/null || true)" != "$want" ]; then
     .venv/bin/python -c "from refl1d.names import *" >/dev/null
     printf '%s\n' "$want" >"$numba_stamp"
 fi
+
+# -- bytecode of our own sources -------------------------------------------------------------
+# pip byte-compiles what it installs, but not an editable install's sources, and with
+# PYTHONDONTWRITEBYTECODE set (scripts/test.sh, many containers) Python never writes the
+# cache itself: every kernel (each dashboard opened) compiled shiftdesk's ~300 modules
+# again. Compiled here once (only changed files; readable by the hub's user accounts).
+say "byte-compiling src/ and widgets/ (changed files only)"
+(umask 022 && .venv/bin/python -m compileall -q -j 0 src widgets >/dev/null)
+find src widgets -type d -name __pycache__ -exec chmod -R go+rX {} +
 
 # -- JupyterHub's proxy ----------------------------------------------------------------------
 # `shiftdesk hub` looks for it in .hub-node/ first, then on PATH.
