@@ -10,6 +10,7 @@ import pytest
 
 from shiftdesk.reflectometry import FitProblem, Layer, Medium, ReflData
 from shiftdesk.reflectometry import curve_store as curve_store_module
+from shiftdesk.reflectometry.curve import Curves
 from shiftdesk.reflectometry.curve_store import CurveStore, curve_key
 
 Q = np.linspace(0.01, 0.2, 120)
@@ -32,24 +33,29 @@ def reopened(fp: FitProblem) -> FitProblem:
     return FitProblem.from_json(fp.to_json())
 
 
-def never_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+def stored_and_reloaded(
+    fp: FitProblem, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Curves, FitProblem, Curves]:
+    """``fp``'s curves computed and stored, then loaded for a fresh copy of ``fp`` (any
+    computation from then on fails the test)."""
+    computed = fp.curves()
+    store = CurveStore(folder)
+    assert store.save(fp, computed)
+    again = reopened(fp)
+
     def refuse(self: FitProblem, *, resolution: bool) -> None:
         raise AssertionError("the curves were computed, not loaded")
 
     monkeypatch.setattr(FitProblem, "_evaluate_datasets", refuse)
+    loaded = store.load(again)
+    assert loaded is not None
+    return computed, again, loaded
 
 
 def test_a_stored_curve_comes_back_for_the_same_model_without_computing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fp = film()
-    computed = fp.curves()
-    store = CurveStore(tmp_path)
-    assert store.save(fp, computed)
-    again = reopened(fp)
-    never_computed(monkeypatch)
-    loaded = store.load(again)
-    assert loaded is not None
+    computed, again, loaded = stored_and_reloaded(film(), tmp_path, monkeypatch)
     assert again.curves() is loaded  # the problem keeps them until an edit
     curve, original = loaded.first, computed.first
     np.testing.assert_array_equal(curve.q, original.q)
@@ -123,13 +129,8 @@ def test_simultaneous_data_sets_round_trip(tmp_path: Path, monkeypatch: pytest.M
     )
     second.back.sld.value = 4.0
     fp.tie("film.thickness")
-    computed = fp.curves()
-    store = CurveStore(tmp_path)
-    assert store.save(fp, computed)
-    again = reopened(fp)
-    never_computed(monkeypatch)
-    loaded = store.load(again)
-    assert loaded is not None and list(loaded) == ["d1", "d2"]
+    computed, again, loaded = stored_and_reloaded(fp, tmp_path, monkeypatch)
+    assert list(loaded) == ["d1", "d2"]
     np.testing.assert_array_equal(loaded["d2"].r, computed["d2"].r)
     assert loaded["d2"].data is again.dataset("d2").data
 

@@ -35,15 +35,24 @@ async def _until(condition: object, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def test_start_in_a_running_loop_draws_the_model_after_the_warm_up(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_warmup, "_future", None)  # a fresh kernel: nothing warmed yet
+def fresh_kernel(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """As in a fresh kernel: nothing warmed up yet; returns the backends the dashboard
+    creates (recorded, not started), which it does at once once the engine is loaded."""
+    monkeypatch.setattr(_warmup, "_future", None)
+    monkeypatch.setattr(_warmup, "_thread", None)
+    monkeypatch.setattr(_warmup, "_not_before", 0.0)
     monkeypatch.setattr(dashboard_module, "BACKEND_DELAY", 0.0)
     created: list[str] = []
     monkeypatch.setattr(
         ReflectometryDashboard, "_create_backend", lambda self, name: created.append(name)
     )
+    return created
+
+
+def test_start_in_a_running_loop_draws_the_model_after_the_warm_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    created = fresh_kernel(monkeypatch)
 
     async def scenario() -> None:
         dash = ReflectometryDashboard.start()
@@ -96,15 +105,8 @@ def test_a_model_opened_before_shows_its_stored_curve_and_loads_the_engine_after
     assert first.curve is not None
     expected = first.curve.r.copy()
     first.close()
-    monkeypatch.setattr(_warmup, "_future", None)  # then a fresh kernel
-    monkeypatch.setattr(_warmup, "_thread", None)
-    monkeypatch.setattr(_warmup, "_not_before", 0.0)
+    created = fresh_kernel(monkeypatch)  # then a fresh kernel
     monkeypatch.setattr(dashboard_module, "WARMUP_DELAY", 0.6)
-    monkeypatch.setattr(dashboard_module, "BACKEND_DELAY", 0.0)
-    created: list[str] = []
-    monkeypatch.setattr(
-        ReflectometryDashboard, "_create_backend", lambda self, name: created.append(name)
-    )
 
     async def scenario() -> None:
         dash = ReflectometryDashboard.start()
