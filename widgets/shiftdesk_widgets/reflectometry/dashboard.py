@@ -322,10 +322,11 @@ class ReflectometryDashboard(w.VBox):
         if LOADING_MESSAGE in self.messages.value:
             self.messages.value = ""
         self._run_after_first_curve()
-        if redrawn and w.Widget._control_comm is not None:
+        if w.Widget._control_comm is not None:
             # The page asked for the widgets' state already and may still be building
-            # them from it: an update arriving for a model it has not built yet is
-            # dropped (ipywidgets' frontend), so send the redrawn parts again shortly.
+            # them from it (a slow machine: even after a stored curve's deferred warm-up):
+            # an update arriving for a model it has not built yet is dropped (ipywidgets'
+            # frontend), so send the redrawn parts and the fit options again shortly.
             loop = asyncio.get_running_loop()
             for delay in RESEND_DELAYS:
                 loop.call_later(delay, self._resend_drawn)
