@@ -45,6 +45,27 @@ def test_a_run_arrives_a_cell_fills_a_comment_is_typed_a_column_is_plotted(
         first = page.locator(f".sd-rt-r{RUNS} .sd-rt-state")
         expect(first).to_contain_text("done", timeout=120_000)
         expect(page.locator(".sd-rt-headrow")).to_contain_text("XGM energy [µJ]")
+        # scrolled sideways (a narrow window), each row's selection, state and run (and
+        # the header's) stay at the left edge, and the header row spans every column
+        page.set_viewport_size({"width": 900, "height": 1200})
+        page.wait_for_timeout(500)  # (the page's boxes lay out again on the next frames)
+        pinned = page.evaluate(
+            """() => {
+                const box = document.querySelector('.sd-rt-scroll');
+                box.scrollLeft = box.scrollWidth;
+                const left = box.getBoundingClientRect().left;
+                const at = s => document.querySelector(s).getBoundingClientRect().left - left;
+                const head = document.querySelector('.sd-rt-headrow');
+                return {scrolled: box.scrollLeft, run: at('.sd-rt-row .sd-rt-lead-run'),
+                        headLead: at('.sd-rt-headrow .sd-rt-lead'),
+                        headWidth: head.scrollWidth - head.getBoundingClientRect().width};
+            }"""
+        )
+        assert pinned["scrolled"] > 0, pinned  # (the table is wider than the page here)
+        assert 0 <= pinned["run"] <= 40 and 0 <= pinned["headLead"] <= 5, pinned
+        assert abs(pinned["headWidth"]) <= 1, pinned
+        page.evaluate("document.querySelector('.sd-rt-scroll').scrollLeft = 0")
+        page.set_viewport_size({"width": 1600, "height": 1200})
 
         # a run arrives (as from the DAQ): its row appears on top, then its cells fill
         monkeypatch.setenv("SHIFTDESK_DATA_DIR", str(data))

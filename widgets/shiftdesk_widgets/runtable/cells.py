@@ -406,6 +406,11 @@ STYLE = """<style>
 .sd-rt-table {font-size: 13px; font-family: var(--jp-ui-font-family, sans-serif);}
 .sd-rt-scroll {overflow: auto; max-height: 72vh; border: 1px solid #c8c8c8;}
 .sd-rt-scroll > .widget-vbox, .sd-rt-scroll .sd-rt-row {width: max-content;}
+/* ipywidgets' boxes scroll (overflow: auto): between the rows and .sd-rt-scroll each one
+   became the sticky lead's scroll container, and the lead scrolled away with the row */
+.sd-rt-scroll > .widget-vbox {overflow: visible !important;}
+.sd-rt-scroll > .sd-rt-headrow {width: max-content; min-width: 100%;
+  overflow: visible !important;}
 .sd-rt-row, .sd-rt-headrow {gap: 0; margin: 0 !important; flex-wrap: nowrap;}
 .sd-rt-row > *, .sd-rt-headrow > * {margin: 0 !important; flex: none;}
 .sd-rt-row {border-bottom: 1px solid #e4e4e4; height: 34px !important; min-height: 34px;
