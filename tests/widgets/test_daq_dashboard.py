@@ -569,8 +569,8 @@ def test_the_notebook_says_daq_shift_once_for_the_operator() -> None:
     assert "DAQ shift" not in markdown  # the dashboard's heading is the page's one
     assert "simulated" not in markdown and "demo" not in markdown  # not developer notes
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    assert code == ["from shiftdesk_widgets.daq import DAQDashboard\n\n"
-                    "dashboard = DAQDashboard.start()\ndashboard"]  # fmt: skip
+    assert code == ["from shiftdesk_widgets.page import Page\n\n"
+                    'page = Page.start("daq")\npage']  # fmt: skip
 
 
 def test_a_picked_config_stays_shown_until_it_is_stored(cluster: SimulatedCluster) -> None:

@@ -7,10 +7,11 @@ the one for an object along its class's MRO, loading that domain's views on firs
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shiftdesk_widgets.jobs import JobView
-from shiftdesk_widgets.registry import register_view, view
+if TYPE_CHECKING:
+    from shiftdesk_widgets.jobs import JobView
+    from shiftdesk_widgets.registry import register_view, view
 
 __all__ = [
     "DAQDashboard",
@@ -29,12 +30,14 @@ __all__ = [
     "view",
 ]
 
-# Domain views load when first asked for: a reflectometry notebook does not pay for the
-# DAQ's (and its SOAP client), nor the other way round.
+# Views load when first asked for: a reflectometry notebook does not pay for the DAQ's
+# (and its SOAP client), nor the other way round, and a dashboard's page
+# (shiftdesk_widgets.page) shows before any of them (or SQLAlchemy) is imported.
 _LAZY = {
     "DAQDashboard": "shiftdesk_widgets.daq",
     "RunSheetEditor": "shiftdesk_widgets.daq",
     "FitPanel": "shiftdesk_widgets.reflectometry",
+    "JobView": "shiftdesk_widgets.jobs",
     "ModelTable": "shiftdesk_widgets.reflectometry",
     "ParameterEditor": "shiftdesk_widgets.reflectometry",
     "ProfilePlot": "shiftdesk_widgets.reflectometry",
@@ -42,6 +45,8 @@ _LAZY = {
     "ReflectometryDashboard": "shiftdesk_widgets.reflectometry",
     "RunTableView": "shiftdesk_widgets.runtable.view",
     "RunMetadataView": "shiftdesk_widgets.runtable.view",
+    "register_view": "shiftdesk_widgets.registry",
+    "view": "shiftdesk_widgets.registry",
 }
 
 
