@@ -13,9 +13,13 @@ each in a fresh browser context and so in a fresh kernel. Clocks from navigation
   first row; the catalog's context cards; the data session's frame cards; the minimal
   page's line;
 * **page sent** — the server sent the whole page (``responseEnd`` of the navigation: the
-  kernel started and the notebook ran), and **kernel connected** — the page's JavaScript
-  has loaded and opened the kernel's websocket; first screen minus kernel connected is the
-  browser building and drawing the widgets;
+  kernel started and the notebook ran; a dashboard's notebook is one
+  ``shiftdesk_widgets.page.Page.start`` cell, which returns at once and builds the
+  dashboard in the kernel while the browser loads the page, the minimal page's builds its
+  figure in the cell), and **kernel connected** — the page's JavaScript has loaded and
+  opened the kernel's websocket; first screen minus kernel connected is the kernel
+  finishing the dashboard (if it has not yet) and the browser building and drawing the
+  widgets;
 * **model drawn** (reflectometry only) — the red model curve holds a real path (> 100
   segments), as ``tests/e2e/test_dashboard_browser.py`` checks it. A model opened before
   shows its stored curve at once (``shiftdesk.reflectometry.curve_store``; the demo model

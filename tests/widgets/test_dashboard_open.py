@@ -41,6 +41,8 @@ def fresh_kernel(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(_warmup, "_future", None)
     monkeypatch.setattr(_warmup, "_thread", None)
     monkeypatch.setattr(_warmup, "_not_before", 0.0)
+    monkeypatch.setattr(_warmup, "_page_deadline", None)
+    monkeypatch.setattr(_warmup, "_page_done", False)
     monkeypatch.setattr(dashboard_module, "BACKEND_DELAY", 0.0)
     created: list[str] = []
     monkeypatch.setattr(
@@ -68,6 +70,47 @@ def test_start_in_a_running_loop_draws_the_model_after_the_warm_up(
             assert len(dash.plot.model.x) == len(dash.plot.points.x)
             assert LOADING_MESSAGE not in dash.messages.value
             assert set(dash.fit_panel.option_widgets)  # built from bumps' defaults
+            await _until(lambda: created == ["local"])
+        finally:
+            dash.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        shutdown_backends()
+
+
+@pytest.mark.parametrize("page", ["asks for its state", "never asks"])
+def test_in_voila_the_engine_loads_once_the_page_has_its_widgets(
+    page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No stored curve: the data shows first; the engine's load waits until the page
+    has asked for the widgets' state (it would slow the page's JavaScript and the state
+    reply), or PAGE_WAIT at most."""
+    import ipywidgets as w
+
+    created = fresh_kernel(monkeypatch)
+    monkeypatch.setenv("VOILA_KERNEL_ID", "0a1b2c")
+    monkeypatch.setattr(w.Widget, "_control_comm", None)
+    asks = page == "asks for its state"
+    monkeypatch.setattr(_warmup, "PAGE_WAIT", 30.0 if asks else 1.0)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        dash = ReflectometryDashboard.start()
+        t0 = loop.time()
+        try:
+            assert dash.curve_pending
+            await asyncio.sleep(0.5)
+            assert _warmup._thread is not None, "the warm-up started before the page asked"
+            if asks:
+                w.Widget._control_comm = object()  # (the page's control comm, opened)
+            # started: well before PAGE_WAIT once the page asked; else after it
+            await _until(lambda: _warmup._thread is None, timeout=20.0)
+            if not asks:
+                assert loop.time() - t0 >= 1.0
+            await _until(lambda: not dash.curve_pending)
+            assert dash.curve is not None and len(dash.plot.model.x) > 0
             await _until(lambda: created == ["local"])
         finally:
             dash.close()

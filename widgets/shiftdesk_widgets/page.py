@@ -195,35 +195,52 @@ def _page_not_loaded_yet() -> bool:
 def _unannounced(*widgets: w.Widget) -> Iterator[None]:
     """Inside, the widgets made get comms registered with the kernel but not announced
     (no ``comm_open``), and neither they nor ``widgets`` send anything (updates, closes):
-    the page gets the state of them all when it asks for it, after this."""
+    the page gets the state of them all when it asks for it, after this.
+
+    Their comms have no kernel meanwhile, which is how ipywidgets knows not to serialize
+    and send their changes; they get it back (ipykernel's) on the way out.
+    """
     import comm
 
+    silenced: list[tuple[Any, Any]] = []
+
+    def silence(made: Any) -> None:
+        silenced.append((made, getattr(made, "kernel", None)))
+        made.publish_msg = _drop  # a close, or a send ipywidgets does not check
+        if hasattr(made, "kernel"):
+            made.kernel = None
+
     create = comm.create_comm
-    silenced = [x.comm for x in widgets if x.comm is not None]
 
-    def quiet(**kwargs: Any) -> Any:
-        made = create(primary=False, **kwargs)  # not primary: made without opening
+    def create_quietly(**kwargs: Any) -> Any:
+        """The comm ipywidgets' ``Widget.open`` asks for, made without its ``comm_open``
+        (``open`` still serializes the state once: that makes the widget's default
+        layout and style, which the page's state request must not meet half-made)."""
+        made = create(primary=False, **kwargs)  # not primary: made without opening its peer
         comm.get_comm_manager().register_comm(made)
-        if getattr(made, "kernel", False) is None:
-            # ipykernel's comm learns its kernel when it first sends (its comm_open);
-            # ipywidgets sends nothing through a comm with no kernel
-            from ipykernel.kernelbase import Kernel
-
-            if Kernel.initialized():
-                made.kernel = Kernel.instance()
-        made.publish_msg = _drop
-        silenced.append(made)
+        silence(made)
         return made
 
-    for each in silenced:
-        each.publish_msg = _drop
-    comm.create_comm = quiet
+    for widget in widgets:
+        if widget.comm is not None:
+            silence(widget.comm)
+    comm.create_comm = create_quietly
     try:
         yield
     finally:
         comm.create_comm = create
-        for each in silenced:
-            vars(each).pop("publish_msg", None)  # the class's again
+        kernel = _kernel()
+        for made, had in silenced:
+            vars(made).pop("publish_msg", None)  # the class's again
+            if hasattr(made, "kernel"):
+                made.kernel = had if had is not None else kernel
+
+
+def _kernel() -> Any:
+    """The running ipykernel, or None."""
+    from ipykernel.kernelbase import Kernel
+
+    return Kernel.instance() if Kernel.initialized() else None
 
 
 def _drop(*args: Any, **kwargs: Any) -> None:

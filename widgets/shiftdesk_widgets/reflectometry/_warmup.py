@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -27,6 +28,15 @@ _future: concurrent.futures.Future[None] | None = None
 _thread: threading.Thread | None = None
 #: Loop time before which a scheduled start waits (:func:`defer`).
 _not_before = 0.0
+#: A Voilà page that has not asked for its widgets yet is waited for this long at most
+#: (seconds from the first scheduled start), and this long after it asked (its state
+#: reply goes out first).
+PAGE_WAIT = 10.0
+AFTER_PAGE = 0.2
+#: Loop time until which a scheduled start waits for the page (set when first seen
+#: loading), and whether that wait is over.
+_page_deadline: float | None = None
+_page_done = False
 
 
 def _warm() -> None:
@@ -98,9 +108,33 @@ def defer(seconds: float) -> None:
     _not_before = max(_not_before, loop.time() + seconds)
 
 
+def _page_loading() -> bool:
+    """In a Voilà kernel whose page has not asked for its widgets' state yet (its
+    control comm is not open): it is loading its JavaScript, on the same machine's CPUs."""
+    if not os.environ.get("VOILA_KERNEL_ID"):
+        return False
+    import ipywidgets as w
+
+    return w.Widget._control_comm is None
+
+
 def _start_when_due() -> None:
+    global _page_deadline, _page_done, _not_before
     loop = asyncio.get_running_loop()
-    wait = _not_before - loop.time()
+    now = loop.time()
+    if not _page_done:
+        # a Voilà page loading its JavaScript, then asking for the widgets' state: the
+        # engine's load would slow both (the machine's CPUs; the GIL the reply needs)
+        if _page_loading():
+            if _page_deadline is None:
+                _page_deadline = now + PAGE_WAIT
+            if now < _page_deadline:
+                loop.call_later(0.1, _start_when_due)
+                return
+        elif _page_deadline is not None:  # it was loading: it has asked for its state
+            _not_before = max(_not_before, now + AFTER_PAGE)
+        _page_done = True
+    wait = _not_before - now
     if wait > 0:
         loop.call_later(wait, _start_when_due)
     else:
