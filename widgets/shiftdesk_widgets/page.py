@@ -58,7 +58,8 @@ TITLES: dict[str, str] = {
 _STYLE = """<style>
 .sd-page-loading { color: #555; font-size: 1.1em; padding: 0.5em 0; }
 .sd-page-error { border-left: 4px solid #c62828; padding: 0.4em 0.8em; background: #fdecea; }
-.sd-page-error pre { white-space: pre-wrap; font-size: 0.85em; }
+.sd-page-error { line-height: 1.5; }
+.sd-page-error pre { white-space: pre-wrap; font-size: 0.85em; line-height: 1.3; }
 </style>"""
 
 
