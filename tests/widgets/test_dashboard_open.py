@@ -9,6 +9,8 @@ built on first use.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +35,14 @@ async def _until(condition: object, timeout: float = 60.0) -> None:
     while not condition():  # type: ignore[operator]
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.05)
+
+
+def run_then_stop_backends(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``scenario`` in an event loop (as in a kernel), then stop the backends made."""
+    try:
+        asyncio.run(scenario())
+    finally:
+        shutdown_backends()
 
 
 def fresh_kernel(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -74,10 +84,7 @@ def test_start_in_a_running_loop_draws_the_model_after_the_warm_up(
         finally:
             dash.close()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        shutdown_backends()
+    run_then_stop_backends(scenario)
 
 
 @pytest.mark.parametrize("page", ["asks for its state", "never asks"])
@@ -115,10 +122,7 @@ def test_in_voila_the_engine_loads_once_the_page_has_its_widgets(
         finally:
             dash.close()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        shutdown_backends()
+    run_then_stop_backends(scenario)
 
 
 def test_an_edit_before_the_warm_up_ends_draws_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
